@@ -1,0 +1,74 @@
+"""Typed reads of environment variables that fail loudly on bad values.
+
+A typo in production configuration must stop the process at start-up with the variable's
+name in the message, not surface later as odd behaviour.
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str | None = None, *, required: bool = False) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        if required:
+            raise ImproperlyConfigured(f"{name} must be set")
+        return default
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        result = default
+    else:
+        try:
+            result = int(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
+    if minimum is not None and result < minimum:
+        raise ImproperlyConfigured(f"{name}={result} is below the minimum {minimum}")
+    if maximum is not None and result > maximum:
+        raise ImproperlyConfigured(f"{name}={result} is above the maximum {maximum}")
+    return result
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        result = default
+    else:
+        try:
+            result = float(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
+    if result != result:  # NaN
+        raise ImproperlyConfigured(f"{name} is NaN")
+    if minimum is not None and result < minimum:
+        raise ImproperlyConfigured(f"{name}={result} is below the minimum {minimum}")
+    if maximum is not None and result > maximum:
+        raise ImproperlyConfigured(f"{name}={result} is above the maximum {maximum}")
+    return result
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]

@@ -1,0 +1,72 @@
+"""Run web, worker and beat together in the foreground; Ctrl-C stops all three.
+
+This is the one-machine way to run ReportIn (README, Quick start). In production the three
+run as separate containers or services instead (docker-compose.yml).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Run gunicorn (web), a Celery worker and Celery beat until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--worker-concurrency", type=int, default=2)
+
+    def handle(self, *args, port, host, worker_concurrency, **options):
+        python = sys.executable
+        schedule = str(settings.DATA_DIR / "celerybeat-schedule")
+        commands = {
+            "web": [python, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py", "--bind", f"{host}:{port}"],
+            "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q", "scoring,default", "--concurrency", str(worker_concurrency), "-l", "INFO"],
+            "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO", "-s", schedule],
+        }
+        children: dict[str, subprocess.Popen] = {}
+        stopping = False
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            for name, command in commands.items():
+                # Own session: Ctrl-C reaches this process only, which then stops the
+                # children in order instead of all of them dying mid-request at once.
+                children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
+            self.stdout.write(self.style.SUCCESS(f"ReportIn is running on http://{host}:{port}/ (admin at /admin/). Ctrl-C stops it."))
+            failed = None
+            while not stopping:
+                for name, child in children.items():
+                    if child.poll() is not None:
+                        failed = f"{name} exited with status {child.returncode}"
+                        stopping = True
+                        break
+                time.sleep(0.5)
+        finally:
+            self._stop_all(children)
+        if failed:
+            raise CommandError(f"{failed}; stopped the others.")
+        self.stdout.write("Stopped web, worker and beat.")
+
+    def _stop_all(self, children):
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()

@@ -1,0 +1,778 @@
+"""The enforcement domain: clients, consent, conditions, windows, tasks and the audit trail.
+
+Each status is a TextChoices with an explicit table of allowed transitions beside it;
+services check moves with `InvalidTransition.check(TABLE, old, new)`. Models hold fields,
+constraints and pure derived values; every state change goes through `services.py`.
+
+This app never imports `reportin`. Where a row points at a check-in it stores the id
+(`checkin_id`), handed over by a service call.
+"""
+
+import zoneinfo
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+uci_validator = RegexValidator(r"^\d{8,10}$", _("A UCI is 8 to 10 digits."))
+country_validator = RegexValidator(r"^[A-Z]{2}$", _("Use the two-letter ISO 3166 country code, e.g. HT."))
+
+
+def validate_time_zone(value: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(_("“%(value)s” is not an IANA time zone."), params={"value": value})
+
+
+class Language(models.TextChoices):
+    EN = "en", "English"
+    FR = "fr", "Français"
+
+
+class Region(models.Model):
+    """A CBSA-style region; its time zone is the default local time of its clients."""
+
+    code = models.SlugField(max_length=16, unique=True)
+    name = models.CharField(_("name"), max_length=64)
+    name_fr = models.CharField(_("French name"), max_length=64)
+    time_zone = models.CharField(_("time zone"), max_length=64, validators=[validate_time_zone])
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("region")
+        verbose_name_plural = _("regions")
+
+    def __str__(self):
+        return self.name
+
+
+class User(AbstractUser):
+    """A staff member: officer, supervisor or auditor (by group). Officers see their region only."""
+
+    region = models.ForeignKey(
+        Region, null=True, blank=True, on_delete=models.PROTECT, related_name="staff", verbose_name=_("region")
+    )
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        verbose_name = _("staff user")
+        verbose_name_plural = _("staff users")
+
+
+class CaseStatus(models.TextChoices):
+    MONITORED = "monitored", _("Monitored")
+    WORKING = "working", _("Removal being worked")
+    STAY = "stay", _("Stay of removal")
+    WANTED = "wanted", _("Wanted")
+    REMOVED = "removed", _("Removed")
+    CLOSED = "closed", _("Closed")
+
+
+_OPEN_CASE = {CaseStatus.MONITORED, CaseStatus.WORKING, CaseStatus.STAY, CaseStatus.WANTED}
+CASE_STATUS_TRANSITIONS = {
+    CaseStatus.MONITORED: frozenset(_OPEN_CASE - {CaseStatus.MONITORED} | {CaseStatus.REMOVED, CaseStatus.CLOSED}),
+    CaseStatus.WORKING: frozenset(_OPEN_CASE - {CaseStatus.WORKING} | {CaseStatus.REMOVED, CaseStatus.CLOSED}),
+    CaseStatus.STAY: frozenset(_OPEN_CASE - {CaseStatus.STAY} | {CaseStatus.CLOSED}),
+    CaseStatus.WANTED: frozenset(_OPEN_CASE - {CaseStatus.WANTED} | {CaseStatus.REMOVED, CaseStatus.CLOSED}),
+    CaseStatus.REMOVED: frozenset({CaseStatus.CLOSED}),
+    CaseStatus.CLOSED: frozenset({CaseStatus.MONITORED}),  # a case can be reopened
+}
+
+
+class Client(models.Model):
+    """A person under reporting conditions."""
+
+    uci = models.CharField(_("UCI"), max_length=10, unique=True, validators=[uci_validator])
+    given_name = models.CharField(_("given name"), max_length=100)
+    family_name = models.CharField(_("family name"), max_length=100)
+    date_of_birth = models.DateField(_("date of birth"))
+    country_of_citizenship = models.CharField(_("country of citizenship"), max_length=2, validators=[country_validator])
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=2, choices=Language.choices, default=Language.EN
+    )
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="clients", verbose_name=_("region"))
+    time_zone = models.CharField(
+        _("time zone override"),
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text=_("Leave empty to use the region's time zone."),
+    )
+    case_status = models.CharField(
+        _("case status"), max_length=16, choices=CaseStatus.choices, default=CaseStatus.MONITORED
+    )
+    case_officer = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases", verbose_name=_("case officer")
+    )
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    address = models.TextField(_("current address"), max_length=500, blank=True)
+    employment = models.CharField(_("current employment"), max_length=300, blank=True)
+    family_status = models.CharField(_("current family status"), max_length=300, blank=True)
+    supervisor_attention = models.BooleanField(
+        _("needs supervisor attention"),
+        default=False,
+        help_text=_("Set after repeated missed reports; a supervisor decides what, if anything, follows."),
+    )
+    case_closed_at = models.DateTimeField(_("case closed at"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family_name", "given_name"]
+        verbose_name = _("client")
+        verbose_name_plural = _("clients")
+        indexes = [models.Index(fields=["region", "family_name"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(case_status="closed") | Q(case_closed_at__isnull=True), name="client_closed_at_only_when_closed"),
+        ]
+
+    def __str__(self):
+        return f"{self.family_name.upper()}, {self.given_name} ({self.uci})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def local_time_zone(self) -> str:
+        """The IANA zone the client's windows are computed in (the override or the region's)."""
+        return self.time_zone or self.region.time_zone
+
+
+class CircumstanceField(models.TextChoices):
+    ADDRESS = "address", _("Address")
+    EMPLOYMENT = "employment", _("Employment")
+    FAMILY_STATUS = "family_status", _("Family status")
+
+
+class Channel(models.TextChoices):
+    APP = "app", _("App")
+    IN_PERSON = "in_person", _("In person")
+
+
+class CircumstanceChange(models.Model):
+    """History of address, employment and family status: nothing is overwritten silently."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="circumstance_changes")
+    field = models.CharField(max_length=16, choices=CircumstanceField.choices)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    checkin_id = models.BigIntegerField(null=True, blank=True, help_text=_("The check-in that reported it, if any."))
+    recorded_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        verbose_name = _("circumstance change")
+        verbose_name_plural = _("circumstance changes")
+        indexes = [models.Index(fields=["client", "-recorded_at"])]
+
+
+# --- Reference photos -----------------------------------------------------------------------
+
+
+class PhotoStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    READY = "ready", _("Ready")
+    REJECTED = "rejected", _("Rejected")
+
+
+PHOTO_STATUS_TRANSITIONS = {
+    PhotoStatus.PENDING: frozenset({PhotoStatus.READY, PhotoStatus.REJECTED}),
+    PhotoStatus.READY: frozenset(),
+    PhotoStatus.REJECTED: frozenset(),
+}
+
+
+def reference_photo_path(instance, filename):
+    # Random names: a file name must not reveal whose photo it is.
+    import uuid
+
+    return f"references/{uuid.uuid4().hex}.img"
+
+
+class ReferencePhoto(models.Model):
+    """A photo taken at enrolment that selfies are compared with."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="reference_photos")
+    image = models.FileField(_("image"), upload_to=reference_photo_path, max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    phash = models.CharField(_("perceptual hash"), max_length=16, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    face_box = models.JSONField(null=True, blank=True, help_text=_("top, right, bottom, left in image pixels"))
+    quality = models.JSONField(default=dict, blank=True)
+    # The face encoding, encrypted at rest (enforcement.crypto); never shown.
+    encoding = models.BinaryField(null=True, blank=True, editable=False)
+    model_version = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=PhotoStatus.choices, default=PhotoStatus.PENDING)
+    rejection_code = models.CharField(max_length=32, blank=True)
+    rejection_message = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    uploaded_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["client", "created_at"]
+        verbose_name = _("reference photo")
+        verbose_name_plural = _("reference photos")
+        indexes = [models.Index(fields=["client", "status", "active"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="ready") | Q(encoding__isnull=False), name="refphoto_ready_has_encoding"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rejected") | ~Q(rejection_code=""), name="refphoto_rejected_has_reason"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Reference photo {self.pk} of {self.client_id} ({self.status})"
+
+
+# --- Consent --------------------------------------------------------------------------------
+
+
+class ConsentKind(models.TextChoices):
+    APP_USE = "app_use", _("Use of the app")
+    BIOMETRIC = "biometric", _("Use of my likeness (face comparison)")
+
+
+class ConsentDecision(models.TextChoices):
+    GRANTED = "granted", _("Granted")
+    REFUSED = "refused", _("Refused")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class ConsentText(models.Model):
+    """One published version of a consent text in one language. The newest version of a kind
+    is the current one; a client who granted an older version is asked again."""
+
+    kind = models.CharField(max_length=16, choices=ConsentKind.choices)
+    language = models.CharField(max_length=2, choices=Language.choices)
+    version = models.CharField(max_length=32)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    sha256 = models.CharField(max_length=64, help_text=_("sha256 of title + body as shown"))
+    published_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["kind", "language", "-published_at"]
+        verbose_name = _("consent text")
+        verbose_name_plural = _("consent texts")
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "language", "version"], name="consent_text_unique_version"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.version} ({self.language})"
+
+
+class ConsentRecord(models.Model):
+    """Append-only (refused at the database level): the current state of each kind is the
+    latest record of that kind."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="consent_records")
+    kind = models.CharField(max_length=16, choices=ConsentKind.choices)
+    decision = models.CharField(max_length=16, choices=ConsentDecision.choices)
+    text_version = models.CharField(max_length=32)
+    text_sha256 = models.CharField(max_length=64)
+    language = models.CharField(max_length=2, choices=Language.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    recorded_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text=_("Officer, for in-person consent.")
+    )
+    device_id = models.BigIntegerField(null=True, blank=True, help_text=_("The device, for consent given in the app."))
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        indexes = [models.Index(fields=["client", "kind", "-recorded_at", "-id"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.decision} ({self.recorded_at:%Y-%m-%d})"
+
+
+# --- Activation codes ------------------------------------------------------------------------
+
+
+class ActivationCode(models.Model):
+    """Single use, short-lived, stored hashed. Issued by an officer at enrolment; the app
+    exchanges it (with UCI and date of birth) for a device token."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="activation_codes")
+    code_hash = models.CharField(max_length=64, unique=True)
+    issued_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at"]
+        verbose_name = _("activation code")
+        verbose_name_plural = _("activation codes")
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("issued_at")), name="activation_expires_after_issue"),
+        ]
+
+    def __str__(self):
+        return f"Activation code {self.pk} for client {self.client_id}"
+
+
+# --- Conditions and windows ------------------------------------------------------------------
+
+
+class ReportingMethod(models.TextChoices):
+    REMOTE = "remote", _("Remote (app)")
+    IN_PERSON = "in_person", _("In person")
+
+
+class Schedule(models.TextChoices):
+    WEEKLY = "weekly", _("Weekly on given weekdays")
+    EVERY_N_DAYS = "every_n_days", _("Every N days")
+    MONTHLY = "monthly", _("Monthly on a day of the month")
+
+
+WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class ReportingCondition(models.Model):
+    """When and where a client must report. At most one active condition per client."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="conditions")
+    method = models.CharField(_("method"), max_length=16, choices=ReportingMethod.choices, default=ReportingMethod.REMOTE)
+    schedule = models.CharField(_("schedule"), max_length=16, choices=Schedule.choices, default=Schedule.WEEKLY)
+    # Bit i set = weekday i (Monday = 0), as in date.weekday().
+    weekdays = models.PositiveSmallIntegerField(
+        _("weekdays"), default=0, validators=[MaxValueValidator(127)], help_text=_("Weekly schedules: bit 0 = Monday … bit 6 = Sunday.")
+    )
+    interval_days = models.PositiveSmallIntegerField(_("every N days"), null=True, blank=True, validators=[MinValueValidator(1)])
+    day_of_month = models.PositiveSmallIntegerField(
+        _("day of month"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text=_("Monthly schedules: the last day is used in shorter months."),
+    )
+    window_start = models.TimeField(_("window opens (local time)"))
+    window_minutes = models.PositiveIntegerField(
+        _("window length (minutes)"), validators=[MinValueValidator(5), MaxValueValidator(7 * 24 * 60)]
+    )
+    grace_minutes = models.PositiveIntegerField(
+        _("grace period (minutes)"), default=60, validators=[MaxValueValidator(7 * 24 * 60)],
+        help_text=_("How long after the window closes a report captured in it may still arrive."),
+    )
+    starts_on = models.DateField(_("starts on"))
+    ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    area_latitude = models.FloatField(_("permitted area: centre latitude"), null=True, blank=True)
+    area_longitude = models.FloatField(_("permitted area: centre longitude"), null=True, blank=True)
+    area_radius_km = models.FloatField(_("permitted area: radius (km)"), null=True, blank=True)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["client", "-created_at"]
+        verbose_name = _("reporting condition")
+        verbose_name_plural = _("reporting conditions")
+        constraints = [
+            models.UniqueConstraint(fields=["client"], condition=Q(active=True), name="condition_one_active_per_client"),
+            models.CheckConstraint(
+                condition=(
+                    Q(schedule="weekly", weekdays__gt=0, weekdays__lte=127)
+                    | Q(schedule="every_n_days", interval_days__gte=1)
+                    | Q(schedule="monthly", day_of_month__gte=1, day_of_month__lte=31)
+                ),
+                name="condition_schedule_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")), name="condition_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(area_latitude__isnull=True, area_longitude__isnull=True, area_radius_km__isnull=True)
+                    | Q(
+                        area_latitude__gte=-90, area_latitude__lte=90,
+                        area_longitude__gte=-180, area_longitude__lte=180,
+                        area_radius_km__gt=0,
+                    )
+                ),
+                name="condition_area_complete_and_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_method_display()} / {self.get_schedule_display()} for client {self.client_id}"
+
+    @property
+    def weekday_list(self) -> list[int]:
+        return [day for day in range(7) if self.weekdays & (1 << day)]
+
+    @property
+    def has_area(self) -> bool:
+        return self.area_radius_km is not None
+
+
+class WindowStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    SATISFIED = "satisfied", _("Satisfied")
+    MISSED = "missed", _("Missed")
+    EXCUSED = "excused", _("Excused")
+
+
+WINDOW_STATUS_TRANSITIONS = {
+    WindowStatus.OPEN: frozenset({WindowStatus.SATISFIED, WindowStatus.MISSED, WindowStatus.EXCUSED}),
+    WindowStatus.MISSED: frozenset({WindowStatus.EXCUSED}),
+    WindowStatus.SATISFIED: frozenset(),
+    WindowStatus.EXCUSED: frozenset(),
+}
+
+
+class ReportingWindow(models.Model):
+    """One due report, materialised ahead by the scheduler. Times are UTC, computed from the
+    client's local time. "open" means unresolved (it may not have started yet)."""
+
+    condition = models.ForeignKey(ReportingCondition, on_delete=models.CASCADE, related_name="windows")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="windows")
+    opens_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    # closes_at + the condition's grace period, copied here so that the minute-by-minute sweep
+    # (WHERE status = 'open' AND deadline_at < now) is one range scan of a small partial index.
+    deadline_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=WindowStatus.choices, default=WindowStatus.OPEN)
+    satisfied_by_checkin_id = models.BigIntegerField(null=True, blank=True)
+    satisfied_at = models.DateTimeField(null=True, blank=True)
+    missed_at = models.DateTimeField(null=True, blank=True)
+    excused_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    excused_reason = models.TextField(blank=True)
+    excused_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["opens_at"]
+        verbose_name = _("reporting window")
+        verbose_name_plural = _("reporting windows")
+        constraints = [
+            models.UniqueConstraint(fields=["condition", "opens_at"], name="window_unique_per_condition_start"),
+            models.CheckConstraint(condition=Q(closes_at__gt=models.F("opens_at")), name="window_closes_after_open"),
+            models.CheckConstraint(condition=Q(deadline_at__gte=models.F("closes_at")), name="window_deadline_after_close"),
+            models.CheckConstraint(
+                condition=~Q(status="satisfied") | Q(satisfied_at__isnull=False), name="window_satisfied_has_time"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="excused") | (Q(excused_at__isnull=False) & ~Q(excused_reason="")),
+                name="window_excused_has_reason",
+            ),
+        ]
+        indexes = [
+            # The sweep: open windows past their deadline.
+            models.Index(fields=["deadline_at"], condition=Q(status="open"), name="window_open_deadline_idx"),
+            # A client's current and next windows, and their history.
+            models.Index(fields=["client", "opens_at"], name="window_client_opens_idx"),
+        ]
+
+    def __str__(self):
+        return f"Window {self.opens_at:%Y-%m-%d %H:%M}Z for client {self.client_id} ({self.status})"
+
+
+# --- Investigation tasks --------------------------------------------------------------------
+
+
+class TaskReason(models.TextChoices):
+    MISSED_REPORT = "missed_report", _("Missed report")
+    FACE_NON_MATCH = "face_non_match", _("Face does not match")
+    NO_FACE = "no_face", _("No face found")
+    MULTIPLE_FACES = "multiple_faces", _("Several faces")
+    LOW_QUALITY = "low_quality", _("Photo quality too low")
+    UNREADABLE_IMAGE = "unreadable_image", _("Photo unreadable")
+    POSSIBLE_REPLAY = "possible_replay", _("Possible re-sent photo")
+    LOCATION_OUTSIDE_AREA = "location_outside_area", _("Reported from outside the permitted area")
+    CONSENT_WITHDRAWN = "consent_withdrawn", _("Consent withdrawn: arrange in-person reporting")
+    QUALITY_SAMPLE = "quality_sample", _("Random check of an automatic match")
+
+
+class TaskPriority(models.IntegerChoices):
+    LOW = 1, _("Low")
+    NORMAL = 2, _("Normal")
+    HIGH = 3, _("High")
+    URGENT = 4, _("Urgent")
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    IN_PROGRESS = "in_progress", _("In progress")
+    RESOLVED = "resolved", _("Resolved")
+
+
+TASK_STATUS_TRANSITIONS = {
+    TaskStatus.OPEN: frozenset({TaskStatus.IN_PROGRESS, TaskStatus.RESOLVED}),
+    TaskStatus.IN_PROGRESS: frozenset({TaskStatus.OPEN, TaskStatus.IN_PROGRESS, TaskStatus.RESOLVED}),
+    TaskStatus.RESOLVED: frozenset(),
+}
+
+
+class TaskResolution(models.TextChoices):
+    IDENTITY_CONFIRMED = "identity_confirmed", _("Identity confirmed")
+    IDENTITY_NOT_CONFIRMED = "identity_not_confirmed", _("Identity not confirmed")
+    FALSE_ALARM = "false_alarm", _("False alarm")
+    CONTACT_MADE = "contact_made", _("Contact made")
+    EXCUSED = "excused", _("Excused")
+    ESCALATED = "escalated", _("Escalated")
+    NO_ACTION = "no_action", _("No action needed")
+
+
+class InvestigationTask(models.Model):
+    """Something an officer must look at. Officers make every decision; the system only asks."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="tasks")
+    reason = models.CharField(max_length=32, choices=TaskReason.choices)
+    # The source: one of these is set. Unique constraints below make "one task per reason per
+    # source" a database fact, so concurrent sweeps or redelivered messages cannot duplicate.
+    window = models.ForeignKey(ReportingWindow, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks")
+    checkin_id = models.BigIntegerField(null=True, blank=True)
+    consent_record = models.ForeignKey(
+        ConsentRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks"
+    )
+    priority = models.PositiveSmallIntegerField(choices=TaskPriority.choices, default=TaskPriority.NORMAL)
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    assignee = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_tasks")
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    due_by = models.DateTimeField()
+    resolution = models.CharField(max_length=32, choices=TaskResolution.choices, blank=True)
+    resolution_note = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # What the officer needs to decide, as handed over by whoever opened the task (figures
+    # of the face comparison, the GPS fix and its distance to the area, ...).
+    evidence = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "created_at"]
+        verbose_name = _("investigation task")
+        verbose_name_plural = _("investigation tasks")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reason", "window"], condition=Q(window__isnull=False), name="task_one_per_reason_window"
+            ),
+            models.UniqueConstraint(
+                fields=["reason", "checkin_id"], condition=Q(checkin_id__isnull=False), name="task_one_per_reason_checkin"
+            ),
+            models.UniqueConstraint(
+                fields=["reason", "consent_record"],
+                condition=Q(consent_record__isnull=False),
+                name="task_one_per_reason_consent",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(status="resolved", resolved_at__isnull=False) & ~Q(resolution="")
+                    | ~Q(status="resolved") & Q(resolution="", resolved_at__isnull=True)
+                ),
+                name="task_resolution_iff_resolved",
+            ),
+            models.CheckConstraint(
+                condition=Q(window__isnull=False) | Q(checkin_id__isnull=False) | Q(consent_record__isnull=False),
+                name="task_has_source",
+            ),
+        ]
+        indexes = [
+            # The triage queue: unresolved tasks by priority then age.
+            models.Index(
+                fields=["-priority", "created_at"], condition=~Q(status="resolved"), name="task_queue_idx"
+            ),
+            models.Index(fields=["client", "-created_at"], name="task_client_idx"),
+            models.Index(fields=["assignee", "status"], name="task_assignee_idx"),
+        ]
+        permissions = [
+            ("reassign_task", "Can reassign tasks to other officers"),
+            ("view_biometrics", "Can view selfies and reference photos"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_reason_display()} — {self.client_id}"
+
+
+class TaskNote(models.Model):
+    """Information added to a task after it opened: an officer's note, a late check-in."""
+
+    class Kind(models.TextChoices):
+        NOTE = "note", _("Note")
+        LATE_CHECKIN = "late_checkin", _("Late check-in")
+        SYSTEM = "system", _("System")
+
+    task = models.ForeignKey(InvestigationTask, on_delete=models.CASCADE, related_name="notes")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NOTE)
+    author = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("task note")
+        verbose_name_plural = _("task notes")
+
+
+class EscalationKind(models.TextChoices):
+    WARRANT_RECOMMENDATION = "warrant_recommendation", _("Recommend an arrest warrant")
+    CONDITION_CHANGE = "condition_change", _("Recommend stricter conditions")
+    CASE_REVIEW = "case_review", _("Refer for case review")
+
+
+class EscalationStatus(models.TextChoices):
+    PROPOSED = "proposed", _("Awaiting supervisor sign-off")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+ESCALATION_STATUS_TRANSITIONS = {
+    EscalationStatus.PROPOSED: frozenset({EscalationStatus.APPROVED, EscalationStatus.REJECTED}),
+    EscalationStatus.APPROVED: frozenset(),
+    EscalationStatus.REJECTED: frozenset(),
+}
+
+
+class Escalation(models.Model):
+    """An adverse step proposed by one person and signed off by a different supervisor."""
+
+    task = models.ForeignKey(InvestigationTask, on_delete=models.PROTECT, related_name="escalations")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="escalations")
+    kind = models.CharField(max_length=32, choices=EscalationKind.choices)
+    reason = models.TextField()
+    status = models.CharField(max_length=16, choices=EscalationStatus.choices, default=EscalationStatus.PROPOSED)
+    proposed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField()
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at"]
+        verbose_name = _("escalation")
+        verbose_name_plural = _("escalations")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("proposed_by")),
+                name="escalation_four_eyes",
+            ),
+            models.UniqueConstraint(
+                fields=["task"], condition=Q(status="proposed"), name="escalation_one_pending_per_task"
+            ),
+        ]
+        permissions = [("approve_escalation", "Can sign off escalations proposed by others")]
+
+
+# --- Notifications --------------------------------------------------------------------------
+
+
+class NotificationKind(models.TextChoices):
+    WINDOW_OPENED = "window_opened", _("Reporting window opened")
+    WINDOW_CLOSING = "window_closing", _("Reporting window closing soon")
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+NOTIFICATION_STATUS_TRANSITIONS = {
+    NotificationStatus.PENDING: frozenset({NotificationStatus.SENT, NotificationStatus.FAILED, NotificationStatus.CANCELLED}),
+    NotificationStatus.FAILED: frozenset({NotificationStatus.PENDING}),
+    NotificationStatus.SENT: frozenset(),
+    NotificationStatus.CANCELLED: frozenset(),
+}
+
+
+class Notification(models.Model):
+    """Outbox of reminders; a worker sends what is due through the configured sender."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="notifications")
+    window = models.ForeignKey(ReportingWindow, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
+    send_after = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["send_after"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        constraints = [
+            models.UniqueConstraint(fields=["window", "kind"], condition=Q(window__isnull=False), name="notification_one_per_window_kind"),
+        ]
+        indexes = [
+            # The sender: pending notifications that are due.
+            models.Index(fields=["send_after"], condition=Q(status="pending"), name="notification_due_idx"),
+        ]
+
+
+# --- Accountability -------------------------------------------------------------------------
+
+
+class AuditEvent(models.Model):
+    """Append-only and tamper-evident: each row carries the hash of the previous one
+    (enforcement.audit computes and verifies the chain). Written by services only."""
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    occurred_at = models.DateTimeField()
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_label = models.CharField(max_length=150, help_text=_("Who acted, as text: a username, “system”, “client 12345678”."))
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-seq"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [
+            models.Index(fields=["occurred_at"]),
+            models.Index(fields=["client", "occurred_at"]),
+            models.Index(fields=["action", "occurred_at"]),
+        ]
+
+    def __str__(self):
+        return f"#{self.seq} {self.action} by {self.actor_label}"
+
+
+class BiometricKind(models.TextChoices):
+    REFERENCE_PHOTO = "reference_photo", _("Reference photo")
+    SELFIE = "selfie", _("Check-in selfie")
+
+
+class AccessRecord(models.Model):
+    """Append-only: who looked at which biometric image, when, and from which task."""
+
+    viewer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    object_type = models.CharField(max_length=32, choices=BiometricKind.choices)
+    object_id = models.BigIntegerField()
+    task = models.ForeignKey(InvestigationTask, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    viewed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-viewed_at", "-id"]
+        verbose_name = _("biometric access record")
+        verbose_name_plural = _("biometric access records")
+        indexes = [
+            models.Index(fields=["viewed_at"]),
+            models.Index(fields=["client", "viewed_at"]),
+        ]

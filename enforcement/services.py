@@ -1,0 +1,322 @@
+"""State changes of the enforcement domain. Views, admin, tasks, commands and tests call these.
+
+Conventions: keyword-only arguments, atomic, `now` passed in where time matters, domain
+errors from enforcement.errors, and an audit event for every decision a person makes.
+"""
+
+import hashlib
+import secrets
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from biometrics import faces, images
+from enforcement import audit, crypto
+from enforcement.errors import Conflict, DomainError, InvalidTransition, NotFound
+from enforcement.models import (
+    PHOTO_STATUS_TRANSITIONS,
+    WINDOW_STATUS_TRANSITIONS,
+    ActivationCode,
+    Client,
+    ConsentDecision,
+    ConsentKind,
+    ConsentRecord,
+    ConsentText,
+    InvestigationTask,
+    PhotoStatus,
+    ReferencePhoto,
+    Region,
+    ReportingCondition,
+    ReportingMethod,
+    ReportingWindow,
+    TaskPriority,
+    TaskReason,
+    User,
+    WindowStatus,
+)
+
+MAX_REFERENCE_PHOTOS = 5
+
+
+# --- Audit ----------------------------------------------------------------------------------
+
+
+def audit_record(*, actor: User | None, action: str, obj=None, client: Client | None = None, details: dict | None = None, actor_label: str | None = None, now: datetime | None = None):
+    """Append an audit event. `actor` is the staff user, or None for the system or a client
+    (then say who in `actor_label`)."""
+    if actor_label is None:
+        actor_label = actor.get_username() if actor is not None else "system"
+    return audit.append(
+        actor=actor,
+        actor_label=actor_label,
+        action=action,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=obj.pk if obj is not None else "",
+        client_id=client.pk if client is not None else None,
+        details=details or {},
+        now=now,
+    )
+
+
+# --- Clients --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def client_create(
+    *,
+    uci: str,
+    given_name: str,
+    family_name: str,
+    date_of_birth: date,
+    country_of_citizenship: str,
+    region: Region,
+    created_by: User | None,
+    preferred_language: str = "en",
+    **optional,
+) -> Client:
+    client = Client(
+        uci=uci,
+        given_name=given_name,
+        family_name=family_name,
+        date_of_birth=date_of_birth,
+        country_of_citizenship=country_of_citizenship.upper(),
+        region=region,
+        preferred_language=preferred_language,
+        **optional,
+    )
+    client.full_clean()
+    client.save()
+    audit_record(actor=created_by, action="client.create", obj=client, client=client)
+    return client
+
+
+# --- Reference photos -----------------------------------------------------------------------
+
+REJECTION_MESSAGES = {
+    faces.Outcome.UNREADABLE: "The file could not be read as a photo.",
+    faces.Outcome.NO_FACE: "No face was found. Take a new photo facing the camera, in good light.",
+    faces.Outcome.MULTIPLE_FACES: "More than one face is in the photo. Take a photo of the client alone.",
+    faces.Outcome.LOW_QUALITY: "The photo is not good enough to compare faces with.",
+}
+
+
+@transaction.atomic
+def reference_photo_add(*, client: Client, data: bytes, uploaded_by: User | None) -> ReferencePhoto:
+    """Enrol one reference photo: stored (clean, encrypted) and checked at once. The result is
+    `ready` with an encrypted encoding, or `rejected` with the reason in plain words."""
+    active = client.reference_photos.filter(active=True).exclude(status=PhotoStatus.REJECTED).count()
+    if active >= MAX_REFERENCE_PHOTOS:
+        raise Conflict(
+            _("A client has at most %(n)d reference photos; deactivate one first.") % {"n": MAX_REFERENCE_PHOTOS},
+            code="too_many_reference_photos",
+        )
+    try:
+        info = images.inspect(data, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
+    except images.ImageRejected as exc:
+        raise DomainError(exc.message, code=exc.code, fields={"image": exc.message}) from None
+    clean = images.stored_copy(data, info)
+    # Enrolment is rare: spend extra effort (jitter) on an encoding that is used for years.
+    analysis = faces.analyse(clean, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS, jitters=10)
+
+    from django.core.files.base import ContentFile
+
+    photo = ReferencePhoto(
+        client=client,
+        sha256=hashlib.sha256(clean).hexdigest(),
+        phash=analysis.phash,
+        width=analysis.width or None,
+        height=analysis.height or None,
+        face_box=analysis.face_box,
+        quality=analysis.quality,
+        model_version=faces.MODEL_VERSION,
+        uploaded_by=uploaded_by,
+    )
+    photo.image.save("reference", ContentFile(clean), save=False)
+    if analysis.outcome == faces.Outcome.OK:
+        InvalidTransition.check(PHOTO_STATUS_TRANSITIONS, PhotoStatus.PENDING, PhotoStatus.READY)
+        photo.status = PhotoStatus.READY
+        photo.encoding = crypto.encrypt(faces.encoding_to_bytes(analysis.encoding))
+    else:
+        InvalidTransition.check(PHOTO_STATUS_TRANSITIONS, PhotoStatus.PENDING, PhotoStatus.REJECTED)
+        photo.status = PhotoStatus.REJECTED
+        photo.rejection_code = analysis.outcome
+        photo.rejection_message = analysis.message or REJECTION_MESSAGES.get(analysis.outcome, "")
+    photo.save()
+    audit_record(
+        actor=uploaded_by,
+        action="reference_photo.add",
+        obj=photo,
+        client=client,
+        details={"status": photo.status, "rejection_code": photo.rejection_code},
+    )
+    return photo
+
+
+# --- Conditions -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def condition_set(*, client: Client, set_by: User | None, **fields) -> ReportingCondition:
+    """Replace the client's active reporting condition with a new one."""
+    ReportingCondition.objects.select_for_update().filter(client=client, active=True).update(active=False)
+    condition = ReportingCondition(client=client, created_by=set_by, active=True, **fields)
+    condition.full_clean()
+    condition.save()
+    audit_record(actor=set_by, action="condition.set", obj=condition, client=client, details={"method": condition.method})
+    return condition
+
+
+# --- Consent --------------------------------------------------------------------------------
+
+
+def consent_text_current(*, kind: str, language: str) -> ConsentText:
+    text = ConsentText.objects.filter(kind=kind, language=language).order_by("-published_at", "-id").first()
+    if text is None:
+        raise NotFound(_("There is no consent text for this kind and language."), code="consent_text_not_found")
+    return text
+
+
+@transaction.atomic
+def consent_record(
+    *,
+    client: Client,
+    kind: str,
+    decision: str,
+    text_version: str,
+    language: str,
+    channel: str,
+    recorded_by: User | None = None,
+    device_id: int | None = None,
+    now: datetime | None = None,
+) -> ConsentRecord:
+    """Append a consent decision. Withdrawing either consent switches the client to in-person
+    reporting and opens a task so that an officer arranges it."""
+    now = now or timezone.now()
+    if kind not in ConsentKind.values:
+        raise DomainError(_("Unknown consent kind."), code="invalid_consent_kind", fields={"kind": _("Unknown consent kind.")})
+    if decision not in ConsentDecision.values:
+        raise DomainError(_("Unknown decision."), code="invalid_consent_decision", fields={"decision": _("Unknown decision.")})
+    text = ConsentText.objects.filter(kind=kind, language=language, version=text_version).first()
+    if text is None:
+        raise DomainError(
+            _("This consent text version does not exist."), code="unknown_text_version", fields={"text_version": _("Unknown version.")}
+        )
+    record = ConsentRecord.objects.create(
+        client=client,
+        kind=kind,
+        decision=decision,
+        text_version=text.version,
+        text_sha256=text.sha256,
+        language=language,
+        channel=channel,
+        recorded_by=recorded_by,
+        device_id=device_id,
+        recorded_at=now,
+    )
+    audit_record(
+        actor=recorded_by,
+        actor_label=None if recorded_by else f"client {client.uci}",
+        action="consent.record",
+        obj=record,
+        client=client,
+        details={"kind": kind, "decision": decision, "version": text.version, "channel": channel},
+        now=now,
+    )
+    if decision == ConsentDecision.WITHDRAWN:
+        switched = ReportingCondition.objects.filter(client=client, active=True, method=ReportingMethod.REMOTE).update(
+            method=ReportingMethod.IN_PERSON, updated_at=now
+        )
+        task_open(
+            client=client,
+            reason=TaskReason.CONSENT_WITHDRAWN,
+            consent_record=record,
+            priority=TaskPriority.HIGH,
+            evidence={"kind": kind, "condition_switched_to_in_person": bool(switched)},
+            now=now,
+        )
+    return record
+
+
+# --- Activation codes -----------------------------------------------------------------------
+
+
+def hash_secret(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+# Unambiguous characters only: no 0/O, 1/I/L.
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def normalise_activation_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+@transaction.atomic
+def activation_code_issue(*, client: Client, issued_by: User | None, now: datetime | None = None, ttl_hours: int | None = None) -> tuple[str, ActivationCode]:
+    """Issue a single-use activation code. The code itself is returned once and stored hashed;
+    earlier unused codes of the client are revoked."""
+    now = now or timezone.now()
+    ttl = ttl_hours or settings.REPORTIN_ACTIVATION_CODE_TTL_HOURS
+    ActivationCode.objects.filter(client=client, used_at__isnull=True, revoked_at__isnull=True).update(revoked_at=now)
+    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+    record = ActivationCode.objects.create(
+        client=client, code_hash=hash_secret(code), issued_by=issued_by, issued_at=now, expires_at=now + timedelta(hours=ttl)
+    )
+    audit_record(actor=issued_by, action="activation_code.issue", obj=record, client=client, details={"expires_at": record.expires_at}, now=now)
+    return f"{code[:4]}-{code[4:8]}-{code[8:]}", record
+
+
+# --- Windows --------------------------------------------------------------------------------
+
+
+def window_satisfy(*, window: ReportingWindow, checkin_id: int, now: datetime | None = None) -> bool:
+    """Mark an open window satisfied by a check-in. Returns False (and changes nothing) if
+    the window is no longer open, e.g. already satisfied by another check-in or missed."""
+    now = now or timezone.now()
+    InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, WindowStatus.OPEN, WindowStatus.SATISFIED)
+    # Conditional update: of two check-ins verified at once, only one satisfies the window.
+    updated = ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.OPEN).update(
+        status=WindowStatus.SATISFIED, satisfied_by_checkin_id=checkin_id, satisfied_at=now
+    )
+    return bool(updated)
+
+
+# --- Tasks ----------------------------------------------------------------------------------
+
+
+def task_open(
+    *,
+    client: Client,
+    reason: str,
+    window: ReportingWindow | None = None,
+    checkin_id: int | None = None,
+    consent_record: ConsentRecord | None = None,
+    priority: int = TaskPriority.NORMAL,
+    evidence: dict | None = None,
+    now: datetime | None = None,
+) -> tuple[InvestigationTask, bool]:
+    """Open a task unless one exists for this reason and source. Returns (task, created).
+    Safe under concurrency: the unique constraints decide, not a prior SELECT."""
+    now = now or timezone.now()
+    source = {"window": window, "checkin_id": checkin_id, "consent_record": consent_record}
+    lookup = {key: value for key, value in source.items() if value is not None}
+    if len(lookup) != 1:
+        raise ValueError("a task has exactly one source: window, checkin_id or consent_record")
+    try:
+        with transaction.atomic():
+            task = InvestigationTask.objects.create(
+                client=client,
+                reason=reason,
+                priority=priority,
+                due_by=now + timedelta(hours=settings.REPORTIN_TASK_DUE_HOURS),
+                evidence=evidence or {},
+                created_at=now,
+                **lookup,
+            )
+    except IntegrityError:
+        return InvestigationTask.objects.get(reason=reason, **lookup), False
+    return task, True

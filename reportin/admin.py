@@ -1,0 +1,69 @@
+"""Django admin for devices, check-ins and face matches. Selfies are never rendered here
+directly: they have no URL (see enforcement.storage)."""
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from enforcement.admin import CLIENT_SEARCH, ReadOnlyAdmin
+from reportin import services
+from reportin.models import CheckIn, Device, FaceMatch
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = ["client", "name", "platform", "token_prefix", "activated_at", "last_seen_at", "revoked_at"]
+    list_filter = ["platform"]
+    search_fields = CLIENT_SEARCH
+    list_select_related = ["client"]
+    fields = ["client", "name", "platform", "token_prefix", "activated_at", "last_seen_at", "revoked_at", "revoked_by"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Revoke the selected devices (their tokens stop working at once)"), permissions=["change"])
+    def revoke(self, request, queryset):
+        for device in queryset.filter(revoked_at__isnull=True):
+            services.device_revoke(device=device, revoked_by=request.user)
+        messages.success(request, _("Devices revoked."))
+
+
+class FaceMatchInline(admin.StackedInline):
+    model = FaceMatch
+    can_delete = False
+    extra = 0
+    exclude = []
+    readonly_fields = [
+        "decision", "best_distance", "similarity", "threshold", "reference_photo", "distances", "faces_found",
+        "face_box", "quality", "replay", "detail", "model_version", "pipeline_version", "duration_ms", "attempts", "scored_at",
+    ]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(ReadOnlyAdmin):
+    list_display = ["id", "client", "status", "window", "location_result", "captured_at", "received_at"]
+    list_filter = ["status", "location_result", "client__region"]
+    search_fields = CLIENT_SEARCH
+    list_select_related = ["client", "window"]
+    exclude = ["selfie", "request_fingerprint", "idempotency_key"]
+    date_hierarchy = "received_at"
+    inlines = [FaceMatchInline]
+
+
+@admin.register(FaceMatch)
+class FaceMatchAdmin(ReadOnlyAdmin):
+    list_display = ["checkin", "decision", "best_distance", "threshold", "faces_found", "model_version", "duration_ms", "scored_at"]
+    list_filter = ["decision", "model_version"]
+    search_fields = ["checkin__client__uci", "checkin__client__family_name"]
+    list_select_related = ["checkin"]
+    date_hierarchy = "scored_at"

@@ -1,0 +1,175 @@
+"""The mobile side: devices, check-ins and their face-comparison results."""
+
+import uuid
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from enforcement.models import Client, ReferencePhoto, ReportingWindow, User
+
+
+class Platform(models.TextChoices):
+    IOS = "ios", "iOS"
+    ANDROID = "android", "Android"
+    WEB = "web", _("Web app")
+
+
+class Device(models.Model):
+    """A phone activated for one client. The token is shown once and stored as a hash."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="devices")
+    name = models.CharField(max_length=100)
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    # The first characters of the token, to tell devices apart in admin without the secret.
+    token_prefix = models.CharField(max_length=8)
+    activation_code = models.ForeignKey(
+        "enforcement.ActivationCode", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    activated_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-activated_at"]
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
+
+    def __str__(self):
+        return f"{self.name} ({self.get_platform_display()}, {self.token_prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class CheckInStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    SCORING = "scoring", _("Being checked")
+    VERIFIED = "verified", _("Verified")
+    NEEDS_REVIEW = "needs_review", _("An officer will review it")
+    REJECTED = "rejected", _("Rejected")
+
+
+CHECKIN_STATUS_TRANSITIONS = {
+    CheckInStatus.RECEIVED: frozenset({CheckInStatus.SCORING, CheckInStatus.NEEDS_REVIEW}),
+    # scoring -> scoring: a redelivered or re-enqueued message takes the check-in again.
+    CheckInStatus.SCORING: frozenset({CheckInStatus.SCORING, CheckInStatus.VERIFIED, CheckInStatus.NEEDS_REVIEW}),
+    # An officer decides: identity confirmed, or not.
+    CheckInStatus.NEEDS_REVIEW: frozenset({CheckInStatus.VERIFIED, CheckInStatus.REJECTED}),
+    CheckInStatus.VERIFIED: frozenset(),
+    CheckInStatus.REJECTED: frozenset(),
+}
+
+
+class LocationResult(models.TextChoices):
+    NOT_CHECKED = "not_checked", _("No permitted area set")
+    INSIDE = "inside", _("Inside the permitted area")
+    OUTSIDE = "outside", _("Outside the permitted area")
+    INCONCLUSIVE = "inconclusive", _("Too inaccurate to tell")
+
+
+def selfie_path(instance, filename):
+    # Random names: a file name must not reveal whose selfie it is.
+    return f"selfies/{uuid.uuid4().hex}.img"
+
+
+class CheckIn(models.Model):
+    """One report from the phone. Stored before anything else happens; scored afterwards."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="checkins")
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="checkins")
+    window = models.ForeignKey(
+        ReportingWindow, null=True, blank=True, on_delete=models.PROTECT, related_name="checkins",
+        help_text=_("Empty for an unscheduled report."),
+    )
+    # The selfie as stored: orientation applied, all metadata removed, encrypted at rest.
+    selfie = models.FileField(upload_to=selfie_path, max_length=200, blank=True)
+    selfie_sha256 = models.CharField(max_length=64, blank=True)
+    selfie_phash = models.CharField(max_length=16, blank=True)
+    selfie_format = models.CharField(max_length=8, blank=True, help_text=_("Format as uploaded: jpeg, png, heif."))
+    selfie_width = models.PositiveIntegerField(null=True, blank=True)
+    selfie_height = models.PositiveIntegerField(null=True, blank=True)
+    latitude = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])
+    longitude = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)])
+    accuracy_m = models.FloatField(validators=[MinValueValidator(0)])
+    captured_at = models.DateTimeField(help_text=_("Device clock."))
+    received_at = models.DateTimeField(help_text=_("Server clock."))
+    idempotency_key = models.CharField(max_length=128)
+    # sha256 of the request's content, to tell a retry (same body) from a reused key (409).
+    request_fingerprint = models.CharField(max_length=64)
+    reported_address = models.TextField(blank=True)
+    reported_employment = models.CharField(max_length=300, blank=True)
+    reported_family_status = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=16, choices=CheckInStatus.choices, default=CheckInStatus.RECEIVED)
+    location_result = models.CharField(max_length=16, choices=LocationResult.choices, default=LocationResult.NOT_CHECKED)
+    distance_to_area_km = models.FloatField(null=True, blank=True, help_text=_("From the fix to the area's edge; negative inside."))
+    scoring_attempts = models.PositiveSmallIntegerField(default=0)
+    scoring_started_at = models.DateTimeField(null=True, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("check-in")
+        verbose_name_plural = _("check-ins")
+        constraints = [
+            models.UniqueConstraint(fields=["device", "idempotency_key"], name="checkin_idempotency_per_device"),
+            models.CheckConstraint(condition=Q(latitude__gte=-90, latitude__lte=90), name="checkin_latitude_range"),
+            models.CheckConstraint(condition=Q(longitude__gte=-180, longitude__lte=180), name="checkin_longitude_range"),
+            models.CheckConstraint(condition=Q(accuracy_m__gt=0), name="checkin_accuracy_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["client", "-received_at"], name="checkin_client_idx"),
+            # The reconciler: check-ins not yet judged.
+            models.Index(
+                fields=["received_at"], condition=Q(status__in=["received", "scoring"]), name="checkin_unscored_idx"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Check-in {self.pk} of client {self.client_id} ({self.status})"
+
+
+class FaceDecision(models.TextChoices):
+    MATCH = "match", _("Match")
+    NON_MATCH = "non_match", _("Not a match")
+    NO_FACE = "no_face", _("No face found")
+    MULTIPLE_FACES = "multiple_faces", _("Several comparable faces")
+    LOW_QUALITY = "low_quality", _("Quality too low to compare")
+    UNREADABLE = "unreadable", _("Image unreadable")
+
+
+class FaceMatch(models.Model):
+    """The face comparison of one check-in, with every figure that led to the decision.
+    Exactly one per check-in (a database fact), and append-only."""
+
+    checkin = models.OneToOneField(CheckIn, on_delete=models.PROTECT, related_name="face_match")
+    decision = models.CharField(max_length=16, choices=FaceDecision.choices)
+    best_distance = models.FloatField(null=True, blank=True)
+    similarity = models.FloatField(null=True, blank=True, help_text=_("1 - distance / (2 × threshold), clipped to 0..1"))
+    threshold = models.FloatField()
+    reference_photo = models.ForeignKey(ReferencePhoto, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    distances = models.JSONField(default=dict, blank=True, help_text=_("Distance to each reference photo, by id."))
+    faces_found = models.PositiveSmallIntegerField(default=0)
+    face_box = models.JSONField(null=True, blank=True)
+    quality = models.JSONField(default=dict, blank=True)
+    replay = models.JSONField(default=dict, blank=True, help_text=_("Near-identical earlier image, if any."))
+    detail = models.JSONField(default=dict, blank=True, help_text=_("Anything else the pipeline recorded."))
+    model_version = models.CharField(max_length=64)
+    pipeline_version = models.CharField(max_length=32)
+    duration_ms = models.FloatField()
+    attempts = models.PositiveSmallIntegerField(default=1)
+    scored_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-scored_at"]
+        verbose_name = _("face match")
+        verbose_name_plural = _("face matches")
+        indexes = [models.Index(fields=["scored_at"]), models.Index(fields=["decision", "scored_at"])]
+
+    def __str__(self):
+        return f"{self.get_decision_display()} for check-in {self.checkin_id}"

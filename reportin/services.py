@@ -1,0 +1,302 @@
+"""State changes of the mobile side: devices, check-ins and their scoring."""
+
+import hashlib
+import logging
+import secrets
+import time
+from datetime import date, datetime
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from biometrics import faces, images
+from enforcement import crypto, location
+from enforcement import selectors as enforcement_selectors
+from enforcement import services as enforcement_services
+from enforcement.errors import Conflict, DomainError, InvalidTransition, NotFound
+from enforcement.models import ActivationCode, Client, PhotoStatus, ReferencePhoto, TaskReason
+from reportin.models import CHECKIN_STATUS_TRANSITIONS, CheckIn, CheckInStatus, Device, FaceDecision, FaceMatch
+
+logger = logging.getLogger(__name__)
+
+
+# --- Devices --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def device_activate(*, activation_code: str, uci: str, date_of_birth: date, device_name: str, platform: str, now: datetime | None = None) -> tuple[str, Device]:
+    """Exchange a valid activation code (with the matching UCI and date of birth) for a device
+    token, returned once. Any mismatch raises the same generic error."""
+    now = now or timezone.now()
+    generic = DomainError(
+        _("The activation code, UCI or date of birth is not right, or the code has expired."),
+        code="activation_failed",
+        status=400,
+    )
+    code_hash = enforcement_services.hash_secret(enforcement_services.normalise_activation_code(activation_code))
+    code = (
+        ActivationCode.objects.select_for_update()
+        .select_related("client")
+        .filter(code_hash=code_hash, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now)
+        .first()
+    )
+    if code is None or code.client.uci != uci or code.client.date_of_birth != date_of_birth:
+        raise generic
+    code.used_at = now
+    code.save(update_fields=["used_at"])
+    token = secrets.token_urlsafe(32)
+    device = Device.objects.create(
+        client=code.client,
+        name=device_name,
+        platform=platform,
+        token_hash=enforcement_services.hash_secret(token),
+        token_prefix=token[:8],
+        activation_code=code,
+        activated_at=now,
+        last_seen_at=now,
+    )
+    enforcement_services.audit_record(
+        actor=None, actor_label=f"client {code.client.uci}", action="device.activate", obj=device, client=code.client, now=now
+    )
+    return token, device
+
+
+def device_for_token(token: str) -> Device | None:
+    return (
+        Device.objects.select_related("client", "client__region")
+        .filter(token_hash=enforcement_services.hash_secret(token), revoked_at__isnull=True)
+        .first()
+    )
+
+
+@transaction.atomic
+def device_revoke(*, device: Device, revoked_by, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    if Device.objects.filter(pk=device.pk, revoked_at__isnull=True).update(revoked_at=now, revoked_by=revoked_by):
+        enforcement_services.audit_record(actor=revoked_by, action="device.revoke", obj=device, client=device.client, now=now)
+
+
+# --- Check-ins ------------------------------------------------------------------------------
+
+
+def _fingerprint(*, selfie_sha256: str, latitude, longitude, accuracy_m, captured_at, address, employment, family_status) -> str:
+    parts = [selfie_sha256, repr(float(latitude)), repr(float(longitude)), repr(float(accuracy_m)), captured_at.isoformat(), address or "", employment or "", family_status or ""]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def checkin_submit(
+    *,
+    device: Device,
+    selfie: bytes,
+    latitude: float,
+    longitude: float,
+    accuracy_m: float,
+    captured_at: datetime,
+    idempotency_key: str,
+    address: str | None = None,
+    employment: str | None = None,
+    family_status: str | None = None,
+    now: datetime | None = None,
+) -> tuple[CheckIn, bool]:
+    """Store a check-in and queue its scoring after commit. Returns (check-in, created).
+
+    A retry with the same idempotency key and the same content returns the first check-in;
+    the same key with different content is a conflict."""
+    now = now or timezone.now()
+    client = device.client
+    selfie_sha256 = hashlib.sha256(selfie).hexdigest()
+    fingerprint = _fingerprint(
+        selfie_sha256=selfie_sha256, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
+        captured_at=captured_at, address=address, employment=employment, family_status=family_status,
+    )
+    existing = CheckIn.objects.filter(device=device, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return _same_or_conflict(existing, fingerprint), False
+
+    if not enforcement_selectors.consent_allows_remote(client=client):
+        raise DomainError(
+            _("Remote reporting needs both consents. Please report in person at your CBSA office, or give consent in the app."),
+            code="consent_required",
+            status=403,
+        )
+    try:
+        info = images.inspect(selfie, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
+    except images.ImageRejected as exc:
+        raise DomainError(exc.message, code=exc.code, fields={"selfie": exc.message}) from None
+    clean = images.stored_copy(selfie, info)
+    width, height = info.upright_size
+
+    checkin = CheckIn(
+        client=client,
+        device=device,
+        window=enforcement_selectors.window_for_capture(client=client, captured_at=captured_at, received_at=now),
+        selfie_sha256=hashlib.sha256(clean).hexdigest(),
+        selfie_format=info.format,
+        selfie_width=width,
+        selfie_height=height,
+        latitude=latitude,
+        longitude=longitude,
+        accuracy_m=accuracy_m,
+        captured_at=captured_at,
+        received_at=now,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        reported_address=address or "",
+        reported_employment=employment or "",
+        reported_family_status=family_status or "",
+    )
+    checkin.selfie.save("selfie", ContentFile(clean), save=False)
+    try:
+        with transaction.atomic():
+            checkin.save()
+            transaction.on_commit(lambda: _enqueue_scoring(checkin.pk))
+    except IntegrityError:
+        # A concurrent retry with the same key won the race; answer with its check-in.
+        checkin.selfie.delete(save=False)
+        existing = CheckIn.objects.get(device=device, idempotency_key=idempotency_key)
+        return _same_or_conflict(existing, fingerprint), False
+    return checkin, True
+
+
+def _same_or_conflict(existing: CheckIn, fingerprint: str) -> CheckIn:
+    if existing.request_fingerprint != fingerprint:
+        raise Conflict(
+            _("This Idempotency-Key was already used for a different check-in."), code="idempotency_key_reused"
+        )
+    return existing
+
+
+def _enqueue_scoring(checkin_id: int) -> None:
+    from reportin.tasks import checkin_score
+
+    try:
+        checkin_score.delay(checkin_id)
+    except Exception:
+        # The check-in is stored; the reconciler will queue it when the broker is back.
+        logger.exception("could not queue scoring of check-in %s; the reconciler will retry", checkin_id)
+
+
+# --- Scoring --------------------------------------------------------------------------------
+
+_REASON_FOR = {
+    FaceDecision.NON_MATCH: TaskReason.FACE_NON_MATCH,
+    FaceDecision.NO_FACE: TaskReason.NO_FACE,
+    FaceDecision.MULTIPLE_FACES: TaskReason.MULTIPLE_FACES,
+    FaceDecision.LOW_QUALITY: TaskReason.LOW_QUALITY,
+    FaceDecision.UNREADABLE: TaskReason.UNREADABLE_IMAGE,
+}
+
+
+def _reference_encodings(client: Client) -> list[tuple[ReferencePhoto, "faces.np.ndarray"]]:
+    photos = ReferencePhoto.objects.filter(client=client, status=PhotoStatus.READY, active=True, encoding__isnull=False)
+    return [(photo, faces.encoding_from_bytes(crypto.decrypt(bytes(photo.encoding)))) for photo in photos]
+
+
+def checkin_score(*, checkin_id: int, now: datetime | None = None) -> FaceMatch | None:
+    """Score a check-in's selfie against the client's reference photos and act on the result.
+    Idempotent: once a FaceMatch exists, running again changes nothing."""
+    # Claim: received/scoring -> scoring. Another worker holding the same message races here
+    # harmlessly; the one-FaceMatch-per-check-in constraint settles who records the result.
+    claimed = CheckIn.objects.filter(
+        pk=checkin_id, status__in=[CheckInStatus.RECEIVED, CheckInStatus.SCORING]
+    ).update(status=CheckInStatus.SCORING, scoring_started_at=timezone.now())
+    if not claimed or FaceMatch.objects.filter(checkin_id=checkin_id).exists():
+        return None
+    checkin = CheckIn.objects.select_related("client", "window").get(pk=checkin_id)
+    started = time.perf_counter()
+    with checkin.selfie.open("rb") as handle:
+        data = handle.read()
+    analysis = faces.analyse(data, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
+    references = _reference_encodings(checkin.client)
+    threshold = settings.REPORTIN_FACE_THRESHOLD
+
+    best_distance, best_photo, distances = None, None, {}
+    if analysis.outcome == faces.Outcome.OK and references:
+        values = faces.distances(analysis.encoding, [encoding for _, encoding in references])
+        distances = {str(photo.pk): round(value, 4) for (photo, _), value in zip(references, values)}
+        best_index = min(range(len(values)), key=values.__getitem__)
+        best_distance, best_photo = values[best_index], references[best_index][0]
+    decision = {
+        faces.Outcome.OK: FaceDecision.MATCH if best_distance is not None and best_distance <= threshold else FaceDecision.NON_MATCH,
+        faces.Outcome.NO_FACE: FaceDecision.NO_FACE,
+        faces.Outcome.MULTIPLE_FACES: FaceDecision.MULTIPLE_FACES,
+        faces.Outcome.LOW_QUALITY: FaceDecision.LOW_QUALITY,
+        faces.Outcome.UNREADABLE: FaceDecision.UNREADABLE,
+    }[analysis.outcome]
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            match = FaceMatch.objects.create(
+                checkin=checkin,
+                decision=decision,
+                best_distance=best_distance,
+                similarity=None if best_distance is None else max(0.0, min(1.0, 1 - best_distance / (2 * threshold))),
+                threshold=threshold,
+                reference_photo=best_photo,
+                distances=distances,
+                faces_found=analysis.faces_found,
+                face_box=analysis.face_box,
+                quality=analysis.quality,
+                detail={"message": analysis.message, "references": len(references)},
+                model_version=faces.MODEL_VERSION,
+                pipeline_version=faces.PIPELINE_VERSION,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                scored_at=now,
+            )
+            _checkin_conclude(checkin, match, phash=analysis.phash, now=now)
+    except IntegrityError:
+        return None  # another worker recorded this check-in's result first
+    return match
+
+
+def _checkin_conclude(checkin: CheckIn, match: FaceMatch, *, phash: str, now: datetime) -> None:
+    condition = enforcement_selectors.condition_active(client=checkin.client)
+    where = location.assess(
+        centre=(condition.area_latitude, condition.area_longitude) if condition and condition.has_area else None,
+        radius_km=condition.area_radius_km if condition else None,
+        latitude=checkin.latitude,
+        longitude=checkin.longitude,
+        accuracy_m=checkin.accuracy_m,
+    )
+    verified = match.decision == FaceDecision.MATCH and where.result != location.OUTSIDE
+    new_status = CheckInStatus.VERIFIED if verified else CheckInStatus.NEEDS_REVIEW
+    InvalidTransition.check(CHECKIN_STATUS_TRANSITIONS, CheckInStatus.SCORING, new_status)
+    CheckIn.objects.filter(pk=checkin.pk).update(
+        status=new_status,
+        selfie_phash=phash,
+        location_result=where.result,
+        distance_to_area_km=where.distance_to_edge_km,
+        scored_at=now,
+        scoring_attempts=checkin.scoring_attempts + 1,
+    )
+    evidence = {
+        "checkin_id": checkin.pk,
+        "decision": match.decision,
+        "best_distance": match.best_distance,
+        "threshold": match.threshold,
+        "quality": match.quality,
+        "latitude": checkin.latitude,
+        "longitude": checkin.longitude,
+        "accuracy_m": checkin.accuracy_m,
+        **where.evidence,
+    }
+    if match.decision in _REASON_FOR:
+        enforcement_services.task_open(
+            client=checkin.client, reason=_REASON_FOR[match.decision], checkin_id=checkin.pk, evidence=evidence, now=now
+        )
+    if where.result == location.OUTSIDE:
+        enforcement_services.task_open(
+            client=checkin.client, reason=TaskReason.LOCATION_OUTSIDE_AREA, checkin_id=checkin.pk, evidence=evidence, now=now
+        )
+    if verified and checkin.window_id:
+        enforcement_services.window_satisfy(window=checkin.window, checkin_id=checkin.pk, now=now)
+
+
+def checkin_get(*, client: Client, checkin_id: int) -> CheckIn:
+    checkin = CheckIn.objects.filter(client=client, pk=checkin_id).first()
+    if checkin is None:
+        raise NotFound(code="checkin_not_found")
+    return checkin

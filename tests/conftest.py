@@ -1,0 +1,90 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2, message: str = "condition"):
+    """Poll until predicate() is truthy; return its value or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}")
+        time.sleep(interval)
+
+
+def worker_env() -> dict[str, str]:
+    """Environment for a process that must see the test database (not the dev one)."""
+    from django.db import connection
+
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "config.test_settings"
+    settings_dict = connection.settings_dict
+    if connection.vendor == "postgresql":
+        host = settings_dict.get("HOST") or ""
+        port = settings_dict.get("PORT") or 5432
+        user = settings_dict.get("USER") or ""
+        auth = f"{user}@" if user else ""
+        env["DATABASE_URL"] = f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{settings_dict['NAME']}"
+    return env
+
+
+class WorkerProcess:
+    def __init__(self, process: subprocess.Popen, log_path: Path):
+        self.process = process
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Celery worker process consuming the configured broker (the file-system
+    transport by default, Redis in CI) and writing to the test database. Tests that use it
+    need committed data: mark them django_db(transaction=True)."""
+    from config.celery import app
+
+    with django_db_blocker.unblock():
+        env = worker_env()
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=3)
+    app.control.purge()  # messages left by earlier runs name rows that no longer exist
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "scoring,default", "--concurrency", "1",
+         "-l", "INFO", "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    worker = WorkerProcess(process, log_path)
+    wait_for(lambda: "ready." in worker.log() or process.poll() is not None, timeout=60, message="the worker to start")
+    if process.poll() is not None:
+        pytest.fail(f"the Celery worker exited at start:\n{worker.log()}")
+    yield worker
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+@pytest.fixture
+def shared_faces():
+    from tests.images import SHARED_FACES
+
+    if not SHARED_FACES.is_dir():
+        pytest.skip(f"the shared face photos are not at {SHARED_FACES} (tests that need real photos are skipped)")
+    return SHARED_FACES

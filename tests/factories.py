@@ -1,0 +1,73 @@
+"""A few factories. Data is created through the real services wherever one exists."""
+
+import itertools
+from datetime import date, time
+
+from django.contrib.auth.models import Group
+
+from enforcement import roles, services
+from enforcement.models import Region, Schedule, User
+from reportin import services as reportin_services
+from tests import images
+
+_uci = itertools.count(20_000_001)
+
+
+def region(code: str = "gta") -> Region:
+    return Region.objects.get(code=code)
+
+
+def staff(username: str, role: str = roles.OFFICER, region_code: str | None = "gta") -> User:
+    user = User.objects.create_user(username=username, password="test-password-123", is_staff=True)
+    user.region = region(region_code) if region_code else None
+    user.save()
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def client(*, region_code: str = "gta", officer: User | None = None, **overrides):
+    fields = {
+        "uci": str(next(_uci)),
+        "given_name": "Test",
+        "family_name": "Person",
+        "date_of_birth": date(1990, 1, 2),
+        "country_of_citizenship": "HT",
+        "region": region(region_code),
+        "created_by": officer,
+    }
+    fields.update(overrides)
+    return services.client_create(**fields)
+
+
+def condition(client, *, officer=None, **overrides):
+    fields = {
+        "schedule": Schedule.EVERY_N_DAYS,
+        "interval_days": 1,
+        "window_start": time(0, 0),
+        "window_minutes": 1440,
+        "starts_on": date(2026, 1, 1),
+    }
+    fields.update(overrides)
+    return services.condition_set(client=client, set_by=officer, **fields)
+
+
+def reference_photo(client, image=None, *, officer=None):
+    return services.reference_photo_add(client=client, data=images.jpeg(image or images.astronaut()), uploaded_by=officer)
+
+
+def consent_both(client, *, language: str = "en"):
+    from enforcement.selectors import consent_current_versions
+
+    versions = consent_current_versions()
+    for kind in ("app_use", "biometric"):
+        services.consent_record(
+            client=client, kind=kind, decision="granted", text_version=versions[kind], language=language, channel="app"
+        )
+
+
+def device(client, *, name: str = "Test phone", platform: str = "android"):
+    """An activated device through the real activation flow. Returns (token, device)."""
+    code, _ = services.activation_code_issue(client=client, issued_by=None)
+    return reportin_services.device_activate(
+        activation_code=code, uci=client.uci, date_of_birth=client.date_of_birth, device_name=name, platform=platform
+    )

@@ -1,0 +1,49 @@
+"""Test images made from pictures that ship inside scikit-image (never from ../shared/faces)."""
+
+import functools
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SHARED_FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"
+
+
+@functools.cache
+def astronaut() -> Image.Image:
+    """Eileen Collins' official portrait, head and shoulders (without the mission patch)."""
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()[0:330, 60:420])
+
+
+@functools.cache
+def lfw_face(index: int, size: int = 300) -> Image.Image:
+    """One of the LFW faces in scikit-image (25x25 crops), upscaled on a plain background."""
+    from skimage import data
+
+    face = (data.lfw_subset()[index] * 255).astype(np.uint8)
+    face_img = Image.fromarray(face).resize((size, size), Image.Resampling.LANCZOS).convert("RGB")
+    canvas = Image.new("RGB", (int(size * 1.6), int(size * 2)), (200, 200, 200))
+    canvas.paste(face_img, (int(size * 0.3), int(size * 0.4)))
+    return canvas
+
+
+def jpeg(image: Image.Image, *, quality: int = 90, **save_kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality, **save_kwargs)
+    return buffer.getvalue()
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def scenery() -> Image.Image:
+    """A picture without any face (a coffee cup)."""
+    from skimage import data
+
+    return Image.fromarray(data.coffee())

@@ -1,0 +1,63 @@
+"""Settings come from the environment and fail loudly on bad values."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+GOOD_KEY = "k1:" + "A" * 43 + "="
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": "p" * 20 + "-production-like-secret-key-" + "q" * 20,
+    "DJANGO_ALLOWED_HOSTS": "reportin.example.org",
+    "REPORTIN_ENCRYPTION_KEYS": GOOD_KEY,
+}
+
+
+def django_process(env_overrides: dict, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REPORTIN_", "DATABASE_", "CELERY_"))}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env["REPORTIN_DATA_DIR"] = os.environ["REPORTIN_DATA_DIR"]
+    env.update(env_overrides)
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_production_settings_pass_check_deploy_without_warnings():
+    result = django_process(PRODUCTION, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_embedded_defaults_need_no_configuration_in_debug():
+    result = django_process({"DJANGO_DEBUG": "1"}, "check")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY must be set"),
+        ({"DJANGO_SECRET_KEY": "short"}, "at least 50 characters"),
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG='maybe' is not a boolean"),
+        ({"DATABASE_URL": "mysql://localhost/x"}, "DATABASE_URL must be a sqlite:// or postgres:// URL"),
+        ({"DATABASE_URL": "nonsense"}, "DATABASE_URL is not a valid database URL"),
+        ({"CELERY_BROKER_URL": "memory://"}, "CELERY_BROKER_URL scheme 'memory' is not supported"),
+        ({"REPORTIN_ENCRYPTION_KEYS": ""}, "REPORTIN_ENCRYPTION_KEYS must be set"),
+        ({"REPORTIN_ENCRYPTION_KEYS": "k1:c2hvcnQ="}, "must be 32 bytes"),
+        ({"REPORTIN_UPLOAD_MAX_BYTES": "ten"}, "REPORTIN_UPLOAD_MAX_BYTES='ten' is not an integer"),
+        ({"REPORTIN_FACE_THRESHOLD": "-1"}, "REPORTIN_FACE_THRESHOLD=-1.0 is below the minimum"),
+    ],
+)
+def test_bad_configuration_stops_start_up_naming_the_variable(overrides, message):
+    result = django_process({**PRODUCTION, **overrides}, "check")
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_debug_mode_derives_a_development_encryption_key():
+    result = django_process({"DJANGO_DEBUG": "1"}, "shell", "-c", "from django.conf import settings; print(settings.REPORTIN_ENCRYPTION_KEYS.split(':')[0])")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("dev")
