@@ -1,5 +1,6 @@
 """Reads of the enforcement domain that are more than a filter. Time is an argument."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from enforcement.models import (
@@ -18,9 +19,9 @@ from enforcement.models import (
 def consent_latest(*, client: Client) -> dict[str, ConsentRecord | None]:
     """The latest consent record of each kind (the current state), or None if never asked."""
     latest: dict[str, ConsentRecord | None] = {kind: None for kind in ConsentKind.values}
-    for record in ConsentRecord.objects.filter(client=client).order_by("kind", "-recorded_at", "-id"):
-        if latest[record.kind] is None:
-            latest[record.kind] = record
+    for kind in ConsentKind.values:
+        # One index probe per kind (client, kind, -recorded_at, -id): the history may be long.
+        latest[kind] = ConsentRecord.objects.filter(client=client, kind=kind).order_by("-recorded_at", "-id").first()
     return latest
 
 
@@ -32,18 +33,52 @@ def consent_current_versions() -> dict[str, str]:
     return versions
 
 
-def consent_allows_remote(*, client: Client) -> bool:
-    """Both consents granted, each to the current version of its text."""
+@dataclass(frozen=True)
+class ConsentState:
+    kind: str
+    record: ConsentRecord | None  # the latest decision, None if never asked
+    current_version: str | None  # the text version in force
+
+    @property
+    def granted(self) -> bool:
+        """Granted, to the text in force (a grant of an older version must be renewed)."""
+        return (
+            self.record is not None
+            and self.record.decision == ConsentDecision.GRANTED
+            and self.record.text_version == self.current_version
+        )
+
+    @property
+    def renewal_needed(self) -> bool:
+        """Granted once, but the text has changed since."""
+        return (
+            self.record is not None
+            and self.record.decision == ConsentDecision.GRANTED
+            and self.record.text_version != self.current_version
+        )
+
+
+def consent_states(*, client: Client) -> dict[str, ConsentState]:
     latest = consent_latest(client=client)
     versions = consent_current_versions()
-    return all(
-        record is not None and record.decision == ConsentDecision.GRANTED and record.text_version == versions.get(kind)
-        for kind, record in latest.items()
-    )
+    return {kind: ConsentState(kind, latest[kind], versions.get(kind)) for kind in ConsentKind.values}
+
+
+def consent_allows_remote(*, client: Client) -> bool:
+    """Both consents granted, each to the current version of its text."""
+    return all(state.granted for state in consent_states(client=client).values())
 
 
 def condition_active(*, client: Client) -> ReportingCondition | None:
     return ReportingCondition.objects.filter(client=client, active=True).first()
+
+
+def windows_current_and_next(*, client: Client, now: datetime) -> tuple[ReportingWindow | None, ReportingWindow | None]:
+    """The window open at `now` (if any) and the next one to open, of the active condition."""
+    windows = ReportingWindow.objects.filter(client=client, condition__active=True).exclude(status=WindowStatus.EXCUSED)
+    current = windows.filter(opens_at__lte=now, closes_at__gt=now).order_by("opens_at").first()
+    upcoming = windows.filter(opens_at__gt=now, status=WindowStatus.OPEN).order_by("opens_at").first()
+    return current, upcoming
 
 
 def window_for_capture(*, client: Client, captured_at: datetime, received_at: datetime) -> ReportingWindow | None:

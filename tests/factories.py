@@ -69,5 +69,6 @@ def device(client, *, name: str = "Test phone", platform: str = "android"):
     """An activated device through the real activation flow. Returns (token, device)."""
     code, _ = services.activation_code_issue(client=client, issued_by=None)
     return reportin_services.device_activate(
-        activation_code=code, uci=client.uci, date_of_birth=client.date_of_birth, device_name=name, platform=platform
+        activation_code=code, uci=client.uci, date_of_birth=client.date_of_birth, device_name=name, platform=platform,
+        client_address="192.0.2.1",
     )
