@@ -88,3 +88,72 @@ def shared_faces():
     if not SHARED_FACES.is_dir():
         pytest.skip(f"the shared face photos are not at {SHARED_FACES} (tests that need real photos are skipped)")
     return SHARED_FACES
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_counters():
+    """Request-rate counters live in the shared cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """A private MEDIA_ROOT for the test, so that it can tell exactly which files were written."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def stored_files(root: Path, folder: str = "selfies") -> list[Path]:
+    directory = root / folder
+    return sorted(directory.iterdir()) if directory.is_dir() else []
+
+
+class Reporter:
+    """An enrolled client with an activated phone, and an API client that sends its token."""
+
+    def __init__(self, client, token, device):
+        from rest_framework.test import APIClient
+
+        self.client, self.token, self.device = client, token, device
+        self.api = APIClient()
+        self.api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    def check_in(self, *, key: str | None = "key-1", selfie=b"", **fields):
+        """POST a check-in: `selfie` is bytes (b"" for the default picture), an uploaded file or a
+        list of them, or None to send none."""
+        from django.core.files.uploadedfile import SimpleUploadedFile
+        from django.utils import timezone
+
+        from tests import images
+
+        if isinstance(selfie, bytes):
+            selfie = SimpleUploadedFile("selfie.jpg", selfie or images.selfie(), "image/jpeg")
+        data = {
+            "selfie": selfie,
+            "latitude": "43.6532",
+            "longitude": "-79.3832",
+            "accuracy_m": "12.5",
+            "captured_at": timezone.now().isoformat(),
+        }
+        data.update(fields)
+        data = {name: value for name, value in data.items() if value is not None}
+        headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
+        return self.api.post("/api/v1/check-ins", data, format="multipart", **headers)
+
+
+def make_reporter(*, consent: bool = True, **client_fields) -> Reporter:
+    from tests import factories
+
+    client = factories.client(**client_fields)
+    factories.condition(client)
+    if consent:
+        factories.consent_both(client)
+    token, device = factories.device(client)
+    return Reporter(client, token, device)
+
+
+@pytest.fixture
+def reporter(db):
+    return make_reporter()
