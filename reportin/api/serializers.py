@@ -26,6 +26,12 @@ class StrictSerializer(serializers.Serializer):
             errors = {name: _("Unknown field.") for name in data.keys() if name not in self.fields}
             if hasattr(data, "getlist"):
                 errors.update({name: _("Send this field once.") for name in data.keys() if len(data.getlist(name)) > 1})
+            # A form or query string sends "" for a field left empty; only text may be empty.
+            errors.update({
+                name: _("This field may not be blank.")
+                for name, field in self.fields.items()
+                if data.get(name) == "" and not isinstance(field, serializers.CharField)
+            })
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
@@ -153,7 +159,7 @@ class ConditionOutput(serializers.Serializer):
     )
     interval_days = serializers.IntegerField(allow_null=True)
     day_of_month = serializers.IntegerField(allow_null=True)
-    window_start = serializers.TimeField(format="%H:%M", help_text=_("Local time the window opens."))
+    window_start = serializers.RegexField(r"^\d\d:\d\d$", help_text=_("Local time the window opens, HH:MM."))
     window_minutes = serializers.IntegerField()
     grace_minutes = serializers.IntegerField()
     starts_on = serializers.DateField()

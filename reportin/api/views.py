@@ -195,7 +195,7 @@ def _condition_out(condition) -> dict | None:
         "weekdays": [WEEKDAY_NAMES[day] for day in condition.weekday_list],
         "interval_days": condition.interval_days,
         "day_of_month": condition.day_of_month,
-        "window_start": condition.window_start,
+        "window_start": condition.window_start.strftime("%H:%M"),
         "window_minutes": condition.window_minutes,
         "grace_minutes": condition.grace_minutes,
         "starts_on": condition.starts_on,
@@ -354,6 +354,7 @@ class CheckInsView(_Device):
                 "check-in",
                 value={"selfie": "(JPEG bytes)", "latitude": 43.6532, "longitude": -79.3832, "accuracy_m": 12.5, "captured_at": "2026-03-02T10:04:11-05:00", "employment": "Cook, Maple Diner, since 2026-02-15"},
                 request_only=True,
+                media_type="multipart/form-data",
             )
         ],
         tags=["check-ins"],
@@ -403,9 +404,15 @@ class CheckInDetailView(_Device):
         operation_id="checkin_get",
         summary="One of my check-ins",
         description="Any id that is not one of the caller's check-ins answers 404.",
+        parameters=[
+            OpenApiParameter(
+                "checkin_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The check-in's id.",
+                examples=[OpenApiExample("id", value=4711)],
+            )
+        ],
         responses={
             200: OpenApiResponse(s.CheckInOutput, examples=[OpenApiExample("check-in", value=_CHECKIN_EXAMPLE)]),
-            **error_responses("CheckInGet", ["checkin_not_found", "throttled", *AUTH_ERRORS]),
+            **error_responses("CheckInGet", ["checkin_not_found", "not_found", "throttled", *AUTH_ERRORS]),
         },
         tags=["check-ins"],
     )
