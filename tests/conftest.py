@@ -52,7 +52,8 @@ class WorkerProcess:
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real Celery worker process consuming the configured broker (the file-system
     transport by default, Redis in CI) and writing to the test database. Tests that use it
-    need committed data: mark them django_db(transaction=True)."""
+    need committed data: mark them django_db(transaction=True, serialized_rollback=True), so
+    that the data migrations made (regions, consent texts) are back for the tests after them."""
     from config.celery import app
 
     with django_db_blocker.unblock():
@@ -157,3 +158,15 @@ def make_reporter(*, consent: bool = True, **client_fields) -> Reporter:
 @pytest.fixture
 def reporter(db):
     return make_reporter()
+
+
+def multipart(parts: list[tuple[str, bytes, str | None]], boundary: str = "XyZ-boundary") -> tuple[bytes, str]:
+    """A hand-made multipart body: (name, raw bytes, filename or None) per part."""
+    body = b""
+    for name, data, filename in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        body += b"Content-Type: application/octet-stream\r\n" if filename else b""
+        body += b"\r\n" + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"

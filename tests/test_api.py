@@ -307,7 +307,7 @@ def test_a_retry_with_the_same_key_returns_the_same_checkin(reporter, media_root
     assert CheckIn.objects.count() == 1 and len(stored_files(media_root)) == 1
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_retries_store_one_checkin(media_root):
     import threading
 

@@ -17,7 +17,7 @@ from enforcement import services as enforcement_services
 from reportin import services
 from reportin.models import CheckIn, Device
 from tests import factories, images
-from tests.conftest import make_reporter, stored_files
+from tests.conftest import make_reporter, multipart, stored_files
 
 pytestmark = pytest.mark.django_db
 
@@ -46,18 +46,6 @@ def animated_png() -> bytes:
     frames = [images.astronaut(), images.astronaut().rotate(10)]
     frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:])
     return buffer.getvalue()
-
-
-def multipart(parts: list[tuple[str, bytes, str | None]], boundary: str = "XyZ-boundary") -> tuple[bytes, str]:
-    """A hand-made multipart body: (name, raw bytes, filename or None) per part."""
-    body = b""
-    for name, data, filename in parts:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
-        body += b"Content-Type: application/octet-stream\r\n" if filename else b""
-        body += b"\r\n" + data + b"\r\n"
-    body += f"--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def good_parts(**overrides) -> list[tuple[str, bytes, str | None]]:
@@ -102,6 +90,7 @@ CHECKIN_CASES = {
     "captured a day in the future": ({"captured_at": "FUTURE"}, 400, "invalid_input", "captured_at"),
     "captured_at malformed": ({"captured_at": "yesterday at noon"}, 400, "invalid_input", "captured_at"),
     "captured_at without offset": ({"captured_at": "2026-03-01T10:00:00"}, 400, "invalid_input", "captured_at"),
+    "captured_at minute 99": ({"captured_at": "2026-01-01T12:99:00Z"}, 400, "invalid_input", "captured_at"),
     "captured_at far in the past": ({"captured_at": "1999-01-01T10:00:00Z"}, 400, "invalid_input", "captured_at"),
     "zero-byte selfie": (upload(b""), 400, "empty_file", "selfie"),
     "text file named .jpg": (upload(b"Dear officer, I am at home.\n"), 415, "not_an_image", "selfie"),

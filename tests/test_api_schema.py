@@ -89,7 +89,7 @@ def test_the_docs_page_renders_from_this_site_without_any_cdn():
     assert browser.get("/api/schema/").status_code == 200
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server, settings, tmp_path, media_root):
     """Schemathesis generates valid and invalid requests for every operation from the live
     schema and checks every answer against it, with a real device token."""

@@ -52,8 +52,11 @@ class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 time with its UTC offset (or Z): a time without one is ambiguous."""
 
     def to_internal_value(self, value):
-        if isinstance(value, str):
-            parsed = parse_datetime(value.strip()) if len(value) <= 64 else None
+        if isinstance(value, str) and len(value) <= 64:
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well-formed but impossible, e.g. minute 99: the parent says so
+                parsed = None
             if parsed is not None and parsed.tzinfo is None:
                 raise serializers.ValidationError(_("Give the time with its UTC offset, e.g. 2026-03-01T14:05:00-05:00."), code="naive")
         return super().to_internal_value(value)
