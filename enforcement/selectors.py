@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import OuterRef, Subquery
+
 from enforcement.models import (
     Client,
     ConsentDecision,
@@ -17,11 +19,15 @@ from enforcement.models import (
 
 
 def consent_latest(*, client: Client) -> dict[str, ConsentRecord | None]:
-    """The latest consent record of each kind (the current state), or None if never asked."""
+    """The latest consent record of each kind (the current state), or None if never asked.
+    Each record carries `current_version`, the version of its kind's text in force."""
     latest: dict[str, ConsentRecord | None] = {kind: None for kind in ConsentKind.values}
-    for kind in ConsentKind.values:
-        # One index probe per kind (client, kind, -recorded_at, -id): the history may be long.
-        latest[kind] = ConsentRecord.objects.filter(client=client, kind=kind).order_by("-recorded_at", "-id").first()
+    # One query (it runs on every check-in): a person's consent history is a handful of rows.
+    current = ConsentText.objects.filter(kind=OuterRef("kind")).order_by("-published_at", "-id").values("version")[:1]
+    records = ConsentRecord.objects.filter(client=client).annotate(current_version=Subquery(current))
+    for record in records.order_by("kind", "-recorded_at", "-id"):
+        if latest[record.kind] is None:
+            latest[record.kind] = record
     return latest
 
 
@@ -66,7 +72,10 @@ def consent_states(*, client: Client) -> dict[str, ConsentState]:
 
 def consent_allows_remote(*, client: Client) -> bool:
     """Both consents granted, each to the current version of its text."""
-    return all(state.granted for state in consent_states(client=client).values())
+    return all(
+        record is not None and record.decision == ConsentDecision.GRANTED and record.text_version == record.current_version
+        for record in consent_latest(client=client).values()
+    )
 
 
 def condition_active(*, client: Client) -> ReportingCondition | None:

@@ -437,3 +437,31 @@ def test_request_log_has_no_token_biometrics_or_personal_data(reporter, media_ro
     assert "POST /api/v1/check-ins 202" in text and f"device={reporter.device.pk}" in text
     for secret in (reporter.token, reporter.token[:8], "Secret Lane", reporter.client.uci, "43.6532", reporter.client.family_name):
         assert secret not in text
+
+
+@pytest.mark.parametrize("backend", ["file", "redis"])
+def test_rate_counters_count_every_request_of_concurrent_threads(backend, settings):
+    import threading
+    import uuid
+
+    from reportin.api.auth import _count
+
+    if backend == "redis":
+        if not settings.CELERY_BROKER_URL.startswith("redis://"):
+            pytest.skip("no Redis configured (CELERY_BROKER_URL is not redis://); CI runs this on Redis")
+        settings.CACHE_URL = settings.CELERY_BROKER_URL
+    key = f"reportin:rate:test:{uuid.uuid4().hex}"
+    results = []
+
+    def hit():
+        results.extend(_count([(key, 60)]))
+
+    threads = [threading.Thread(target=hit) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if backend == "redis":
+        assert sorted(results) == list(range(1, 21))  # atomic: each request saw its own count
+    else:
+        assert max(results) <= 20 and len(results) == 20  # the file cache may undercount a burst

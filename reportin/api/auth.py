@@ -1,5 +1,6 @@
 """Device tokens, the language of answers, and request-rate limits."""
 
+import threading
 import time
 
 from django.conf import settings
@@ -64,57 +65,67 @@ class DeviceRequired(permissions.BasePermission):
         return isinstance(request.auth, Device)
 
 
-class _FixedWindowThrottle(throttling.BaseThrottle):
-    """At most N requests per period and key, counted in the shared cache (so every web
-    process counts together). Redis counts atomically; the embedded file cache may let a
-    few extra requests through under a burst."""
+def _count(keys: list[tuple[str, int]]) -> list[int]:
+    """Add one to each (key, period) counter and return the new counts. With Redis: one round
+    trip, atomic (INCR, and EXPIRE on the first). Otherwise through Django's cache, whose
+    file-based default may let a few extra requests through under a burst."""
+    if settings.CACHE_URL.startswith(("redis://", "rediss://")):
+        pipe = _redis(settings.CACHE_URL).pipeline(transaction=False)
+        for key, period in keys:
+            pipe.incr(key)
+            pipe.expire(key, period + 1, nx=True)
+        return pipe.execute()[::2]
+    counts = []
+    for key, period in keys:
+        if cache.add(key, 1, timeout=period + 1):
+            counts.append(1)
+            continue
+        try:
+            counts.append(cache.incr(key))
+        except ValueError:  # expired between add() and incr()
+            cache.add(key, 1, timeout=period + 1)
+            counts.append(1)
+    return counts
 
-    scope = ""
 
-    def key(self, request) -> str | None:
-        raise NotImplementedError
+_redis_clients: dict = {}
+_redis_lock = threading.Lock()
+
+
+def _redis(url: str):
+    """One client (and connection pool) per process. Made under a lock: a second client made
+    by a racing thread would close its pool when collected, under another thread's feet."""
+    import redis
+
+    with _redis_lock:
+        if url not in _redis_clients:
+            _redis_clients[url] = redis.Redis.from_url(url)
+        return _redis_clients[url]
+
+
+class RequestRateThrottle(throttling.BaseThrottle):
+    """Fixed-window request limits, counted in the shared cache so that every web process
+    counts together: per device (requests with a token), per client address (all requests),
+    and a lower one per address for requests without a token (activation, consent texts)."""
 
     def allow_request(self, request, view):
-        key = self.key(request)
-        if key is None:
-            return True
-        limit, period = getattr(settings, f"REPORTIN_RATE_{self.scope.upper()}")
-        now = time.time()
-        slot = int(now // period)
-        cache_key = f"rate:{self.scope}:{key}:{period}:{slot}"
-        if cache.add(cache_key, 1, timeout=period + 1):
-            count = 1
+        address = self.get_ident(request)
+        scopes = [("address", address)]
+        if isinstance(request.auth, Device):
+            scopes.append(("device", str(request.auth.pk)))
         else:
-            try:
-                count = cache.incr(cache_key)
-            except ValueError:  # expired between add() and incr()
-                cache.add(cache_key, 1, timeout=period + 1)
-                count = 1
-        self._wait = (slot + 1) * period - now
-        return count <= limit
+            scopes.append(("anonymous", address))
+        now = time.time()
+        keys, limits, ends = [], [], []
+        for scope, ident in scopes:
+            limit, period = getattr(settings, f"REPORTIN_RATE_{scope.upper()}")
+            slot = int(now // period)
+            keys.append((f"reportin:rate:{scope}:{period}:{slot}:{ident}", period))
+            limits.append(limit)
+            ends.append((slot + 1) * period)
+        over = [end for count, limit, end in zip(_count(keys), limits, ends) if count > limit]
+        self._wait = max(over, default=now) - now
+        return not over
 
     def wait(self):
         return self._wait
-
-
-class DeviceThrottle(_FixedWindowThrottle):
-    scope = "device"
-
-    def key(self, request):
-        return str(request.auth.pk) if isinstance(request.auth, Device) else None
-
-
-class AddressThrottle(_FixedWindowThrottle):
-    scope = "address"
-
-    def key(self, request):
-        return self.get_ident(request)
-
-
-class AnonymousThrottle(_FixedWindowThrottle):
-    """Requests that carry no token (activation, consent texts), per address."""
-
-    scope = "anonymous"
-
-    def key(self, request):
-        return None if isinstance(request.auth, Device) else self.get_ident(request)

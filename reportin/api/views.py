@@ -19,7 +19,7 @@ from enforcement.errors import DomainError
 from enforcement.models import WEEKDAY_NAMES, Channel
 from reportin import selectors, services
 from reportin.api import serializers as s
-from reportin.api.auth import AddressThrottle, AnonymousThrottle, DeviceRequired, DeviceThrottle, DeviceTokenAuthentication
+from reportin.api.auth import DeviceRequired, DeviceTokenAuthentication, RequestRateThrottle
 from reportin.api.docs import AUTH_ERRORS, BODY_ERRORS, error_responses
 from reportin.api.uploads import cap_uploads
 from reportin.models import CheckIn, CheckInStatus
@@ -32,7 +32,7 @@ class _Public(APIView):
 
     authentication_classes = [DeviceTokenAuthentication]
     permission_classes = []
-    throttle_classes = [AddressThrottle, AnonymousThrottle]
+    throttle_classes = [RequestRateThrottle]
     parser_classes = [JSONParser]
 
 
@@ -41,7 +41,7 @@ class _Device(APIView):
 
     authentication_classes = [DeviceTokenAuthentication]
     permission_classes = [DeviceRequired]
-    throttle_classes = [AddressThrottle, DeviceThrottle]
+    throttle_classes = [RequestRateThrottle]
     parser_classes = [JSONParser]
 
 
@@ -85,7 +85,7 @@ class ActivateView(_Public):
     )
     def post(self, request):
         data = _validated(s.ActivateInput, request.data)
-        token, device = services.device_activate(**data, client_address=AddressThrottle().get_ident(request))
+        token, device = services.device_activate(**data, client_address=RequestRateThrottle().get_ident(request))
         client = device.client
         body = {"token": token, "client": s.ClientBrief(client).data}
         return Response(body, status=201)
