@@ -71,12 +71,12 @@ def selfies(count: int) -> list[bytes]:
     base = Image.fromarray(data.astronaut())
     out = []
     for index in range(count):
-        crop = base.crop((index * 3, index * 2, 512 - index * 2, 512 - index * 3)).resize((1000, 1000), Image.Resampling.BICUBIC)
+        crop = base.crop((index * 3, index * 2, 512 - index * 2, 512 - index * 3)).resize((1100, 1100), Image.Resampling.BICUBIC)
         exif = Image.Exif()
         exif[0x010F] = "BenchPhone"
         exif[0x8825] = {1: "N", 2: (43.0, 39.0, 11.0 + index), 3: "W", 4: (79.0, 22.0, 59.0)}
         buffer = io.BytesIO()
-        crop.save(buffer, format="JPEG", quality=88, exif=exif)
+        crop.save(buffer, format="JPEG", quality=91, exif=exif)
         out.append(buffer.getvalue())
     return out
 
