@@ -170,3 +170,11 @@ def multipart(parts: list[tuple[str, bytes, str | None]], boundary: str = "XyZ-b
         body += b"\r\n" + data + b"\r\n"
     body += f"--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations():
+    """The French catalogues, compiled as the installer does (up-to-date ones are skipped)."""
+    from django.core.management import call_command
+
+    call_command("compile_translations", verbosity=0)

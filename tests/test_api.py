@@ -465,3 +465,14 @@ def test_rate_counters_count_every_request_of_concurrent_threads(backend, settin
         assert sorted(results) == list(range(1, 21))  # atomic: each request saw its own count
     else:
         assert max(results) <= 20 and len(results) == 20  # the file cache may undercount a burst
+
+
+def test_every_api_message_has_a_french_translation():
+    from babel.messages.pofile import read_po
+
+    from tests.conftest import ROOT
+
+    with (ROOT / "reportin/locale/fr/LC_MESSAGES/django.po").open("rb") as handle:
+        catalogue = read_po(handle)
+    missing = [message.id for message in catalogue if message.id and (not message.string or message.fuzzy)]
+    assert not missing

@@ -11,6 +11,7 @@ import math
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -32,29 +33,26 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
-# Framework exception -> (code, message), the message in the active language.
+# The framework's own exceptions: (class, code, message); the first match wins.
+FRAMEWORK_ERRORS = [
+    (exceptions.NotAuthenticated, "not_authenticated", gettext_lazy("Send the device token: Authorization: Token <token>.")),
+    (exceptions.AuthenticationFailed, "invalid_token", gettext_lazy("The token is not valid. Activate the app again.")),
+    (exceptions.PermissionDenied, "forbidden", gettext_lazy("You are not allowed to do this.")),
+    (exceptions.NotFound, "not_found", gettext_lazy("Not found.")),
+    (exceptions.MethodNotAllowed, "method_not_allowed", gettext_lazy("This method is not allowed here.")),
+    (exceptions.NotAcceptable, "not_acceptable", gettext_lazy("This API answers in JSON only.")),
+    (exceptions.UnsupportedMediaType, "unsupported_media_type", gettext_lazy("This content type is not accepted here.")),
+    (exceptions.ParseError, "malformed_request", gettext_lazy("The request body could not be read: it is not well-formed.")),
+]
+
+
 def _framework(exc) -> tuple[str, str]:
     if isinstance(exc, exceptions.Throttled):
         return "throttled", _("Too many requests. Try again in %(seconds)d seconds.") % {"seconds": math.ceil(exc.wait or 1)}
-    if isinstance(exc, exceptions.NotAuthenticated):
-        return "not_authenticated", _("Send the device token: Authorization: Token <token>.")
-    if isinstance(exc, exceptions.AuthenticationFailed):
-        return "invalid_token", _("The token is not valid. Activate the app again.")
-    if isinstance(exc, exceptions.PermissionDenied):
-        return "forbidden", _("You are not allowed to do this.")
-    if isinstance(exc, exceptions.NotFound):
-        return "not_found", _("Not found.")
-    if isinstance(exc, exceptions.MethodNotAllowed):
-        return "method_not_allowed", _("This method is not allowed here.")
-    if isinstance(exc, exceptions.NotAcceptable):
-        return "not_acceptable", _("This API answers in JSON only.")
-    if isinstance(exc, exceptions.UnsupportedMediaType):
-        return "unsupported_media_type", _("This content type is not accepted here.")
-    if isinstance(exc, UploadTooLarge):
-        return "upload_too_large", str(exc.detail)
-    if isinstance(exc, exceptions.ParseError):
-        return "malformed_request", _("The request body could not be read: it is not well-formed.")
-    return str(exc.default_code), _flatten(exc.detail)
+    for cls, code, message in FRAMEWORK_ERRORS:
+        if isinstance(exc, cls):
+            return code, str(message)
+    return str(exc.default_code), _flatten(exc.detail)  # e.g. upload_too_large, with its own message
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None) -> Response:
