@@ -248,6 +248,9 @@ ACTIVATION_CASES = {
         lambda c: APIClient().generic("POST", "/api/v1/activate", b'{"device_name": "\xff\xfe"}', content_type="application/json"),
         400, "malformed_request",
     ),
+    "a 100 KB JSON body": (
+        lambda c: APIClient().post("/api/v1/activate", {"device_name": "x" * 100_000}, format="json"), 413, "request_too_large",
+    ),
     "a JSON list": (lambda c: APIClient().post("/api/v1/activate", [1, 2], format="json"), 400, "invalid_input"),
 }
 

@@ -49,7 +49,7 @@ EXAMPLE_FIELDS = {
     "unsupported_image_type": {"selfie": "GIF photos are not accepted; send a JPEG, PNG or HEIC photo."},
 }
 AUTH_ERRORS = ["not_authenticated", "invalid_token"]
-BODY_ERRORS = ["malformed_request", "unsupported_media_type"]
+BODY_ERRORS = ["malformed_request", "unsupported_media_type", "request_too_large"]
 
 
 def _code_field(codes: list[str]) -> serializers.CharField:

@@ -25,6 +25,11 @@ class UploadTooLarge(exceptions.APIException):
     default_code = "upload_too_large"
 
 
+class BodyTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "request_too_large"
+
+
 def _flatten(detail) -> str:
     if isinstance(detail, dict):
         return " ".join(_flatten(value) for value in detail.values())

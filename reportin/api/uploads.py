@@ -1,4 +1,5 @@
-"""Multipart uploads held in memory with a hard cap, refused as soon as the cap is passed."""
+"""Request bodies with hard caps: JSON bodies are small; multipart uploads are held in memory and
+refused as soon as the cap is passed."""
 
 import io
 
@@ -7,7 +8,9 @@ from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.utils.translation import gettext as _
 
-from reportin.api.errors import UploadTooLarge
+from rest_framework.parsers import JSONParser
+
+from reportin.api.errors import BodyTooLarge, UploadTooLarge
 
 # Room for the form's other fields and the multipart framing around the photo.
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -54,3 +57,16 @@ class CappedMemoryUploadHandler(FileUploadHandler):
 def cap_uploads(request) -> None:
     """Use the capped handler for this request (before its body is read)."""
     request._request.upload_handlers = [CappedMemoryUploadHandler(request._request)]
+
+
+class CappedJSONParser(JSONParser):
+    """JSON bodies of this API are a few hundred bytes. DRF reads them past Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE, so the cap is checked here, before anything is read."""
+
+    max_bytes = 64 * 1024
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        length = parser_context["request"].META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > self.max_bytes:
+            raise BodyTooLarge(_("The request is too large."))
+        return super().parse(stream, media_type, parser_context)

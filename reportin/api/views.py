@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -21,7 +21,7 @@ from reportin import selectors, services
 from reportin.api import serializers as s
 from reportin.api.auth import DeviceRequired, DeviceTokenAuthentication, RequestRateThrottle
 from reportin.api.docs import AUTH_ERRORS, BODY_ERRORS, error_responses
-from reportin.api.uploads import cap_uploads
+from reportin.api.uploads import CappedJSONParser, cap_uploads
 from reportin.models import CheckIn, CheckInStatus
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -33,7 +33,7 @@ class _Public(APIView):
     authentication_classes = [DeviceTokenAuthentication]
     permission_classes = []
     throttle_classes = [RequestRateThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [CappedJSONParser]
 
 
 class _Device(APIView):
@@ -42,7 +42,7 @@ class _Device(APIView):
     authentication_classes = [DeviceTokenAuthentication]
     permission_classes = [DeviceRequired]
     throttle_classes = [RequestRateThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [CappedJSONParser]
 
 
 def _validated(serializer_class, data) -> dict:
@@ -55,6 +55,8 @@ def _validated(serializer_class, data) -> dict:
 
 
 class ActivateView(_Public):
+    authentication_classes = []  # a token here would be a phone activating twice: ignore it
+
     @extend_schema(
         operation_id="activate",
         summary="Activate this phone",
@@ -126,7 +128,7 @@ class ConsentTextView(_Public):
                     )
                 ],
             ),
-            **error_responses("ConsentText", ["invalid_input", "invalid_token", "consent_text_not_found", "throttled"]),
+            **error_responses("ConsentText", ["invalid_input", "bad_request", "invalid_token", "consent_text_not_found", "throttled"]),
         },
         auth=[{"deviceToken": []}, {}],
         tags=["consent"],
@@ -382,7 +384,7 @@ class CheckInsView(_Device):
         parameters=[s.CheckInListQuery],
         responses={
             200: OpenApiResponse(s.CheckInListOutput, examples=[OpenApiExample("page", value={"results": [_CHECKIN_EXAMPLE], "next_before": None})]),
-            **error_responses("CheckInList", ["invalid_input", "throttled", *AUTH_ERRORS]),
+            **error_responses("CheckInList", ["invalid_input", "bad_request", "throttled", *AUTH_ERRORS]),
         },
         tags=["check-ins"],
     )
