@@ -312,3 +312,8 @@ def test_a_wrong_method_is_405_in_the_error_shape(reporter):
 def test_pillow_never_decodes_a_bomb_even_when_asked_directly():
     with pytest.raises(Exception):  # noqa: B017 - Pillow's own bomb guard, whatever its type
         Image.open(io.BytesIO(png_bomb(30000, 30000))).load()
+
+
+def test_the_benchmark_baseline_endpoint_does_not_exist_unless_enabled(reporter):
+    response = reporter.api.post("/api/bench/upload", {"selfie": SimpleUploadedFile("s.jpg", images.selfie())}, format="multipart")
+    assert response.status_code == 404

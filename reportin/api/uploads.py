@@ -7,7 +7,6 @@ from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.utils.translation import gettext as _
-
 from rest_framework.parsers import JSONParser
 
 from reportin.api.errors import BodyTooLarge, UploadTooLarge
