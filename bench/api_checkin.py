@@ -147,40 +147,51 @@ async def load(*, port: int, path: str, tokens: list[str], bodies: list[bytes], 
     seconds; only requests that start after the warm-up are counted."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    failures = 0
+    failures = reconnects = 0
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
 
     async def connection(number: int) -> None:
-        nonlocal failures
+        nonlocal failures, reconnects
         reader = writer = None
         sent = 0
         while time.perf_counter() < stop_at:
-            try:
-                if writer is None:
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                token = tokens[(number + sent * connections) % len(tokens)]
-                body = bodies[(number + sent) % len(bodies)]
-                head = (
-                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\n"
-                    f"Authorization: Token {token}\r\nIdempotency-Key: {uuid.uuid4()}\r\n"
-                    f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
-                ).encode()
-                began = time.perf_counter()
-                writer.write(head)
-                writer.write(body)
-                status, _ = await read_response(reader)
-                ended = time.perf_counter()
-                sent += 1
-                if began >= measure_from and ended <= stop_at + 5:
+            token = tokens[(number + sent * connections) % len(tokens)]
+            body = bodies[(number + sent) % len(bodies)]
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\n"
+                f"Authorization: Token {token}\r\nIdempotency-Key: {uuid.uuid4()}\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            began = time.perf_counter()
+            for attempt in range(2):
+                fresh = writer is None
+                try:
+                    if fresh:
+                        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.write(head)
+                    writer.write(body)
+                    status, _ = await read_response(reader)
+                    break
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    if writer is not None:
+                        writer.close()
+                    reader = writer = None
+                    # A kept-alive connection the server closed meanwhile (gunicorn recycles a
+                    # worker every max_requests): send again on a new one, as HTTP clients do.
+                    if fresh or attempt:
+                        status = None
+                        break
+                    reconnects += 1
+            ended = time.perf_counter()
+            sent += 1
+            if began >= measure_from and ended <= stop_at + 5:
+                if status is None:
+                    failures += 1
+                else:
                     latencies.append(ended - began)
                     statuses[status] = statuses.get(status, 0) + 1
-            except (OSError, asyncio.IncompleteReadError, ValueError):
-                if time.perf_counter() >= measure_from:
-                    failures += 1
-                if writer is not None:
-                    writer.close()
-                reader = writer = None
+            if status is None:
                 await asyncio.sleep(0.05)
         if writer is not None:
             writer.close()
@@ -201,8 +212,36 @@ async def load(*, port: int, path: str, tokens: list[str], bodies: list[bytes], 
         "p99_ms": percentile(99),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
         "errors": len(latencies) - accepted + failures,
+        "reconnects": reconnects,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
     }
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (Linux /proc), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(master: int) -> tuple[list[int], list[int]]:
+    """gunicorn's workers, and the PostgreSQL backends serving this database."""
+    from django.db import connection
+
+    workers = [
+        int(entry.name) for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and (entry / "stat").exists()
+        and (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(master)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        backends = [row[0] for row in cursor.fetchall()]
+    return workers, backends
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -215,6 +254,29 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
                 return
         time.sleep(0.2)
     raise SystemExit("gunicorn did not start listening")
+
+
+def measured(master: int, warmup: float, phase) -> dict:
+    """Run a load phase; add the CPU the web workers and database backends spent per counted
+    request (a figure that holds even when other work shares the machine)."""
+    from django.db import connection
+
+    result = asyncio.run(_with_cpu(master, warmup, phase))
+    connection.close()
+    return result
+
+
+async def _with_cpu(master: int, warmup: float, phase) -> dict:
+    task = asyncio.ensure_future(phase)
+    await asyncio.sleep(warmup)  # requests are counted from here on
+    workers, backends = await asyncio.to_thread(server_pids, master)
+    before = cpu_seconds(workers), cpu_seconds(backends)
+    result = await task
+    after = cpu_seconds(workers), cpu_seconds(backends)
+    requests = max(1, result["requests"])
+    result["web_cpu_ms_per_request"] = round((after[0] - before[0]) * 1000 / requests, 2)
+    result["db_cpu_ms_per_request"] = round((after[1] - before[1]) * 1000 / requests, 2)
+    return result
 
 
 def profile_checkins(tokens: list[str], body: bytes, boundary: str, count: int) -> None:
@@ -295,8 +357,8 @@ def main() -> int:
         wait_for_port(args.port, server)
         common = {"port": args.port, "tokens": tokens, "bodies": bodies, "boundary": boundary,
                   "connections": args.connections, "warmup": args.warmup, "duration": args.duration}
-        checkins = asyncio.run(load(path="/api/v1/check-ins", **common))
-        baseline = asyncio.run(load(path="/api/bench/upload", **common))
+        checkins = measured(server.pid, args.warmup, load(path="/api/v1/check-ins", **common))
+        baseline = measured(server.pid, args.warmup, load(path="/api/bench/upload", **common))
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -19,13 +19,9 @@ from enforcement.models import (
 
 
 def consent_latest(*, client: Client) -> dict[str, ConsentRecord | None]:
-    """The latest consent record of each kind (the current state), or None if never asked.
-    Each record carries `current_version`, the version of its kind's text in force."""
+    """The latest consent record of each kind (the current state), or None if never asked."""
     latest: dict[str, ConsentRecord | None] = {kind: None for kind in ConsentKind.values}
-    # One query (it runs on every check-in): a person's consent history is a handful of rows.
-    current = ConsentText.objects.filter(kind=OuterRef("kind")).order_by("-published_at", "-id").values("version")[:1]
-    records = ConsentRecord.objects.filter(client=client).annotate(current_version=Subquery(current))
-    for record in records.order_by("kind", "-recorded_at", "-id"):
+    for record in ConsentRecord.objects.filter(client=client).order_by("kind", "-recorded_at", "-id"):
         if latest[record.kind] is None:
             latest[record.kind] = record
     return latest
@@ -71,11 +67,19 @@ def consent_states(*, client: Client) -> dict[str, ConsentState]:
 
 
 def consent_allows_remote(*, client: Client) -> bool:
-    """Both consents granted, each to the current version of its text."""
-    return all(
-        record is not None and record.decision == ConsentDecision.GRANTED and record.text_version == record.current_version
-        for record in consent_latest(client=client).values()
+    """Both consents granted, each to the current version of its text. One lean query: it runs
+    on every check-in (a person's consent history is a handful of rows)."""
+    current = ConsentText.objects.filter(kind=OuterRef("kind")).order_by("-published_at", "-id").values("version")[:1]
+    rows = (
+        ConsentRecord.objects.filter(client=client)
+        .annotate(current_version=Subquery(current))
+        .order_by("kind", "-recorded_at", "-id")
+        .values_list("kind", "decision", "text_version", "current_version")
     )
+    latest = {}
+    for kind, decision, version, current_version in rows:
+        latest.setdefault(kind, decision == ConsentDecision.GRANTED and version == current_version)
+    return all(latest.get(kind, False) for kind in ConsentKind.values)
 
 
 def condition_active(*, client: Client) -> ReportingCondition | None:

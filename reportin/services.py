@@ -206,8 +206,9 @@ def checkin_submit(
         selfie_sha256=selfie_sha256, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
         captured_at=captured_at, address=address, employment=employment, family_status=family_status,
     )
-    existing = CheckIn.objects.filter(device=device, idempotency_key=idempotency_key).first()
-    if existing is not None:
+    # Only the id: a retry is rare, and the full row costs a noticeable share of a check-in.
+    if CheckIn.objects.filter(device=device, idempotency_key=idempotency_key).values_list("pk", flat=True).first():
+        existing = CheckIn.objects.select_related("window").get(device=device, idempotency_key=idempotency_key)
         return _same_or_conflict(existing, fingerprint), False
 
     if not enforcement_selectors.consent_allows_remote(client=client):
