@@ -476,3 +476,17 @@ def test_every_api_message_has_a_french_translation():
         catalogue = read_po(handle)
     missing = [message.id for message in catalogue if message.id and (not message.string or message.fuzzy)]
     assert not missing
+
+
+def test_a_bug_answers_500_in_the_error_shape_without_details(reporter, monkeypatch):
+    from reportin.api import views
+
+    def broken(**kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(views.selectors, "client_overview", broken)  # a stand-in for any bug
+    reporter.api.raise_request_exception = False
+    response = reporter.api.get("/api/v1/me")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "server_error"
+    assert b"secret" not in response.content
