@@ -269,13 +269,28 @@ def measured(master: int, warmup: float, phase) -> dict:
 async def _with_cpu(master: int, warmup: float, phase) -> dict:
     task = asyncio.ensure_future(phase)
     await asyncio.sleep(warmup)  # requests are counted from here on
-    workers, backends = await asyncio.to_thread(server_pids, master)
-    before = cpu_seconds(workers), cpu_seconds(backends)
+    start: dict[tuple[str, int], float] = {}
+    last: dict[tuple[str, int], float] = {}
+
+    def sample(first: bool = False) -> None:
+        # Sampled twice a second: gunicorn recycles workers (max_requests) and their database
+        # connections with them; a process that appears mid-phase counts from zero.
+        workers, backends = server_pids(master)
+        for kind, pids in (("web", workers), ("db", backends)):
+            for pid in pids:
+                value = cpu_seconds([pid])
+                start.setdefault((kind, pid), value if first else 0.0)
+                last[(kind, pid)] = value
+
+    await asyncio.to_thread(sample, True)
+    while not task.done():
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(sample)
     result = await task
-    after = cpu_seconds(workers), cpu_seconds(backends)
     requests = max(1, result["requests"])
-    result["web_cpu_ms_per_request"] = round((after[0] - before[0]) * 1000 / requests, 2)
-    result["db_cpu_ms_per_request"] = round((after[1] - before[1]) * 1000 / requests, 2)
+    for kind in ("web", "db"):
+        spent = sum(last[key] - start[key] for key in last if key[0] == kind)
+        result[f"{kind}_cpu_ms_per_request"] = round(spent * 1000 / requests, 2)
     return result
 
 
