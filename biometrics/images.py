@@ -32,11 +32,13 @@ EXIF_ORIENTATION = 0x0112
 
 
 class ImageRejected(Exception):
-    """The bytes are not an image we accept. `code` is machine-readable, `message` is for people."""
+    """The bytes are not an image we accept. `code` is machine-readable, `message` is for people
+    (English; callers that speak other languages translate by `code`, filling in `params`)."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, **params):
         self.code = code
         self.message = message
+        self.params = params
         super().__init__(f"{code}: {message}")
 
 
@@ -85,7 +87,9 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
     if kind is None:
         raise ImageRejected("not_an_image", "The file is not a photo (JPEG, PNG or HEIC).")
     if kind not in ACCEPTED_FORMATS or (kind == "heif" and not HEIF_SUPPORTED):
-        raise ImageRejected("unsupported_image_type", f"{kind.upper()} photos are not accepted; send a JPEG, PNG or HEIC photo.")
+        raise ImageRejected(
+            "unsupported_image_type", f"{kind.upper()} photos are not accepted; send a JPEG, PNG or HEIC photo.", format=kind.upper()
+        )
     if kind == "jpeg":
         _check_jpeg_structure(data)
     try:
@@ -99,6 +103,7 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
                 raise ImageRejected(
                     "image_too_large",
                     f"The photo is {width}×{height} pixels; at most {max_pixels // 1_000_000} megapixels are accepted.",
+                    megapixels=max_pixels // 1_000_000,
                 )
             if getattr(image, "n_frames", 1) > 1:
                 raise ImageRejected("animated_image", "Animated images are not accepted; send a single photo.")
@@ -106,7 +111,7 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected("image_too_large", "The photo has too many pixels.") from None
+        raise ImageRejected("image_too_large", "The photo has too many pixels.", megapixels=max_pixels // 1_000_000) from None
     except Exception:  # Pillow raises many types for malformed headers
         raise ImageRejected("invalid_image", "The photo could not be read; it may be damaged.") from None
     return ImageInfo(format=kind, width=width, height=height, orientation=orientation)
@@ -147,13 +152,16 @@ def _jpeg_segments(data: bytes):
 
 def _check_jpeg_structure(data: bytes) -> None:
     saw_frame = False
-    for marker, _, _ in _jpeg_segments(data):
+    scan_start = len(data)
+    for marker, _, end in _jpeg_segments(data):
         if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
             saw_frame = True
+        scan_start = end
     if not saw_frame:
         raise ImageRejected("invalid_image", "The JPEG file has no image frame.")
-    # A complete JPEG ends with EOI; phones and cameras may pad after it, so look near the end.
-    if b"\xff\xd9" not in data[-4096:]:
+    # A complete JPEG ends with EOI after its scan data (phones may pad after it). Entropy-coded
+    # data never holds FF D9, and an EXIF thumbnail's EOI lies before the scan, so this is exact.
+    if data.rfind(b"\xff\xd9") < scan_start:
         raise ImageRejected("invalid_image", "The JPEG file is truncated.")
 
 

@@ -72,3 +72,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """A rate "N/period" (period: second, minute, hour or day) as (requests, seconds)."""
+    value = env_str(name, default)
+    count, _, period = value.partition("/")
+    try:
+        requests = int(count)
+    except ValueError:
+        requests = 0
+    if requests < 1 or period not in RATE_PERIODS:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 120/minute (second, minute, hour or day)")
+    return requests, RATE_PERIODS[period]

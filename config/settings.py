@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_rate, env_str
 from enforcement.crypto import parse_keyring as _parse_keyring
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "enforcement",
     "reportin",
 ]
@@ -57,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "reportin.api.middleware.RequestLogMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -144,6 +146,24 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+
+# --- Cache ----------------------------------------------------------------------------------
+
+# Request-rate counters live here, shared by every web process. The embedded default is a
+# folder (no server); production points CACHE_URL at Redis, whose counters are atomic.
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL == "":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+else:
+    raise ImproperlyConfigured("CACHE_URL must be empty (a folder under REPORTIN_DATA_DIR) or a redis:// URL")
 
 # --- Files ----------------------------------------------------------------------------------
 
@@ -241,13 +261,30 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "reportin.api.errors.exception_handler",
+    # How many reverse proxies in front of gunicorn append to X-Forwarded-For. 0 (the default)
+    # ignores the header: a client could otherwise name any address it likes.
+    "NUM_PROXIES": env_int("REPORTIN_TRUSTED_PROXIES", 0, minimum=0, maximum=5),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReportIn mobile API",
     "DESCRIPTION": "The API the ReportIn phone app uses to activate, give consent and check in.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc are served from this site (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"LanguageEnum": "enforcement.models.Language.choices"},
 }
+# Requests allowed per device, per client address, and per address for requests without a
+# token (activation, consent text), as "N/second|minute|hour|day".
+REPORTIN_RATE_DEVICE = env_rate("REPORTIN_RATE_DEVICE", "120/minute")
+REPORTIN_RATE_ADDRESS = env_rate("REPORTIN_RATE_ADDRESS", "1200/minute")
+REPORTIN_RATE_ANONYMOUS = env_rate("REPORTIN_RATE_ANONYMOUS", "60/minute")
+# The benchmark's baseline endpoint (upload and save only). Never in production.
+REPORTIN_BENCH_BASELINE = env_bool("REPORTIN_BENCH_BASELINE", False)
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -7,5 +7,9 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("", include("reportin.urls")),
+    path("", include("reportin.urls", namespace="api")),
 ]
+
+handler400 = "reportin.api.errors.bad_request"
+handler404 = "reportin.api.errors.not_found"
+handler500 = "reportin.api.errors.server_error"

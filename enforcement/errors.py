@@ -45,3 +45,15 @@ class InvalidTransition(Conflict):
         """Raise unless `table` (a status's allowed-transition table) allows current -> new."""
         if new not in table.get(current, frozenset()):
             raise cls(_("Cannot change status from “%(current)s” to “%(new)s”.") % {"current": current, "new": new})
+
+
+class RateLimited(DomainError):
+    """Too many attempts; `retry_after` seconds until the next one is considered."""
+
+    status = 429
+    code = "too_many_attempts"
+    default_message = _("Too many attempts. Try again later.")
+
+    def __init__(self, message=None, *, retry_after: int, **kwargs):
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, **kwargs)

@@ -1,6 +1,9 @@
 """Reads of the enforcement domain that are more than a filter. Time is an argument."""
 
+from dataclasses import dataclass
 from datetime import datetime
+
+from django.db.models import OuterRef, Subquery
 
 from enforcement.models import (
     Client,
@@ -32,18 +35,63 @@ def consent_current_versions() -> dict[str, str]:
     return versions
 
 
-def consent_allows_remote(*, client: Client) -> bool:
-    """Both consents granted, each to the current version of its text."""
+@dataclass(frozen=True)
+class ConsentState:
+    kind: str
+    record: ConsentRecord | None  # the latest decision, None if never asked
+    current_version: str | None  # the text version in force
+
+    @property
+    def granted(self) -> bool:
+        """Granted, to the text in force (a grant of an older version must be renewed)."""
+        return (
+            self.record is not None
+            and self.record.decision == ConsentDecision.GRANTED
+            and self.record.text_version == self.current_version
+        )
+
+    @property
+    def renewal_needed(self) -> bool:
+        """Granted once, but the text has changed since."""
+        return (
+            self.record is not None
+            and self.record.decision == ConsentDecision.GRANTED
+            and self.record.text_version != self.current_version
+        )
+
+
+def consent_states(*, client: Client) -> dict[str, ConsentState]:
     latest = consent_latest(client=client)
     versions = consent_current_versions()
-    return all(
-        record is not None and record.decision == ConsentDecision.GRANTED and record.text_version == versions.get(kind)
-        for kind, record in latest.items()
+    return {kind: ConsentState(kind, latest[kind], versions.get(kind)) for kind in ConsentKind.values}
+
+
+def consent_allows_remote(*, client: Client) -> bool:
+    """Both consents granted, each to the current version of its text. One lean query: it runs
+    on every check-in (a person's consent history is a handful of rows)."""
+    current = ConsentText.objects.filter(kind=OuterRef("kind")).order_by("-published_at", "-id").values("version")[:1]
+    rows = (
+        ConsentRecord.objects.filter(client=client)
+        .annotate(current_version=Subquery(current))
+        .order_by("kind", "-recorded_at", "-id")
+        .values_list("kind", "decision", "text_version", "current_version")
     )
+    latest = {}
+    for kind, decision, version, current_version in rows:
+        latest.setdefault(kind, decision == ConsentDecision.GRANTED and version == current_version)
+    return all(latest.get(kind, False) for kind in ConsentKind.values)
 
 
 def condition_active(*, client: Client) -> ReportingCondition | None:
     return ReportingCondition.objects.filter(client=client, active=True).first()
+
+
+def windows_current_and_next(*, client: Client, now: datetime) -> tuple[ReportingWindow | None, ReportingWindow | None]:
+    """The window open at `now` (if any) and the next one to open, of the active condition."""
+    windows = ReportingWindow.objects.filter(client=client, condition__active=True).exclude(status=WindowStatus.EXCUSED)
+    current = windows.filter(opens_at__lte=now, closes_at__gt=now).order_by("opens_at").first()
+    upcoming = windows.filter(opens_at__gt=now, status=WindowStatus.OPEN).order_by("opens_at").first()
+    return current, upcoming
 
 
 def window_for_capture(*, client: Client, captured_at: datetime, received_at: datetime) -> ReportingWindow | None:

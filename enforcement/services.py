@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
 from enforcement import audit, crypto
@@ -20,6 +21,8 @@ from enforcement.models import (
     PHOTO_STATUS_TRANSITIONS,
     WINDOW_STATUS_TRANSITIONS,
     ActivationCode,
+    CircumstanceChange,
+    CircumstanceField,
     Client,
     ConsentDecision,
     ConsentKind,
@@ -103,6 +106,28 @@ REJECTION_MESSAGES = {
 }
 
 
+# Why an uploaded image was refused, in the reader's language (biometrics speaks English only).
+IMAGE_REJECTIONS = {
+    "empty_file": (400, gettext_lazy("The photo is empty.")),
+    "not_an_image": (415, gettext_lazy("The file is not a photo (JPEG, PNG or HEIC).")),
+    "unsupported_image_type": (415, gettext_lazy("%(format)s photos are not accepted; send a JPEG, PNG or HEIC photo.")),
+    "invalid_image": (400, gettext_lazy("The photo could not be read; it may be damaged or incomplete.")),
+    "image_too_large": (400, gettext_lazy("The photo has too many pixels; at most %(megapixels)d megapixels are accepted.")),
+    "animated_image": (400, gettext_lazy("Animated images are not accepted; send a single photo.")),
+}
+
+
+def image_check(data: bytes, *, field: str) -> images.ImageInfo:
+    """Inspect uploaded image bytes from the header only (type, pixel cap, structure) before
+    anything is stored. Raises DomainError naming `field`, with the reason in plain words."""
+    try:
+        return images.inspect(data, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
+    except images.ImageRejected as exc:
+        status, template = IMAGE_REJECTIONS[exc.code]
+        message = str(template) % exc.params if exc.params else str(template)
+        raise DomainError(message, code=exc.code, status=status, fields={field: message}) from None
+
+
 @transaction.atomic
 def reference_photo_add(*, client: Client, data: bytes, uploaded_by: User | None) -> ReferencePhoto:
     """Enrol one reference photo: stored (clean, encrypted) and checked at once. The result is
@@ -113,10 +138,7 @@ def reference_photo_add(*, client: Client, data: bytes, uploaded_by: User | None
             _("A client has at most %(n)d reference photos; deactivate one first.") % {"n": MAX_REFERENCE_PHOTOS},
             code="too_many_reference_photos",
         )
-    try:
-        info = images.inspect(data, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
-    except images.ImageRejected as exc:
-        raise DomainError(exc.message, code=exc.code, fields={"image": exc.message}) from None
+    info = image_check(data, field="image")
     clean = images.stored_copy(data, info)
     # Enrolment is rare: spend extra effort (jitter) on an encoding that is used for years.
     analysis = faces.analyse(clean, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS, jitters=10)
@@ -169,6 +191,59 @@ def condition_set(*, client: Client, set_by: User | None, **fields) -> Reporting
     return condition
 
 
+# --- Circumstances -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def circumstances_update(
+    *,
+    client: Client,
+    changes: dict[str, str],
+    channel: str,
+    checkin_id: int | None = None,
+    recorded_by: User | None = None,
+    now: datetime | None = None,
+) -> list[CircumstanceChange]:
+    """Record reported address, employment or family status: each value that differs from the
+    current one becomes a CircumstanceChange (old and new value) and the client's current
+    value. Nothing is overwritten without a trace. Returns the changes recorded."""
+    now = now or timezone.now()
+    unknown = set(changes) - set(CircumstanceField.values)
+    if unknown:
+        raise ValueError(f"not a circumstance: {sorted(unknown)}")
+    # Lock the client row: two reports at once must each see the value the other left.
+    locked = Client.objects.select_for_update().get(pk=client.pk)
+    recorded = []
+    for field, value in changes.items():
+        old = getattr(locked, field)
+        new = value.strip()
+        if new == old:
+            continue
+        recorded.append(
+            CircumstanceChange(
+                client=locked, field=field, old_value=old, new_value=new, channel=channel,
+                checkin_id=checkin_id, recorded_by=recorded_by, recorded_at=now,
+            )
+        )
+        setattr(locked, field, new)
+    if not recorded:
+        return []
+    CircumstanceChange.objects.bulk_create(recorded)
+    locked.save(update_fields=[change.field for change in recorded] + ["updated_at"])
+    for change in recorded:
+        setattr(client, change.field, change.new_value)
+    audit_record(
+        actor=recorded_by,
+        actor_label=None if recorded_by else f"client {client.uci}",
+        action="client.circumstances_update",
+        obj=locked,
+        client=locked,
+        details={"fields": [change.field for change in recorded], "channel": channel, "checkin_id": checkin_id},
+        now=now,
+    )
+    return recorded
+
+
 # --- Consent --------------------------------------------------------------------------------
 
 
@@ -192,8 +267,9 @@ def consent_record(
     device_id: int | None = None,
     now: datetime | None = None,
 ) -> ConsentRecord:
-    """Append a consent decision. Withdrawing either consent switches the client to in-person
-    reporting and opens a task so that an officer arranges it."""
+    """Append a consent decision. Granting needs the current text version. Refusing or
+    withdrawing either consent (after a grant, or as the first answer) switches the client to
+    in-person reporting and opens a `consent_withdrawn` task so that an officer arranges it."""
     now = now or timezone.now()
     if kind not in ConsentKind.values:
         raise DomainError(_("Unknown consent kind."), code="invalid_consent_kind", fields={"kind": _("Unknown consent kind.")})
@@ -204,6 +280,16 @@ def consent_record(
         raise DomainError(
             _("This consent text version does not exist."), code="unknown_text_version", fields={"text_version": _("Unknown version.")}
         )
+    if decision == ConsentDecision.GRANTED and text.version != consent_text_current(kind=kind, language=language).version:
+        # Consent counts only for the text in force; the person must read the newer one.
+        raise Conflict(
+            _("A newer version of this consent text has been published; read it before giving consent."),
+            code="text_version_outdated",
+            fields={"text_version": _("Not the current version.")},
+        )
+    # Lock the client: two decisions recorded at once must not both see the same "previous".
+    Client.objects.select_for_update().filter(pk=client.pk).first()
+    previous = ConsentRecord.objects.filter(client=client, kind=kind).order_by("-recorded_at", "-id").first()
     record = ConsentRecord.objects.create(
         client=client,
         kind=kind,
@@ -225,7 +311,9 @@ def consent_record(
         details={"kind": kind, "decision": decision, "version": text.version, "channel": channel},
         now=now,
     )
-    if decision == ConsentDecision.WITHDRAWN:
+    # Refusing or withdrawing means reporting in person, never a penalty: an officer arranges
+    # it. A repeated "no" (nothing changed) needs no second task.
+    if decision != ConsentDecision.GRANTED and (previous is None or previous.decision == ConsentDecision.GRANTED):
         switched = ReportingCondition.objects.filter(client=client, active=True, method=ReportingMethod.REMOTE).update(
             method=ReportingMethod.IN_PERSON, updated_at=now
         )
@@ -234,7 +322,7 @@ def consent_record(
             reason=TaskReason.CONSENT_WITHDRAWN,
             consent_record=record,
             priority=TaskPriority.HIGH,
-            evidence={"kind": kind, "condition_switched_to_in_person": bool(switched)},
+            evidence={"kind": kind, "decision": decision, "condition_switched_to_in_person": bool(switched)},
             now=now,
         )
     return record

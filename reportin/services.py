@@ -1,24 +1,35 @@
 """State changes of the mobile side: devices, check-ins and their scoring."""
 
+import contextlib
 import hashlib
 import logging
+import math
 import secrets
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from biometrics import faces, images
 from enforcement import crypto, location
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
-from enforcement.errors import Conflict, DomainError, InvalidTransition, NotFound
-from enforcement.models import ActivationCode, Client, PhotoStatus, ReferencePhoto, TaskReason
-from reportin.models import CHECKIN_STATUS_TRANSITIONS, CheckIn, CheckInStatus, Device, FaceDecision, FaceMatch
+from enforcement.errors import Conflict, DomainError, InvalidTransition, NotFound, RateLimited
+from enforcement.models import ActivationCode, Channel, Client, PhotoStatus, ReferencePhoto, TaskReason
+from reportin.models import (
+    CHECKIN_STATUS_TRANSITIONS,
+    ActivationThrottle,
+    CheckIn,
+    CheckInStatus,
+    Device,
+    FaceDecision,
+    FaceMatch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -26,16 +37,84 @@ logger = logging.getLogger(__name__)
 # --- Devices --------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def device_activate(*, activation_code: str, uci: str, date_of_birth: date, device_name: str, platform: str, now: datetime | None = None) -> tuple[str, Device]:
+# After this many failed activations for one UCI or one client address, that key is locked;
+# each further failure doubles the lock. Failures are forgotten a day after the last one.
+ACTIVATION_FREE_FAILURES = 5
+ACTIVATION_FIRST_LOCK = timedelta(minutes=1)
+ACTIVATION_MAX_LOCK = timedelta(hours=24)
+ACTIVATION_FAILURES_FORGOTTEN_AFTER = timedelta(hours=24)
+
+
+class _ActivationFailed(DomainError):
+    pass
+
+
+def _activation_guards(*, uci: str, client_address: str, now: datetime) -> list[ActivationThrottle]:
+    """Lock and return the throttle rows of this UCI and this address; raise RateLimited if
+    either is locked. The row locks serialise concurrent attempts on the same key, so a burst
+    of parallel guesses is counted one by one (UCI row first, then address: no deadlock)."""
+    rows = []
+    for scope, value in ((ActivationThrottle.Scope.UCI, uci), (ActivationThrottle.Scope.ADDRESS, client_address)):
+        key_hash = salted_hmac("reportin.activation", f"{scope}:{value}").hexdigest()
+        ActivationThrottle.objects.get_or_create(scope=scope, key_hash=key_hash)
+        rows.append(ActivationThrottle.objects.select_for_update().get(scope=scope, key_hash=key_hash))
+    locked_until = max((row.locked_until for row in rows if row.locked_until and row.locked_until > now), default=None)
+    if locked_until is not None:
+        raise RateLimited(
+            _("Too many failed activation attempts. Try again later."),
+            retry_after=math.ceil((locked_until - now).total_seconds()),
+        )
+    return rows
+
+
+def _activation_failure_count(rows: list[ActivationThrottle], now: datetime) -> None:
+    for row in rows:
+        forgotten = row.last_failure_at is None or now - row.last_failure_at > ACTIVATION_FAILURES_FORGOTTEN_AFTER
+        row.failures = 1 if forgotten else row.failures + 1
+        row.last_failure_at = now
+        excess = row.failures - ACTIVATION_FREE_FAILURES
+        row.locked_until = now + min(ACTIVATION_FIRST_LOCK * 2**excess, ACTIVATION_MAX_LOCK) if excess >= 0 else None
+        row.save(update_fields=["failures", "last_failure_at", "locked_until"])
+
+
+def device_activate(
+    *,
+    activation_code: str,
+    uci: str,
+    date_of_birth: date,
+    device_name: str,
+    platform: str,
+    client_address: str,
+    now: datetime | None = None,
+) -> tuple[str, Device]:
     """Exchange a valid activation code (with the matching UCI and date of birth) for a device
-    token, returned once. Any mismatch raises the same generic error."""
+    token, returned once. Any mismatch raises the same generic error; after repeated failures
+    for the UCI or the client address, RateLimited (429 with a growing Retry-After)."""
     now = now or timezone.now()
-    generic = DomainError(
-        _("The activation code, UCI or date of birth is not right, or the code has expired."),
-        code="activation_failed",
-        status=400,
-    )
+    failure = None
+    with transaction.atomic():
+        guards = _activation_guards(uci=uci, client_address=client_address, now=now)
+        try:
+            with transaction.atomic():
+                token, device = _device_activate(
+                    activation_code=activation_code, uci=uci, date_of_birth=date_of_birth,
+                    device_name=device_name, platform=platform, now=now,
+                )
+        except _ActivationFailed as exc:
+            # Counted in the outer transaction, which commits: the failure must stick.
+            _activation_failure_count(guards, now)
+            failure = exc
+        else:
+            uci_guard = guards[0]
+            uci_guard.failures, uci_guard.locked_until = 0, None
+            uci_guard.save(update_fields=["failures", "locked_until"])
+    if failure is not None:
+        logger.warning("activation failed from %s", client_address)
+        raise failure
+    return token, device
+
+
+def _device_activate(*, activation_code: str, uci: str, date_of_birth: date, device_name: str, platform: str, now: datetime):
     code_hash = enforcement_services.hash_secret(enforcement_services.normalise_activation_code(activation_code))
     code = (
         ActivationCode.objects.select_for_update()
@@ -43,8 +122,11 @@ def device_activate(*, activation_code: str, uci: str, date_of_birth: date, devi
         .filter(code_hash=code_hash, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now)
         .first()
     )
+    # Wrong, expired, used or revoked code, other person: one answer, so nothing is learnt.
     if code is None or code.client.uci != uci or code.client.date_of_birth != date_of_birth:
-        raise generic
+        raise _ActivationFailed(
+            _("The activation code, UCI or date of birth is not right, or the code has expired."), code="activation_failed"
+        )
     code.used_at = now
     code.save(update_fields=["used_at"])
     token = secrets.token_urlsafe(32)
@@ -64,12 +146,24 @@ def device_activate(*, activation_code: str, uci: str, date_of_birth: date, devi
     return token, device
 
 
-def device_for_token(token: str) -> Device | None:
-    return (
+LAST_SEEN_RESOLUTION = timedelta(minutes=5)
+
+
+def device_for_token(token: str, *, now: datetime | None = None) -> Device | None:
+    """The active device holding this token (None for an unknown or revoked token), its
+    `last_seen_at` brought up to date to within a few minutes."""
+    device = (
         Device.objects.select_related("client", "client__region")
         .filter(token_hash=enforcement_services.hash_secret(token), revoked_at__isnull=True)
         .first()
     )
+    if device is not None:
+        now = now or timezone.now()
+        # A write per request would cost more than the request; minutes are precise enough.
+        if device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_RESOLUTION:
+            Device.objects.filter(pk=device.pk).update(last_seen_at=now)
+            device.last_seen_at = now
+    return device
 
 
 @transaction.atomic
@@ -112,8 +206,9 @@ def checkin_submit(
         selfie_sha256=selfie_sha256, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
         captured_at=captured_at, address=address, employment=employment, family_status=family_status,
     )
-    existing = CheckIn.objects.filter(device=device, idempotency_key=idempotency_key).first()
-    if existing is not None:
+    # Only the id: a retry is rare, and the full row costs a noticeable share of a check-in.
+    if CheckIn.objects.filter(device=device, idempotency_key=idempotency_key).values_list("pk", flat=True).first():
+        existing = CheckIn.objects.select_related("window").get(device=device, idempotency_key=idempotency_key)
         return _same_or_conflict(existing, fingerprint), False
 
     if not enforcement_selectors.consent_allows_remote(client=client):
@@ -122,10 +217,7 @@ def checkin_submit(
             code="consent_required",
             status=403,
         )
-    try:
-        info = images.inspect(selfie, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
-    except images.ImageRejected as exc:
-        raise DomainError(exc.message, code=exc.code, fields={"selfie": exc.message}) from None
+    info = enforcement_services.image_check(selfie, field="selfie")
     clean = images.stored_copy(selfie, info)
     width, height = info.upright_size
 
@@ -148,16 +240,31 @@ def checkin_submit(
         reported_employment=employment or "",
         reported_family_status=family_status or "",
     )
+    circumstances = {
+        field: value
+        for field, value in (("address", address), ("employment", employment), ("family_status", family_status))
+        if value is not None
+    }
     checkin.selfie.save("selfie", ContentFile(clean), save=False)
     try:
-        with transaction.atomic():
+        # Without circumstances the INSERT alone is atomic: no BEGIN/COMMIT round trips.
+        with transaction.atomic() if circumstances else contextlib.nullcontext():
             checkin.save()
+            if circumstances:
+                enforcement_services.circumstances_update(
+                    client=client, changes=circumstances, channel=Channel.APP, checkin_id=checkin.pk, now=now
+                )
             transaction.on_commit(lambda: _enqueue_scoring(checkin.pk))
     except IntegrityError:
-        # A concurrent retry with the same key won the race; answer with its check-in.
         checkin.selfie.delete(save=False)
-        existing = CheckIn.objects.get(device=device, idempotency_key=idempotency_key)
+        # A concurrent retry with the same key won the race; answer with its check-in.
+        existing = CheckIn.objects.filter(device=device, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
         return _same_or_conflict(existing, fingerprint), False
+    except BaseException:
+        checkin.selfie.delete(save=False)
+        raise
     return checkin, True
 
 

@@ -1,2 +1,22 @@
+from django.conf import settings
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-urlpatterns: list = []
+from reportin.api import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("api/v1/activate", views.ActivateView.as_view(), name="activate"),
+    path("api/v1/consent-text", views.ConsentTextView.as_view(), name="consent-text"),
+    path("api/v1/consents", views.ConsentsView.as_view(), name="consents"),
+    path("api/v1/me", views.MeView.as_view(), name="me"),
+    path("api/v1/check-ins", views.CheckInsView.as_view(), name="checkins"),
+    # At most 18 digits: a larger id is no id of ours, and must not reach the database as one.
+    re_path(r"^api/v1/check-ins/(?P<checkin_id>[0-9]{1,18})$", views.CheckInDetailView.as_view(), name="checkin"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
+
+if settings.REPORTIN_BENCH_BASELINE:
+    urlpatterns.append(path("api/bench/upload", views.BenchUploadView.as_view(), name="bench-upload"))

@@ -52,7 +52,8 @@ class WorkerProcess:
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real Celery worker process consuming the configured broker (the file-system
     transport by default, Redis in CI) and writing to the test database. Tests that use it
-    need committed data: mark them django_db(transaction=True)."""
+    need committed data: mark them django_db(transaction=True, serialized_rollback=True), so
+    that the data migrations made (regions, consent texts) are back for the tests after them."""
     from config.celery import app
 
     with django_db_blocker.unblock():
@@ -88,3 +89,92 @@ def shared_faces():
     if not SHARED_FACES.is_dir():
         pytest.skip(f"the shared face photos are not at {SHARED_FACES} (tests that need real photos are skipped)")
     return SHARED_FACES
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_counters():
+    """Request-rate counters live in the shared cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """A private MEDIA_ROOT for the test, so that it can tell exactly which files were written."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def stored_files(root: Path, folder: str = "selfies") -> list[Path]:
+    directory = root / folder
+    return sorted(directory.iterdir()) if directory.is_dir() else []
+
+
+class Reporter:
+    """An enrolled client with an activated phone, and an API client that sends its token."""
+
+    def __init__(self, client, token, device):
+        from rest_framework.test import APIClient
+
+        self.client, self.token, self.device = client, token, device
+        self.api = APIClient()
+        self.api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    def check_in(self, *, key: str | None = "key-1", selfie=b"", **fields):
+        """POST a check-in: `selfie` is bytes (b"" for the default picture), an uploaded file or a
+        list of them, or None to send none."""
+        from django.core.files.uploadedfile import SimpleUploadedFile
+        from django.utils import timezone
+
+        from tests import images
+
+        if isinstance(selfie, bytes):
+            selfie = SimpleUploadedFile("selfie.jpg", selfie or images.selfie(), "image/jpeg")
+        data = {
+            "selfie": selfie,
+            "latitude": "43.6532",
+            "longitude": "-79.3832",
+            "accuracy_m": "12.5",
+            "captured_at": timezone.now().isoformat(),
+        }
+        data.update(fields)
+        data = {name: value for name, value in data.items() if value is not None}
+        headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
+        return self.api.post("/api/v1/check-ins", data, format="multipart", **headers)
+
+
+def make_reporter(*, consent: bool = True, **client_fields) -> Reporter:
+    from tests import factories
+
+    client = factories.client(**client_fields)
+    factories.condition(client)
+    if consent:
+        factories.consent_both(client)
+    token, device = factories.device(client)
+    return Reporter(client, token, device)
+
+
+@pytest.fixture
+def reporter(db):
+    return make_reporter()
+
+
+def multipart(parts: list[tuple[str, bytes, str | None]], boundary: str = "XyZ-boundary") -> tuple[bytes, str]:
+    """A hand-made multipart body: (name, raw bytes, filename or None) per part."""
+    body = b""
+    for name, data, filename in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        body += b"Content-Type: application/octet-stream\r\n" if filename else b""
+        body += b"\r\n" + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations():
+    """The French catalogues, compiled as the installer does (up-to-date ones are skipped)."""
+    from django.core.management import call_command
+
+    call_command("compile_translations", verbosity=0)

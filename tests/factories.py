@@ -69,5 +69,22 @@ def device(client, *, name: str = "Test phone", platform: str = "android"):
     """An activated device through the real activation flow. Returns (token, device)."""
     code, _ = services.activation_code_issue(client=client, issued_by=None)
     return reportin_services.device_activate(
-        activation_code=code, uci=client.uci, date_of_birth=client.date_of_birth, device_name=name, platform=platform
+        activation_code=code, uci=client.uci, date_of_birth=client.date_of_birth, device_name=name, platform=platform,
+        client_address="192.0.2.1",
+    )
+
+
+def window(client, *, opens_at, minutes: int = 60, grace_minutes: int | None = None, status: str = "open"):
+    """A reporting window of the client's active condition, made directly (the scheduler that
+    materialises windows is tested on its own)."""
+    from datetime import timedelta
+
+    from enforcement.models import ReportingWindow
+
+    condition = client.conditions.get(active=True)
+    grace = condition.grace_minutes if grace_minutes is None else grace_minutes
+    closes_at = opens_at + timedelta(minutes=minutes)
+    return ReportingWindow.objects.create(
+        condition=condition, client=client, opens_at=opens_at, closes_at=closes_at,
+        deadline_at=closes_at + timedelta(minutes=grace), status=status,
     )

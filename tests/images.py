@@ -47,3 +47,9 @@ def scenery() -> Image.Image:
     from skimage import data
 
     return Image.fromarray(data.coffee())
+
+
+@functools.cache
+def selfie() -> bytes:
+    """A selfie of the astronaut: the same face as her reference photo, another picture of it."""
+    return jpeg(astronaut().resize((300, 275)), quality=85)

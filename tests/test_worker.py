@@ -10,7 +10,7 @@ from tests import factories, images
 from tests.conftest import wait_for
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_scores_a_submitted_checkin(celery_worker, settings):
     client = factories.client()
     factories.reference_photo(client)

@@ -1,0 +1,284 @@
+"""Small input and output serializers, one pair per operation."""
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from enforcement.models import WEEKDAY_NAMES, ConsentDecision, ConsentKind, Language, ReportingMethod, Schedule
+from reportin.models import CheckInStatus, Platform
+
+# A phone's clock may run a little fast; a report "captured" further ahead is refused.
+CAPTURE_CLOCK_SKEW = timedelta(minutes=5)
+# An older capture is no report of the present.
+CAPTURE_MAX_AGE = timedelta(days=30)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know and fields sent more than once: a typo or a second
+    photo must be an error, not silently ignored."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            errors = {name: _("Unknown field.") for name in data.keys() if name not in self.fields}
+            if hasattr(data, "getlist"):
+                errors.update({name: _("Send this field once.") for name in data.keys() if len(data.getlist(name)) > 1})
+            # A form or query string sends "" for a field left empty; only text may be empty.
+            errors.update({
+                name: _("This field may not be blank.")
+                for name, field in self.fields.items()
+                if data.get(name) == "" and not isinstance(field, serializers.CharField)
+            })
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class CleanTextField(serializers.CharField):
+    """Text that arrived intact: multipart decoding turns bytes that are not UTF-8 into U+FFFD,
+    which we refuse rather than store a mangled address."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if "\ufffd" in value:
+            raise serializers.ValidationError(_("Not valid UTF-8 text."), code="invalid_text")
+        return value
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time with its UTC offset (or Z): a time without one is ambiguous."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and len(value) <= 64:
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well-formed but impossible, e.g. minute 99: the parent says so
+                parsed = None
+            if parsed is not None and parsed.tzinfo is None:
+                raise serializers.ValidationError(_("Give the time with its UTC offset, e.g. 2026-03-01T14:05:00-05:00."), code="naive")
+        return super().to_internal_value(value)
+
+
+# --- Activation -----------------------------------------------------------------------------
+
+
+class ActivateInput(StrictSerializer):
+    activation_code = serializers.CharField(max_length=32, help_text=_("The code the officer gave, e.g. ABCD-EFGH-JKMN."))
+    uci = serializers.RegexField(r"^\d{8,10}$", help_text=_("Unique client identifier: 8 to 10 digits."))
+    date_of_birth = serializers.DateField(help_text=_("YYYY-MM-DD"))
+    device_name = CleanTextField(max_length=100, help_text=_("A name for this phone, shown to officers."))
+    platform = serializers.ChoiceField(choices=Platform.choices)
+
+
+class ClientBrief(serializers.Serializer):
+    uci = serializers.CharField()
+    given_name = serializers.CharField()
+    family_name = serializers.CharField()
+    preferred_language = serializers.ChoiceField(choices=Language.choices)
+
+
+class ActivateOutput(serializers.Serializer):
+    token = serializers.CharField(help_text=_("The device token, shown once: send it as `Authorization: Token <token>`."))
+    client = ClientBrief()
+
+
+# --- Consent --------------------------------------------------------------------------------
+
+
+class ConsentTextQuery(StrictSerializer):
+    kind = serializers.ChoiceField(choices=ConsentKind.choices)
+    language = serializers.ChoiceField(
+        choices=Language.choices, required=False, help_text=_("Defaults to the language of the request.")
+    )
+
+
+class ConsentTextOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ConsentKind.choices)
+    language = serializers.ChoiceField(choices=Language.choices)
+    version = serializers.CharField()
+    title = serializers.CharField()
+    body = serializers.CharField()
+    sha256 = serializers.CharField(help_text=_("sha256 of the title, two newlines and the body, as shown."))
+    published_at = serializers.DateTimeField()
+
+
+class ConsentInput(StrictSerializer):
+    kind = serializers.ChoiceField(choices=ConsentKind.choices)
+    decision = serializers.ChoiceField(choices=ConsentDecision.choices)
+    text_version = serializers.CharField(max_length=32, help_text=_("The version of the text the person read."))
+    language = serializers.ChoiceField(choices=Language.choices, help_text=_("The language of the text the person read."))
+
+
+class ConsentStateOutput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=ConsentDecision.choices, allow_null=True, help_text=_("Null: never asked."))
+    text_version = serializers.CharField(allow_null=True)
+    current_version = serializers.CharField(allow_null=True, help_text=_("The version of the text in force."))
+    recorded_at = serializers.DateTimeField(allow_null=True)
+    granted = serializers.BooleanField(help_text=_("Granted, to the text in force."))
+    renewal_needed = serializers.BooleanField(help_text=_("Granted to an older text: read the new one and answer again."))
+
+
+class ConsentsOutput(serializers.Serializer):
+    app_use = ConsentStateOutput()
+    biometric = ConsentStateOutput()
+    remote_reporting_allowed = serializers.BooleanField(help_text=_("Both consents granted to the texts in force."))
+
+
+# --- Me -------------------------------------------------------------------------------------
+
+
+class RegionOutput(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class ProfileOutput(serializers.Serializer):
+    uci = serializers.CharField()
+    given_name = serializers.CharField()
+    family_name = serializers.CharField()
+    date_of_birth = serializers.DateField()
+    preferred_language = serializers.ChoiceField(choices=Language.choices)
+    region = RegionOutput()
+    time_zone = serializers.CharField(help_text=_("IANA zone of the client's local time."))
+    address = serializers.CharField(allow_blank=True)
+    employment = serializers.CharField(allow_blank=True)
+    family_status = serializers.CharField(allow_blank=True)
+
+
+class AreaOutput(serializers.Serializer):
+    latitude = serializers.FloatField()
+    longitude = serializers.FloatField()
+    radius_km = serializers.FloatField()
+
+
+class ConditionOutput(serializers.Serializer):
+    method = serializers.ChoiceField(choices=ReportingMethod.choices)
+    schedule = serializers.ChoiceField(choices=Schedule.choices)
+    weekdays = serializers.ListField(
+        child=serializers.ChoiceField(choices=WEEKDAY_NAMES), help_text=_("Weekly schedules: the days.")
+    )
+    interval_days = serializers.IntegerField(allow_null=True)
+    day_of_month = serializers.IntegerField(allow_null=True)
+    window_start = serializers.RegexField(r"^\d\d:\d\d$", help_text=_("Local time the window opens, HH:MM."))
+    window_minutes = serializers.IntegerField()
+    grace_minutes = serializers.IntegerField()
+    starts_on = serializers.DateField()
+    ends_on = serializers.DateField(allow_null=True)
+    permitted_area = AreaOutput(allow_null=True)
+
+
+class WindowOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    opens_at = serializers.DateTimeField(help_text=_("UTC"))
+    closes_at = serializers.DateTimeField(help_text=_("UTC"))
+    deadline_at = serializers.DateTimeField(help_text=_("UTC: a report captured in the window must arrive by then."))
+    time_zone = serializers.CharField()
+    opens_at_local = serializers.CharField(help_text=_("Local time with its UTC offset."))
+    closes_at_local = serializers.CharField()
+    deadline_at_local = serializers.CharField()
+
+    @staticmethod
+    def of(window, zone: str) -> dict | None:
+        if window is None:
+            return None
+        tz = ZoneInfo(zone)
+        return {
+            "id": window.pk,
+            "status": window.status,
+            "opens_at": window.opens_at,
+            "closes_at": window.closes_at,
+            "deadline_at": window.deadline_at,
+            "time_zone": zone,
+            "opens_at_local": window.opens_at.astimezone(tz).isoformat(),
+            "closes_at_local": window.closes_at.astimezone(tz).isoformat(),
+            "deadline_at_local": window.deadline_at.astimezone(tz).isoformat(),
+        }
+
+
+class PendingActionOutput(serializers.Serializer):
+    code = serializers.ChoiceField(choices=["give_consent", "renew_consent", "report_in_person", "check_in_now"])
+    message = serializers.CharField()
+
+
+class MeOutput(serializers.Serializer):
+    profile = ProfileOutput()
+    consents = ConsentsOutput()
+    condition = ConditionOutput(allow_null=True)
+    current_window = WindowOutput(allow_null=True)
+    next_window = WindowOutput(allow_null=True)
+    pending_actions = PendingActionOutput(many=True)
+
+
+# --- Check-ins ------------------------------------------------------------------------------
+
+
+class CheckInInput(StrictSerializer):
+    selfie = serializers.FileField(
+        allow_empty_file=True, max_length=255,
+        help_text=_("JPEG, PNG or HEIC; at most 10 MB by default. Metadata is removed before it is stored."),
+    )
+    latitude = serializers.FloatField(min_value=-90, max_value=90)
+    longitude = serializers.FloatField(min_value=-180, max_value=180)
+    accuracy_m = serializers.FloatField(max_value=100_000, help_text=_("The fix's accuracy radius in metres; more than 0."))
+    captured_at = AwareDateTimeField(help_text=_("When the photo was taken (phone clock), with UTC offset."))
+    address = CleanTextField(max_length=500, required=False, help_text=_("Only when it changed."))
+    employment = CleanTextField(max_length=300, required=False, help_text=_("Only when it changed."))
+    family_status = CleanTextField(max_length=300, required=False, help_text=_("Only when it changed."))
+
+    def validate_accuracy_m(self, value):
+        if value <= 0:
+            raise serializers.ValidationError(_("Must be more than 0."), code="min_value")
+        return value
+
+    def validate_captured_at(self, value):
+        now = timezone.now()
+        if value > now + CAPTURE_CLOCK_SKEW:
+            raise serializers.ValidationError(_("This time is in the future; check the phone's clock."), code="future")
+        if value < now - CAPTURE_MAX_AGE:
+            raise serializers.ValidationError(_("This report is too old to be accepted."), code="too_old")
+        return value
+
+
+class WindowBrief(serializers.Serializer):
+    id = serializers.IntegerField()
+    opens_at = serializers.DateTimeField()
+    closes_at = serializers.DateTimeField()
+
+
+class CheckInAccepted(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=CheckInStatus.choices)
+    window = WindowBrief(allow_null=True, help_text=_("The window this report counts for; null for an unscheduled report."))
+
+
+class CheckInOutput(CheckInAccepted):
+    status_text = serializers.CharField(help_text=_("The status in plain words, in the reader's language."))
+    captured_at = serializers.DateTimeField()
+    received_at = serializers.DateTimeField()
+
+
+class CheckInListQuery(StrictSerializer):
+    before = serializers.IntegerField(min_value=1, required=False, help_text=_("Only check-ins with a smaller id (next page)."))
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+
+
+class CheckInListOutput(serializers.Serializer):
+    results = CheckInOutput(many=True)
+    next_before = serializers.IntegerField(allow_null=True, help_text=_("Pass as `before` for the next page; null on the last."))
+
+
+# --- Errors ---------------------------------------------------------------------------------
+
+
+class ErrorDetail(serializers.Serializer):
+    code = serializers.CharField(help_text=_("Machine-readable; see each operation's responses for its codes."))
+    message = serializers.CharField(help_text=_("For people, in the request's language."))
+    fields = serializers.DictField(child=serializers.CharField(), help_text=_("What is wrong with each input field."))
+
+
+class ErrorOutput(serializers.Serializer):
+    error = ErrorDetail()
