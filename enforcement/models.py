@@ -374,6 +374,13 @@ class ReportingCondition(models.Model):
     area_longitude = models.FloatField(_("permitted area: centre longitude"), null=True, blank=True)
     area_radius_km = models.FloatField(_("permitted area: radius (km)"), null=True, blank=True)
     active = models.BooleanField(default=True)
+    # Windows that open before this instant are not created: set when this condition replaced
+    # another (the change time) or came during a window (its end), so the client is never
+    # held to two windows at once.
+    effective_from = models.DateTimeField(_("takes effect from"), null=True, blank=True, editable=False)
+    # Windows opening before this instant exist (the scheduler's bookmark): the next run
+    # computes only what lies beyond it, instead of the whole horizon for every client.
+    windows_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -422,13 +429,18 @@ class ReportingCondition(models.Model):
 
 class WindowStatus(models.TextChoices):
     OPEN = "open", _("Open")
+    # A check-in arrived in time and is being checked (or reviewed by an officer): the window
+    # is not missed, whatever the time when the check is done.
+    REPORTED = "reported", _("Reported, being checked")
     SATISFIED = "satisfied", _("Satisfied")
     MISSED = "missed", _("Missed")
     EXCUSED = "excused", _("Excused")
 
 
 WINDOW_STATUS_TRANSITIONS = {
-    WindowStatus.OPEN: frozenset({WindowStatus.SATISFIED, WindowStatus.MISSED, WindowStatus.EXCUSED}),
+    WindowStatus.OPEN: frozenset({WindowStatus.REPORTED, WindowStatus.SATISFIED, WindowStatus.MISSED, WindowStatus.EXCUSED}),
+    # An officer may find that the report was not the client's (missed) or excuse the window.
+    WindowStatus.REPORTED: frozenset({WindowStatus.SATISFIED, WindowStatus.MISSED, WindowStatus.EXCUSED}),
     WindowStatus.MISSED: frozenset({WindowStatus.EXCUSED}),
     WindowStatus.SATISFIED: frozenset(),
     WindowStatus.EXCUSED: frozenset(),
