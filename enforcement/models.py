@@ -378,9 +378,6 @@ class ReportingCondition(models.Model):
     # another (the change time) or came during a window (its end), so the client is never
     # held to two windows at once.
     effective_from = models.DateTimeField(_("takes effect from"), null=True, blank=True, editable=False)
-    # Windows opening before this instant exist (the scheduler's bookmark): the next run
-    # computes only what lies beyond it, instead of the whole horizon for every client.
-    windows_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -451,8 +448,10 @@ class ReportingWindow(models.Model):
     """One due report, materialised ahead by the scheduler. Times are UTC, computed from the
     client's local time. "open" means unresolved (it may not have started yet)."""
 
-    condition = models.ForeignKey(ReportingCondition, on_delete=models.CASCADE, related_name="windows")
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="windows")
+    # No index of their own: the (condition, opens_at) and (client, opens_at) indexes below
+    # serve these keys, and every index costs time on each write of a table this size.
+    condition = models.ForeignKey(ReportingCondition, on_delete=models.CASCADE, related_name="windows", db_index=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="windows", db_index=False)
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField()
     # closes_at + the condition's grace period, copied here so that the minute-by-minute sweep
@@ -462,7 +461,7 @@ class ReportingWindow(models.Model):
     satisfied_by_checkin_id = models.BigIntegerField(null=True, blank=True)
     satisfied_at = models.DateTimeField(null=True, blank=True)
     missed_at = models.DateTimeField(null=True, blank=True)
-    excused_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    excused_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
     excused_reason = models.TextField(blank=True)
     excused_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -488,6 +487,7 @@ class ReportingWindow(models.Model):
             models.Index(fields=["deadline_at"], condition=Q(status="open"), name="window_open_deadline_idx"),
             # A client's current and next windows, and their history.
             models.Index(fields=["client", "opens_at"], name="window_client_opens_idx"),
+            models.Index(fields=["excused_by"], condition=Q(excused_by__isnull=False), name="window_excused_by_idx"),
         ]
 
     def __str__(self):
@@ -709,7 +709,10 @@ class Notification(models.Model):
     """Outbox of reminders; a worker sends what is due through the configured sender."""
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="notifications")
-    window = models.ForeignKey(ReportingWindow, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
+    # Indexed by the unique (window, kind) constraint below.
+    window = models.ForeignKey(
+        ReportingWindow, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
     status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
     send_after = models.DateTimeField()

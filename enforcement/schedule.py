@@ -17,9 +17,11 @@ Newfoundland's half-hour offset needs nothing special: zoneinfo knows every offs
 """
 
 import calendar
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 WEEKLY = "weekly"
@@ -74,23 +76,36 @@ class Rule:
         """The rule of a ReportingCondition (or anything with its schedule fields)."""
         return cls.build(**{name: getattr(condition, name) for name in RULE_FIELDS})
 
-    def is_due(self, day: date) -> bool:
+    def due_days(self, first: date, last: date) -> Iterator[date]:
+        """The local days first..last (inclusive) on which a window opens, in order. Each
+        schedule steps straight from one due day to the next."""
         if self.schedule == WEEKLY:
-            return bool(self.weekdays >> day.weekday() & 1)
-        if self.schedule == EVERY_N_DAYS:
-            return day.toordinal() % self.interval_days == self.phase
-        last = calendar.monthrange(day.year, day.month)[1]
-        return day.day == min(self.day_of_month, last)
+            for offset in range((last - first).days + 1):
+                day = first + timedelta(days=offset)
+                if self.weekdays >> day.weekday() & 1:
+                    yield day
+        elif self.schedule == EVERY_N_DAYS:
+            ordinal = first.toordinal() + (self.phase - first.toordinal()) % self.interval_days
+            while ordinal <= last.toordinal():
+                yield date.fromordinal(ordinal)
+                ordinal += self.interval_days
+        else:
+            year, month = first.year, first.month
+            while (day := date(year, month, min(self.day_of_month, calendar.monthrange(year, month)[1]))) <= last:
+                if day >= first:
+                    yield day
+                year, month = (year + 1, 1) if month == 12 else (year, month + 1)
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):
     local_date: date
     opens_at: datetime  # UTC
     closes_at: datetime
     deadline_at: datetime  # closes_at + grace
 
 
+# Bounded: a scheduling run asks for the same few days, zones and start times over and over.
+@lru_cache(maxsize=100_000)
 def local_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime:
     # fold=0 (the default): the first of two occurrences; in a gap, the offset before the
     # change (see the module's docstring).
@@ -105,14 +120,19 @@ def window_on(rule: Rule, tz: ZoneInfo, day: date) -> Window:
 
 def windows(rule: Rule, tz: ZoneInfo, first: date, last: date) -> list[Window]:
     """The rule's windows on the local days first..last (inclusive), in order."""
-    days = (first + timedelta(days=offset) for offset in range((last - first).days + 1))
-    return [window_on(rule, tz, day) for day in days if rule.is_due(day)]
+    return [window_on(rule, tz, day) for day in rule.due_days(first, last)]
 
 
-def local_date_range(tz: ZoneInfo, start: datetime, end: datetime) -> tuple[date, date]:
-    """The local days on which a window opening between start and end (UTC) can fall, with
-    room for windows that opened up to LONGEST_WINDOW_DAYS before start and are still open."""
-    return (start.astimezone(tz).date() - timedelta(days=LONGEST_WINDOW_DAYS), end.astimezone(tz).date() + timedelta(days=1))
+def windows_opening(rule: Rule, tz: ZoneInfo, start: datetime, end: datetime) -> list[Window]:
+    """The rule's windows that open in [start, end) (UTC), in order. A window's local day is
+    the day of its local opening time, so the local days of start and end bound the search."""
+    found = windows(rule, tz, start.astimezone(tz).date(), end.astimezone(tz).date())
+    return [w for w in found if start <= w.opens_at < end]
+
+
+def not_closed_since(now: datetime) -> datetime:
+    """The earliest opening of a window that may still be open at `now`."""
+    return now - timedelta(days=LONGEST_WINDOW_DAYS)
 
 
 def in_force(window: Window, starts_on: date, ends_on: date | None) -> bool:

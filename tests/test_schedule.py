@@ -149,3 +149,31 @@ def test_upcoming_starts_with_the_window_under_way_and_respects_the_last_day():
     now = utc(2026, 3, 10, 15, 0)  # 11:00 in Toronto: the 10 March window is under way
     found = schedule.upcoming(condition, "America/Toronto", now, 5)
     assert [w.local_date for w in found] == [date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12)]
+
+
+def naively_due(rule: schedule.Rule, day: date) -> bool:
+    """The definition, one day at a time."""
+    import calendar
+
+    if rule.schedule == "weekly":
+        return bool(rule.weekdays & (1 << day.weekday()))
+    if rule.schedule == "every_n_days":
+        return (day.toordinal() - rule.phase) % rule.interval_days == 0
+    return day.day == min(rule.day_of_month, calendar.monthrange(day.year, day.month)[1])
+
+
+def test_stepping_from_due_day_to_due_day_finds_exactly_the_due_days():
+    import random
+
+    rng = random.Random(5)
+    for _ in range(2000):
+        kind = rng.choice(["weekly", "every_n_days", "monthly"])
+        rule = schedule.Rule.build(
+            schedule=kind, window_start=time(9, 0), window_minutes=60, grace_minutes=0,
+            weekdays=rng.randint(1, 127), interval_days=rng.randint(1, 30), day_of_month=rng.randint(1, 31),
+            starts_on=date(2025, 1, 1) + timedelta(days=rng.randint(0, 400)),
+        )
+        first = date(2026, 1, 1) + timedelta(days=rng.randint(0, 800))
+        last = first + timedelta(days=rng.randint(0, 70))
+        expected = [first + timedelta(days=i) for i in range((last - first).days + 1) if naively_due(rule, first + timedelta(days=i))]
+        assert list(rule.due_days(first, last)) == expected, (rule, first, last)
