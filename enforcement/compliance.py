@@ -177,11 +177,13 @@ def materialise(
     number of windows created."""
     shared = _Windows(now, until)
     created, after_id = 0, 0
+    # A chunk of a run of its own is safe to lose in a crash (the next run redoes it), so its
+    # commit need not wait for the disk. Inside a caller's transaction (condition_set) the
+    # setting would cover the caller's own work too, so it is left alone there.
+    relaxed = connection.vendor == "postgresql" and not connection.in_atomic_block
     while True:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # Safe to lose in a crash: the next run redoes what a lost chunk did, so the
-                # commit need not wait for the disk (it would, chunk after chunk).
+            if relaxed:
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit = off")
             conditions = list(_conditions_to_materialise(after_id=after_id, condition_ids=condition_ids)[:chunk_size])

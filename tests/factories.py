@@ -1,7 +1,8 @@
 """A few factories. Data is created through the real services wherever one exists."""
 
 import itertools
-from datetime import date, time
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import Group
 
@@ -88,3 +89,19 @@ def window(client, *, opens_at, minutes: int = 60, grace_minutes: int | None = N
         condition=condition, client=client, opens_at=opens_at, closes_at=closes_at,
         deadline_at=closes_at + timedelta(minutes=grace), status=status,
     )
+
+
+def toronto(*args) -> datetime:
+    """A wall-clock time in Toronto (the GTA region's zone) as an aware UTC datetime."""
+    return datetime(*args, tzinfo=ZoneInfo("America/Toronto")).astimezone(UTC)
+
+
+# Monday 2 March 2026, 07:00 in Toronto: two hours before that day's window opens.
+MONDAY_MORNING = toronto(2026, 3, 2, 7, 0)
+
+
+def office_hours(client, *, now=MONDAY_MORNING, **overrides):
+    """Daily 09:00-17:00 local time from 1 March 2026, one hour of grace (deadline 18:00)."""
+    fields = {"window_start": time(9, 0), "window_minutes": 480, "grace_minutes": 60, "starts_on": date(2026, 3, 1), "now": now}
+    fields.update(overrides)
+    return condition(client, **fields)

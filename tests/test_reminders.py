@@ -3,7 +3,7 @@ default writes through Django's email backend."""
 
 import email
 import email.policy
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,16 +14,8 @@ from enforcement.models import Notification, ReportingWindow
 from tests import factories
 from tests.conftest import wait_for
 
-TORONTO = "America/Toronto"
-
-
-def local(*args) -> datetime:
-    from enforcement.schedule import zone
-
-    return datetime(*args, tzinfo=zone(TORONTO)).astimezone(UTC)
-
-
-MONDAY_MORNING = local(2026, 3, 2, 7, 0)
+local = factories.toronto
+MONDAY_MORNING = factories.MONDAY_MORNING
 OPENS = local(2026, 3, 2, 9, 0)
 CLOSES = local(2026, 3, 2, 17, 0)
 

@@ -2,7 +2,7 @@
 
 import threading
 import time as clock
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection, connections
@@ -12,23 +12,8 @@ from enforcement.models import Client, InvestigationTask, ReportingWindow, TaskN
 from reportin.services import checkin_submit
 from tests import factories, images
 
-TORONTO = "America/Toronto"
-
-
-def local(*args) -> datetime:
-    from enforcement.schedule import zone
-
-    return datetime(*args, tzinfo=zone(TORONTO)).astimezone(UTC)
-
-
-MONDAY_MORNING = local(2026, 3, 2, 7, 0)
-
-
-def office_hours(client, now=MONDAY_MORNING, **overrides):
-    """Daily 09:00-17:00 Toronto time, one hour of grace: the deadline is 18:00."""
-    fields = {"window_start": time(9, 0), "window_minutes": 480, "grace_minutes": 60, "starts_on": date(2026, 3, 1), "now": now}
-    fields.update(overrides)
-    return factories.condition(client, **fields)
+local = factories.toronto
+office_hours = factories.office_hours
 
 
 def window_on(client, day: int) -> ReportingWindow:

@@ -7,28 +7,16 @@ import pytest
 from enforcement import compliance, services
 from enforcement.errors import DomainError, InvalidTransition
 from enforcement.models import AuditEvent, Notification, ReportingWindow, TaskNote
+from enforcement.selectors import consent_current_versions
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 TORONTO = "America/Toronto"
+MONDAY_MORNING = factories.MONDAY_MORNING
 
 
-def local(zone_name: str, *args) -> datetime:
-    from enforcement.schedule import zone
-
-    return datetime(*args, tzinfo=zone(zone_name)).astimezone(UTC)
-
-
-# Monday 2 March 2026, 07:00 in Toronto (EST): before the day's 09:00-17:00 window.
-MONDAY_MORNING = local(TORONTO, 2026, 3, 2, 7, 0)
-
-
-def office_hours(client, now, **overrides):
-    """Daily 09:00-17:00 local, one hour of grace."""
-    fields = {"window_start": time(9, 0), "window_minutes": 480, "grace_minutes": 60, "starts_on": date(2026, 3, 1), "now": now}
-    fields.update(overrides)
-    return factories.condition(client, **fields)
+toronto = factories.toronto
 
 
 def local_starts(client, zone_name=TORONTO):
@@ -40,7 +28,7 @@ def local_starts(client, zone_name=TORONTO):
 def test_setting_a_condition_creates_its_windows_up_to_the_horizon(settings):
     settings.REPORTIN_WINDOW_HORIZON_DAYS = 14
     client = factories.client()
-    office_hours(client, MONDAY_MORNING)
+    factories.office_hours(client, now=MONDAY_MORNING)
     starts = local_starts(client)
     # The horizon is 14 days ahead rounded up to midnight UTC: 17 March 00:00 UTC.
     assert starts == [datetime(2026, 3, day, 9, 0) for day in range(2, 17)]
@@ -53,7 +41,7 @@ def test_setting_a_condition_creates_its_windows_up_to_the_horizon(settings):
 def test_windows_get_an_opening_and_a_closing_reminder(settings):
     settings.REPORTIN_REMINDER_HOURS_BEFORE_CLOSE = 2
     client = factories.client()
-    office_hours(client, MONDAY_MORNING)
+    factories.office_hours(client, now=MONDAY_MORNING)
     window = ReportingWindow.objects.filter(client=client).order_by("opens_at").first()
     reminders = {n.kind: n.send_after for n in Notification.objects.filter(window=window)}
     assert reminders == {"window_opened": window.opens_at, "window_closing": window.closes_at - timedelta(hours=2)}
@@ -62,7 +50,7 @@ def test_windows_get_an_opening_and_a_closing_reminder(settings):
 
 def test_materialising_again_creates_nothing_and_the_next_day_adds_one_window():
     client = factories.client()
-    office_hours(client, MONDAY_MORNING)
+    factories.office_hours(client, now=MONDAY_MORNING)
     count = ReportingWindow.objects.count()
     assert services.windows_materialise(now=MONDAY_MORNING) == 0
     assert services.windows_materialise(now=MONDAY_MORNING + timedelta(hours=5)) == 0
@@ -74,7 +62,7 @@ def test_materialising_again_creates_nothing_and_the_next_day_adds_one_window():
 def test_materialising_in_chunks_reaches_every_condition():
     clients = [factories.client() for _ in range(5)]
     for client in clients:
-        office_hours(client, MONDAY_MORNING)
+        factories.office_hours(client, now=MONDAY_MORNING)
     next_day = MONDAY_MORNING + timedelta(days=1)
     created = compliance.materialise(
         now=next_day, until=compliance.horizon_end(next_day, 14), closing_reminder=None, chunk_size=2
@@ -85,27 +73,27 @@ def test_materialising_in_chunks_reaches_every_condition():
 
 def test_a_first_condition_includes_the_window_under_way():
     client = factories.client()
-    office_hours(client, local(TORONTO, 2026, 3, 2, 11, 0))
+    factories.office_hours(client, now=toronto(2026, 3, 2, 11, 0))
     assert local_starts(client)[0] == datetime(2026, 3, 2, 9, 0)
 
 
 def test_a_window_is_never_created_after_it_closed():
     client = factories.client()
-    office_hours(client, local(TORONTO, 2026, 3, 2, 17, 30))  # closed at 17:00, deadline 18:00
+    factories.office_hours(client, now=toronto(2026, 3, 2, 17, 30))  # closed at 17:00, deadline 18:00
     assert local_starts(client)[0] == datetime(2026, 3, 3, 9, 0)
 
 
 def test_editing_a_condition_regenerates_future_windows_and_keeps_past_ones():
     client = factories.client()
-    old = office_hours(client, MONDAY_MORNING)
-    services.windows_sweep(now=local(TORONTO, 2026, 3, 3, 19, 0))  # 2 and 3 March missed
-    tuesday = ReportingWindow.objects.get(client=client, opens_at=local(TORONTO, 2026, 3, 3, 9, 0))
-    services.window_excuse(window=tuesday, officer=factories.staff("o1"), reason="In hospital", now=local(TORONTO, 2026, 3, 3, 20, 0))
-    before = {w.pk: (w.status, w.opens_at, w.closes_at) for w in ReportingWindow.objects.filter(client=client, opens_at__lt=local(TORONTO, 2026, 3, 4, 12, 0))}
+    old = factories.office_hours(client, now=MONDAY_MORNING)
+    services.windows_sweep(now=toronto(2026, 3, 3, 19, 0))  # 2 and 3 March missed
+    tuesday = ReportingWindow.objects.get(client=client, opens_at=toronto(2026, 3, 3, 9, 0))
+    services.window_excuse(window=tuesday, officer=factories.staff("o1"), reason="In hospital", now=toronto(2026, 3, 3, 20, 0))
+    before = {w.pk: (w.status, w.opens_at, w.closes_at) for w in ReportingWindow.objects.filter(client=client, opens_at__lt=toronto(2026, 3, 4, 12, 0))}
 
     # Wednesday 12:00, during that day's window: the new schedule is 14:00-16:00.
-    edit_time = local(TORONTO, 2026, 3, 4, 12, 0)
-    new = office_hours(client, edit_time, window_start=time(14, 0), window_minutes=120)
+    edit_time = toronto(2026, 3, 4, 12, 0)
+    new = factories.office_hours(client, now=edit_time, window_start=time(14, 0), window_minutes=120)
 
     kept = {w.pk: (w.status, w.opens_at, w.closes_at) for w in ReportingWindow.objects.filter(client=client, opens_at__lt=edit_time)}
     assert kept == before  # past windows and the one under way, untouched
@@ -113,7 +101,7 @@ def test_editing_a_condition_regenerates_future_windows_and_keeps_past_ones():
     assert not ReportingWindow.objects.filter(condition=old, opens_at__gt=edit_time).exists()
     # Today's 14:00 window would overlap the window under way (until 17:00): it starts tomorrow.
     upcoming = [w.opens_at for w in ReportingWindow.objects.filter(condition=new).order_by("opens_at")]
-    assert upcoming[0] == local(TORONTO, 2026, 3, 5, 14, 0)
+    assert upcoming[0] == toronto(2026, 3, 5, 14, 0)
     assert all(w.closes_at - w.opens_at == timedelta(hours=2) for w in ReportingWindow.objects.filter(condition=new))
     assert not Notification.objects.filter(window__condition=old, window__opens_at__gt=edit_time).exists()
 
@@ -130,20 +118,20 @@ def test_windows_follow_the_client_time_zone_override():
 
 def test_no_windows_for_in_person_reporting_or_closed_cases():
     in_person = factories.client()
-    office_hours(in_person, MONDAY_MORNING, method="in_person")
+    factories.office_hours(in_person, now=MONDAY_MORNING, method="in_person")
     closed = factories.client()
     closed.case_status, closed.case_closed_at = "closed", MONDAY_MORNING
     closed.save()
-    office_hours(closed, MONDAY_MORNING)
+    factories.office_hours(closed, now=MONDAY_MORNING)
     assert not ReportingWindow.objects.filter(client__in=[in_person, closed]).exists()
 
 
 def test_withdrawing_consent_removes_the_upcoming_windows():
     client = factories.client()
-    office_hours(client, MONDAY_MORNING)
+    factories.office_hours(client, now=MONDAY_MORNING)
     factories.consent_both(client)
-    versions = __import__("enforcement.selectors", fromlist=["x"]).consent_current_versions()
-    withdrawn_at = local(TORONTO, 2026, 3, 2, 12, 0)
+    versions = consent_current_versions()
+    withdrawn_at = toronto(2026, 3, 2, 12, 0)
     services.consent_record(
         client=client, kind="biometric", decision="withdrawn", text_version=versions["biometric"], language="en",
         channel="app", now=withdrawn_at,
@@ -154,13 +142,13 @@ def test_withdrawing_consent_removes_the_upcoming_windows():
 
 def test_a_condition_only_has_windows_between_its_first_and_last_day():
     client = factories.client()
-    office_hours(client, MONDAY_MORNING, starts_on=date(2026, 3, 5), ends_on=date(2026, 3, 7))
+    factories.office_hours(client, now=MONDAY_MORNING, starts_on=date(2026, 3, 5), ends_on=date(2026, 3, 7))
     assert local_starts(client) == [datetime(2026, 3, day, 9, 0) for day in (5, 6, 7)]
 
 
 def test_after_an_outage_only_windows_still_open_are_created():
     client = factories.client()
-    office_hours(client, MONDAY_MORNING)
+    factories.office_hours(client, now=MONDAY_MORNING)
     three_weeks_later = MONDAY_MORNING + timedelta(days=21, hours=5)  # 23 March, 12:00: that day's window is under way
     services.windows_materialise(now=three_weeks_later)
     starts = local_starts(client)
@@ -177,7 +165,7 @@ def first_window(client):
 
 def test_an_officer_excuses_a_window_with_a_reason_and_it_is_audited():
     client = factories.client()
-    office_hours(client, MONDAY_MORNING)
+    factories.office_hours(client, now=MONDAY_MORNING)
     officer = factories.staff("officer1")
     window = services.window_excuse(window=first_window(client), officer=officer, reason="  Court date  ", now=MONDAY_MORNING)
     assert (window.status, window.excused_reason, window.excused_by, window.excused_at) == ("excused", "Court date", officer, MONDAY_MORNING)
@@ -188,7 +176,7 @@ def test_an_officer_excuses_a_window_with_a_reason_and_it_is_audited():
 
 def test_excusing_needs_a_reason_and_changes_nothing_without_one():
     client = factories.client()
-    office_hours(client, MONDAY_MORNING)
+    factories.office_hours(client, now=MONDAY_MORNING)
     with pytest.raises(DomainError) as error:
         services.window_excuse(window=first_window(client), officer=factories.staff("officer1"), reason=" ", now=MONDAY_MORNING)
     assert error.value.code == "reason_required"
@@ -198,9 +186,9 @@ def test_excusing_needs_a_reason_and_changes_nothing_without_one():
 
 def test_excusing_a_missed_window_notes_it_on_its_task_and_a_satisfied_one_cannot_be_excused():
     client = factories.client()
-    office_hours(client, MONDAY_MORNING)
+    factories.office_hours(client, now=MONDAY_MORNING)
     officer = factories.staff("officer1")
-    services.windows_sweep(now=local(TORONTO, 2026, 3, 2, 18, 1))
+    services.windows_sweep(now=toronto(2026, 3, 2, 18, 1))
     missed = first_window(client)
     services.window_excuse(window=missed, officer=officer, reason="Phone broken; reported by phone call", now=MONDAY_MORNING + timedelta(days=1))
     note = TaskNote.objects.get(task__window=missed)
@@ -208,9 +196,9 @@ def test_excusing_a_missed_window_notes_it_on_its_task_and_a_satisfied_one_canno
     assert missed.tasks.get().status == "open"  # resolving the task stays the officer's decision
 
     tuesday = ReportingWindow.objects.filter(client=client).order_by("opens_at")[1]
-    services.window_satisfy(window=tuesday, checkin_id=1, now=local(TORONTO, 2026, 3, 3, 10, 0))
+    services.window_satisfy(window=tuesday, checkin_id=1, now=toronto(2026, 3, 3, 10, 0))
     with pytest.raises(InvalidTransition):
-        services.window_excuse(window=tuesday, officer=officer, reason="Late", now=local(TORONTO, 2026, 3, 3, 11, 0))
+        services.window_excuse(window=tuesday, officer=officer, reason="Late", now=toronto(2026, 3, 3, 11, 0))
 
 
 def test_a_supervisor_clears_the_attention_flag_with_a_reason(settings):
