@@ -315,7 +315,7 @@ def measure(args) -> dict:
     second_at = sweep_time_for(overdue, sweep_at)
     sweep_plans = explained(lambda: services.windows_sweep(now=second_at))
     materialise_plans = explained(
-        lambda: compliance.materialise(now=sweep_at, until=next_day + timedelta(days=1), closing_reminder=timedelta(hours=2), chunk_size=10_000)
+        lambda: compliance.materialise(now=sweep_at, until=next_day + timedelta(days=1), closing_reminder=timedelta(hours=2))
     )
     plans_path = Path(args.plans)
     plans_path.parent.mkdir(parents=True, exist_ok=True)
