@@ -450,12 +450,15 @@ def window_checkin_received(
     window missed while the selfie is being checked, however long that takes. A check-in
     that comes after a miss is added to the open missed_report task as information."""
     if window is not None:
-        # Conditional: the sweep may have marked the window missed an instant ago.
-        InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, WindowStatus.OPEN, WindowStatus.REPORTED)
-        if ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.OPEN).update(status=WindowStatus.REPORTED):
-            return
+        if window.status == WindowStatus.OPEN:
+            InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, WindowStatus.OPEN, WindowStatus.REPORTED)
+            # Conditional: the sweep may have marked the window missed an instant ago.
+            if ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.OPEN).update(status=WindowStatus.REPORTED):
+                return
+        elif window.status != WindowStatus.MISSED:
+            return  # reported, satisfied or excused already: none of them ever becomes open again
         if not ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.MISSED).exists():
-            return  # already reported, satisfied or excused: nothing to add
+            return
     # A window whose deadline passed since the last sweep gets its task now, so the note
     # below finds it instead of arriving a minute before the task.
     windows_sweep(now=received_at, client=client)

@@ -1,7 +1,7 @@
 """A few factories. Data is created through the real services wherever one exists."""
 
 import itertools
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import Group
@@ -38,6 +38,11 @@ def client(*, region_code: str = "gta", officer: User | None = None, **overrides
     }
     fields.update(overrides)
     return services.client_create(**fields)
+
+
+# A start date for conditions whose windows a test makes itself (see window()): the
+# scheduler's windows begin only a year from now, beyond its horizon.
+LATER = date.today() + timedelta(days=365)
 
 
 def condition(client, *, officer=None, **overrides):
@@ -77,9 +82,8 @@ def device(client, *, name: str = "Test phone", platform: str = "android"):
 
 def window(client, *, opens_at, minutes: int = 60, grace_minutes: int | None = None, status: str = "open"):
     """A reporting window of the client's active condition, made directly (the scheduler that
-    materialises windows is tested on its own)."""
-    from datetime import timedelta
-
+    materialises windows is tested on its own). Give the condition a later start
+    (`starts_on=factories.LATER`) so that the scheduler's own windows stay out of the way."""
     from enforcement.models import ReportingWindow
 
     condition = client.conditions.get(active=True)
