@@ -30,13 +30,13 @@ app.conf.beat_schedule = {
         "schedule": crontab(),
         "options": {"expires": 55},
     },
-    # Hourly: reporting windows and their reminders for REPORTIN_WINDOW_HORIZON_DAYS ahead.
-    # The horizon moves once a day (at the first run after midnight UTC); the other runs only
-    # catch what an earlier one could not do.
+    # Every six hours: reporting windows and their reminders for REPORTIN_WINDOW_HORIZON_DAYS
+    # ahead. The horizon moves once a day (the 00:07 UTC run adds a day); the other runs catch
+    # up on a run that failed. A new or changed condition gets its windows at once anyway.
     "materialise-windows": {
         "task": "enforcement.tasks.windows_materialise",
-        "schedule": crontab(minute=7),
-        "options": {"expires": 3000},
+        "schedule": crontab(minute=7, hour="*/6"),
+        "options": {"expires": 3 * 3600},
     },
     # Every minute: send the reminders that are due.
     "send-reminders": {

@@ -13,15 +13,19 @@ def test_every_periodic_job_names_a_registered_task():
 
 
 @pytest.mark.parametrize(
-    ("task", "minutes"),
-    [("enforcement.tasks.windows_sweep", set(range(60))), ("enforcement.tasks.notifications_send", set(range(60))),
-     ("enforcement.tasks.windows_materialise", {7})],
+    ("task", "minutes", "hours"),
+    [
+        ("enforcement.tasks.windows_sweep", set(range(60)), set(range(24))),
+        ("enforcement.tasks.notifications_send", set(range(60)), set(range(24))),
+        ("enforcement.tasks.windows_materialise", {7}, {0, 6, 12, 18}),
+    ],
 )
-def test_compliance_jobs_run_on_their_schedule(task, minutes):
+def test_compliance_jobs_run_on_their_schedule_and_expire_before_the_next_run(task, minutes, hours):
     [entry] = [e for e in app.conf.beat_schedule.values() if e["task"] == task]
     assert isinstance(entry["schedule"], crontab)
-    assert entry["schedule"].minute == minutes
-    assert entry["options"]["expires"] < (60 if len(minutes) == 60 else 3600)
+    assert (entry["schedule"].minute, entry["schedule"].hour) == (minutes, hours)
+    interval_s = 60 if len(minutes) == 60 else 24 * 3600 / len(hours)
+    assert entry["options"]["expires"] < interval_s
 
 
 @pytest.mark.django_db
