@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -20,5 +21,27 @@ app.conf.beat_schedule = {
     "reconcile-checkins": {
         "task": "reportin.tasks.checkins_reconcile",
         "schedule": 60.0,
+    },
+    # At the start of every minute: open windows past their deadline become missed, with one
+    # task each. A message not taken within the minute is dropped (expires): the next sweep
+    # does the same work, so a backlog never piles up.
+    "sweep-missed-windows": {
+        "task": "enforcement.tasks.windows_sweep",
+        "schedule": crontab(),
+        "options": {"expires": 55},
+    },
+    # Every six hours: reporting windows and their reminders for REPORTIN_WINDOW_HORIZON_DAYS
+    # ahead. The horizon moves once a day (the 00:07 UTC run adds a day); the other runs catch
+    # up on a run that failed. A new or changed condition gets its windows at once anyway.
+    "materialise-windows": {
+        "task": "enforcement.tasks.windows_materialise",
+        "schedule": crontab(minute=7, hour="*/6"),
+        "options": {"expires": 3 * 3600},
+    },
+    # Every minute: send the reminders that are due.
+    "send-reminders": {
+        "task": "enforcement.tasks.notifications_send",
+        "schedule": crontab(),
+        "options": {"expires": 55},
     },
 }

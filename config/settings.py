@@ -248,6 +248,31 @@ REPORTIN_WINDOW_HORIZON_DAYS = env_int("REPORTIN_WINDOW_HORIZON_DAYS", 14, minim
 REPORTIN_MISSES_FOR_SUPERVISOR = env_int("REPORTIN_MISSES_FOR_SUPERVISOR", 3, minimum=1)
 REPORTIN_FACE_THRESHOLD = env_float("REPORTIN_FACE_THRESHOLD", 0.5, minimum=0.0, maximum=2.0)
 REPORTIN_TASK_DUE_HOURS = env_int("REPORTIN_TASK_DUE_HOURS", 48, minimum=1)
+# Reminders: one when a window opens, one this many hours before it closes (0: none).
+REPORTIN_REMINDER_HOURS_BEFORE_CLOSE = env_int("REPORTIN_REMINDER_HOURS_BEFORE_CLOSE", 2, minimum=0, maximum=168)
+# Dotted path of the callable that delivers a reminder (enforcement/notifications.py).
+REPORTIN_NOTIFICATION_SENDER = env_str("REPORTIN_NOTIFICATION_SENDER", "enforcement.notifications.send_email")
+
+# --- Email (reminders) ----------------------------------------------------------------------
+
+_EMAIL_BACKENDS = {
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+}
+_email_backend = env_str("EMAIL_BACKEND", "file")
+if _email_backend not in _EMAIL_BACKENDS and "." not in _email_backend:
+    raise ImproperlyConfigured(f"EMAIL_BACKEND={_email_backend!r}: use file, console, smtp or a dotted path")
+EMAIL_BACKEND = _EMAIL_BACKENDS.get(_email_backend, _email_backend)
+# The file backend writes each message to a file here, where anyone can read it.
+EMAIL_FILE_PATH = str(Path(env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))).resolve())
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ReportIn <no-reply@localhost>")
 
 # --- API ------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from enforcement import services
@@ -158,12 +159,34 @@ class ActivationCodeAdmin(ReadOnlyAdmin):
 
 @admin.register(ReportingCondition)
 class ReportingConditionAdmin(admin.ModelAdmin):
+    """A condition is never edited in place: adding one replaces the client's active condition
+    (services.condition_set), which regenerates the upcoming windows and keeps the past ones."""
+
     list_display = ["client", "method", "schedule", "window_start", "window_minutes", "grace_minutes", "starts_on", "ends_on", "active"]
     list_filter = ["method", "schedule", "active", "client__region"]
     search_fields = CLIENT_SEARCH
     list_select_related = ["client"]
     autocomplete_fields = ["client"]
-    readonly_fields = ["created_by", "created_at", "updated_at"]
+    exclude = ["active"]
+    readonly_fields = ["active", "effective_from", "created_by", "created_at", "updated_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: value for name, value in form.cleaned_data.items() if name != "client"}
+        try:
+            condition = services.condition_set(client=form.cleaned_data["client"], set_by=request.user, **fields)
+        except DomainError as exc:
+            raise ValidationError(str(exc.message)) from None
+        obj.pk = condition.pk
+
+
+class ExcuseForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
 
 
 @admin.register(ReportingWindow)
@@ -173,6 +196,33 @@ class ReportingWindowAdmin(ReadOnlyAdmin):
     search_fields = CLIENT_SEARCH
     list_select_related = ["client"]
     date_hierarchy = "opens_at"
+    actions = ["excuse"]
+
+    def has_excuse_permission(self, request):
+        return request.user.has_perm("enforcement.change_reportingwindow")
+
+    @admin.action(description=_("Excuse the selected windows"), permissions=["excuse"])
+    def excuse(self, request, queryset):
+        form = ExcuseForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Excuse reporting windows"),
+                "opts": self.model._meta,
+                "windows": queryset,
+                "form": form,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/enforcement/reportingwindow/excuse.html", context)
+        excused = 0
+        for window in queryset:
+            try:
+                services.window_excuse(window=window, officer=request.user, reason=form.cleaned_data["reason"])
+                excused += 1
+            except DomainError as exc:
+                messages.error(request, f"{window}: {exc.message}")
+        messages.success(request, _("%(count)d window(s) excused.") % {"count": excused})
+        return None
 
 
 class TaskNoteInline(admin.TabularInline):

@@ -374,6 +374,10 @@ class ReportingCondition(models.Model):
     area_longitude = models.FloatField(_("permitted area: centre longitude"), null=True, blank=True)
     area_radius_km = models.FloatField(_("permitted area: radius (km)"), null=True, blank=True)
     active = models.BooleanField(default=True)
+    # Windows that open before this instant are not created: set when this condition replaced
+    # another (the change time) or came during a window (its end), so the client is never
+    # held to two windows at once.
+    effective_from = models.DateTimeField(_("takes effect from"), null=True, blank=True, editable=False)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -422,13 +426,18 @@ class ReportingCondition(models.Model):
 
 class WindowStatus(models.TextChoices):
     OPEN = "open", _("Open")
+    # A check-in arrived in time and is being checked (or reviewed by an officer): the window
+    # is not missed, whatever the time when the check is done.
+    REPORTED = "reported", _("Reported, being checked")
     SATISFIED = "satisfied", _("Satisfied")
     MISSED = "missed", _("Missed")
     EXCUSED = "excused", _("Excused")
 
 
 WINDOW_STATUS_TRANSITIONS = {
-    WindowStatus.OPEN: frozenset({WindowStatus.SATISFIED, WindowStatus.MISSED, WindowStatus.EXCUSED}),
+    WindowStatus.OPEN: frozenset({WindowStatus.REPORTED, WindowStatus.SATISFIED, WindowStatus.MISSED, WindowStatus.EXCUSED}),
+    # An officer may find that the report was not the client's (missed) or excuse the window.
+    WindowStatus.REPORTED: frozenset({WindowStatus.SATISFIED, WindowStatus.MISSED, WindowStatus.EXCUSED}),
     WindowStatus.MISSED: frozenset({WindowStatus.EXCUSED}),
     WindowStatus.SATISFIED: frozenset(),
     WindowStatus.EXCUSED: frozenset(),
@@ -439,8 +448,10 @@ class ReportingWindow(models.Model):
     """One due report, materialised ahead by the scheduler. Times are UTC, computed from the
     client's local time. "open" means unresolved (it may not have started yet)."""
 
-    condition = models.ForeignKey(ReportingCondition, on_delete=models.CASCADE, related_name="windows")
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="windows")
+    # No index of their own: the (condition, opens_at) and (client, opens_at) indexes below
+    # serve these keys, and every index costs time on each write of a table this size.
+    condition = models.ForeignKey(ReportingCondition, on_delete=models.CASCADE, related_name="windows", db_index=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="windows", db_index=False)
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField()
     # closes_at + the condition's grace period, copied here so that the minute-by-minute sweep
@@ -450,7 +461,7 @@ class ReportingWindow(models.Model):
     satisfied_by_checkin_id = models.BigIntegerField(null=True, blank=True)
     satisfied_at = models.DateTimeField(null=True, blank=True)
     missed_at = models.DateTimeField(null=True, blank=True)
-    excused_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    excused_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
     excused_reason = models.TextField(blank=True)
     excused_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -476,6 +487,7 @@ class ReportingWindow(models.Model):
             models.Index(fields=["deadline_at"], condition=Q(status="open"), name="window_open_deadline_idx"),
             # A client's current and next windows, and their history.
             models.Index(fields=["client", "opens_at"], name="window_client_opens_idx"),
+            models.Index(fields=["excused_by"], condition=Q(excused_by__isnull=False), name="window_excused_by_idx"),
         ]
 
     def __str__(self):
@@ -697,7 +709,10 @@ class Notification(models.Model):
     """Outbox of reminders; a worker sends what is due through the configured sender."""
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="notifications")
-    window = models.ForeignKey(ReportingWindow, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
+    # Indexed by the unique (window, kind) constraint below.
+    window = models.ForeignKey(
+        ReportingWindow, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
     status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
     send_after = models.DateTimeField()

@@ -5,19 +5,24 @@ errors from enforcement.errors, and an audit event for every decision a person m
 """
 
 import hashlib
+import logging
 import secrets
+import time
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
-from enforcement import audit, crypto
+from enforcement import audit, compliance, crypto, notifications
 from enforcement.errors import Conflict, DomainError, InvalidTransition, NotFound
 from enforcement.models import (
+    NOTIFICATION_STATUS_TRANSITIONS,
     PHOTO_STATUS_TRANSITIONS,
     WINDOW_STATUS_TRANSITIONS,
     ActivationCode,
@@ -29,17 +34,23 @@ from enforcement.models import (
     ConsentRecord,
     ConsentText,
     InvestigationTask,
+    Notification,
+    NotificationStatus,
     PhotoStatus,
     ReferencePhoto,
     Region,
     ReportingCondition,
     ReportingMethod,
     ReportingWindow,
+    TaskNote,
     TaskPriority,
     TaskReason,
+    TaskStatus,
     User,
     WindowStatus,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_REFERENCE_PHOTOS = 5
 
@@ -181,13 +192,31 @@ def reference_photo_add(*, client: Client, data: bytes, uploaded_by: User | None
 
 
 @transaction.atomic
-def condition_set(*, client: Client, set_by: User | None, **fields) -> ReportingCondition:
-    """Replace the client's active reporting condition with a new one."""
-    ReportingCondition.objects.select_for_update().filter(client=client, active=True).update(active=False)
-    condition = ReportingCondition(client=client, created_by=set_by, active=True, **fields)
+def condition_set(*, client: Client, set_by: User | None, now: datetime | None = None, **fields) -> ReportingCondition:
+    """Replace the client's active reporting condition with a new one and create its windows.
+
+    Windows that have not opened yet are regenerated; windows that opened are the record and
+    stay as they are, including one under way. The new condition takes effect with its first
+    window that opens after the change and after the window under way closes, so the client
+    is never held to two windows at once."""
+    now = now or timezone.now()
+    # The UPDATE locks the old row: a materialisation run holding it finishes first, and one
+    # that comes after skips it (no longer active).
+    replaced = ReportingCondition.objects.filter(client=client, active=True).update(active=False)
+    windows_discard_upcoming(client=client, now=now)
+    under_way_until = ReportingWindow.objects.filter(client=client, opens_at__lte=now, closes_at__gt=now).aggregate(
+        end=Max("closes_at")
+    )["end"]
+    condition = ReportingCondition(
+        client=client, created_by=set_by, active=True, effective_from=under_way_until or (now if replaced else None), **fields
+    )
     condition.full_clean()
     condition.save()
-    audit_record(actor=set_by, action="condition.set", obj=condition, client=client, details={"method": condition.method})
+    audit_record(
+        actor=set_by, action="condition.set", obj=condition, client=client,
+        details={"method": condition.method, "schedule": condition.schedule, "replaced": bool(replaced)}, now=now,
+    )
+    windows_materialise(now=now, condition_ids=[condition.pk])
     return condition
 
 
@@ -317,6 +346,8 @@ def consent_record(
         switched = ReportingCondition.objects.filter(client=client, active=True, method=ReportingMethod.REMOTE).update(
             method=ReportingMethod.IN_PERSON, updated_at=now
         )
+        if switched:
+            windows_discard_upcoming(client=client, now=now)
         task_open(
             client=client,
             reason=TaskReason.CONSENT_WITHDRAWN,
@@ -361,16 +392,191 @@ def activation_code_issue(*, client: Client, issued_by: User | None, now: dateti
 # --- Windows --------------------------------------------------------------------------------
 
 
-def window_satisfy(*, window: ReportingWindow, checkin_id: int, now: datetime | None = None) -> bool:
-    """Mark an open window satisfied by a check-in. Returns False (and changes nothing) if
-    the window is no longer open, e.g. already satisfied by another check-in or missed."""
+def windows_materialise(*, now: datetime | None = None, condition_ids: list[int] | None = None) -> int:
+    """Create the reporting windows (and their reminders) of every active remote condition
+    of an open case, up to REPORTIN_WINDOW_HORIZON_DAYS ahead. Idempotent: run by beat, by
+    condition_set (for one condition) and by seed_demo. Returns the number of windows created."""
     now = now or timezone.now()
-    InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, WindowStatus.OPEN, WindowStatus.SATISFIED)
+    hours = settings.REPORTIN_REMINDER_HOURS_BEFORE_CLOSE
+    return compliance.materialise(
+        now=now,
+        until=compliance.horizon_end(now, settings.REPORTIN_WINDOW_HORIZON_DAYS),
+        closing_reminder=timedelta(hours=hours) if hours else None,
+        condition_ids=condition_ids,
+    )
+
+
+def windows_discard_upcoming(*, client: Client, now: datetime) -> None:
+    """Remove the client's windows that have not opened yet, with their reminders: the
+    condition changed, or remote reporting ended. Windows that opened stay: they are the record."""
+    ReportingWindow.objects.filter(client=client, status=WindowStatus.OPEN, opens_at__gt=now).delete()
+
+
+def windows_sweep(*, now: datetime | None = None, client: Client | None = None) -> int:
+    """Mark open windows whose deadline (closes_at + grace) is before `now` as missed, each
+    with one missed_report task; consecutive misses raise the priority, and
+    REPORTIN_MISSES_FOR_SUPERVISOR of them flag the client for a supervisor's attention.
+    Safe to run twice or at once (see enforcement.compliance). Returns the tasks opened."""
+    now = now or timezone.now()
+    return compliance.sweep(
+        now=now,
+        due_by=now + timedelta(hours=settings.REPORTIN_TASK_DUE_HOURS),
+        flag_at=settings.REPORTIN_MISSES_FOR_SUPERVISOR,
+        client_id=client.pk if client is not None else None,
+    )
+
+
+def window_satisfy(*, window: ReportingWindow, checkin_id: int, now: datetime | None = None) -> bool:
+    """Mark a window satisfied by a verified check-in. Returns False (and changes nothing) if
+    the window is no longer open or reported, e.g. satisfied by another check-in, or missed."""
+    now = now or timezone.now()
+    for status in (WindowStatus.OPEN, WindowStatus.REPORTED):
+        InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, status, WindowStatus.SATISFIED)
     # Conditional update: of two check-ins verified at once, only one satisfies the window.
-    updated = ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.OPEN).update(
+    updated = ReportingWindow.objects.filter(pk=window.pk, status__in=[WindowStatus.OPEN, WindowStatus.REPORTED]).update(
         status=WindowStatus.SATISFIED, satisfied_by_checkin_id=checkin_id, satisfied_at=now
     )
     return bool(updated)
+
+
+@transaction.atomic
+def window_checkin_received(
+    *, client: Client, window: ReportingWindow | None, checkin_id: int, captured_at: datetime, received_at: datetime
+) -> None:
+    """Reportin calls this when it stores a check-in, with the window it counts for (None if
+    it counts for none, see selectors.window_for_capture).
+
+    A check-in that counts marks its window reported, so that the sweep does not call the
+    window missed while the selfie is being checked, however long that takes. A check-in
+    that comes after a miss is added to the open missed_report task as information."""
+    if window is not None:
+        if window.status == WindowStatus.OPEN:
+            InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, WindowStatus.OPEN, WindowStatus.REPORTED)
+            # Conditional: the sweep may have marked the window missed an instant ago.
+            if ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.OPEN).update(status=WindowStatus.REPORTED):
+                return
+        elif window.status != WindowStatus.MISSED:
+            return  # reported, satisfied or excused already: none of them ever becomes open again
+        if not ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.MISSED).exists():
+            return
+    # A window whose deadline passed since the last sweep gets its task now, so the note
+    # below finds it instead of arriving a minute before the task.
+    windows_sweep(now=received_at, client=client)
+    task = (
+        InvestigationTask.objects.filter(client=client, reason=TaskReason.MISSED_REPORT, window__opens_at__lte=captured_at)
+        .exclude(status=TaskStatus.RESOLVED)
+        .select_related("window")
+        .order_by("-window__opens_at")
+        .first()
+    )
+    if task is not None:
+        TaskNote.objects.create(
+            task=task,
+            kind=TaskNote.Kind.LATE_CHECKIN,
+            text=(
+                f"Check-in {checkin_id} arrived after the window's deadline ({task.window.deadline_at:%Y-%m-%d %H:%M} UTC): "
+                f"captured {captured_at:%Y-%m-%d %H:%M} UTC, received {received_at:%Y-%m-%d %H:%M} UTC."
+            ),
+            data={"checkin_id": checkin_id, "captured_at": captured_at.isoformat(), "received_at": received_at.isoformat()},
+            created_at=received_at,
+        )
+
+
+@transaction.atomic
+def window_excuse(*, window: ReportingWindow, officer: User, reason: str, now: datetime | None = None) -> ReportingWindow:
+    """An officer excuses a window (upcoming, under way, reported or missed) with a reason.
+    An open missed_report task of the window gets the reason as a note; resolving it stays
+    the officer's decision."""
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        message = _("Say why the window is excused.")
+        raise DomainError(message, code="reason_required", fields={"reason": message})
+    locked = ReportingWindow.objects.select_for_update().select_related("client").get(pk=window.pk)
+    previous = locked.status
+    InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, previous, WindowStatus.EXCUSED)
+    locked.status, locked.excused_by, locked.excused_reason, locked.excused_at = WindowStatus.EXCUSED, officer, reason, now
+    locked.save(update_fields=["status", "excused_by", "excused_reason", "excused_at"])
+    audit_record(
+        actor=officer, action="window.excuse", obj=locked, client=locked.client,
+        details={"reason": reason, "previous_status": previous}, now=now,
+    )
+    for task in InvestigationTask.objects.filter(window=locked, reason=TaskReason.MISSED_REPORT).exclude(status=TaskStatus.RESOLVED):
+        TaskNote.objects.create(task=task, kind=TaskNote.Kind.SYSTEM, author=officer, text=f"Window excused: {reason}", created_at=now)
+    return locked
+
+
+@transaction.atomic
+def client_attention_clear(*, client: Client, cleared_by: User, reason: str, now: datetime | None = None) -> bool:
+    """A supervisor has looked at a client flagged after repeated misses. Returns False if
+    the flag was not set."""
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        message = _("Say what was decided.")
+        raise DomainError(message, code="reason_required", fields={"reason": message})
+    if not Client.objects.filter(pk=client.pk, supervisor_attention=True).update(supervisor_attention=False, updated_at=now):
+        return False
+    client.supervisor_attention = False
+    audit_record(actor=cleared_by, action="client.attention_clear", obj=client, client=client, details={"reason": reason}, now=now)
+    return True
+
+
+# --- Reminders ------------------------------------------------------------------------------
+
+NOTIFICATION_MAX_ATTEMPTS = 5
+
+
+def notifications_send(*, now: datetime | None = None, batch_size: int = 100, time_budget_s: float = 45.0) -> int:
+    """Send the reminders that are due through the configured sender
+    (REPORTIN_NOTIFICATION_SENDER). A reminder whose window is no longer open, or has closed,
+    is cancelled; a sender error is retried with growing delays, then recorded as failed.
+    Returns the number sent."""
+    now = now or timezone.now()
+    sender = import_string(settings.REPORTIN_NOTIFICATION_SENDER)
+    started, sent = time.monotonic(), 0
+    while time.monotonic() - started < time_budget_s:
+        with transaction.atomic():
+            # SKIP LOCKED: two senders at once take different reminders, never the same one.
+            batch = list(
+                Notification.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("client", "client__region", "window")
+                .filter(status=NotificationStatus.PENDING, send_after__lte=now)
+                .order_by("send_after", "pk")[:batch_size]
+            )
+            for notification in batch:
+                sent += _notification_deliver(notification, sender=sender, now=now)
+        if len(batch) < batch_size:
+            break
+    return sent
+
+
+def _notification_deliver(notification: Notification, *, sender, now: datetime) -> bool:
+    window = notification.window
+    fields = ["status", "attempts", "last_error", "sent_at", "send_after"]
+    if window is not None and (window.status != WindowStatus.OPEN or now >= window.closes_at):
+        new_status, notification.last_error = NotificationStatus.CANCELLED, f"window {window.status}, closes {window.closes_at:%Y-%m-%d %H:%M} UTC"
+    else:
+        notification.attempts += 1
+        try:
+            sender(notification)
+        except notifications.Undeliverable as exc:
+            new_status, notification.last_error = NotificationStatus.CANCELLED, str(exc)
+        except Exception as exc:  # any sender failure is retried, then recorded
+            logger.warning("notification %s: sender failed: %s", notification.pk, exc)
+            notification.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+            if notification.attempts < NOTIFICATION_MAX_ATTEMPTS:
+                notification.send_after = now + timedelta(minutes=2**notification.attempts)
+                new_status = NotificationStatus.PENDING
+            else:
+                new_status = NotificationStatus.FAILED
+        else:
+            new_status, notification.sent_at, notification.last_error = NotificationStatus.SENT, now, ""
+    if new_status != NotificationStatus.PENDING:
+        InvalidTransition.check(NOTIFICATION_STATUS_TRANSITIONS, notification.status, new_status)
+    notification.status = new_status
+    notification.save(update_fields=fields)
+    return new_status == NotificationStatus.SENT
 
 
 # --- Tasks ----------------------------------------------------------------------------------

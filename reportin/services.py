@@ -1,6 +1,5 @@
 """State changes of the mobile side: devices, check-ins and their scoring."""
 
-import contextlib
 import hashlib
 import logging
 import math
@@ -247,13 +246,17 @@ def checkin_submit(
     }
     checkin.selfie.save("selfie", ContentFile(clean), save=False)
     try:
-        # Without circumstances the INSERT alone is atomic: no BEGIN/COMMIT round trips.
-        with transaction.atomic() if circumstances else contextlib.nullcontext():
+        with transaction.atomic():
             checkin.save()
             if circumstances:
                 enforcement_services.circumstances_update(
                     client=client, changes=circumstances, channel=Channel.APP, checkin_id=checkin.pk, now=now
                 )
+            # The window it counts for becomes "reported" (the sweep leaves it alone while the
+            # face is checked); a report that comes after a miss is added to the missed-report task.
+            enforcement_services.window_checkin_received(
+                client=client, window=checkin.window, checkin_id=checkin.pk, captured_at=captured_at, received_at=now
+            )
             transaction.on_commit(lambda: _enqueue_scoring(checkin.pk))
     except IntegrityError:
         checkin.selfie.delete(save=False)

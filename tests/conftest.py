@@ -148,7 +148,7 @@ def make_reporter(*, consent: bool = True, **client_fields) -> Reporter:
     from tests import factories
 
     client = factories.client(**client_fields)
-    factories.condition(client)
+    factories.condition(client, starts_on=factories.LATER)  # the test makes its windows
     if consent:
         factories.consent_both(client)
     token, device = factories.device(client)

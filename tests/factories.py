@@ -1,7 +1,8 @@
 """A few factories. Data is created through the real services wherever one exists."""
 
 import itertools
-from datetime import date, time
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import Group
 
@@ -37,6 +38,11 @@ def client(*, region_code: str = "gta", officer: User | None = None, **overrides
     }
     fields.update(overrides)
     return services.client_create(**fields)
+
+
+# A start date for conditions whose windows a test makes itself (see window()): the
+# scheduler's windows begin only a year from now, beyond its horizon.
+LATER = date.today() + timedelta(days=365)
 
 
 def condition(client, *, officer=None, **overrides):
@@ -76,9 +82,8 @@ def device(client, *, name: str = "Test phone", platform: str = "android"):
 
 def window(client, *, opens_at, minutes: int = 60, grace_minutes: int | None = None, status: str = "open"):
     """A reporting window of the client's active condition, made directly (the scheduler that
-    materialises windows is tested on its own)."""
-    from datetime import timedelta
-
+    materialises windows is tested on its own). Give the condition a later start
+    (`starts_on=factories.LATER`) so that the scheduler's own windows stay out of the way."""
     from enforcement.models import ReportingWindow
 
     condition = client.conditions.get(active=True)
@@ -88,3 +93,19 @@ def window(client, *, opens_at, minutes: int = 60, grace_minutes: int | None = N
         condition=condition, client=client, opens_at=opens_at, closes_at=closes_at,
         deadline_at=closes_at + timedelta(minutes=grace), status=status,
     )
+
+
+def toronto(*args) -> datetime:
+    """A wall-clock time in Toronto (the GTA region's zone) as an aware UTC datetime."""
+    return datetime(*args, tzinfo=ZoneInfo("America/Toronto")).astimezone(UTC)
+
+
+# Monday 2 March 2026, 07:00 in Toronto: two hours before that day's window opens.
+MONDAY_MORNING = toronto(2026, 3, 2, 7, 0)
+
+
+def office_hours(client, *, now=MONDAY_MORNING, **overrides):
+    """Daily 09:00-17:00 local time from 1 March 2026, one hour of grace (deadline 18:00)."""
+    fields = {"window_start": time(9, 0), "window_minutes": 480, "grace_minutes": 60, "starts_on": date(2026, 3, 1), "now": now}
+    fields.update(overrides)
+    return condition(client, **fields)

@@ -18,7 +18,7 @@ def test_activate_consent_check_in_and_see_it_verified(live_server, celery_worke
     # The officer's side: enrolment, a reference photo, a condition with a window open now.
     client = factories.client()
     factories.reference_photo(client)
-    factories.condition(client)
+    factories.condition(client, starts_on=factories.LATER)  # the test makes its windows
     window = factories.window(client, opens_at=timezone.now() - timedelta(minutes=10), minutes=120)
     code, _ = factories.services.activation_code_issue(client=client, issued_by=None)
 

@@ -46,3 +46,19 @@ def test_seeded_users_can_log_in_and_clients_have_ready_reference_photos(client)
     for item in data["clients"]:
         assert ReferencePhoto.objects.filter(client__uci=item["uci"], status="ready").exists()
         assert ReportingCondition.objects.filter(client__uci=item["uci"], active=True).exists()
+
+
+def test_seeded_clients_have_reporting_windows_and_one_is_under_way_now():
+    from django.utils import timezone
+
+    from enforcement.models import ReportingWindow
+
+    data = seed()
+    now = timezone.now()
+    for item in data["clients"]:
+        assert ReportingWindow.objects.filter(client__uci=item["uci"], status="open", closes_at__gt=now).exists(), item["uci"]
+    # The first demo client reports daily, all day: there is always a window to check in to.
+    assert ReportingWindow.objects.filter(client__uci="11000001", opens_at__lte=now, closes_at__gt=now).exists()
+    count = ReportingWindow.objects.count()
+    seed()
+    assert ReportingWindow.objects.count() == count

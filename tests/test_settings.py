@@ -49,6 +49,8 @@ def test_embedded_defaults_need_no_configuration_in_debug():
         ({"REPORTIN_ENCRYPTION_KEYS": "k1:c2hvcnQ="}, "must be 32 bytes"),
         ({"REPORTIN_UPLOAD_MAX_BYTES": "ten"}, "REPORTIN_UPLOAD_MAX_BYTES='ten' is not an integer"),
         ({"REPORTIN_FACE_THRESHOLD": "-1"}, "REPORTIN_FACE_THRESHOLD=-1.0 is below the minimum"),
+        ({"REPORTIN_REMINDER_HOURS_BEFORE_CLOSE": "-1"}, "REPORTIN_REMINDER_HOURS_BEFORE_CLOSE=-1 is below the minimum"),
+        ({"EMAIL_BACKEND": "pigeon"}, "EMAIL_BACKEND='pigeon': use file, console, smtp or a dotted path"),
     ],
 )
 def test_bad_configuration_stops_start_up_naming_the_variable(overrides, message):
@@ -61,3 +63,12 @@ def test_debug_mode_derives_a_development_encryption_key():
     result = django_process({"DJANGO_DEBUG": "1"}, "shell", "-c", "from django.conf import settings; print(settings.REPORTIN_ENCRYPTION_KEYS.split(':')[0])")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("dev")
+
+
+def test_every_setting_read_from_the_environment_is_in_the_readme_table():
+    import re
+
+    names = set(re.findall(r'env_(?:str|int|float|bool|list)\(\s*"([A-Z_]+)"', (ROOT / "config" / "settings.py").read_text()))
+    readme = (ROOT / "README.md").read_text()
+    table = {name for row in readme.splitlines() if row.startswith("| `") for name in re.findall(r"`([A-Z][A-Z_]+)`", row.split("|")[1])}
+    assert names - table == set()

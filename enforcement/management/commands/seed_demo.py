@@ -1,6 +1,6 @@
-"""Demo data for trying the system: staff users, clients, conditions, reference photos and
-fresh activation codes. Safe to run again: it completes what is missing and issues new
-activation codes (earlier unused ones are revoked)."""
+"""Demo data for trying the system: staff users, clients, conditions (with their reporting
+windows), reference photos and fresh activation codes. Safe to run again: it completes what
+is missing and issues new activation codes (earlier unused ones are revoked)."""
 
 import base64
 import hashlib
@@ -84,6 +84,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = self._users()
             clients = self._clients(users["officer"])
+        # New conditions got their windows from condition_set; this tops up older ones, so a
+        # demo seeded days ago has current windows again.
+        services.windows_materialise()
         if options["json"]:
             self.stdout.write(json.dumps({"users": users_out(users), "clients": clients}))
             return

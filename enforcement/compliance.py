@@ -1,0 +1,302 @@
+"""Set-based SQL behind the compliance services (enforcement.services calls these).
+
+`materialise` creates reporting windows (and their reminders) ahead; `sweep` turns windows
+whose deadline has passed into missed windows with one `missed_report` task each. Both do
+their work in a few statements whatever the number of clients, on PostgreSQL (production)
+and SQLite (the embedded default) alike; where the two differ, PostgreSQL gets the faster
+form and the SQLite form is the same logic in more statements.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, NullIf
+
+from enforcement import schedule
+from enforcement.models import (
+    CaseStatus,
+    Client,
+    InvestigationTask,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    ReportingCondition,
+    ReportingMethod,
+    ReportingWindow,
+    TaskPriority,
+    TaskReason,
+    TaskStatus,
+    WindowStatus,
+)
+
+WINDOW = connection.ops.quote_name(ReportingWindow._meta.db_table)
+TASK = connection.ops.quote_name(InvestigationTask._meta.db_table)
+CLIENT = connection.ops.quote_name(Client._meta.db_table)
+NOTIFICATION = connection.ops.quote_name(Notification._meta.db_table)
+NEW_WINDOWS = "reportin_new_windows"  # a temporary table, one per materialisation chunk
+
+OPEN_CASES = [status for status in CaseStatus.values if status not in (CaseStatus.REMOVED, CaseStatus.CLOSED)]
+# A window counted as kept (not missed) ends a run of consecutive misses.
+KEPT = (WindowStatus.REPORTED, WindowStatus.SATISFIED, WindowStatus.EXCUSED)
+_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _db(value: datetime | None):
+    """A datetime as raw SQL needs it (SQLite stores naive UTC text; PostgreSQL takes it as is)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def horizon_end(now: datetime, days: int) -> datetime:
+    """The instant up to which windows are created: `days` ahead, rounded up to a UTC midnight,
+    so that all the runs of one day share it and only the first of them has work to do."""
+    end = now + timedelta(days=days)
+    midnight = end.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight if midnight == end else midnight + timedelta(days=1)
+
+
+# --- Materialisation ------------------------------------------------------------------------
+
+_CONDITION_FIELDS = ("pk", "client_id", "tz", *schedule.RULE_FIELDS, "ends_on", "effective_from", "latest")
+_JUST_AFTER = timedelta(microseconds=1)
+
+
+def _conditions_to_materialise(*, after_id: int, condition_ids: list[int] | None):
+    conditions = ReportingCondition.objects.filter(
+        active=True, method=ReportingMethod.REMOTE, client__case_status__in=OPEN_CASES, pk__gt=after_id
+    )
+    if condition_ids is not None:
+        conditions = conditions.filter(pk__in=condition_ids)
+    return (
+        # Claimed row by row: two runs at once share the work, and a condition being replaced
+        # (condition_set holds its row) is left alone instead of getting windows after its
+        # replacement removed them (the next run no longer finds it active).
+        conditions.select_for_update(skip_locked=True, of=("self",))
+        .annotate(
+            tz=Coalesce(NullIf(F("client__time_zone"), Value("")), F("client__region__time_zone")),
+            # The windows table is its own bookmark: windows are always created in order and
+            # only the not-yet-open ones are ever removed, so a condition has every window up
+            # to its latest and the next run starts after it (one index probe per condition).
+            latest=Subquery(ReportingWindow.objects.filter(condition=OuterRef("pk")).order_by("-opens_at").values("opens_at")[:1]),
+        )
+        .order_by("pk")
+        .values_list(*_CONDITION_FIELDS)
+    )
+
+
+class _Windows:
+    """The windows of each (time zone, rule, first instant) up to the horizon, computed once
+    per run and shared by every condition with the same three. In a daily run the conditions
+    of a rule share their first instant (just after the previous horizon's last window), so
+    the work is per rule, not per client."""
+
+    def __init__(self, now: datetime, until: datetime):
+        self.now, self.until = now, until
+        self._cache: dict[tuple, list[schedule.Window]] = {}
+
+    def of(self, time_zone: str, fields: tuple, start: datetime) -> list[schedule.Window]:
+        schedule_kind, *_, interval_days, _, starts_on = fields
+        # Only every-N-days rules depend on the first day, and only through its phase.
+        phase = starts_on.toordinal() % interval_days if schedule_kind == schedule.EVERY_N_DAYS else 0
+        key = (time_zone, fields[:-1], phase, start)
+        if key not in self._cache:
+            if len(self._cache) >= 100_000:  # a bound on memory; a rule computed again costs microseconds
+                self._cache.clear()
+            rule = schedule.Rule.build(**dict(zip(schedule.RULE_FIELDS, fields, strict=True)))
+            self._cache[key] = schedule.windows_opening(rule, schedule.zone(time_zone), start, self.until)
+        return self._cache[key]
+
+
+def _new_windows(conditions: list[tuple], shared: _Windows, closing_reminder: timedelta | None) -> list[tuple]:
+    """The windows to create: after each condition's latest window (or from when it takes
+    effect) up to the horizon, not closed yet (nobody is held to a window that was never
+    announced), on a day between the condition's first and last."""
+    rows = []
+    floor = schedule.not_closed_since(shared.now)
+    for condition in conditions:
+        pk, client_id, time_zone = condition[:3]
+        fields, (ends_on, effective_from, latest) = condition[3:-3], condition[-3:]
+        start = max(floor, effective_from or floor, latest + _JUST_AFTER if latest else floor)
+        for window in shared.of(time_zone, fields, start):
+            if window.closes_at <= shared.now or not schedule.in_force(window, fields[-1], ends_on):
+                continue
+            closing_at = None
+            if closing_reminder and window.closes_at - closing_reminder > window.opens_at:
+                closing_at = window.closes_at - closing_reminder
+            rows.append((pk, client_id, window.opens_at, window.closes_at, window.deadline_at, closing_at))
+    return rows
+
+
+def _insert(rows: list[tuple], *, now: datetime) -> int:
+    """Insert windows and their reminders; what exists already is left alone (the unique
+    (condition, opens_at) and (window, kind) constraints decide). Returns windows created."""
+    if not rows:
+        return 0
+    dt, bigint = connection.data_types["DateTimeField"], connection.data_types["BigIntegerField"]
+    columns = "condition_id, client_id, opens_at, closes_at, deadline_at, closing_at"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {NEW_WINDOWS} (condition_id {bigint}, client_id {bigint}, "
+            f"opens_at {dt}, closes_at {dt}, deadline_at {dt}, closing_at {dt})"
+        )
+        if connection.vendor == "postgresql":
+            # COPY: many times faster than INSERT for a national run.
+            with cursor.cursor.copy(f"COPY {NEW_WINDOWS} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(
+                f"INSERT INTO {NEW_WINDOWS} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",
+                [(c, cl, _db(o), _db(cs), _db(d), _db(r)) for c, cl, o, cs, d, r in rows],
+            )
+        # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
+        cursor.execute(
+            f"INSERT INTO {WINDOW} (condition_id, client_id, opens_at, closes_at, deadline_at, status, excused_reason, created_at) "
+            f"SELECT condition_id, client_id, opens_at, closes_at, deadline_at, %s, '', %s FROM {NEW_WINDOWS} WHERE true "
+            "ON CONFLICT DO NOTHING",
+            [WindowStatus.OPEN, _db(now)],
+        )
+        created = cursor.rowcount
+        for kind, send_after in ((NotificationKind.WINDOW_OPENED, "n.opens_at"), (NotificationKind.WINDOW_CLOSING, "n.closing_at")):
+            cursor.execute(
+                f"INSERT INTO {NOTIFICATION} (client_id, window_id, kind, status, send_after, attempts, last_error, created_at) "
+                f"SELECT w.client_id, w.id, %s, %s, {send_after}, 0, '', %s FROM {NEW_WINDOWS} n "
+                f"JOIN {WINDOW} w ON w.condition_id = n.condition_id AND w.opens_at = n.opens_at "
+                f"WHERE w.status = %s AND {send_after} IS NOT NULL ON CONFLICT DO NOTHING",
+                [kind, NotificationStatus.PENDING, _db(now), WindowStatus.OPEN],
+            )
+        cursor.execute(f"DROP TABLE {NEW_WINDOWS}")
+    return created
+
+
+def materialise(
+    *, now: datetime, until: datetime, closing_reminder: timedelta | None, condition_ids: list[int] | None = None, chunk_size: int = 20_000
+) -> int:
+    """Create the windows of active remote conditions (of open cases) that open before
+    `until`, with their reminders, one transaction per chunk of conditions. Returns the
+    number of windows created."""
+    shared = _Windows(now, until)
+    created, after_id = 0, 0
+    # A chunk of a run of its own is safe to lose in a crash (the next run redoes it), so its
+    # commit need not wait for the disk. Inside a caller's transaction (condition_set) the
+    # setting would cover the caller's own work too, so it is left alone there.
+    relaxed = connection.vendor == "postgresql" and not connection.in_atomic_block
+    while True:
+        with transaction.atomic():
+            if relaxed:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+            conditions = list(_conditions_to_materialise(after_id=after_id, condition_ids=condition_ids)[:chunk_size])
+            if not conditions:
+                return created
+            after_id = conditions[-1][0]
+            created += _insert(_new_windows(conditions, shared, closing_reminder), now=now)
+
+
+# --- The sweep ------------------------------------------------------------------------------
+
+# How many windows in a row, up to and including m, the client has missed: those missed
+# before this sweep since the last window kept (reported, satisfied or excused), plus m's
+# rank among the client's windows missed by this same sweep (which the statement's snapshot
+# still shows as open). Both subqueries walk the (client, opens_at) index of one client.
+_STREAK = f"""
+    row_number() OVER (PARTITION BY m.client_id ORDER BY m.opens_at) + (
+        SELECT count(*) FROM {WINDOW} p
+        WHERE p.client_id = m.client_id AND p.status = %(missed)s AND p.opens_at < m.opens_at
+          AND p.opens_at > COALESCE((
+              SELECT max(g.opens_at) FROM {WINDOW} g
+              WHERE g.client_id = m.client_id AND g.opens_at < m.opens_at
+                AND g.status IN (%(reported)s, %(satisfied)s, %(excused)s)
+          ), %(epoch)s)
+    )"""
+
+# The priority rises with each consecutive miss: normal, high, then urgent.
+_NEW_TASKS = f"""
+INSERT INTO {TASK} (client_id, reason, window_id, priority, status, due_by, resolution, resolution_note, evidence, created_at, updated_at)
+SELECT r.client_id, %(reason)s, r.id,
+    CASE WHEN r.streak >= 3 THEN %(urgent)s WHEN r.streak = 2 THEN %(high)s ELSE %(normal)s END,
+    %(task_open)s, %(due_by)s, '', '', {{evidence}}, %(now)s, %(now)s
+FROM {{ranked}} r WHERE true
+ON CONFLICT DO NOTHING"""
+
+_POSTGRESQL = f"""
+WITH missed AS (
+    UPDATE {WINDOW} SET status = %(missed)s, missed_at = %(now)s
+    WHERE status = %(open)s AND deadline_at < %(now)s {{only_client}}
+    RETURNING id, client_id, opens_at
+), ranked AS (
+    SELECT m.id, m.client_id, {_STREAK} AS streak FROM missed m
+), flagged AS (
+    UPDATE {CLIENT} SET supervisor_attention = true
+    WHERE id IN (SELECT client_id FROM ranked WHERE streak >= %(flag_at)s) AND NOT supervisor_attention
+){_NEW_TASKS.format(ranked="ranked", evidence="jsonb_build_object('consecutive_misses', r.streak, 'supervisor_attention', r.streak >= %(flag_at)s)")}
+"""
+
+_SQLITE = [
+    # A subquery, not WITH: Python's sqlite3 reports no row count for a statement that
+    # starts with WITH.
+    _NEW_TASKS.format(
+        ranked=f"""(
+    SELECT m.id, m.client_id, {_STREAK} AS streak FROM {WINDOW} m
+    WHERE m.status = %(open)s AND m.deadline_at < %(now)s {{only_client}}
+)""",
+        evidence="json_object('consecutive_misses', r.streak, 'supervisor_attention', "
+        "json(CASE WHEN r.streak >= %(flag_at)s THEN 'true' ELSE 'false' END))",
+    ),
+    f"""
+UPDATE {CLIENT} SET supervisor_attention = true
+WHERE NOT supervisor_attention AND id IN (
+    SELECT t.client_id FROM {TASK} t JOIN {WINDOW} m ON m.id = t.window_id
+    WHERE m.status = %(open)s AND m.deadline_at < %(now)s AND t.reason = %(reason)s
+      AND json_extract(t.evidence, '$.consecutive_misses') >= %(flag_at)s {{only_client}}
+)""",
+    f"""
+UPDATE {WINDOW} AS m SET status = %(missed)s, missed_at = %(now)s
+WHERE m.status = %(open)s AND m.deadline_at < %(now)s {{only_client}}""",
+]
+
+
+def sweep(*, now: datetime, due_by: datetime, flag_at: int, client_id: int | None = None) -> int:
+    """Mark every open window whose deadline has passed as missed and open one missed_report
+    task for each; flag clients with `flag_at` misses in a row for supervisor attention
+    (a flag for a person to look at, nothing more). Returns the number of tasks opened."""
+    params = {
+        "now": _db(now),
+        "due_by": _db(due_by),
+        "epoch": _db(_EPOCH),
+        "open": WindowStatus.OPEN,
+        "missed": WindowStatus.MISSED,
+        "reported": WindowStatus.REPORTED,
+        "satisfied": WindowStatus.SATISFIED,
+        "excused": WindowStatus.EXCUSED,
+        "reason": TaskReason.MISSED_REPORT,
+        "task_open": TaskStatus.OPEN,
+        "normal": TaskPriority.NORMAL,
+        "high": TaskPriority.HIGH,
+        "urgent": TaskPriority.URGENT,
+        "flag_at": flag_at,
+        "client_id": client_id,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement. Two sweeps at once: the UPDATE's row locks make the second wait
+            # for the first, then find those windows no longer open, so it returns (and
+            # inserts) nothing for them. The unique (reason, window) constraint with
+            # ON CONFLICT DO NOTHING is the backstop: one task per window, whatever the path.
+            only_client = "" if client_id is None else "AND client_id = %(client_id)s"
+            # The planner cannot know that few windows past their deadline are still open; its
+            # estimate, hundreds of times too high, would make it JIT-compile the statement:
+            # tens of milliseconds of compiling for a few of work.
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute(_POSTGRESQL.format(only_client=only_client), params)
+            return cursor.rowcount
+        # SQLite runs one writer at a time (transactions begin IMMEDIATE, config/settings.py),
+        # so these statements cannot interleave with another sweep's, and a re-run finds no
+        # open window past its deadline; the same unique constraint backs this up.
+        only_client = "" if client_id is None else "AND m.client_id = %(client_id)s"
+        new_tasks, flag, miss = (statement.format(only_client=only_client) for statement in _SQLITE)
+        cursor.execute(new_tasks, params)
+        created = cursor.rowcount
+        cursor.execute(flag, params)
+        cursor.execute(miss, params)
+        return created

@@ -1,0 +1,165 @@
+"""Reminders: outbox records made with the windows, sent through a pluggable sender whose
+default writes through Django's email backend."""
+
+import email
+import email.policy
+from datetime import date, time, timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from enforcement import services
+from enforcement.models import Notification, ReportingWindow
+from tests import factories
+from tests.conftest import wait_for
+
+local = factories.toronto
+MONDAY_MORNING = factories.MONDAY_MORNING
+OPENS = local(2026, 3, 2, 9, 0)
+CLOSES = local(2026, 3, 2, 17, 0)
+
+
+@pytest.fixture
+def mail_dir(settings, tmp_path):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+    settings.REPORTIN_REMINDER_HOURS_BEFORE_CLOSE = 2
+    return tmp_path
+
+
+def mails(folder: Path) -> list[str]:
+    """The messages the file backend wrote, oldest first, as text with decoded headers."""
+    out = []
+    for path in sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime_ns):
+        message = email.message_from_string(path.read_text(), policy=email.policy.default)
+        out.append(f"To: {message['To']}\nSubject: {message['Subject']}\n\n{message.get_content()}")
+    return out
+
+
+def reminded_client(email="person@example.org", language="en", **condition):
+    client = factories.client(email=email, preferred_language=language, given_name="Ana")
+    fields = {"window_start": time(9, 0), "window_minutes": 480, "grace_minutes": 60, "starts_on": date(2026, 3, 1),
+              "ends_on": date(2026, 3, 2), "now": MONDAY_MORNING}
+    fields.update(condition)
+    factories.condition(client, **fields)
+    return client
+
+
+@pytest.mark.django_db
+def test_reminders_reach_the_client_through_the_email_backend_when_due(mail_dir):
+    reminded_client()
+    assert services.notifications_send(now=OPENS - timedelta(seconds=1)) == 0
+    assert mails(mail_dir) == []
+
+    assert services.notifications_send(now=OPENS + timedelta(minutes=1)) == 1
+    [opened] = mails(mail_dir)
+    assert "To: person@example.org" in opened
+    assert "Subject: Your reporting window is open" in opened
+    assert "Hello Ana," in opened
+    assert "closes on March 2, 2026, 5 p.m. (America/Toronto time)" in opened
+
+    assert services.notifications_send(now=CLOSES - timedelta(hours=2)) == 1
+    closing = mails(mail_dir)[1]
+    assert "Subject: Your reporting window closes soon" in closing
+    assert services.notifications_send(now=CLOSES - timedelta(hours=1)) == 0  # nothing sent twice
+    assert list(Notification.objects.values_list("status", "sent_at")) == [
+        ("sent", OPENS + timedelta(minutes=1)), ("sent", CLOSES - timedelta(hours=2)),
+    ]
+
+
+@pytest.mark.django_db
+def test_reminders_are_written_in_the_clients_language(mail_dir):
+    reminded_client(language="fr")
+    services.notifications_send(now=OPENS)
+    [opened] = mails(mail_dir)
+    assert "Subject: Votre période de présentation est ouverte" in opened
+    assert "Bonjour Ana," in opened
+    assert "2 mars 2026 17:00" in opened
+
+
+@pytest.mark.django_db
+def test_no_closing_reminder_once_the_client_has_reported(mail_dir):
+    client = reminded_client()
+    window = ReportingWindow.objects.get(client=client)
+    services.window_checkin_received(client=client, window=window, checkin_id=5, captured_at=OPENS, received_at=OPENS)
+    assert services.notifications_send(now=CLOSES - timedelta(hours=1)) == 0
+    assert mails(mail_dir) == []
+    assert set(Notification.objects.values_list("status", flat=True)) == {"cancelled"}
+
+
+@pytest.mark.django_db
+def test_a_reminder_found_after_its_window_closed_is_cancelled_not_sent(mail_dir):
+    reminded_client()
+    assert services.notifications_send(now=CLOSES + timedelta(minutes=1)) == 0
+    assert mails(mail_dir) == []
+    assert set(Notification.objects.values_list("status", flat=True)) == {"cancelled"}
+
+
+@pytest.mark.django_db
+def test_a_client_without_an_email_address_is_not_retried(mail_dir):
+    reminded_client(email="")
+    assert services.notifications_send(now=OPENS) == 0
+    notification = Notification.objects.get(kind="window_opened")
+    assert (notification.status, notification.last_error, notification.attempts) == ("cancelled", "the client has no email address", 1)
+
+
+sent_by_test_sender: list[tuple[str, str]] = []
+
+
+def recording_sender(notification):
+    sent_by_test_sender.append((notification.client.uci, notification.kind))
+
+
+def broken_sender(notification):
+    raise ConnectionRefusedError("mail server down")
+
+
+@pytest.mark.django_db
+def test_the_sender_is_pluggable(settings):
+    settings.REPORTIN_NOTIFICATION_SENDER = "tests.test_reminders.recording_sender"
+    client = reminded_client()
+    sent_by_test_sender.clear()
+    assert services.notifications_send(now=OPENS) == 1
+    assert sent_by_test_sender == [(client.uci, "window_opened")]
+
+
+@pytest.mark.django_db
+def test_a_failing_sender_is_retried_later_then_given_up(settings):
+    settings.REPORTIN_NOTIFICATION_SENDER = "tests.test_reminders.broken_sender"
+    reminded_client(window_minutes=1440, grace_minutes=0, starts_on=date(2026, 3, 2))  # long enough for every retry
+    now = OPENS
+    for attempt in range(1, 6):
+        assert services.notifications_send(now=now) == 0
+        notification = Notification.objects.get(kind="window_opened")
+        assert notification.attempts == attempt
+        assert notification.last_error == "ConnectionRefusedError: mail server down"
+        if attempt < 5:
+            assert (notification.status, notification.send_after) == ("pending", now + timedelta(minutes=2**attempt))
+            assert services.notifications_send(now=notification.send_after - timedelta(seconds=1)) == 0  # not before its time
+            now = notification.send_after
+    assert notification.status == "failed"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_real_worker_sends_due_reminders_into_the_mail_folder(celery_worker):
+    from django.utils import timezone
+
+    from enforcement.tasks import notifications_send
+
+    client = factories.client(email="worker-test@example.org")
+    factories.condition(client, starts_on=timezone.localdate() - timedelta(days=1))  # a day-long window under way
+    assert Notification.objects.filter(client=client, kind="window_opened", send_after__lte=timezone.now()).exists()
+    folder = Path(django_settings.EMAIL_FILE_PATH)
+    before = set(folder.glob("*.log")) if folder.is_dir() else set()
+    notifications_send.delay()
+
+    def new_mail():
+        if not folder.is_dir():
+            return None
+        return [p.read_text() for p in set(folder.glob("*.log")) - before if "worker-test@example.org" in p.read_text()]
+
+    found = wait_for(new_mail, timeout=60, message=f"a reminder in {folder} (worker log:\n{celery_worker.log()})")
+    assert "Subject: Your reporting window is open" in found[0]
+    sent = Notification.objects.get(client=client, kind="window_opened", send_after__lte=timezone.now())
+    assert sent.status == "sent"
