@@ -243,13 +243,23 @@ def decode(data: bytes, *, max_pixels: int, long_side: int | None = None) -> tup
     return np.asarray(image), info, image.width / upright_w
 
 
+_DCT_SIZE = 32
+# Rows of the DCT-II basis for a 32-sample signal; pHash keeps the 8x8 lowest frequencies.
+_DCT = np.cos(np.pi * np.outer(np.arange(_DCT_SIZE), 2 * np.arange(_DCT_SIZE) + 1) / (2 * _DCT_SIZE))
+
+
 def perceptual_hash(image: np.ndarray | Image.Image) -> str:
-    """64-bit difference hash (dHash) as 16 hex digits: near-identical pictures (re-encoded,
-    resized, slightly recompressed) get hashes a few bits apart."""
+    """64-bit DCT perceptual hash (pHash) as 16 hex digits: the signs of the 8x8 lowest
+    frequencies of a 32x32 grey thumbnail against their median. Re-encoded, resized or
+    slightly brightened copies of a picture stay a few bits apart; different photos, even of
+    the same person in the same place, differ by a dozen bits or more (measured in
+    docs/face-calibration.md). More stable than a difference hash, which found two genuine
+    photos of one person 6 bits apart."""
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
-    small = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
-    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    grey = np.asarray(image.convert("L").resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BILINEAR), dtype=np.float64)
+    low = (_DCT @ grey @ _DCT.T)[:8, :8].flatten()
+    bits = low > np.median(low[1:])  # the DC term (overall brightness) does not set the median
     return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
 
 

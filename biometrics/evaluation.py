@@ -1,0 +1,265 @@
+"""Measure the face matcher on a folder of labelled photos (`manage.py evaluate_matcher`).
+
+Every immediate subfolder of the folder is one identity. The first K files of each (sorted by
+name) are enrolled as references through the enrolment path (faces.enrol); every other file is
+a probe, scored through the production path (faces.analyse, faces.compare) against its own
+identity's references (a genuine attempt) and against every other identity's (impostor
+attempts). Both paths start from the bytes the system would store (images.stored_copy), as
+enrolment and the check-in intake do.
+
+Counting rules (ISO/IEC 19795-1 terms):
+- a probe that fails to acquire a face (no face, several faces, low quality, unreadable) is an
+  FTA; its genuine attempt counts as a false non-match, and it makes no impostor attempts (it
+  has no encoding, and counting it as a correct rejection would flatter the FMR);
+- a genuine attempt against an identity none of whose references could be enrolled counts as
+  a false non-match as well (the failed enrolments are listed);
+- confidence intervals are Wilson score intervals at 95%.
+"""
+
+import csv
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from biometrics import faces, images
+
+Z95 = 1.959964
+
+
+@dataclass
+class Sample:
+    identity: str
+    path: str  # relative to the evaluated folder
+    analysis: faces.Analysis
+
+
+def wilson(errors: int, trials: int) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion; (0, 1) when there are no trials."""
+    if trials == 0:
+        return 0.0, 1.0
+    p = errors / trials
+    z2 = Z95 * Z95
+    centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
+    half = Z95 * ((p * (1 - p) / trials + z2 / (4 * trials * trials)) ** 0.5) / (1 + z2 / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rate(errors: int, trials: int) -> dict:
+    low, high = wilson(errors, trials)
+    return {"errors": errors, "trials": trials, "rate": errors / trials if trials else None, "ci95": [low, high]}
+
+
+def identities(root: Path, exclude: list[str]) -> dict[str, list[Path]]:
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in exclude)
+    return {
+        folder.name: sorted((p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")), key=lambda p: p.name)
+        for folder in folders
+    }
+
+
+def _stored_form(data: bytes, max_pixels: int) -> bytes:
+    """What the system keeps of an upload (and scores later): upright and without metadata."""
+    try:
+        return images.stored_copy(data, images.inspect(data, max_pixels=max_pixels))
+    except images.ImageRejected:
+        return data  # analyse() rejects it again and reports it as unreadable
+
+
+def evaluate(
+    root: Path,
+    *,
+    references: int,
+    exclude: list[str],
+    threshold: float,
+    max_pixels: int,
+    full_size: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict, dict]:
+    """Run the evaluation. Returns (report, scores): the report is JSON-ready; scores holds
+    the raw distances for plotting."""
+    people = identities(root, exclude)
+    total = sum(len(files) for files in people.values())
+    done = 0
+    enrolled: list[Sample] = []
+    probes: list[Sample] = []
+    for identity, files in people.items():
+        for index, path in enumerate(files):
+            data = _stored_form(path.read_bytes(), max_pixels)
+            if index < references:
+                analysis = faces.enrol(data, max_pixels=max_pixels, full_size=full_size)
+                enrolled.append(Sample(identity, str(path.relative_to(root)), analysis))
+            else:
+                analysis = faces.analyse(data, max_pixels=max_pixels, full_size=full_size)
+                probes.append(Sample(identity, str(path.relative_to(root)), analysis))
+            done += 1
+            if progress:
+                progress(done, total)
+
+    gallery: dict[str, list] = {}
+    for sample in enrolled:
+        if sample.analysis.outcome == faces.Outcome.OK:
+            gallery.setdefault(sample.identity, []).append(sample.analysis.encoding)
+
+    genuine: list[dict] = []  # one per probe
+    impostor: list[dict] = []  # one per acquired probe and other enrolled identity
+    for probe in probes:
+        acquired = probe.analysis.outcome == faces.Outcome.OK
+        attempt = {"probe": probe.path, "identity": probe.identity, "outcome": probe.analysis.outcome, "distance": None}
+        if acquired and probe.identity in gallery:
+            attempt["distance"] = faces.compare(probe.analysis.encoding, gallery[probe.identity], threshold=threshold).distance
+        genuine.append(attempt)
+        if not acquired:
+            continue
+        for other, encodings in gallery.items():
+            if other != probe.identity:
+                distance = faces.compare(probe.analysis.encoding, encodings, threshold=threshold).distance
+                impostor.append({"probe": probe.path, "identity": probe.identity, "reference_identity": other, "distance": distance})
+
+    report = {
+        "dir": str(root),
+        "identities": len(people),
+        "excluded": sorted(exclude),
+        "references_per_identity": references,
+        "threshold": threshold,
+        "model_version": faces.MODEL_VERSION,
+        "pipeline_version": faces.PIPELINE_VERSION,
+        "full_size": full_size,
+        **summary(genuine, impostor, threshold),
+        "fta_count": sum(1 for p in probes if p.analysis.outcome != faces.Outcome.OK),
+        "probes": len(probes),
+        "enrolment": {
+            "attempted": len(enrolled),
+            "ready": sum(1 for s in enrolled if s.analysis.outcome == faces.Outcome.OK),
+            "failed": [
+                {"image": s.path, "outcome": s.analysis.outcome, "message": s.analysis.message}
+                for s in enrolled if s.analysis.outcome != faces.Outcome.OK
+            ],
+            "identities_without_reference": sorted(set(people) - set(gallery)),
+        },
+        "fta_cases": [
+            {"image": p.path, "outcome": p.analysis.outcome, "message": p.analysis.message}
+            for p in probes if p.analysis.outcome != faces.Outcome.OK
+        ],
+        "ms_per_image_median": _median([p.analysis.duration_ms for p in probes]),
+        "ms_per_image_p95": _percentile([p.analysis.duration_ms for p in probes], 95),
+        "ms_per_reference_median": _median([s.analysis.duration_ms for s in enrolled]),
+        "worst_genuine": sorted(
+            (a for a in genuine if a["distance"] is not None), key=lambda a: a["distance"], reverse=True
+        )[:5],
+        "worst_impostor": sorted(impostor, key=lambda a: a["distance"])[:5],
+        "sweep": [
+            {"threshold": t, **{k: v for k, v in summary(genuine, impostor, t).items() if k in ("fnmr", "fmr", "false_non_matches", "false_matches")}}
+            for t in (round(0.30 + 0.02 * i, 2) for i in range(21))
+        ],
+    }
+    report["fta"] = report["fta_count"] / len(probes) if probes else None
+    report["fta_ci95"] = list(wilson(report["fta_count"], len(probes)))
+    scores = {
+        "genuine": [a["distance"] for a in genuine],  # None: no distance (FTA or no reference)
+        "impostor": [a["distance"] for a in impostor],
+        "genuine_attempts": genuine,
+        "impostor_attempts": impostor,
+    }
+    return report, scores
+
+
+def summary(genuine: list[dict], impostor: list[dict], threshold: float) -> dict:
+    misses = sum(1 for a in genuine if a["distance"] is None or a["distance"] > threshold)
+    false_matches = sum(1 for a in impostor if a["distance"] <= threshold)
+    fnmr, fmr = rate(misses, len(genuine)), rate(false_matches, len(impostor))
+    return {
+        "genuine": len(genuine),
+        "impostor": len(impostor),
+        "false_non_matches": misses,
+        "false_matches": false_matches,
+        "fnmr": fnmr["rate"],
+        "fnmr_ci95": fnmr["ci95"],
+        "fmr": fmr["rate"],
+        "fmr_ci95": fmr["ci95"],
+    }
+
+
+def by_group(scores: dict, groups: dict[str, str], threshold: float) -> dict:
+    """FNMR over each group's genuine attempts and FMR over the impostor attempts whose probe
+    belongs to the group, with 95% intervals. Identities missing from the file are 'unassigned'."""
+    result = {}
+    names = sorted({groups.get(a["identity"], "unassigned") for a in scores["genuine_attempts"] + scores["impostor_attempts"]})
+    for name in names:
+        genuine = [a for a in scores["genuine_attempts"] if groups.get(a["identity"], "unassigned") == name]
+        impostor = [a for a in scores["impostor_attempts"] if groups.get(a["identity"], "unassigned") == name]
+        result[name] = {
+            "identities": len({a["identity"] for a in genuine + impostor}),
+            "fnmr": rate(sum(1 for a in genuine if a["distance"] is None or a["distance"] > threshold), len(genuine)),
+            "fmr": rate(sum(1 for a in impostor if a["distance"] <= threshold), len(impostor)),
+        }
+    return result
+
+
+def read_groups(path: Path) -> dict[str, str]:
+    """identity,group rows; a header row naming `identity` is skipped."""
+    groups = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.reader(handle):
+            if len(row) < 2 or not row[0].strip() or row[0].strip().lower() == "identity":
+                continue
+            groups[row[0].strip()] = row[1].strip()
+    return groups
+
+
+def plot(scores: dict, threshold: float, path: Path) -> None:
+    """A DET curve (FNMR against FMR on normal-deviate axes, the operating point marked) and
+    the genuine and impostor distance histograms with the threshold."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    genuine = [d for d in scores["genuine"] if d is not None]
+    impostor = scores["impostor"]
+    n_genuine, n_impostor = len(scores["genuine"]), len(impostor)
+    steps = sorted(set(genuine) | set(impostor) | {threshold})
+    curve = [(_fraction(sum(1 for d in impostor if d <= t), n_impostor), _fraction(n_genuine - sum(1 for d in genuine if d <= t), n_genuine)) for t in steps]
+    floor_x, floor_y = 0.5 / max(1, n_impostor), 0.5 / max(1, n_genuine)
+    probit = statistics.NormalDist().inv_cdf
+
+    def axis(value: float, floor: float) -> float:
+        return probit(min(max(value, floor), 1 - floor))
+
+    figure = Figure(figsize=(12, 5), layout="constrained")
+    FigureCanvasAgg(figure)
+    det, histogram = figure.subplots(1, 2)
+    det.plot([axis(x, floor_x) for x, _ in curve], [axis(y, floor_y) for _, y in curve], drawstyle="steps-post", label="DET")
+    op_x = _fraction(sum(1 for d in impostor if d <= threshold), n_impostor)
+    op_y = _fraction(n_genuine - sum(1 for d in genuine if d <= threshold), n_genuine)
+    det.plot([axis(op_x, floor_x)], [axis(op_y, floor_y)], "o", color="crimson", label=f"threshold {threshold:.2f}: FMR {op_x:.3%}, FNMR {op_y:.2%}")
+    ticks = [t for t in (0.0001, 0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4) if t >= min(floor_x, floor_y) / 2]
+    det.set_xticks([probit(t) for t in ticks], [f"{t:.2%}" for t in ticks], rotation=45)
+    det.set_yticks([probit(t) for t in ticks], [f"{t:.2%}" for t in ticks])
+    det.set_xlabel(f"false match rate ({n_impostor} impostor attempts; 0 drawn at {floor_x:.3%})")
+    det.set_ylabel(f"false non-match rate ({n_genuine} genuine attempts)")
+    det.set_title("DET curve")
+    det.grid(True, alpha=0.3)
+    det.legend(loc="upper right", fontsize="small")
+    bins = [i / 50 for i in range(0, 61)]
+    histogram.hist(impostor, bins=bins, density=True, alpha=0.6, label=f"impostor ({n_impostor})", color="tab:orange")
+    histogram.hist(genuine, bins=bins, density=True, alpha=0.6, label=f"genuine ({len(genuine)} acquired)", color="tab:blue")
+    histogram.axvline(threshold, color="crimson", linestyle="--", label=f"threshold {threshold:.2f}")
+    histogram.set_xlabel("face distance (smaller is more alike)")
+    histogram.set_ylabel("density")
+    histogram.set_title("Distance distributions")
+    histogram.legend(fontsize="small")
+    figure.savefig(path, dpi=110)
+
+
+def _fraction(count: int, total: int) -> float:
+    return count / total if total else 0.0
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def _percentile(values: list[float], q: int) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 1)
