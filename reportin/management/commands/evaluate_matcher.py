@@ -89,6 +89,13 @@ def _text(r: dict) -> str:
         f"  FTA  {_pct(r['fta'])}  ({r['fta_count']}/{r['probes']} probes, {_ci(r['fta_ci95'])})",
         f"  ms per image: median {r['ms_per_image_median']}, p95 {r['ms_per_image_p95']} (references: median {r['ms_per_reference_median']})",
     ]
+    st = r["score_statistics"]
+    if st:
+        lines.append(
+            f"  distances: genuine {st['genuine_mean']:.3f} ± {st['genuine_sd']:.3f} (max {st['genuine_max']:.3f}), "
+            f"impostor {st['impostor_mean']:.3f} ± {st['impostor_sd']:.3f} (min {st['impostor_min']:.3f}), d' {st['d_prime']}; "
+            f"normal fit: FMR 0.1% at {st['normal_fit_threshold_fmr_0.1%']:.3f} (FNMR there {st['normal_fit_fnmr_at_that_threshold']:.2%})"
+        )
     if r["fta_cases"]:
         lines.append("  failed to acquire:")
         lines += [f"    {c['image']}: {c['outcome']} ({c['message']})" for c in r["fta_cases"]]
