@@ -10,8 +10,9 @@ The pipeline, and why each step is the way it is:
    encoder: its input is a 150 px face chip, so any face of 150 px or more at this size is
    encoded at the model's native resolution, whatever the camera delivered.
 2. Detection with dlib's HOG detector on a grey copy at most DETECT_LONG_SIDE pixels long.
-   The detector sees faces of 80 px and up; when that would hide faces half the size of the
-   main one (or finds none), it runs again with one upsampling step (faces from 40 px).
+   The detector sees faces of 80 px and up; when that could hide a rival face (or finds
+   none), it runs again with one upsampling step (faces from 40 px). A photo with no face
+   upright is tried turned by a quarter, three quarters and a half turn.
 3. The main face is the most prominent one: largest and most central. Another face counts
    only if it is a clear detection and comparably prominent, so small faces in the
    background, or a weak false detection (the mission patch on the astronaut's suit), do not
@@ -76,11 +77,12 @@ class QualityGate:
     max_outside: float  # share of the face box outside the picture
 
 
-# Limits far below every usable photo we measured (docs/face-calibration.md): the gate only
-# catches photos that are really unusable, because a rejected genuine selfie costs an officer's
-# time just like a false non-match does.
+# Limits below every usable photo we measured (docs/face-calibration.md): the gate catches
+# photos that are really unusable, because a rejected genuine selfie costs an officer's time
+# just like a false non-match does. Blur matters most: it drifts an encoding towards the
+# average face, away from the client's and closer to everyone else's.
 PROBE_GATE = QualityGate(
-    min_face_px=48, min_sharpness=0.06, min_brightness=40.0, max_brightness=230.0, min_contrast=10.0, max_yaw=0.6, max_outside=0.25
+    min_face_px=48, min_sharpness=0.075, min_brightness=40.0, max_brightness=230.0, min_contrast=10.0, max_yaw=0.6, max_outside=0.25
 )
 # A reference is taken by an officer in good conditions and used for years: ask for more.
 REFERENCE_GATE = QualityGate(
@@ -155,11 +157,25 @@ def analyse(data: bytes, *, max_pixels: int, gate: QualityGate = PROBE_GATE, jit
         return Analysis(Outcome.UNREADABLE, exc.message, duration_ms=_ms(started), detail={"code": exc.code})
     width, height = info.upright_size
     result = Analysis(Outcome.OK, "", width=width, height=height, phash=images.perceptual_hash(array))
-    faces, passes = _detect(array, long_side=None if full_size else DETECT_LONG_SIDE)
+    detect_long_side = None if full_size else DETECT_LONG_SIDE
+    faces, passes = _detect(array, long_side=detect_long_side)
+    turned = 0
+    if not faces:
+        # Some phones and web uploads store the pixels turned without saying so in EXIF: look
+        # at the other orientations, accepting only a clear face there (a turned background
+        # invites false detections: a dog's head in one of the shared test photos).
+        for quarter_turns in (3, 1, 2):  # counter-clockwise: 270 (the usual case), 90, 180 degrees
+            candidate = np.ascontiguousarray(np.rot90(array, quarter_turns))
+            found, more = _detect(candidate, long_side=detect_long_side)
+            passes += more
+            if any(f.score >= CLEAR_FACE_SCORE for f in found):
+                array, faces, turned = candidate, found, 90 * quarter_turns
+                break
     result.faces_found = len(faces)
     result.detail = {
         "decoded": [array.shape[1], array.shape[0]],
         "detector_passes": passes,
+        "turned_degrees": turned,  # counter-clockwise; face_box is in the turned picture
         "faces": [{"box": _original_box(f.box, scale), "score": round(f.score, 2), "prominence": round(f.prominence, 1)} for f in faces],
     }
     if not faces:
@@ -246,6 +262,7 @@ def _quality(chip: np.ndarray, points: np.ndarray, face: Face, shape: tuple, sca
     roll = math.degrees(math.atan2(eyes[1], eyes[0]))
     roll = (roll + 90) % 180 - 90  # the eyes' line, whichever eye the model lists first
     height, width = shape[:2]
+    eyes = sorted([eye_a, eye_b], key=lambda e: e[0])
     top, right, bottom, left = face.box
     box_area = max(1.0, (right - left) * (bottom - top))
     inside = max(0.0, min(right, width) - max(left, 0)) * max(0.0, min(bottom, height) - max(top, 0))
@@ -262,6 +279,9 @@ def _quality(chip: np.ndarray, points: np.ndarray, face: Face, shape: tuple, sca
         "roll_degrees": round(roll, 1),
         "centre_offset": [round((left + right) / 2 / width - 0.5, 3), round((top + bottom) / 2 / height - 0.5, 3)],
         "outside": round(1 - inside / box_area, 3),
+        # Where the eyes are, as fractions of the picture's width and height: a re-sent copy
+        # of a photo has them at the very same place, a new photo almost never does.
+        "eyes": [[round(float(x) / width, 4), round(float(y) / height, 4)] for x, y in eyes],
     }
 
 

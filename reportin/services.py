@@ -311,6 +311,9 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError, OSError)
 # or brightened copies stay within 6 bits; distinct photos of one person were 12 or more
 # apart (docs/face-calibration.md).
 REPLAY_MAX_BITS = 8
+# ...and a copy has the eyes where the original had them (landmarks move a pixel or two when a
+# copy is resized; 2% of the frame is tens of pixels).
+REPLAY_MAX_EYE_SHIFT = 0.02
 
 _REASON_FOR = {
     FaceDecision.NON_MATCH: TaskReason.FACE_NON_MATCH,
@@ -349,7 +352,7 @@ def checkin_score(*, checkin_id: int, now: datetime | None = None) -> FaceMatch 
         else:
             analysis = _selfie_analyse(checkin)
         references = _reference_encodings(checkin.client)
-        replay = _replay_find(checkin=checkin, phash=analysis.phash)
+        replay = _replay_find(checkin=checkin, analysis=analysis)
         return _checkin_record(checkin=checkin, analysis=analysis, references=references, replay=replay, started=started, now=now)
     except TRANSIENT_ERRORS:
         _checkin_release(checkin_id=checkin_id, claimed_at=now)
@@ -404,23 +407,40 @@ def _reference_encodings(client: Client) -> list[tuple[ReferencePhoto, np.ndarra
     return [(photo, faces.encoding_from_bytes(crypto.decrypt(bytes(photo.encoding)))) for photo in photos]
 
 
-def _replay_find(*, checkin: CheckIn, phash: str) -> dict:
-    """The client's earlier selfie or reference photo nearest to this selfie by perceptual
-    hash, when it is near enough to be the same picture sent again; {} otherwise."""
-    if not phash:
+def _replay_find(*, checkin: CheckIn, analysis: faces.Analysis) -> dict:
+    """The client's earlier selfie or reference photo that this selfie is a copy of, if any:
+    its perceptual hash within REPLAY_MAX_BITS and, where both show a face, the eyes at the
+    same place in the frame. A new photo taken in the same room and pose can come close by
+    hash alone; a copy (re-encoded, resized, brightened) keeps the face exactly where it was."""
+    if not analysis.phash:
         return {}
+    eyes = analysis.quality.get("eyes")
     earlier = [
-        ("checkin", pk, value)
-        for pk, value in CheckIn.objects.filter(client=checkin.client).exclude(pk=checkin.pk).exclude(selfie_phash="").values_list("pk", "selfie_phash")
+        ("checkin", pk, value, quality)
+        for pk, value, quality in CheckIn.objects.filter(client=checkin.client)
+        .exclude(pk=checkin.pk)
+        .exclude(selfie_phash="")
+        .values_list("pk", "selfie_phash", "face_match__quality")
     ] + [
-        ("reference_photo", pk, value)
-        for pk, value in ReferencePhoto.objects.filter(client=checkin.client).exclude(phash="").values_list("pk", "phash")
+        ("reference_photo", pk, value, quality)
+        for pk, value, quality in ReferencePhoto.objects.filter(client=checkin.client).exclude(phash="").values_list("pk", "phash", "quality")
     ]
-    nearest = min(((images.hash_distance(phash, value), kind, pk) for kind, pk, value in earlier), default=None)
-    if nearest is None or nearest[0] > REPLAY_MAX_BITS:
+    copies = []
+    for kind, pk, value, quality in earlier:
+        bits = images.hash_distance(analysis.phash, value)
+        other_eyes = (quality or {}).get("eyes")
+        shift = _eyes_shift(eyes, other_eyes) if eyes and other_eyes else None
+        if bits <= REPLAY_MAX_BITS and (shift is None or shift <= REPLAY_MAX_EYE_SHIFT):
+            copies.append((bits, kind, pk, shift))
+    if not copies:
         return {}
-    bits, kind, pk = nearest
-    return {"source": kind, "id": pk, "distance_bits": bits, "max_bits": REPLAY_MAX_BITS}
+    bits, kind, pk, shift = min(copies, key=lambda c: c[0])
+    return {"source": kind, "id": pk, "distance_bits": bits, "max_bits": REPLAY_MAX_BITS, "eye_shift": shift}
+
+
+def _eyes_shift(a: list, b: list) -> float:
+    """The largest move of either eye between two pictures, as a fraction of the frame."""
+    return round(max(abs(p - q) for eye_a, eye_b in zip(a, b) for p, q in zip(eye_a, eye_b)), 4)
 
 
 def _checkin_record(*, checkin: CheckIn, analysis: faces.Analysis, references: list, replay: dict, started: float, now: datetime) -> FaceMatch | None:
