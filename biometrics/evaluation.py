@@ -150,7 +150,7 @@ def evaluate(
         "worst_impostor": sorted(impostor, key=lambda a: a["distance"])[:5],
         "sweep": [
             {"threshold": t, **{k: v for k, v in summary(genuine, impostor, t).items() if k in ("fnmr", "fmr", "false_non_matches", "false_matches")}}
-            for t in (round(0.30 + 0.02 * i, 2) for i in range(21))
+            for t in (round(0.40 + 0.01 * i, 2) for i in range(26))
         ],
     }
     report["score_statistics"] = _statistics(genuine, impostor)
@@ -206,7 +206,7 @@ def by_group(scores: dict, groups: dict[str, str], threshold: float) -> dict:
     """FNMR over each group's genuine attempts and FMR over the impostor attempts whose probe
     belongs to the group, with 95% intervals. Identities missing from the file are 'unassigned'."""
     result = {}
-    names = sorted({groups.get(a["identity"], "unassigned") for a in scores["genuine_attempts"] + scores["impostor_attempts"]})
+    names = sorted(set(groups.values()) | {groups.get(a["identity"], "unassigned") for a in scores["genuine_attempts"] + scores["impostor_attempts"]})
     for name in names:
         genuine = [a for a in scores["genuine_attempts"] if groups.get(a["identity"], "unassigned") == name]
         impostor = [a for a in scores["impostor_attempts"] if groups.get(a["identity"], "unassigned") == name]

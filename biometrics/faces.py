@@ -24,8 +24,8 @@ The pipeline, and why each step is the way it is:
    (yaw and roll from the eyes and nose) and centring. A gate turns bad figures into
    `low_quality` with a reason in plain words.
 5. Encoding with dlib's ResNet (128 numbers). Enrolment encodes with jitter (the average of
-   many slightly shifted, scaled and mirrored copies), which makes the stored reference
-   steadier; a probe is encoded once, which keeps a check-in fast.
+   many slightly rotated, shifted, zoomed and mirrored copies, drawn reproducibly), which makes
+   the stored reference steadier; a probe is encoded once, which keeps a check-in fast.
 6. `compare` measures the distance to every reference and decides on the distance to the
    client's template, the mean of the reference encodings.
 """
@@ -196,8 +196,41 @@ def analyse(data: bytes, *, max_pixels: int, gate: QualityGate = PROBE_GATE, jit
     problem = _gate(result.quality, gate)
     if problem:
         return _finish(result, Outcome.LOW_QUALITY, problem, started)
-    result.encoding = np.asarray(m.encoder.compute_face_descriptor(chip, jitters), dtype=np.float64)
+    if jitters > 1:
+        wide = m.dlib.get_face_chip(array, shape, size=CHIP_SIZE + 2 * _JITTER_MARGIN, padding=_JITTER_PADDING)
+        result.encoding = np.mean(m.encoder.compute_face_descriptor(_jittered(wide, jitters)), axis=0)
+    else:
+        result.encoding = np.asarray(m.encoder.compute_face_descriptor(chip), dtype=np.float64)
     return _finish(result, Outcome.OK, "", started)
+
+
+# Jittered chips are cut from a wider chip at the same resolution (100 px per face unit), so
+# that a slightly rotated, shifted or zoomed-out copy never shows an empty border.
+_JITTER_MARGIN = 15
+_JITTER_PADDING = CHIP_PADDING + _JITTER_MARGIN * (1 + 2 * CHIP_PADDING) / CHIP_SIZE / 2
+
+
+def _jittered(wide: np.ndarray, count: int) -> list[np.ndarray]:
+    """`count` copies of the face chip, each rotated up to 3 degrees, shifted up to 2%, zoomed
+    out up to 3% and mirrored half of the time: the perturbations dlib's own jitter applies,
+    drawn here from a fixed seed so that enrolling the same photo always gives the same
+    encoding (dlib's generator carries its state from one call to the next)."""
+    rng = np.random.default_rng(0)
+    source = Image.fromarray(wide)
+    centre_in, centre_out = wide.shape[1] / 2, CHIP_SIZE / 2
+    chips = []
+    for _ in range(count):
+        angle = math.radians(rng.uniform(-3, 3))
+        zoom = 1 / rng.uniform(0.97, 1.0)
+        shift_x, shift_y = rng.uniform(-0.02, 0.02, 2) * CHIP_SIZE
+        a, b = math.cos(angle) * zoom, -math.sin(angle) * zoom
+        d, e = math.sin(angle) * zoom, math.cos(angle) * zoom
+        # PIL maps each output pixel (x, y) to the input pixel (a x + b y + c, d x + e y + f).
+        c = centre_in + shift_x - a * centre_out - b * centre_out
+        f = centre_in + shift_y - d * centre_out - e * centre_out
+        chip = np.asarray(source.transform((CHIP_SIZE, CHIP_SIZE), Image.Transform.AFFINE, (a, b, c, d, e, f), Image.Resampling.BILINEAR))
+        chips.append(np.ascontiguousarray(chip[:, ::-1]) if rng.random() < 0.5 else chip)
+    return chips
 
 
 def enrol(data: bytes, *, max_pixels: int, full_size: bool = False) -> Analysis:

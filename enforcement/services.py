@@ -139,22 +139,26 @@ def image_check(data: bytes, *, field: str) -> images.ImageInfo:
         raise DomainError(message, code=exc.code, status=status, fields={field: message}) from None
 
 
-@transaction.atomic
 def reference_photo_add(*, client: Client, data: bytes, uploaded_by: User | None) -> ReferencePhoto:
     """Enrol one reference photo: stored (clean, encrypted) and checked at once. The result is
     `ready` with an encrypted encoding, or `rejected` with the reason in plain words."""
+    info = image_check(data, field="image")
+    clean = images.stored_copy(data, info)
+    # The same pipeline as a check-in's, with the stricter reference gate and a jittered
+    # encoding (biometrics.faces.enrol): enrolment is rare and the encoding is used for years.
+    # About a second of CPU: done before the transaction, which then only writes.
+    analysis = faces.enrol(clean, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
+    return _reference_photo_store(client=client, clean=clean, analysis=analysis, uploaded_by=uploaded_by)
+
+
+@transaction.atomic
+def _reference_photo_store(*, client: Client, clean: bytes, analysis: faces.Analysis, uploaded_by: User | None) -> ReferencePhoto:
     active = client.reference_photos.filter(active=True).exclude(status=PhotoStatus.REJECTED).count()
     if active >= MAX_REFERENCE_PHOTOS:
         raise Conflict(
             _("A client has at most %(n)d reference photos; deactivate one first.") % {"n": MAX_REFERENCE_PHOTOS},
             code="too_many_reference_photos",
         )
-    info = image_check(data, field="image")
-    clean = images.stored_copy(data, info)
-    # The same pipeline as a check-in's, with the stricter reference gate and a jittered
-    # encoding (biometrics.faces.enrol): enrolment is rare and the encoding is used for years.
-    analysis = faces.enrol(clean, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
-
     from django.core.files.base import ContentFile
 
     photo = ReferencePhoto(
