@@ -4,7 +4,7 @@ Every immediate subfolder of the folder is one identity. The first K files of ea
 name) are enrolled as references through the enrolment path (faces.enrol); every other file is
 a probe, scored through the production path (faces.analyse, faces.compare) against its own
 identity's references (a genuine attempt) and against every other identity's (impostor
-attempts). Both paths start from the bytes the system would store (images.stored_copy), as
+attempts). With `all_pairs`, every file is enrolled alone and compared with every other. Both paths start from the bytes the system would store (images.stored_copy), as
 enrolment and the check-in intake do.
 
 Counting rules (ISO/IEC 19795-1 terms):
@@ -74,53 +74,60 @@ def evaluate(
     threshold: float,
     max_pixels: int,
     full_size: bool = False,
+    all_pairs: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict, dict]:
     """Run the evaluation. Returns (report, scores): the report is JSON-ready; scores holds
-    the raw distances for plotting."""
+    the raw distances for plotting.
+
+    `all_pairs` enrols every photo on its own and probes it against every other photo (K is
+    ignored): about seven times the impostor attempts of K=1 from the same folder, for
+    calibration; the attempts share photos, so they are far from independent."""
     people = identities(root, exclude)
-    total = sum(len(files) for files in people.values())
+    total = sum(len(files) for files in people.values()) * (2 if all_pairs else 1)
     done = 0
     enrolled: list[Sample] = []
     probes: list[Sample] = []
     for identity, files in people.items():
         for index, path in enumerate(files):
             data = _stored_form(path.read_bytes(), max_pixels)
-            if index < references:
-                analysis = faces.enrol(data, max_pixels=max_pixels, full_size=full_size)
-                enrolled.append(Sample(identity, str(path.relative_to(root)), analysis))
-            else:
-                analysis = faces.analyse(data, max_pixels=max_pixels, full_size=full_size)
-                probes.append(Sample(identity, str(path.relative_to(root)), analysis))
-            done += 1
+            name = str(path.relative_to(root))
+            if all_pairs or index < references:
+                enrolled.append(Sample(identity, name, faces.enrol(data, max_pixels=max_pixels, full_size=full_size)))
+                done += 1
+            if all_pairs or index >= references:
+                probes.append(Sample(identity, name, faces.analyse(data, max_pixels=max_pixels, full_size=full_size)))
+                done += 1
             if progress:
                 progress(done, total)
 
-    gallery: dict[str, list] = {}
+    # A gallery is what a probe is compared with: an identity's K references, or (all pairs)
+    # one photo. A gallery whose enrolment failed has no encodings.
+    galleries: dict[str, tuple[str, list]] = {}
     for sample in enrolled:
+        identity, encodings = galleries.setdefault(sample.path if all_pairs else sample.identity, (sample.identity, []))
         if sample.analysis.outcome == faces.Outcome.OK:
-            gallery.setdefault(sample.identity, []).append(sample.analysis.encoding)
+            encodings.append(sample.analysis.encoding)
 
-    genuine: list[dict] = []  # one per probe
-    impostor: list[dict] = []  # one per acquired probe and other enrolled identity
+    genuine: list[dict] = []  # one per probe and gallery of its identity (but not itself)
+    impostor: list[dict] = []  # one per acquired probe and enrolled gallery of another identity
     for probe in probes:
         acquired = probe.analysis.outcome == faces.Outcome.OK
-        attempt = {"probe": probe.path, "identity": probe.identity, "outcome": probe.analysis.outcome, "distance": None}
-        if acquired and probe.identity in gallery:
-            attempt["distance"] = faces.compare(probe.analysis.encoding, gallery[probe.identity], threshold=threshold).distance
-        genuine.append(attempt)
-        if not acquired:
-            continue
-        for other, encodings in gallery.items():
-            if other != probe.identity:
+        for key, (identity, encodings) in galleries.items():
+            if key == probe.path or (identity != probe.identity and not (acquired and encodings)):
+                continue
+            distance = None
+            if acquired and encodings:
                 distance = faces.compare(probe.analysis.encoding, encodings, threshold=threshold).distance
-                impostor.append({"probe": probe.path, "identity": probe.identity, "reference_identity": other, "distance": distance})
+            attempt = {"probe": probe.path, "identity": probe.identity, "reference": key, "outcome": probe.analysis.outcome, "distance": distance}
+            (genuine if identity == probe.identity else impostor).append(attempt)
 
     report = {
         "dir": str(root),
         "identities": len(people),
         "excluded": sorted(exclude),
-        "references_per_identity": references,
+        "references_per_identity": None if all_pairs else references,
+        "all_pairs": all_pairs,
         "threshold": threshold,
         "model_version": faces.MODEL_VERSION,
         "pipeline_version": faces.PIPELINE_VERSION,
@@ -135,7 +142,7 @@ def evaluate(
                 {"image": s.path, "outcome": s.analysis.outcome, "message": s.analysis.message}
                 for s in enrolled if s.analysis.outcome != faces.Outcome.OK
             ],
-            "identities_without_reference": sorted(set(people) - set(gallery)),
+            "identities_without_reference": sorted(set(people) - {identity for identity, encodings in galleries.values() if encodings}),
         },
         "fta_cases": [
             {"image": p.path, "outcome": p.analysis.outcome, "message": p.analysis.message}

@@ -67,6 +67,17 @@ def test_more_references_leave_fewer_probes(folder):
     assert report["enrolment"]["attempted"] == 5 and (report["genuine"], report["fta_count"]) == (2, 1)
 
 
+def test_all_pairs_enrols_every_photo_alone_and_compares_it_with_every_other(folder):
+    report = json.loads(run(folder, "--exclude", "junk", "--all-pairs", "--json"))
+    assert report["all_pairs"] and report["enrolment"]["attempted"] == 7 and report["probes"] == 7
+    # 4 astronaut photos: 4 x 3 genuine attempts, 6 of them involve the photo without a face
+    # (as probe or as reference) and count as misses; 6 acquired probes meet the other
+    # identities' 5 or 3 enrolled photos.
+    assert (report["genuine"], report["false_non_matches"]) == (12, 6)
+    assert (report["impostor"], report["false_matches"]) == (24, 0)
+    assert report["fta_count"] == 1
+
+
 def test_the_text_report_names_the_rates_and_the_worst_cases(folder):
     text = run(folder, "--exclude", "junk")
     for words in ("FNMR", "FMR", "FTA", "genuine attempts", "impostor attempts", "threshold 0.52", "ms per image", "astronaut/4.jpg: no_face", "worst impostor"):

@@ -27,6 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--groups", type=Path, metavar="FILE.csv", help="identity,group rows: adds FNMR and FMR per group")
         parser.add_argument("--threshold", type=float, help=f"decision threshold (default: REPORTIN_FACE_THRESHOLD, now {settings.REPORTIN_FACE_THRESHOLD})")
         parser.add_argument("--full-size", action="store_true", help="process at full resolution (no reduced decoding or detection size), for comparison")
+        parser.add_argument("--all-pairs", action="store_true", help="enrol every photo on its own and compare it with every other (ignores --references), for calibration")
 
     def handle(self, *args, **options):
         root: Path = options["dir"]
@@ -47,6 +48,7 @@ class Command(BaseCommand):
             threshold=threshold,
             max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS,
             full_size=options["full_size"],
+            all_pairs=options["all_pairs"],
             progress=_progress_bar if sys.stderr.isatty() else None,
         )
         if groups is not None:
@@ -82,8 +84,10 @@ def _text(r: dict) -> str:
     lines = [
         f"Face matcher evaluation of {r['dir']}" + (f" (excluding {', '.join(r['excluded'])})" if r["excluded"] else ""),
         f"  pipeline {r['pipeline_version']}, model {r['model_version']}{', FULL SIZE' if r['full_size'] else ''}; threshold {r['threshold']:.2f}",
-        f"  identities {r['identities']}, references per identity K={r['references_per_identity']}: "
-        f"{e['ready']}/{e['attempted']} enrolled" + (f" (failed: {', '.join(f['image'] + ' ' + f['outcome'] for f in e['failed'])})" if e["failed"] else ""),
+        f"  identities {r['identities']}, "
+        + ("every photo enrolled alone, compared with every other: " if r["all_pairs"] else f"references per identity K={r['references_per_identity']}: ")
+        + f"{e['ready']}/{e['attempted']} enrolled"
+        + (f" (failed: {', '.join(f['image'] + ' ' + f['outcome'] for f in e['failed'])})" if e["failed"] else ""),
         f"  FNMR {_pct(r['fnmr'])}  ({r['false_non_matches']}/{r['genuine']} genuine attempts, {_ci(r['fnmr_ci95'])})",
         f"  FMR  {_pct(r['fmr'])}  ({r['false_matches']}/{r['impostor']} impostor attempts, {_ci(r['fmr_ci95'])})",
         f"  FTA  {_pct(r['fta'])}  ({r['fta_count']}/{r['probes']} probes, {_ci(r['fta_ci95'])})",
@@ -100,9 +104,9 @@ def _text(r: dict) -> str:
         lines.append("  failed to acquire:")
         lines += [f"    {c['image']}: {c['outcome']} ({c['message']})" for c in r["fta_cases"]]
     lines.append("  worst genuine attempts (largest distances):")
-    lines += [f"    {a['probe']}: {a['distance']:.3f}" for a in r["worst_genuine"]]
+    lines += [f"    {a['probe']} vs {a['reference']}: {a['distance']:.3f}" for a in r["worst_genuine"]]
     lines.append("  worst impostor attempts (smallest distances):")
-    lines += [f"    {a['probe']} vs {a['reference_identity']}: {a['distance']:.3f}" for a in r["worst_impostor"]]
+    lines += [f"    {a['probe']} vs {a['reference']}: {a['distance']:.3f}" for a in r["worst_impostor"]]
     lines.append("  threshold sweep (threshold: FNMR / FMR):")
     lines += [f"    {s['threshold']:.2f}: {_pct(s['fnmr'])} / {_pct(s['fmr'])}" for s in r["sweep"]]
     for name, g in r.get("groups", {}).items():
