@@ -150,13 +150,14 @@ def models() -> _Models:
 def analyse(data: bytes, *, max_pixels: int, gate: QualityGate = PROBE_GATE, jitters: int = 0, full_size: bool = False) -> Analysis:
     """Find, check and encode the main face of a photo. `full_size` skips every reduction
     (for comparing accuracy with full-resolution processing); production never sets it."""
-    started = time.perf_counter()
+    laps = _Laps()
     try:
         array, info, scale = images.decode(data, max_pixels=max_pixels, long_side=None if full_size else DECODE_LONG_SIDE)
     except images.ImageRejected as exc:
-        return Analysis(Outcome.UNREADABLE, exc.message, duration_ms=_ms(started), detail={"code": exc.code})
+        return _finish(Analysis(Outcome.UNREADABLE, "", detail={"code": exc.code}), Outcome.UNREADABLE, exc.message, laps)
     width, height = info.upright_size
     result = Analysis(Outcome.OK, "", width=width, height=height, phash=images.perceptual_hash(array))
+    laps("decode")
     detect_long_side = None if full_size else DETECT_LONG_SIDE
     faces, passes = _detect(array, long_side=detect_long_side)
     turned = 0
@@ -171,6 +172,7 @@ def analyse(data: bytes, *, max_pixels: int, gate: QualityGate = PROBE_GATE, jit
             if any(f.score >= CLEAR_FACE_SCORE for f in found):
                 array, faces, turned = candidate, found, 90 * quarter_turns
                 break
+    laps("detect")
     result.faces_found = len(faces)
     result.detail = {
         "decoded": [array.shape[1], array.shape[0]],
@@ -179,13 +181,13 @@ def analyse(data: bytes, *, max_pixels: int, gate: QualityGate = PROBE_GATE, jit
         "faces": [{"box": _original_box(f.box, scale), "score": round(f.score, 2), "prominence": round(f.prominence, 1)} for f in faces],
     }
     if not faces:
-        return _finish(result, Outcome.NO_FACE, "No face was found in the photo.", started)
+        return _finish(result, Outcome.NO_FACE, "No face was found in the photo.", laps)
     clear = [f for f in faces if f.score >= CLEAR_FACE_SCORE] or faces
     main = max(clear, key=lambda f: f.prominence)
     rivals = [f for f in clear if f is not main and f.score >= CLEAR_FACE_SCORE and f.prominence >= COMPARABLE_PROMINENCE * main.prominence]
     result.face_box = _original_box(main.box, scale)
     if rivals:
-        return _finish(result, Outcome.MULTIPLE_FACES, f"{len(rivals) + 1} faces of similar prominence are in the photo.", started)
+        return _finish(result, Outcome.MULTIPLE_FACES, f"{len(rivals) + 1} faces of similar prominence are in the photo.", laps)
 
     m = models()
     top, right, bottom, left = main.box
@@ -193,15 +195,17 @@ def analyse(data: bytes, *, max_pixels: int, gate: QualityGate = PROBE_GATE, jit
     points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
     chip = m.dlib.get_face_chip(array, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
     result.quality = _quality(chip, points, main, array.shape, scale)
+    laps("align")
     problem = _gate(result.quality, gate)
     if problem:
-        return _finish(result, Outcome.LOW_QUALITY, problem, started)
+        return _finish(result, Outcome.LOW_QUALITY, problem, laps)
     if jitters > 1:
         wide = m.dlib.get_face_chip(array, shape, size=CHIP_SIZE + 2 * _JITTER_MARGIN, padding=_JITTER_PADDING)
         result.encoding = np.mean(m.encoder.compute_face_descriptor(_jittered(wide, jitters)), axis=0)
     else:
         result.encoding = np.asarray(m.encoder.compute_face_descriptor(chip), dtype=np.float64)
-    return _finish(result, Outcome.OK, "", started)
+    laps("encode")
+    return _finish(result, Outcome.OK, "", laps)
 
 
 # Jittered chips are cut from a wider chip at the same resolution (100 px per face unit), so
@@ -238,14 +242,24 @@ def enrol(data: bytes, *, max_pixels: int, full_size: bool = False) -> Analysis:
     return analyse(data, max_pixels=max_pixels, gate=REFERENCE_GATE, jitters=REFERENCE_JITTERS, full_size=full_size)
 
 
-def _finish(result: Analysis, outcome: str, message: str, started: float) -> Analysis:
+class _Laps:
+    """Milliseconds spent in each stage, for the record (FaceMatch.detail) and the benchmark."""
+
+    def __init__(self):
+        self.started = self.last = time.perf_counter()
+        self.ms: dict[str, float] = {}
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage] = round((now - self.last) * 1000, 1)
+        self.last = now
+
+
+def _finish(result: Analysis, outcome: str, message: str, laps: _Laps) -> Analysis:
     result.outcome, result.message = outcome, message
-    result.duration_ms = _ms(started)
+    result.duration_ms = (time.perf_counter() - laps.started) * 1000
+    result.detail["stage_ms"] = laps.ms
     return result
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
 
 
 def _original_box(box, scale: float) -> list[int]:

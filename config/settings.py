@@ -248,7 +248,7 @@ REPORTIN_WINDOW_HORIZON_DAYS = env_int("REPORTIN_WINDOW_HORIZON_DAYS", 14, minim
 REPORTIN_MISSES_FOR_SUPERVISOR = env_int("REPORTIN_MISSES_FOR_SUPERVISOR", 3, minimum=1)
 # Distance to the client's face template at or below which a selfie matches. Calibrated with
 # `manage.py evaluate_matcher` (docs/face-calibration.md); change it only after re-measuring.
-REPORTIN_FACE_THRESHOLD = env_float("REPORTIN_FACE_THRESHOLD", 0.52, minimum=0.0, maximum=2.0)
+REPORTIN_FACE_THRESHOLD = env_float("REPORTIN_FACE_THRESHOLD", 0.54, minimum=0.0, maximum=2.0)
 REPORTIN_TASK_DUE_HOURS = env_int("REPORTIN_TASK_DUE_HOURS", 48, minimum=1)
 # Reminders: one when a window opens, one this many hours before it closes (0: none).
 REPORTIN_REMINDER_HOURS_BEFORE_CLOSE = env_int("REPORTIN_REMINDER_HOURS_BEFORE_CLOSE", 2, minimum=0, maximum=168)

@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from biometrics import evaluation
@@ -51,12 +52,12 @@ def test_json_report_counts_genuine_impostor_and_failed_acquisitions(folder, tmp
     assert report["fta_cases"][0]["image"] == "astronaut/4.jpg" and report["fta_cases"][0]["outcome"] == "no_face"
     assert report["false_non_matches"] == 1 and report["fnmr"] == pytest.approx(1 / 3)  # the FTA counts here too
     assert report["false_matches"] == 0 and report["fmr"] == 0
-    assert report["threshold"] == 0.52 and report["ms_per_image_median"] > 0
+    assert report["threshold"] == settings.REPORTIN_FACE_THRESHOLD and report["ms_per_image_median"] > 0
     low, high = report["fmr_ci95"]
     assert low == pytest.approx(0) and 0.3 < high < 0.5  # 0 of 6: Wilson's upper bound is about 39%
-    assert len(report["worst_genuine"]) == 2 and report["worst_genuine"][0]["distance"] < 0.52
-    assert report["worst_impostor"][0]["distance"] > 0.52
-    assert {s["threshold"] for s in report["sweep"]} >= {0.4, 0.52, 0.65}
+    assert len(report["worst_genuine"]) == 2 and report["worst_genuine"][0]["distance"] < settings.REPORTIN_FACE_THRESHOLD
+    assert report["worst_impostor"][0]["distance"] > settings.REPORTIN_FACE_THRESHOLD
+    assert {s["threshold"] for s in report["sweep"]} >= {0.4, 0.54, 0.65}
     assert report["groups"]["A"]["fnmr"]["trials"] == 3 and report["groups"]["A"]["fmr"]["trials"] == 6
     assert report["groups"]["B"]["fnmr"]["trials"] == 0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -80,7 +81,7 @@ def test_all_pairs_enrols_every_photo_alone_and_compares_it_with_every_other(fol
 
 def test_the_text_report_names_the_rates_and_the_worst_cases(folder):
     text = run(folder, "--exclude", "junk")
-    for words in ("FNMR", "FMR", "FTA", "genuine attempts", "impostor attempts", "threshold 0.52", "ms per image", "astronaut/4.jpg: no_face", "worst impostor"):
+    for words in ("FNMR", "FMR", "FTA", "genuine attempts", "impostor attempts", f"threshold {settings.REPORTIN_FACE_THRESHOLD:.2f}", "ms per image", "astronaut/4.jpg: no_face", "worst impostor"):
         assert words in text, words
 
 
@@ -105,5 +106,5 @@ def test_the_calibrated_operating_point_on_the_shared_photos(shared_faces):
     report = json.loads(run(shared_faces, "--exclude", "multi", "negatives", "edge_cases", "--json"))
     assert (report["genuine"], report["impostor"]) == (101, 2020)
     assert report["enrolment"]["ready"] == 21 and report["fta_count"] == 0
-    assert report["false_matches"] == 0
-    assert report["false_non_matches"] <= 5
+    assert report["false_matches"] <= 1
+    assert report["false_non_matches"] <= 2

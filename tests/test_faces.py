@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from django.conf import settings
 from PIL import Image, ImageEnhance, ImageFilter
 
 from biometrics import faces
@@ -15,7 +16,6 @@ from tests import images
 from tests.conftest import ROOT
 
 MAX_PIXELS = 40_000_000
-THRESHOLD = 0.52
 
 
 def analyse(image: Image.Image | bytes, **kwargs) -> faces.Analysis:
@@ -52,7 +52,7 @@ def test_a_clear_portrait_is_found_measured_and_encoded(reference):
     assert set(analysis.quality) >= {"face_px", "sharpness", "brightness", "contrast", "yaw", "roll_degrees", "centre_offset", "outside"}
     assert 60 < analysis.quality["face_px"] < 150
     assert len(analysis.phash) == 16
-    assert faces.compare(analysis.encoding, [reference.encoding], threshold=THRESHOLD).matched
+    assert faces.compare(analysis.encoding, [reference.encoding], threshold=settings.REPORTIN_FACE_THRESHOLD).matched
 
 
 def test_the_full_astronaut_picture_has_one_main_face_despite_the_mission_patch(reference):
@@ -62,7 +62,7 @@ def test_the_full_astronaut_picture_has_one_main_face_despite_the_mission_patch(
         analysis = analyse(picture)
         assert analysis.outcome == faces.Outcome.OK, (analysis.message, analysis.detail)
         assert analysis.face_box[2] < picture.height * 0.4  # the face, in the upper part
-        assert faces.compare(analysis.encoding, [reference.encoding], threshold=THRESHOLD).matched
+        assert faces.compare(analysis.encoding, [reference.encoding], threshold=settings.REPORTIN_FACE_THRESHOLD).matched
 
 
 def test_a_picture_without_a_face_is_no_face():
@@ -82,7 +82,7 @@ def test_a_small_face_in_the_background_does_not(reference):
     assert analysis.faces_found == 2
     assert analysis.outcome == faces.Outcome.OK, analysis.message
     assert analysis.face_box[1] < 360  # the astronaut, on the left, is the main face
-    assert faces.compare(analysis.encoding, [reference.encoding], threshold=THRESHOLD).matched
+    assert faces.compare(analysis.encoding, [reference.encoding], threshold=settings.REPORTIN_FACE_THRESHOLD).matched
 
 
 def test_a_face_too_small_to_compare_is_low_quality():
@@ -131,14 +131,14 @@ def test_exif_orientation_is_applied(reference):
     assert analysis.outcome == faces.Outcome.OK
     assert analysis.detail["turned_degrees"] == 0
     assert (analysis.width, analysis.height) == (360, 330)
-    assert faces.compare(analysis.encoding, [reference.encoding], threshold=THRESHOLD).matched
+    assert faces.compare(analysis.encoding, [reference.encoding], threshold=settings.REPORTIN_FACE_THRESHOLD).matched
 
 
 def test_a_photo_turned_without_exif_is_tried_in_the_other_orientations(reference):
     analysis = analyse(images.astronaut().transpose(Image.Transpose.ROTATE_90))
     assert analysis.outcome == faces.Outcome.OK
     assert analysis.detail["turned_degrees"] == 270
-    assert faces.compare(analysis.encoding, [reference.encoding], threshold=THRESHOLD).matched
+    assert faces.compare(analysis.encoding, [reference.encoding], threshold=settings.REPORTIN_FACE_THRESHOLD).matched
 
 
 def test_the_reduced_working_size_decides_like_full_size_processing(reference):
@@ -148,7 +148,7 @@ def test_the_reduced_working_size_decides_like_full_size_processing(reference):
     assert reduced.outcome == full.outcome == faces.Outcome.OK
     assert np.linalg.norm(reduced.encoding - full.encoding) < 0.1
     for analysis in (reduced, full):
-        assert faces.compare(analysis.encoding, [reference.encoding], threshold=THRESHOLD).matched
+        assert faces.compare(analysis.encoding, [reference.encoding], threshold=settings.REPORTIN_FACE_THRESHOLD).matched
 
 
 def test_the_reference_gate_is_stricter_than_the_probe_gate():

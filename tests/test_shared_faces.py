@@ -6,12 +6,13 @@ these photos is written anywhere."""
 
 import itertools
 
+from django.conf import settings
+
 from biometrics import evaluation, faces
 from biometrics import images as imaging
 from reportin.services import REPLAY_MAX_BITS
 
 MAX_PIXELS = 40_000_000
-THRESHOLD = 0.52
 
 # file: (outcome, identity whose first photo it is compared with when a face is usable)
 EXPECTED = {
@@ -51,7 +52,7 @@ def test_every_edge_case_multi_and_negative_file_has_its_documented_outcome(shar
             if identity not in references:
                 first = sorted((shared_faces / identity).iterdir(), key=lambda p: p.name)[0]
                 references[identity] = faces.enrol(stored(first), max_pixels=MAX_PIXELS).encoding
-            comparison = faces.compare(analysis.encoding, [references[identity]], threshold=THRESHOLD)
+            comparison = faces.compare(analysis.encoding, [references[identity]], threshold=settings.REPORTIN_FACE_THRESHOLD)
             assert comparison.matched, (name, comparison.distance)
         else:
             assert analysis.encoding is None and analysis.message
