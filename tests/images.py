@@ -61,5 +61,6 @@ def scenery() -> Image.Image:
 
 @functools.cache
 def selfie() -> bytes:
-    """A selfie of the astronaut: the same face as her reference photo, another picture of it."""
-    return jpeg(astronaut().resize((300, 275)), quality=85)
+    """A selfie of the astronaut: the same face as her reference photo, another picture of it
+    (a resized copy of the reference itself would be taken for a re-sent photo)."""
+    return jpeg(astronaut_elsewhere(), quality=85)
