@@ -32,12 +32,8 @@ def enrolled():
     one reference photo (the astronaut)."""
     client = factories.client()
     factories.consent_both(client)
-    condition = factories.condition(client, area_latitude=TORONTO[0], area_longitude=TORONTO[1], area_radius_km=50)
-    # No service creates windows yet (the scheduler does, in the compliance sweep).
-    window = ReportingWindow.objects.create(
-        condition=condition, client=client, opens_at=NOW - timedelta(hours=1), closes_at=NOW + timedelta(hours=1),
-        deadline_at=NOW + timedelta(hours=2),
-    )
+    factories.condition(client, starts_on=factories.LATER, area_latitude=TORONTO[0], area_longitude=TORONTO[1], area_radius_km=50)
+    window = factories.window(client, opens_at=NOW - timedelta(hours=1), minutes=120)
     photo = factories.reference_photo(client)
     assert photo.status == "ready", photo.rejection_message
     _, device = factories.device(client)
@@ -107,7 +103,8 @@ def test_every_other_outcome_needs_review_with_its_task(enrolled, picture, decis
     checkin.refresh_from_db()
     assert checkin.status == "needs_review"
     assert tasks_of(checkin) == {reason}
-    assert ReportingWindow.objects.get(pk=enrolled["window"].pk).status == WindowStatus.OPEN
+    # Reported (the sweep leaves it alone) until an officer decides; not satisfied.
+    assert ReportingWindow.objects.get(pk=enrolled["window"].pk).status == WindowStatus.REPORTED
 
 
 def test_corrupt_bytes_in_storage_are_recorded_as_unreadable(enrolled):
@@ -170,7 +167,8 @@ def test_a_match_from_outside_the_permitted_area_needs_review(enrolled):
     checkin.refresh_from_db()
     assert checkin.status == "needs_review" and checkin.location_result == "outside"
     assert tasks_of(checkin) == {"location_outside_area"}
-    assert ReportingWindow.objects.get(pk=enrolled["window"].pk).status == WindowStatus.OPEN
+    # Reported (the sweep leaves it alone) until an officer decides; not satisfied.
+    assert ReportingWindow.objects.get(pk=enrolled["window"].pk).status == WindowStatus.REPORTED
 
 
 # --- Replays -------------------------------------------------------------------------------
@@ -186,7 +184,8 @@ def test_a_resent_reference_photo_opens_a_possible_replay_task_and_is_not_verifi
     assert match.replay["distance_bits"] <= services.REPLAY_MAX_BITS
     checkin.refresh_from_db()
     assert checkin.status == "needs_review" and tasks_of(checkin) == {"possible_replay"}
-    assert ReportingWindow.objects.get(pk=enrolled["window"].pk).status == WindowStatus.OPEN
+    # Reported (the sweep leaves it alone) until an officer decides; not satisfied.
+    assert ReportingWindow.objects.get(pk=enrolled["window"].pk).status == WindowStatus.REPORTED
 
 
 def test_a_resent_earlier_selfie_opens_a_possible_replay_task(enrolled):
