@@ -214,10 +214,16 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+RESIZE_SLACK = 1.1
+
+
 def decode(data: bytes, *, max_pixels: int, long_side: int | None = None) -> tuple[np.ndarray, ImageInfo, float]:
-    """Decode untrusted bytes to an upright RGB array, at most `long_side` pixels on its long
+    """Decode untrusted bytes to an upright RGB array of about `long_side` pixels on its long
     side. JPEGs are decoded at a reduced scale by the decoder itself (DCT scaling) when that
-    still leaves at least `long_side` pixels, which is far cheaper than decoding in full.
+    still leaves at least `long_side` pixels, which is far cheaper than decoding in full; the
+    result is then resized down to `long_side` unless it is at most RESIZE_SLACK larger (a
+    4032-pixel phone photo decodes at 1/4 to 1008 pixels: resizing that to 1000 would cost
+    more than the scaled decode itself and change nothing that matters).
 
     Returns (array, info, scale) where scale = array pixels / original upright pixels."""
     info = inspect(data, max_pixels=max_pixels)
@@ -235,7 +241,7 @@ def decode(data: bytes, *, max_pixels: int, long_side: int | None = None) -> tup
     except Exception:
         raise ImageRejected("invalid_image", "The photo could not be decoded; it may be damaged.") from None
     upright_w, _ = info.upright_size
-    if long_side and max(image.size) > long_side:
+    if long_side and max(image.size) > long_side * RESIZE_SLACK:
         factor = long_side / max(image.size)
         image = image.resize(
             (max(1, round(image.width * factor)), max(1, round(image.height * factor))), Image.Resampling.BILINEAR
@@ -243,13 +249,23 @@ def decode(data: bytes, *, max_pixels: int, long_side: int | None = None) -> tup
     return np.asarray(image), info, image.width / upright_w
 
 
+_DCT_SIZE = 32
+# Rows of the DCT-II basis for a 32-sample signal; pHash keeps the 8x8 lowest frequencies.
+_DCT = np.cos(np.pi * np.outer(np.arange(_DCT_SIZE), 2 * np.arange(_DCT_SIZE) + 1) / (2 * _DCT_SIZE))
+
+
 def perceptual_hash(image: np.ndarray | Image.Image) -> str:
-    """64-bit difference hash (dHash) as 16 hex digits: near-identical pictures (re-encoded,
-    resized, slightly recompressed) get hashes a few bits apart."""
+    """64-bit DCT perceptual hash (pHash) as 16 hex digits: the signs of the 8x8 lowest
+    frequencies of a 32x32 grey thumbnail against their median. Re-encoded, resized or
+    slightly brightened copies of a picture stay a few bits apart; different photos, even of
+    the same person in the same place, differ by a dozen bits or more (measured in
+    docs/face-calibration.md). More stable than a difference hash, which found two genuine
+    photos of one person 6 bits apart."""
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
-    small = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
-    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    grey = np.asarray(image.convert("L").resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BILINEAR), dtype=np.float64)
+    low = (_DCT @ grey @ _DCT.T)[:8, :8].flatten()
+    bits = low > np.median(low[1:])  # the DC term (overall brightness) does not set the median
     return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
 
 

@@ -18,6 +18,8 @@ app.conf.task_routes = {
 }
 
 app.conf.beat_schedule = {
+    # Every minute: queue scoring again for check-ins left unjudged (a lost message, a dead
+    # attempt); never one still within its time limits (reportin.selectors.checkins_to_rescore).
     "reconcile-checkins": {
         "task": "reportin.tasks.checkins_reconcile",
         "schedule": 60.0,

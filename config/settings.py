@@ -246,7 +246,9 @@ REPORTIN_IMAGE_MAX_PIXELS = env_int("REPORTIN_IMAGE_MAX_PIXELS", 40_000_000, min
 REPORTIN_ACTIVATION_CODE_TTL_HOURS = env_int("REPORTIN_ACTIVATION_CODE_TTL_HOURS", 72, minimum=1)
 REPORTIN_WINDOW_HORIZON_DAYS = env_int("REPORTIN_WINDOW_HORIZON_DAYS", 14, minimum=1, maximum=92)
 REPORTIN_MISSES_FOR_SUPERVISOR = env_int("REPORTIN_MISSES_FOR_SUPERVISOR", 3, minimum=1)
-REPORTIN_FACE_THRESHOLD = env_float("REPORTIN_FACE_THRESHOLD", 0.5, minimum=0.0, maximum=2.0)
+# Distance to the client's face template at or below which a selfie matches. Calibrated with
+# `manage.py evaluate_matcher` (docs/face-calibration.md); change it only after re-measuring.
+REPORTIN_FACE_THRESHOLD = env_float("REPORTIN_FACE_THRESHOLD", 0.54, minimum=0.0, maximum=2.0)
 REPORTIN_TASK_DUE_HOURS = env_int("REPORTIN_TASK_DUE_HOURS", 48, minimum=1)
 # Reminders: one when a window opens, one this many hours before it closes (0: none).
 REPORTIN_REMINDER_HOURS_BEFORE_CLOSE = env_int("REPORTIN_REMINDER_HOURS_BEFORE_CLOSE", 2, minimum=0, maximum=168)

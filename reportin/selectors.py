@@ -1,11 +1,13 @@
 """Reads of the mobile side that are more than a filter. Time is an argument."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from django.db.models import Q, QuerySet
 
 from enforcement import selectors as enforcement_selectors
 from enforcement.models import Client, ReportingCondition, ReportingMethod, ReportingWindow, WindowStatus
-from reportin.models import CheckIn
+from reportin.models import CheckIn, CheckInStatus
 
 
 @dataclass
@@ -38,3 +40,23 @@ def client_overview(*, client: Client, now: datetime) -> Overview:
     ):
         actions.append("check_in_now")
     return Overview(consents, condition, current, upcoming, actions)
+
+
+# A check-in still `received` this long after it arrived has lost its message (or the queue
+# is far behind; a duplicate message then costs one no-op claim).
+RECEIVED_STALE_AFTER = timedelta(minutes=3)
+
+
+def checkins_to_rescore(*, now: datetime) -> QuerySet[CheckIn]:
+    """Check-ins left unjudged: received long ago and never claimed, released by an attempt
+    that hit a transient error (its retry may be lost), or claimed by an attempt whose lease
+    ran out (that attempt is dead: the lease outlasts the task's hard time limit, so a
+    check-in still being scored is never included)."""
+    from reportin.services import SCORING_LEASE
+
+    stale = now - RECEIVED_STALE_AFTER
+    return CheckIn.objects.filter(
+        Q(status=CheckInStatus.RECEIVED, received_at__lt=stale)
+        | Q(status=CheckInStatus.SCORING, scoring_started_at__isnull=True, received_at__lt=stale)
+        | Q(status=CheckInStatus.SCORING, scoring_started_at__lt=now - SCORING_LEASE)
+    ).order_by("received_at")

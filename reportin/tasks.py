@@ -1,36 +1,41 @@
 """Celery tasks of the mobile side. Each takes ids, re-fetches, calls one service."""
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
 from django.utils import timezone
 
 from reportin import services
-from reportin.models import CheckIn, CheckInStatus
 
 logger = logging.getLogger(__name__)
 
-RECONCILE_AFTER = timedelta(minutes=3)
 
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def checkin_score(checkin_id: int) -> None:
-    services.checkin_score(checkin_id=checkin_id)
+@shared_task(
+    # The message is acknowledged only after the attempt, and a worker that dies mid-attempt
+    # gives it back: a check-in is never dropped by a crash (the claim's lease and attempt
+    # count stop an image that crashes every time).
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=services.SCORING_SOFT_TIME_LIMIT,
+    time_limit=services.SCORING_TIME_LIMIT,
+    autoretry_for=services.TRANSIENT_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=services.MAX_SCORING_ATTEMPTS,
+)
+def checkin_score(checkin_id: int) -> str:
+    match = services.checkin_score(checkin_id=checkin_id)
+    if match is None:
+        logger.info("check-in %s: nothing to do (already scored, or claimed by another attempt)", checkin_id)
+        return "skipped"
+    logger.info("check-in %s: %s", checkin_id, match.decision)
+    return match.decision
 
 
 @shared_task
 def checkins_reconcile() -> int:
-    """Queue again every check-in still unjudged a few minutes after it arrived, so that a
-    message lost by the broker (or never sent) does not lose a check-in."""
-    cutoff = timezone.now() - RECONCILE_AFTER
-    ids = list(
-        CheckIn.objects.filter(status__in=[CheckInStatus.RECEIVED, CheckInStatus.SCORING], received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:1000]
-    )
-    for checkin_id in ids:
-        checkin_score.delay(checkin_id)
-    if ids:
-        logger.info("reconciler re-queued %d check-ins", len(ids))
-    return len(ids)
+    """Queue again every check-in left unjudged, so that a message lost by the broker (or
+    never sent) does not lose a check-in."""
+    return len(services.checkins_requeue(now=timezone.now()))
+

@@ -30,6 +30,16 @@ def lfw_face(index: int, size: int = 300) -> Image.Image:
     return canvas
 
 
+def astronaut_elsewhere(*, scale: float = 1.0, position: tuple[int, int] = (240, 40)) -> Image.Image:
+    """A new picture of the astronaut, not a copy of an earlier one: her head and shoulders
+    set into another scene (the coffee picture), framed differently. Same face, different
+    photo, as a genuine new selfie would be."""
+    head = astronaut()
+    scene = scenery().copy()
+    scene.paste(head.resize((round(head.width * scale), round(head.height * scale)), Image.Resampling.LANCZOS), position)
+    return scene
+
+
 def jpeg(image: Image.Image, *, quality: int = 90, **save_kwargs) -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="JPEG", quality=quality, **save_kwargs)
@@ -51,5 +61,6 @@ def scenery() -> Image.Image:
 
 @functools.cache
 def selfie() -> bytes:
-    """A selfie of the astronaut: the same face as her reference photo, another picture of it."""
-    return jpeg(astronaut().resize((300, 275)), quality=85)
+    """A selfie of the astronaut: the same face as her reference photo, another picture of it
+    (a resized copy of the reference itself would be taken for a re-sent photo)."""
+    return jpeg(astronaut_elsewhere(), quality=85)
