@@ -1,0 +1,275 @@
+"""The web app in a real browser: headless Chromium (Debian's package, driven by Playwright) with
+a fake front camera playing a real face picture and a fake position, against a live server
+and a real Celery worker on the configured database.
+
+One walk through the app, as a person would do it: activate, accept both consents, check in
+and see the check-in verified once the worker scored it; switch to French; lose the network,
+check in, get it back and see the check-in sent exactly once (even when the first answer is
+lost on the way back); withdraw a consent. A screenshot of every step is saved under
+test-artifacts/webapp/<run id>/, and the test prints that folder.
+"""
+
+import os
+import re
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from enforcement.models import ConsentRecord, ConsentText, InvestigationTask, ReportingCondition, ReportingWindow
+from reportin.models import CheckIn, Device
+from tests import factories, images
+from tests.conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+TORONTO = {"latitude": 43.6532, "longitude": -79.3832}
+WIDTH = 360  # a small phone
+TIMEOUT_MS = 30_000
+SCORING_TIMEOUT_MS = 120_000
+
+pytestmark = pytest.mark.browser
+
+
+def _require_chromium():
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("REPORTIN_REQUIRE_BROWSER"):
+        pytest.fail(f"{CHROMIUM} is missing and REPORTIN_REQUIRE_BROWSER is set: install Debian's chromium package")
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); set REPORTIN_REQUIRE_BROWSER=1 to make this a failure")
+
+
+class Screens:
+    """Numbered full-page screenshots, each after checking what every screen must satisfy."""
+
+    def __init__(self, page, folder: Path):
+        self.page, self.folder, self.count = page, folder, 0
+
+    def __call__(self, name: str) -> None:
+        page = self.page
+        # Usable at 360 px: nothing wider than the screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH, f"{name}: wider than the screen"
+        # Every control has an accessible name (a label, or its own text).
+        unnamed = page.evaluate(
+            """() => [...document.querySelectorAll('input, textarea, select, button, a[href]')]
+                .filter((el) => el.offsetParent !== null)
+                .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
+                .map((el) => el.outerHTML)"""
+        )
+        assert unnamed == [], f"{name}: controls without a name: {unnamed}"
+        self.count += 1
+        page.screenshot(path=self.folder / f"{self.count:02d}-{name}.png", full_page=True)
+
+
+@pytest.fixture
+def artifacts(capsys) -> Path:
+    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    folder = ROOT / "test-artifacts" / "webapp" / run_id
+    folder.mkdir(parents=True)
+    with capsys.disabled():
+        print(f"\nweb app screenshots: {folder}")
+    return folder
+
+
+@pytest.fixture
+def phone(tmp_path, monkeypatch):
+    """A browser context set up as a phone with a front camera (showing the astronaut) and a fix
+    in Toronto; yields (context, page, problems) where problems collects page errors and
+    Content-Security-Policy violations."""
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's synchronous API runs an event loop in this thread, and Django refuses ORM
+    # calls while one runs; the test's own queries are plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    camera = tmp_path / "camera.y4m"
+    camera.write_bytes(images.y4m(images.astronaut()))
+    problems = []
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),  # a fresh user-data dir
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-quic", "--no-first-run",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={camera}",
+            ],
+            viewport={"width": WIDTH, "height": 740},
+            is_mobile=True,
+            has_touch=True,
+            locale="en-CA",
+            timezone_id="America/Toronto",
+            geolocation={**TORONTO, "accuracy": 25},
+            permissions=["geolocation", "camera"],
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.pages[0] if context.pages else context.new_page()
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("console", lambda message: problems.append(f"console: {message.text}") if _is_violation(message.text) else None)
+        try:
+            yield context, page, problems
+        finally:
+            context.close()
+
+
+def _is_violation(text: str) -> bool:
+    return any(word in text for word in ("Content Security Policy", "Trusted Type", "TrustedScriptURL", "TrustedHTML"))
+
+
+def _text(page) -> str:
+    return " ".join(page.locator("main").inner_text().split())
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_activate_consent_check_in_offline_and_withdraw_in_a_real_browser(live_server, celery_worker, phone, artifacts):
+    context, page, problems = phone
+    # The officer's side: enrolment with the astronaut's portrait as reference photo, a
+    # condition with a permitted area around Toronto, a window open now, an activation code.
+    client = factories.client(given_name="Alex", family_name="Tremblay")
+    factories.reference_photo(client)
+    factories.condition(client, area_latitude=TORONTO["latitude"], area_longitude=TORONTO["longitude"], area_radius_km=50)
+    window = factories.window(client, opens_at=timezone.now() - timedelta(minutes=10), minutes=180)
+    code, _ = factories.services.activation_code_issue(client=client, issued_by=None)
+    shot = Screens(page, artifacts)
+
+    # --- Activation: a wrong date of birth is refused with the server's message, then it works.
+    page.goto(f"{live_server.url}/app/")
+    page.get_by_role("heading", name="Activate ReportIn").wait_for()
+    page.get_by_label("Activation code").fill(code)
+    page.get_by_label("UCI (unique client identifier)").fill(client.uci)
+    page.get_by_label("Date of birth").fill("1990-01-03")
+    page.keyboard.press("Enter")
+    page.get_by_role("alert").filter(has_text="is not right").wait_for()
+    shot("activation-refused")
+    page.get_by_label("Date of birth").fill(client.date_of_birth.isoformat())
+    page.keyboard.press("Enter")
+
+    # --- Both consent texts in full, each answered on its own, the in-person way explained.
+    for step, kind in enumerate(("app_use", "biometric"), start=1):
+        page.get_by_text(f"Consent {step} of 2").wait_for()
+        text = ConsentText.objects.filter(kind=kind, language="en").order_by("-published_at").first()
+        article = _flat(page.locator("article").inner_text())
+        assert text.title in article and _flat(text.body) in article
+        assert "report in person at your CBSA office instead" in _text(page)
+        shot(f"consent-{kind}")
+        page.get_by_role("button", name="I agree").click()
+    page.get_by_role("heading", name="Hello, Alex").wait_for()
+    assert set(ConsentRecord.objects.filter(client=client).values_list("kind", "decision", "channel")) == {
+        ("app_use", "granted", "app"), ("biometric", "granted", "app"),
+    }
+    assert Device.objects.get(client=client).platform == "web"
+
+    # --- Home: the open window in local time with a countdown.
+    page.get_by_text("Your reporting window is open").wait_for()
+    assert re.search(r"Closes in 2 h \d\d min", _text(page)), _text(page)
+    shot("home")
+
+    # --- Check-in: camera with the oval, a photo, a retake, the fix with its accuracy.
+    page.get_by_role("link", name="Check in now").click()
+    take = page.get_by_role("button", name="Take photo")
+    take.and_(page.locator(":enabled")).wait_for()
+    assert page.locator(".camera .oval").is_visible()
+    page.wait_for_function("document.querySelector('video').videoWidth > 0")
+    shot("camera")
+    take.click()
+    page.get_by_role("img", name="Your photo for this check-in").wait_for()
+    page.get_by_role("button", name="Retake photo").click()
+    take.click()
+    page.get_by_text("Location found, accurate to within 25 m.").wait_for()
+    page.get_by_text("Has anything changed?").click()
+    page.get_by_label("Address").fill("12 Queen St W, Toronto")
+    shot("photo-preview")
+    page.get_by_role("button", name="Send check-in").click()
+    page.get_by_text("Your check-in was sent.").wait_for()
+    shot("sent")
+    page.locator(".badge-verified").wait_for(timeout=SCORING_TIMEOUT_MS)
+    assert "Your report was accepted." in _text(page)
+    page.get_by_text("You have reported for this window").wait_for()
+    shot("verified")
+    first = CheckIn.objects.get(client=client)
+    assert first.status == "verified" and first.window_id == window.pk
+    assert (first.latitude, first.longitude, first.accuracy_m) == (TORONTO["latitude"], TORONTO["longitude"], 25.0)
+    assert first.reported_address == "12 Queen St W, Toronto"
+    assert ReportingWindow.objects.get(pk=window.pk).status == "satisfied"
+
+    # --- French: the app's words and the server's (Accept-Language) both.
+    page.get_by_role("button", name="Français").click()
+    page.get_by_role("heading", name="Bonjour, Alex").wait_for()
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    home = _text(page)
+    assert "Vous vous êtes présenté pour cette période" in home
+    assert "Votre présentation a été acceptée." in home  # the status text, from the API
+    assert "Your" not in home
+    shot("home-french")
+
+    # --- Offline: the app opens from its service worker, the check-in waits on the phone.
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    context.set_offline(True)
+    page.reload()
+    page.get_by_role("heading", name="Bonjour, Alex").wait_for()
+    page.get_by_text("Vous êtes hors ligne. Les présentations").wait_for()
+    page.get_by_role("link", name="Envoyer une présentation de plus").click()  # the window is done
+    page.get_by_role("button", name="Prendre la photo").click()  # enabled once the camera runs
+    page.get_by_text("Position trouvée, précise à 25 m près.").wait_for()
+    shot("offline-photo")
+    page.get_by_role("button", name="Envoyer ma présentation").click()
+    page.get_by_text("Pas de réseau : votre présentation est gardée").wait_for()
+    page.get_by_text("Pas encore envoyée").wait_for()
+    shot("offline-waiting")
+    page.wait_for_timeout(1500)
+    assert CheckIn.objects.filter(client=client).count() == 1
+    went_online_at = timezone.now()
+
+    # --- Back online. The server's first answer is lost on the way back (the check-in is
+    # stored, the phone hears nothing); the phone sends the same request again and the server
+    # answers with the check-in it has: one new row, not two.
+    posts = []
+
+    def lose_first_answer(route):
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        posts.append(route.request.headers.get("idempotency-key"))
+        if len(posts) == 1:
+            route.fetch()  # delivered to the server...
+            route.abort("connectionreset")  # ...but its answer never reaches the phone
+        else:
+            route.continue_()
+
+    context.route("**/api/v1/check-ins", lose_first_answer)
+    context.set_offline(False)
+    page.get_by_text("Vos présentations qui attendaient sur ce téléphone ont été envoyées.").wait_for(timeout=60_000)
+    assert page.locator("#outbox-title").count() == 0
+    assert len(posts) == 2 and posts[0] == posts[1], posts
+    checkins = CheckIn.objects.filter(client=client).order_by("id")
+    assert checkins.count() == 2
+    second = checkins.last()
+    assert second.idempotency_key == posts[0]
+    assert second.captured_at < went_online_at < second.received_at  # captured offline, its time kept
+    page.locator(".badge-verified").nth(1).wait_for(timeout=SCORING_TIMEOUT_MS)
+    shot("offline-sent-once")
+    assert CheckIn.objects.filter(client=client).count() == 2
+
+    # --- Settings: withdraw a consent; home then says to report in person.
+    page.get_by_role("link", name="Paramètres").click()
+    biometric = page.locator("[data-kind=biometric]")
+    biometric.get_by_role("button", name="Retirer ce consentement").click()
+    shot("withdraw-confirm")
+    biometric.get_by_role("button", name="Oui, le retirer").click()
+    page.get_by_role("heading", name="La présentation dans l'application est désactivée").wait_for()
+    assert "Présentez-vous en personne à votre bureau de l'ASFC" in _text(page)
+    assert page.locator("a[href='#/check-in']").count() == 0
+    shot("withdrawn")
+    latest = ConsentRecord.objects.filter(client=client, kind="biometric").order_by("-recorded_at", "-id").first()
+    assert latest.decision == "withdrawn"
+    assert InvestigationTask.objects.filter(client=client, reason="consent_withdrawn").count() == 1
+    assert ReportingCondition.objects.get(client=client, active=True).method == "in_person"
+
+    assert problems == []
