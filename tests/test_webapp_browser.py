@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from enforcement.models import ConsentRecord, ConsentText, InvestigationTask, ReportingCondition, ReportingWindow
@@ -113,6 +114,10 @@ def phone(tmp_path, monkeypatch):
             yield context, page, problems
         finally:
             context.close()
+            # The test's queries, made while Playwright runs, get a database connection of
+            # their own that pytest-django never closes (it would keep the test database from
+            # being dropped at the end of the run on PostgreSQL).
+            connections.close_all()
 
 
 def _is_violation(text: str) -> bool:
@@ -171,8 +176,13 @@ def test_activate_consent_check_in_offline_and_withdraw_in_a_real_browser(live_s
     assert re.search(r"Closes in 2 h \d\d min", _text(page)), _text(page)
     shot("home")
 
-    # --- Check-in: camera with the oval, a photo, a retake, the fix with its accuracy.
-    page.get_by_role("link", name="Check in now").click()
+    # --- Check-in, reached with the keyboard (focus starts on the heading; the next stop is the
+    # main action, with a visible focus ring): camera with the oval, a photo, a retake, the fix
+    # with its accuracy, a new address.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Check in now"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    page.keyboard.press("Enter")
     take = page.get_by_role("button", name="Take photo")
     take.and_(page.locator(":enabled")).wait_for()
     assert page.locator(".camera .oval").is_visible()

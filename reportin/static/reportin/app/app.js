@@ -297,9 +297,15 @@ async function start() {
   setLanguage(store.language || deviceLanguage());
   await loadStrings(document.body.dataset.strings);
   languageButton.addEventListener("click", () => switchLanguage(otherLanguage()));
+  // The skip link must not change the address: "#main" is no screen.
+  document.getElementById("skip-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    (main.querySelector("h1") || main).focus();
+  });
   window.addEventListener("hashchange", () => render());
   window.addEventListener("online", () => {
     drawNetwork();
+    retryDelay = FIRST_RETRY_MS; // the failures counted so far were the missing network
     app.sendOutbox();
     if (app.token) {
       app.refresh().catch(() => {});

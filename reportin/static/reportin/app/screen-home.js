@@ -8,6 +8,8 @@ import * as outbox from "./outbox.js";
 const BEING_CHECKED = ["received", "scoring"];
 const FAST_REFRESH_MS = 3000;
 const SLOW_REFRESH_MS = 60000;
+// A photo is usually checked within seconds; past this, asking every few seconds is no help.
+const FAST_REFRESH_FOR_MS = 10 * 60 * 1000;
 
 function action(me, code) {
   return me.pending_actions.find((item) => item.code === code);
@@ -175,7 +177,9 @@ export function render(app, view) {
   let refreshTimer = null;
   function scheduleRefresh() {
     clearTimeout(refreshTimer);
-    const checking = app.checkins.some((item) => BEING_CHECKED.includes(item.status));
+    const checking = app.checkins.some(
+      (item) => BEING_CHECKED.includes(item.status) && Date.now() - new Date(item.received_at) < FAST_REFRESH_FOR_MS,
+    );
     refreshTimer = setTimeout(async () => {
       if (navigator.onLine) {
         await app.refresh().catch(() => {});
