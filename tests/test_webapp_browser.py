@@ -5,8 +5,9 @@ and a real Celery worker on the configured database.
 One walk through the app, as a person would do it: activate, accept both consents, check in
 and see the check-in verified once the worker scored it; switch to French; lose the network,
 check in, get it back and see the check-in sent exactly once (even when the first answer is
-lost on the way back); withdraw a consent. A screenshot of every step is saved under
-test-artifacts/webapp/<run id>/, and the test prints that folder.
+lost on the way back); see a check-in the server refuses shown and not retried; withdraw a
+consent in Settings; read the texts again and refuse both. A screenshot of every step is
+saved under test-artifacts/webapp/<run id>/, and the test prints that folder.
 """
 
 import os
@@ -118,6 +119,26 @@ def phone(tmp_path, monkeypatch):
             # their own that pytest-django never closes (it would keep the test database from
             # being dropped at the end of the run on PostgreSQL).
             connections.close_all()
+
+
+class CheckInPosts:
+    """A route handler that counts the check-ins the phone posts (by Idempotency-Key), and can
+    lose the server's answer to the next one: the server stores it, the phone hears nothing."""
+
+    def __init__(self):
+        self.keys, self.lose_next = [], False
+
+    def __call__(self, route):
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        self.keys.append(route.request.headers.get("idempotency-key"))
+        if self.lose_next:
+            self.lose_next = False
+            route.fetch()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
 
 
 def _is_violation(text: str) -> bool:
@@ -240,46 +261,75 @@ def test_activate_consent_check_in_offline_and_withdraw_in_a_real_browser(live_s
     # --- Back online. The server's first answer is lost on the way back (the check-in is
     # stored, the phone hears nothing); the phone sends the same request again and the server
     # answers with the check-in it has: one new row, not two.
-    posts = []
-
-    def lose_first_answer(route):
-        if route.request.method != "POST":
-            route.continue_()
-            return
-        posts.append(route.request.headers.get("idempotency-key"))
-        if len(posts) == 1:
-            route.fetch()  # delivered to the server...
-            route.abort("connectionreset")  # ...but its answer never reaches the phone
-        else:
-            route.continue_()
-
-    context.route("**/api/v1/check-ins", lose_first_answer)
+    posts = CheckInPosts()
+    posts.lose_next = True
+    context.route("**/api/v1/check-ins", posts)
     context.set_offline(False)
     page.get_by_text("Vos présentations qui attendaient sur ce téléphone ont été envoyées.").wait_for(timeout=60_000)
     assert page.locator("#outbox-title").count() == 0
-    assert len(posts) == 2 and posts[0] == posts[1], posts
+    assert len(posts.keys) == 2 and posts.keys[0] == posts.keys[1], posts.keys
     checkins = CheckIn.objects.filter(client=client).order_by("id")
     assert checkins.count() == 2
     second = checkins.last()
-    assert second.idempotency_key == posts[0]
+    assert second.idempotency_key == posts.keys[0]
     assert second.captured_at < went_online_at < second.received_at  # captured offline, its time kept
     page.locator(".badge-verified").nth(1).wait_for(timeout=SCORING_TIMEOUT_MS)
     shot("offline-sent-once")
     assert CheckIn.objects.filter(client=client).count() == 2
 
-    # --- Settings: withdraw a consent; home then says to report in person.
+    # --- A check-in the server refuses for good is shown, not retried: made offline, while
+    # the person withdraws the biometric consent in person at the office.
+    context.set_offline(True)
+    page.get_by_role("link", name="Envoyer une présentation de plus").click()
+    page.get_by_role("button", name="Prendre la photo").click()
+    page.get_by_text("Position trouvée, précise à 25 m près.").wait_for()
+    page.get_by_role("button", name="Envoyer ma présentation").click()
+    page.get_by_text("Pas encore envoyée").wait_for()
+    factories.services.consent_record(
+        client=client, kind="biometric", decision="withdrawn", text_version=text.version, language="fr", channel="in_person",
+    )
+    posts.keys.clear()  # the tries made offline never left the phone
+    context.set_offline(False)
+    page.get_by_text("Non acceptée").wait_for()
+    refusal = _text(page)
+    assert "La présentation à distance exige les deux consentements" in refusal, refusal  # the server's words
+    assert "La présentation dans l'application est désactivée" in refusal
+    shot("refused-shown")
+    page.wait_for_timeout(6000)  # longer than the first retry would wait
+    assert len(posts.keys) == 1 and CheckIn.objects.filter(client=client).count() == 2
+    assert "Pas de réseau" not in refusal and "ont été envoyées" not in refusal  # no stale or false news
+    page.get_by_role("button", name="Supprimer").click()
+    page.locator("#outbox-title").wait_for(state="detached")
+
+    # --- Settings: the other consent withdrawn in the app; home then says to report in person.
     page.get_by_role("link", name="Paramètres").click()
-    biometric = page.locator("[data-kind=biometric]")
-    biometric.get_by_role("button", name="Retirer ce consentement").click()
+    assert "Retiré le" in page.locator("[data-kind=biometric]").inner_text()
+    app_use = page.locator("[data-kind=app_use]")
+    app_use.get_by_role("button", name="Retirer ce consentement").click()
     shot("withdraw-confirm")
-    biometric.get_by_role("button", name="Oui, le retirer").click()
+    app_use.get_by_role("button", name="Oui, le retirer").click()
     page.get_by_role("heading", name="La présentation dans l'application est désactivée").wait_for()
     assert "Présentez-vous en personne à votre bureau de l'ASFC" in _text(page)
     assert page.locator("a[href='#/check-in']").count() == 0
     shot("withdrawn")
-    latest = ConsentRecord.objects.filter(client=client, kind="biometric").order_by("-recorded_at", "-id").first()
-    assert latest.decision == "withdrawn"
-    assert InvestigationTask.objects.filter(client=client, reason="consent_withdrawn").count() == 1
+
+    # --- Reading the texts again and saying no: recorded, and still a choice without penalty.
+    page.get_by_role("button", name="Relire les textes de consentement").click()
+    for step in (1, 2):
+        page.get_by_text(f"Consentement {step} sur 2").wait_for()
+        assert "vous vous présentez plutôt en personne" in _text(page)
+        page.get_by_role("button", name="Je refuse").click()
+    page.get_by_role("heading", name="La présentation dans l'application est désactivée").wait_for()
+    shot("refused")
+    latest = {
+        kind: ConsentRecord.objects.filter(client=client, kind=kind).order_by("-recorded_at", "-id").first()
+        for kind in ("app_use", "biometric")
+    }
+    assert {kind: (record.decision, record.channel) for kind, record in latest.items()} == {
+        "app_use": ("refused", "app"), "biometric": ("refused", "app"),
+    }
+    # One task per consent withdrawn; a "no" after a "no" changes nothing for the officer.
+    assert InvestigationTask.objects.filter(client=client, reason="consent_withdrawn").count() == 2
     assert ReportingCondition.objects.get(client=client, active=True).method == "in_person"
 
     assert problems == []

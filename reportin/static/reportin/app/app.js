@@ -154,7 +154,9 @@ const app = {
       retryDelay = Math.min(retryDelay * 2, LAST_RETRY_MS);
       retryTimer = setTimeout(() => app.sendOutbox(), delay);
     }
-    if (result.sent.length > 0 && app.token) {
+    if ((result.sent.length > 0 || result.failed.length > 0) && app.token) {
+      // What the server said may have changed what home shows (a window satisfied, or
+      // reporting in the app turned off).
       await app.refresh().catch(() => {});
     } else {
       app.outbox = await outbox.entries();

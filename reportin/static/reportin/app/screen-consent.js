@@ -52,10 +52,11 @@ export async function render(app, view) {
       buttons.forEach((button) => {
         button.disabled = false;
       });
-      const outdated = error instanceof ApiError && error.code === "text_version_outdated";
-      status.replaceChildren(notice("error", outdated ? t("consent_text_changed") : error.message));
-      if (outdated) {
-        app.go("consent");
+      if (error instanceof ApiError && error.code === "text_version_outdated") {
+        app.flash("warning", t("consent_text_changed"));
+        app.go("consent"); // shows the new text
+      } else {
+        status.replaceChildren(notice("error", error.message));
       }
     }
   }

@@ -129,7 +129,7 @@ export function render(app, view) {
   const countdown = { element: h("p", { class: "countdown" }), target: null, label: null };
   const live = h("div", { class: "live" });
   let flash = app.takeFlash();
-  let waited = app.outbox.some((entry) => entry.state === "waiting");
+  let waiting = new Set(app.outbox.filter((entry) => entry.state === "waiting").map((entry) => entry.key));
 
   function tick() {
     if (!countdown.target) {
@@ -149,10 +149,12 @@ export function render(app, view) {
     if (!current) {
       return; // the phone was just deactivated; activation is drawn next
     }
-    if (waited && !app.outbox.some((entry) => entry.state === "waiting")) {
-      // What said "saved on this phone" is out of date: say it went.
-      waited = false;
-      flash = notice("success", t("outbox_all_sent"));
+    if (waiting.size > 0 && !app.outbox.some((entry) => entry.state === "waiting" && waiting.has(entry.key))) {
+      // A message saying "saved on this phone" is out of date: say they went, unless some were
+      // refused (those stay listed below with the server's reason).
+      const refused = app.outbox.some((entry) => waiting.has(entry.key));
+      flash = refused ? null : notice("success", t("outbox_all_sent"));
+      waiting = new Set();
     }
     // Redrawn only when something shown changed, so that focus and reading position stay.
     const state = JSON.stringify([current, app.checkins, app.outbox.map((entry) => [entry.key, entry.state, entry.error]), app.snapshotAt]);
