@@ -4,10 +4,11 @@ and a real Celery worker on the configured database.
 
 One walk through the app, as a person would do it: activate, accept both consents, check in
 and see the check-in verified once the worker scored it; switch to French; lose the network,
-check in, get it back and see the check-in sent exactly once (even when the first answer is
-lost on the way back); see a check-in the server refuses shown and not retried; withdraw a
-consent in Settings; read the texts again and refuse both. A screenshot of every step is
-saved under test-artifacts/webapp/<run id>/, and the test prints that folder.
+reopen the app (from its service worker), check in, get the network back and see the check-in
+sent exactly once (even when the server's first answer is lost on the way back); see a
+check-in the server refuses shown and not retried; withdraw a consent in Settings; read the
+texts again and refuse both. A screenshot of every step is saved under
+test-artifacts/webapp/<run id>/, and the test prints that folder.
 """
 
 import os
@@ -240,8 +241,14 @@ def test_activate_consent_check_in_offline_and_withdraw_in_a_real_browser(live_s
     assert "Your" not in home
     shot("home-french")
 
-    # --- Offline: the app opens from its service worker, the check-in waits on the phone.
+    # --- Chromium finds the app installable (manifest, icons, service worker in control).
     page.wait_for_function("navigator.serviceWorker.controller !== null")
+    devtools = context.new_cdp_session(page)
+    assert devtools.send("Page.getAppManifest")["errors"] == []
+    assert devtools.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
+    devtools.detach()  # while attached, the offline switch below did not reach the page
+
+    # --- Offline: the app opens from its service worker, the check-in waits on the phone.
     context.set_offline(True)
     page.reload()
     page.get_by_role("heading", name="Bonjour, Alex").wait_for()
