@@ -43,6 +43,37 @@ def _require_chromium():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); set REPORTIN_REQUIRE_BROWSER=1 to make this a failure")
 
 
+# Visible text whose contrast with its background is below WCAG AA (4.5:1, or 3:1 for large
+# text). The background is the first ancestor's that is not transparent (the app puts no text
+# over pictures).
+LOW_CONTRAST_TEXT = """() => {
+  const rgb = (value) => value.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => {
+    const channel = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  };
+  const background = (element) => {
+    for (let node = element; node; node = node.parentElement) {
+      const colour = rgb(getComputedStyle(node).backgroundColor);
+      if (colour.length < 4 || colour[3] > 0) return colour.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const element of document.querySelectorAll("body *")) {
+    const hasText = [...element.childNodes].some((node) => node.nodeType === 3 && node.textContent.trim());
+    if (!hasText || !element.checkVisibility()) continue;
+    const style = getComputedStyle(element);
+    const [a, b] = [luminance(rgb(style.color)), luminance(background(element))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) low.push(`${element.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""
+
+
 class Screens:
     """Numbered full-page screenshots, each after checking what every screen must satisfy."""
 
@@ -61,6 +92,8 @@ class Screens:
                 .map((el) => el.outerHTML)"""
         )
         assert unnamed == [], f"{name}: controls without a name: {unnamed}"
+        low = page.evaluate(LOW_CONTRAST_TEXT)
+        assert low == [], f"{name}: text below WCAG AA contrast: {low}"
         self.count += 1
         page.screenshot(path=self.folder / f"{self.count:02d}-{name}.png", full_page=True)
 
