@@ -132,6 +132,11 @@ const app = {
     app.updating?.();
   },
 
+  // Reporting in the app needs both consents, and a condition (if any) that says remote.
+  canReport() {
+    return Boolean(app.me?.consents.remote_reporting_allowed) && app.me.condition?.method !== "in_person";
+  },
+
   needsConsent() {
     const consents = app.me?.consents;
     return Boolean(consents) && ["app_use", "biometric"].some((kind) => consents[kind].decision === null || consents[kind].renewal_needed);

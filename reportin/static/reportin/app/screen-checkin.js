@@ -25,7 +25,7 @@ const LOCATION_ERRORS = { 1: "location_denied", 2: "location_unavailable", 3: "l
 
 export function render(app, view) {
   const me = app.me;
-  if (!me || !me.consents.remote_reporting_allowed) {
+  if (!app.canReport()) {
     fill(
       view,
       h("h1", {}, t("checkin_title")),

@@ -59,7 +59,7 @@ function windowSection(app, me, countdown) {
 }
 
 function reportingSection(app, me, countdown) {
-  if (!me.consents.remote_reporting_allowed || me.condition?.method === "in_person") {
+  if (!app.canReport()) {
     countdown.target = null;
     return remoteOffSection(app, me);
   }
@@ -177,8 +177,12 @@ export function render(app, view) {
 
   // While a photo is being checked, ask often; otherwise now and then.
   let refreshTimer = null;
+  let left = false;
   function scheduleRefresh() {
     clearTimeout(refreshTimer);
+    if (left) {
+      return;
+    }
     const checking = app.checkins.some(
       (item) => BEING_CHECKED.includes(item.status) && Date.now() - new Date(item.received_at) < FAST_REFRESH_FOR_MS,
     );
@@ -192,6 +196,7 @@ export function render(app, view) {
 
   const ticker = setInterval(tick, 1000);
   app.onLeave(() => {
+    left = true;
     clearInterval(ticker);
     clearTimeout(refreshTimer);
   });
