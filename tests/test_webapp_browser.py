@@ -16,6 +16,7 @@ import re
 import time
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connections
@@ -190,12 +191,17 @@ def _flat(text: str) -> str:
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_activate_consent_check_in_offline_and_withdraw_in_a_real_browser(live_server, celery_worker, phone, artifacts):
     context, page, problems = phone
-    # The officer's side: enrolment with the astronaut's portrait as reference photo, a
-    # condition with a permitted area around Toronto, a window open now, an activation code.
+    # The officer's side: enrolment with the astronaut's portrait as reference photo, a daily
+    # condition whose window opened ten minutes ago (local time) for three hours, with a
+    # permitted area around Toronto, and an activation code. The scheduler makes the windows.
     client = factories.client(given_name="Alex", family_name="Tremblay")
     factories.reference_photo(client)
-    factories.condition(client, area_latitude=TORONTO["latitude"], area_longitude=TORONTO["longitude"], area_radius_km=50)
-    window = factories.window(client, opens_at=timezone.now() - timedelta(minutes=10), minutes=180)
+    opened = (timezone.now() - timedelta(minutes=10)).astimezone(ZoneInfo(client.local_time_zone))
+    factories.condition(
+        client, window_start=opened.time().replace(second=0, microsecond=0), window_minutes=180, starts_on=opened.date(),
+        area_latitude=TORONTO["latitude"], area_longitude=TORONTO["longitude"], area_radius_km=50,
+    )
+    window = ReportingWindow.objects.get(client=client, opens_at__lte=timezone.now(), closes_at__gt=timezone.now())
     code, _ = factories.services.activation_code_issue(client=client, issued_by=None)
     shot = Screens(page, artifacts)
 
@@ -228,7 +234,9 @@ def test_activate_consent_check_in_offline_and_withdraw_in_a_real_browser(live_s
 
     # --- Home: the open window in local time with a countdown.
     page.get_by_text("Your reporting window is open").wait_for()
-    assert re.search(r"Closes in 2 h \d\d min", _text(page)), _text(page)
+    home = _text(page)
+    assert re.search(r"Closes in 2 h \d\d min", home), home
+    assert "Next window: " in home  # tomorrow's
     shot("home")
 
     # --- Check-in, reached with the keyboard (focus starts on the heading; the next stop is the

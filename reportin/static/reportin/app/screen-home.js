@@ -11,6 +11,11 @@ const SLOW_REFRESH_MS = 60000;
 // A photo is usually checked within seconds; past this, asking every few seconds is no help.
 const FAST_REFRESH_FOR_MS = 10 * 60 * 1000;
 
+// A report for this window arrived ("reported" while its photo is checked), or it is settled.
+function windowDone(app, window) {
+  return ["reported", "satisfied"].includes(window.status) || app.checkins.some((item) => item.window?.id === window.id);
+}
+
 function action(me, code) {
   return me.pending_actions.find((item) => item.code === code);
 }
@@ -33,7 +38,7 @@ function windowSection(app, me, countdown) {
   const current = me.current_window;
   const next = me.next_window;
   if (current) {
-    const reported = current.status === "satisfied" || app.checkins.some((item) => item.window?.id === current.id);
+    const reported = windowDone(app, current);
     countdown.target = reported ? null : current.closes_at;
     countdown.label = "window_closes_in";
     return h(
@@ -64,7 +69,7 @@ function reportingSection(app, me, countdown) {
     return remoteOffSection(app, me);
   }
   const current = me.current_window;
-  const due = current && !(current.status === "satisfied" || app.checkins.some((item) => item.window?.id === current.id));
+  const due = current && !windowDone(app, current);
   return [
     me.condition ? windowSection(app, me, countdown) : notice("info", t("no_condition")),
     // Reporting outside a window is allowed (kept as an unscheduled report), but not urged.
