@@ -55,17 +55,18 @@ def selfie() -> bytes:
     return jpeg(astronaut().resize((300, 275)), quality=85)
 
 
-def y4m(image: Image.Image, *, size: tuple[int, int] = (640, 480), frames: int = 2) -> bytes:
+def y4m(image: Image.Image, *, size: tuple[int, int] = (640, 480), height: float = 1.0, centre=(0.5, 0.5)) -> bytes:
     """A short uncompressed video of a still picture (YUV4MPEG2, 4:2:0), the format Chromium's
-    fake camera plays in a loop: the picture scaled to fit the frame, on a grey background."""
-    width, height = size
+    fake camera plays in a loop: the picture `height` times the frame's height, its middle at
+    `centre` (fractions of the frame), on a grey background."""
+    width, frame_height = size
     frame = Image.new("RGB", size, (90, 90, 90))
     picture = image.convert("RGB")
-    scale = min(width / picture.width, height / picture.height)
+    scale = height * frame_height / picture.height
     picture = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.Resampling.LANCZOS)
-    frame.paste(picture, ((width - picture.width) // 2, (height - picture.height) // 2))
+    frame.paste(picture, (round(centre[0] * width - picture.width / 2), round(centre[1] * frame_height - picture.height / 2)))
     luma, blue, red = frame.convert("YCbCr").split()
-    chroma = [plane.resize((width // 2, height // 2), Image.Resampling.BILINEAR) for plane in (blue, red)]
+    chroma = [plane.resize((width // 2, frame_height // 2), Image.Resampling.BILINEAR) for plane in (blue, red)]
     planes = luma.tobytes() + b"".join(plane.tobytes() for plane in chroma)
-    header = f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode()
-    return header + (b"FRAME\n" + planes) * frames
+    header = f"YUV4MPEG2 W{width} H{frame_height} F30:1 Ip A1:1 C420jpeg\n".encode()
+    return header + b"FRAME\n" + planes

@@ -112,16 +112,15 @@ def artifacts(capsys) -> Path:
 @pytest.fixture
 def phone(tmp_path, monkeypatch):
     """A browser context set up as a phone with a front camera (showing the astronaut) and a fix
-    in Toronto; yields (context, page, problems) where problems collects page errors and
-    Content-Security-Policy violations."""
+    in Toronto; yields (context, page, camera, problems) where problems collects page errors
+    and Content-Security-Policy violations."""
     _require_chromium()
     from playwright.sync_api import sync_playwright
 
     # Playwright's synchronous API runs an event loop in this thread, and Django refuses ORM
     # calls while one runs; the test's own queries are plain synchronous ones.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    camera = tmp_path / "camera.y4m"
-    camera.write_bytes(images.y4m(images.astronaut()))
+    camera = Camera(tmp_path / "camera.y4m")
     problems = []
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -132,7 +131,7 @@ def phone(tmp_path, monkeypatch):
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--disable-quic", "--no-first-run",
                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={camera}",
+                f"--use-file-for-fake-video-capture={camera.path}",
             ],
             viewport={"width": WIDTH, "height": 740},
             is_mobile=True,
@@ -147,13 +146,32 @@ def phone(tmp_path, monkeypatch):
         page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
         page.on("console", lambda message: problems.append(f"console: {message.text}") if _is_violation(message.text) else None)
         try:
-            yield context, page, problems
+            yield context, page, camera, problems
         finally:
             context.close()
             # The test's queries, made while Playwright runs, get a database connection of
             # their own that pytest-django never closes (it would keep the test database from
             # being dropped at the end of the run on PostgreSQL).
             connections.close_all()
+
+
+class Camera:
+    """What Chromium's fake front camera shows: a video file, read again each time the app
+    starts the camera, so that each check-in can be a new photo. (The same picture twice
+    would rightly be taken for a re-sent photo.)"""
+
+    # The astronaut framed differently for each check-in: (height, centre) in the frame.
+    FRAMINGS = [(1.0, (0.5, 0.5)), (0.85, (0.35, 0.55)), (0.9, (0.65, 0.5))]
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.show(0)
+
+    def show(self, framing: int) -> None:
+        height, centre = self.FRAMINGS[framing]
+        partial = self.path.with_suffix(".part")
+        partial.write_bytes(images.y4m(images.astronaut(), height=height, centre=centre))
+        partial.replace(self.path)  # never a half-written file for the camera to read
 
 
 class CheckInPosts:
@@ -190,7 +208,7 @@ def _flat(text: str) -> str:
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_activate_consent_check_in_offline_and_withdraw_in_a_real_browser(live_server, celery_worker, phone, artifacts):
-    context, page, problems = phone
+    context, page, camera, problems = phone
     # The officer's side: enrolment with the astronaut's portrait as reference photo, a daily
     # condition whose window opened ten minutes ago (local time) for three hours, with a
     # permitted area around Toronto, and an activation code. The scheduler makes the windows.
@@ -294,6 +312,7 @@ def test_activate_consent_check_in_offline_and_withdraw_in_a_real_browser(live_s
     page.reload()
     page.get_by_role("heading", name="Bonjour, Alex").wait_for()
     page.get_by_text("Vous êtes hors ligne. Les présentations").wait_for()
+    camera.show(1)  # another photo: the astronaut framed differently
     page.get_by_role("link", name="Envoyer une présentation de plus").click()  # the window is done
     page.get_by_role("button", name="Prendre la photo").click()  # enabled once the camera runs
     page.get_by_text("Position trouvée, précise à 25 m près.").wait_for()
@@ -328,6 +347,7 @@ def test_activate_consent_check_in_offline_and_withdraw_in_a_real_browser(live_s
     # --- A check-in the server refuses for good is shown, not retried: made offline, while
     # the person withdraws the biometric consent in person at the office.
     context.set_offline(True)
+    camera.show(2)  # and another
     page.get_by_role("link", name="Envoyer une présentation de plus").click()
     page.get_by_role("button", name="Prendre la photo").click()
     page.get_by_text("Position trouvée, précise à 25 m près.").wait_for()
