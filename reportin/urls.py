@@ -2,6 +2,7 @@ from django.conf import settings
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from reportin import webapp
 from reportin.api import views
 
 app_name = "api"
@@ -16,6 +17,11 @@ urlpatterns = [
     re_path(r"^api/v1/check-ins/(?P<checkin_id>[0-9]{1,18})$", views.CheckInDetailView.as_view(), name="checkin"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # The reference web app for phones (README: Web app).
+    path("app/", webapp.shell, name="webapp"),
+    path("app/sw.js", webapp.service_worker, name="webapp-sw"),
+    path("app/manifest.webmanifest", webapp.manifest, name="webapp-manifest"),
+    path("app/icon-<int:size>.png", webapp.icon, name="webapp-icon"),
 ]
 
 if settings.REPORTIN_BENCH_BASELINE:

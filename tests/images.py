@@ -64,3 +64,20 @@ def selfie() -> bytes:
     """A selfie of the astronaut: the same face as her reference photo, another picture of it
     (a resized copy of the reference itself would be taken for a re-sent photo)."""
     return jpeg(astronaut_elsewhere(), quality=85)
+
+
+def y4m(image: Image.Image, *, size: tuple[int, int] = (640, 480), height: float = 1.0, centre=(0.5, 0.5)) -> bytes:
+    """A short uncompressed video of a still picture (YUV4MPEG2, 4:2:0), the format Chromium's
+    fake camera plays in a loop: the picture `height` times the frame's height, its middle at
+    `centre` (fractions of the frame), on a grey background."""
+    width, frame_height = size
+    frame = Image.new("RGB", size, (90, 90, 90))
+    picture = image.convert("RGB")
+    scale = height * frame_height / picture.height
+    picture = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.Resampling.LANCZOS)
+    frame.paste(picture, (round(centre[0] * width - picture.width / 2), round(centre[1] * frame_height - picture.height / 2)))
+    luma, blue, red = frame.convert("YCbCr").split()
+    chroma = [plane.resize((width // 2, frame_height // 2), Image.Resampling.BILINEAR) for plane in (blue, red)]
+    planes = luma.tobytes() + b"".join(plane.tobytes() for plane in chroma)
+    header = f"YUV4MPEG2 W{width} H{frame_height} F30:1 Ip A1:1 C420jpeg\n".encode()
+    return header + b"FRAME\n" + planes

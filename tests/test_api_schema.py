@@ -13,7 +13,7 @@ from django.test import Client
 
 from reportin.api.docs import ERROR_CODES
 from reportin.models import CheckIn
-from tests.conftest import ROOT, make_reporter
+from tests.conftest import make_reporter
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server,
             "--suppress-health-check", "all",
             "--report", "junit", "--report-dir", str(tmp_path),
         ],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     output = result.stdout + result.stderr
     print(output[-3000:], f"\nschemathesis took {time.monotonic() - started:.0f} s")
