@@ -46,4 +46,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(),
         "options": {"expires": 55},
     },
+    # Daily at 03:30 UTC: delete images and encodings past their retention period.
+    "purge-expired": {
+        "task": "reportin.tasks.data_purge_expired",
+        "schedule": crontab(minute=30, hour=3),
+        "options": {"expires": 6 * 3600},
+    },
 }

@@ -255,6 +255,18 @@ REPORTIN_REMINDER_HOURS_BEFORE_CLOSE = env_int("REPORTIN_REMINDER_HOURS_BEFORE_C
 # Dotted path of the callable that delivers a reminder (enforcement/notifications.py).
 REPORTIN_NOTIFICATION_SENDER = env_str("REPORTIN_NOTIFICATION_SENDER", "enforcement.notifications.send_email")
 
+# --- Retention (manage.py purge_expired; daily on beat) -------------------------------------
+# Selfies: deleted this many days after their check-in is settled (verified or rejected),
+# unless an open task still needs them. The check-in row and its match figures stay.
+REPORTIN_RETAIN_SELFIE_DAYS = env_int("REPORTIN_RETAIN_SELFIE_DAYS", 90, minimum=1)
+# Reference photos and their face encodings: this many days after the case is closed
+# (never while the client has an open task).
+REPORTIN_RETAIN_REFERENCE_DAYS = env_int("REPORTIN_RETAIN_REFERENCE_DAYS", 365, minimum=1)
+# Rejected reference photos (never used for matching): this many days after upload.
+REPORTIN_RETAIN_REJECTED_PHOTO_DAYS = env_int("REPORTIN_RETAIN_REJECTED_PHOTO_DAYS", 30, minimum=1)
+# Audit events, consent records, match figures and access records are kept: they are the
+# record auditors rely on, and hold no image.
+
 # --- Email (reminders) ----------------------------------------------------------------------
 
 _EMAIL_BACKENDS = {

@@ -180,12 +180,15 @@ class PhotoStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     READY = "ready", _("Ready")
     REJECTED = "rejected", _("Rejected")
+    # Image and encoding deleted under the retention rules; the row stays for the match log.
+    PURGED = "purged", _("Deleted (retention period over)")
 
 
 PHOTO_STATUS_TRANSITIONS = {
-    PhotoStatus.PENDING: frozenset({PhotoStatus.READY, PhotoStatus.REJECTED}),
-    PhotoStatus.READY: frozenset(),
-    PhotoStatus.REJECTED: frozenset(),
+    PhotoStatus.PENDING: frozenset({PhotoStatus.READY, PhotoStatus.REJECTED, PhotoStatus.PURGED}),
+    PhotoStatus.READY: frozenset({PhotoStatus.PURGED}),
+    PhotoStatus.REJECTED: frozenset({PhotoStatus.PURGED}),
+    PhotoStatus.PURGED: frozenset(),
 }
 
 

@@ -39,3 +39,11 @@ def checkins_reconcile() -> int:
     never sent) does not lose a check-in."""
     return len(services.checkins_requeue(now=timezone.now()))
 
+
+
+@shared_task
+def data_purge_expired() -> dict:
+    """Daily: delete the images and encodings whose retention period is over (audited)."""
+    from reportin import retention
+
+    return retention.purge_expired().counts

@@ -1,0 +1,38 @@
+"""Delete the images and face encodings whose retention period is over (README: Retention)."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from enforcement.progress import Progress
+from reportin import retention
+
+LABELS = {
+    retention.SELFIES: ("check-in selfies", "REPORTIN_RETAIN_SELFIE_DAYS", "days after the check-in is settled"),
+    retention.REFERENCE_PHOTOS: ("reference photos and encodings", "REPORTIN_RETAIN_REFERENCE_DAYS", "days after the case closed"),
+    retention.REJECTED_PHOTOS: ("rejected reference photos", "REPORTIN_RETAIN_REJECTED_PHOTO_DAYS", "days after upload"),
+}
+
+
+class Command(BaseCommand):
+    help = "Delete selfies, reference photos and encodings whose retention period is over. Audited."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="Show what is due; delete nothing.")
+
+    def handle(self, *args, dry_run=False, **options):
+        plan = retention.purge_plan(now=timezone.now())
+        total = sum(len(ids) for ids in plan.values())
+        for data_class, ids in plan.items():
+            label, setting, rule = LABELS[data_class]
+            self.stdout.write(f"{label}: {len(ids)} due ({getattr(settings, setting)} {rule}; {setting})")
+        if dry_run:
+            self.stdout.write(f"Dry run: {total} item(s) would be deleted; nothing was changed.")
+            return
+        with Progress(total, label="purging", stream=self.stderr) as progress:
+            result = retention.purge_expired(plan=plan, progress=lambda n: progress.update(advance=n))
+        done = sum(result.counts.values())
+        detail = ", ".join(f"{LABELS[k][0]}: {v}" for k, v in result.counts.items())
+        skipped = total - done
+        note = f" ({skipped} no longer due when reached)" if skipped else ""
+        self.stdout.write(f"Deleted {done} item(s){note}: {detail}. Recorded as audit events (retention.purge).")

@@ -1,0 +1,270 @@
+"""The end of a person's data: what retention deletes and when (purge_expired), and everything
+held about a person, gathered for a subject access request (export_client).
+
+Retention deletes images and face encodings only. The rows that describe what happened
+(check-ins, match figures, tasks, consent records, audit events, access records) stay: they
+hold no image and are what an auditor needs to check a decision years later.
+"""
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.utils import timezone
+
+from biometrics import faces
+from enforcement import crypto
+from enforcement.models import (
+    AccessRecord,
+    ActivationCode,
+    AuditEvent,
+    CaseStatus,
+    CircumstanceChange,
+    Client,
+    ConsentRecord,
+    Escalation,
+    InvestigationTask,
+    Notification,
+    PhotoStatus,
+    ReferencePhoto,
+    ReportingCondition,
+    ReportingWindow,
+    TaskNote,
+    TaskReason,
+    TaskStatus,
+)
+from enforcement.services import audit_record
+from reportin.models import CheckIn, CheckInStatus, Device, FaceMatch
+
+# --- Retention ------------------------------------------------------------------------------
+
+SELFIES = "selfies"
+REFERENCE_PHOTOS = "reference_photos"
+REJECTED_PHOTOS = "rejected_photos"
+DATA_CLASSES = (SELFIES, REFERENCE_PHOTOS, REJECTED_PHOTOS)
+
+
+def _open_tasks():
+    return InvestigationTask.objects.exclude(status=TaskStatus.RESOLVED)
+
+
+def selfies_due(*, now: datetime):
+    """Check-ins whose selfie has outlived REPORTIN_RETAIN_SELFIE_DAYS since the check-in was
+    settled (verified or rejected: its last change), and that no open task needs: not the
+    check-in of an open task, not a check-in in the window of an open task, and no selfie of a
+    client with an open possible-replay task (any earlier selfie may be the evidence)."""
+    cutoff = now - timedelta(days=settings.REPORTIN_RETAIN_SELFIE_DAYS)
+    open_tasks = _open_tasks()
+    return (
+        CheckIn.objects.filter(status__in=[CheckInStatus.VERIFIED, CheckInStatus.REJECTED], updated_at__lt=cutoff)
+        .exclude(selfie="")
+        .exclude(pk__in=open_tasks.filter(checkin_id__isnull=False).values("checkin_id"))
+        .exclude(window_id__in=open_tasks.filter(window__isnull=False).values("window_id"))
+        .exclude(client_id__in=open_tasks.filter(reason=TaskReason.POSSIBLE_REPLAY).values("client_id"))
+    )
+
+
+def reference_photos_due(*, now: datetime):
+    """Reference photos (image and encoding) of cases closed more than
+    REPORTIN_RETAIN_REFERENCE_DAYS ago, when the client has no open task."""
+    cutoff = now - timedelta(days=settings.REPORTIN_RETAIN_REFERENCE_DAYS)
+    return (
+        ReferencePhoto.objects.exclude(status=PhotoStatus.PURGED)
+        .filter(client__case_status=CaseStatus.CLOSED, client__case_closed_at__lt=cutoff)
+        .exclude(client_id__in=_open_tasks().values("client_id"))
+    )
+
+
+def rejected_photos_due(*, now: datetime):
+    """Rejected reference photos uploaded more than REPORTIN_RETAIN_REJECTED_PHOTO_DAYS ago."""
+    cutoff = now - timedelta(days=settings.REPORTIN_RETAIN_REJECTED_PHOTO_DAYS)
+    return ReferencePhoto.objects.filter(status=PhotoStatus.REJECTED, created_at__lt=cutoff)
+
+
+def purge_plan(*, now: datetime) -> dict[str, list[int]]:
+    """The ids due for deletion in each data class."""
+    return {
+        SELFIES: list(selfies_due(now=now).order_by("pk").values_list("pk", flat=True)),
+        REFERENCE_PHOTOS: list(reference_photos_due(now=now).order_by("pk").values_list("pk", flat=True)),
+        REJECTED_PHOTOS: list(rejected_photos_due(now=now).order_by("pk").values_list("pk", flat=True)),
+    }
+
+
+@dataclass
+class PurgeResult:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DATA_CLASSES, 0))
+
+
+def _delete_file_after_commit(file_field) -> None:
+    """Delete the stored file once the row no longer points to it: a crash in between leaves
+    an unreadable orphan file, never a row pointing to nothing."""
+    name, storage = file_field.name, file_field.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
+
+
+def _selfie_purge(pk: int, *, now: datetime) -> bool:
+    with transaction.atomic():
+        checkin = selfies_due(now=now).select_for_update().filter(pk=pk).first()
+        if checkin is None:  # settled again, or an open task appeared since the plan was made
+            return False
+        _delete_file_after_commit(checkin.selfie)
+        CheckIn.objects.filter(pk=pk).update(selfie="")
+        return True
+
+
+def _photo_purge(pk: int, *, due) -> bool:
+    with transaction.atomic():
+        photo = due.select_for_update().filter(pk=pk).first()
+        if photo is None:
+            return False
+        _delete_file_after_commit(photo.image)
+        ReferencePhoto.objects.filter(pk=pk).update(image="", encoding=None, status=PhotoStatus.PURGED, active=False, updated_at=timezone.now())
+        return True
+
+
+def purge_expired(*, now: datetime | None = None, plan: dict[str, list[int]] | None = None, progress=None) -> PurgeResult:
+    """Delete what the retention rules say is due, one item per transaction (each re-checked
+    under a row lock), and record one audit event per data class with the ids deleted.
+    `progress(advance)` is called after each item."""
+    now = now or timezone.now()
+    plan = plan if plan is not None else purge_plan(now=now)
+    result = PurgeResult()
+    purgers = {
+        SELFIES: lambda pk: _selfie_purge(pk, now=now),
+        REFERENCE_PHOTOS: lambda pk: _photo_purge(pk, due=reference_photos_due(now=now)),
+        REJECTED_PHOTOS: lambda pk: _photo_purge(pk, due=rejected_photos_due(now=now)),
+    }
+    days = {
+        SELFIES: settings.REPORTIN_RETAIN_SELFIE_DAYS,
+        REFERENCE_PHOTOS: settings.REPORTIN_RETAIN_REFERENCE_DAYS,
+        REJECTED_PHOTOS: settings.REPORTIN_RETAIN_REJECTED_PHOTO_DAYS,
+    }
+    for data_class in DATA_CLASSES:
+        deleted = []
+        for pk in plan.get(data_class, []):
+            if purgers[data_class](pk):
+                deleted.append(pk)
+            if progress:
+                progress(1)
+        result.counts[data_class] = len(deleted)
+        if deleted:
+            audit_record(
+                actor=None,
+                actor_label="retention",
+                action="retention.purge",
+                details={"data_class": data_class, "retention_days": days[data_class], "count": len(deleted), "ids": deleted},
+                now=now,
+            )
+    return result
+
+
+# --- Subject access -------------------------------------------------------------------------
+
+# Secrets that are not the person's data and would only help an attacker.
+EXPORT_EXCLUDED_FIELDS = {"token_hash", "code_hash", "request_fingerprint", "prev_hash", "hash"}
+
+
+def _row(instance: models.Model) -> dict:
+    data = {}
+    for model_field in instance._meta.concrete_fields:
+        if model_field.attname in EXPORT_EXCLUDED_FIELDS:
+            continue
+        value = getattr(instance, model_field.attname)
+        if isinstance(model_field, models.FileField):
+            value = value.name or None
+        elif isinstance(model_field, models.BinaryField):
+            value = None  # encodings are exported decoded, below
+        data[model_field.attname] = value
+    return data
+
+
+def client_records(client: Client) -> dict[str, models.QuerySet]:
+    """Every record held about the client, by model label. Rows of other people are never in
+    these querysets: each filters on this client directly or through its parent row."""
+    checkins = CheckIn.objects.filter(client=client)
+    tasks = InvestigationTask.objects.filter(client=client)
+    querysets = [
+        Client.objects.filter(pk=client.pk),
+        ReportingCondition.objects.filter(client=client),
+        ReportingWindow.objects.filter(client=client),
+        ReferencePhoto.objects.filter(client=client),
+        ConsentRecord.objects.filter(client=client),
+        CircumstanceChange.objects.filter(client=client),
+        ActivationCode.objects.filter(client=client),
+        Notification.objects.filter(client=client),
+        tasks,
+        TaskNote.objects.filter(task__in=tasks),
+        Escalation.objects.filter(client=client),
+        AccessRecord.objects.filter(client=client),
+        AuditEvent.objects.filter(client=client),
+        Device.objects.filter(client=client),
+        checkins,
+        FaceMatch.objects.filter(checkin__in=checkins),
+    ]
+    return {qs.model._meta.label_lower: qs.order_by("pk") for qs in querysets}
+
+
+def _encoding_list(photo: ReferencePhoto) -> list[float] | None:
+    if photo.encoding is None:
+        return None
+    return [round(float(x), 6) for x in faces.encoding_from_bytes(crypto.decrypt(bytes(photo.encoding)))]
+
+
+def client_export(*, client: Client, out, exported_by: str) -> dict[str, int]:
+    """Write a zip of everything held about the client to the binary file `out`: `data.json`
+    (every record, by model) and the images, decrypted (`selfies/<check-in id>.jpg`,
+    `reference_photos/<photo id>.jpg`). Audited. Returns the number of records per model."""
+    records = client_records(client)
+    counts: dict[str, int] = {}
+    data: dict[str, list[dict]] = {}
+    images: list[tuple[str, object]] = []
+    for label, queryset in records.items():
+        rows = []
+        for instance in queryset.iterator(chunk_size=500):
+            row = _row(instance)
+            if isinstance(instance, ReferencePhoto):
+                row["encoding"] = _encoding_list(instance)
+                if instance.image:
+                    row["image_file"] = f"reference_photos/{instance.pk}.jpg"
+                    images.append((row["image_file"], instance.image))
+            elif isinstance(instance, CheckIn) and instance.selfie:
+                row["selfie_file"] = f"selfies/{instance.pk}.jpg"
+                images.append((row["selfie_file"], instance.selfie))
+            rows.append(row)
+        data[label] = rows
+        counts[label] = len(rows)
+
+    document = {
+        "format": "reportin-subject-access/1",
+        "generated_at": timezone.now(),
+        "uci": client.uci,
+        "note": "Everything ReportIn holds about this person. Images are decrypted copies.",
+        "counts": counts,
+        "records": data,
+    }
+    missing = []
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data.json", json.dumps(document, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False))
+        for name, file_field in images:
+            try:
+                with file_field.open("rb") as handle:
+                    archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), handle.read())
+            except (FileNotFoundError, crypto.DecryptionError):
+                missing.append(name)
+        if missing:
+            archive.writestr("missing.txt", "Files recorded but not readable:\n" + "\n".join(missing) + "\n")
+    audit_record(
+        actor=None,
+        actor_label=exported_by,
+        action="client.export",
+        obj=client,
+        client=client,
+        details={"counts": counts, "images": len(images) - len(missing), "missing_images": missing},
+    )
+    return counts
+
