@@ -29,3 +29,10 @@ def test_biometrics_does_not_depend_on_django():
         if re.search(r"^\s*(from|import)\s+(django|enforcement|reportin)\b", path.read_text(), re.M)
     ]
     assert not offenders, offenders
+
+
+def test_no_merge_conflict_markers_are_left_in_the_repository():
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    marker = re.compile(r"^(<{7} |={7}$|>{7} )", re.MULTILINE)
+    left = [name for name in tracked if (ROOT / name).is_file() and marker.search((ROOT / name).read_text(errors="ignore"))]
+    assert left == []
