@@ -255,7 +255,7 @@ class ClientAdmin(RegionScopedAdmin):
             "client": client,
             "code": code,
             "record": record,
-            "expires_local": timezone.localtime(record.expires_at, schedule.zone(client.local_time_zone)),
+            "expires_local": record.expires_at.astimezone(schedule.zone(client.local_time_zone)).replace(tzinfo=None),
             "client_time_zone": client.local_time_zone,
         }
         response = TemplateResponse(request, "admin/enforcement/client/activation_code.html", context)
@@ -270,7 +270,8 @@ def condition_preview(condition: ReportingCondition, client: Client, now, count:
     tz_name = client.local_time_zone
     tz = schedule.zone(tz_name)
     return [
-        {"opens": w.opens_at.astimezone(tz), "closes": w.closes_at.astimezone(tz), "deadline": w.deadline_at.astimezone(tz)}
+        # Naive local times: the template must show them as they are, not in the server's zone.
+        {key: at.astimezone(tz).replace(tzinfo=None) for key, at in (("opens", w.opens_at), ("closes", w.closes_at), ("deadline", w.deadline_at))}
         for w in schedule.upcoming(condition, tz_name, now, count)
     ]
 

@@ -316,7 +316,7 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
             "pending_escalation": pending[0] if pending else None,
             "can_sign_off": bool(pending) and roles.is_supervisor(user) and user.has_perm("enforcement.approve_escalation")
             and pending[0].proposed_by_id != user.pk,
-            "local_now": timezone.now().astimezone(triage.ZoneInfo(page.time_zone)),
+            "local_now": timezone.now().astimezone(triage.ZoneInfo(page.time_zone)).replace(tzinfo=None),
             **forms_,
         }
         return TemplateResponse(request, "admin/enforcement/investigationtask/task.html", context)

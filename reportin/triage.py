@@ -83,7 +83,7 @@ def location_words(checkin: CheckIn) -> str:
 @dataclass
 class TimelineEntry:
     at: datetime
-    local: datetime
+    local: datetime  # naive, in the client's time zone (templates must not convert it)
     kind: str  # "checkin" or "window"
     text: str
     status: str
@@ -124,13 +124,13 @@ def task_page(*, task: InvestigationTask) -> TaskPage:
     windows = list(ReportingWindow.objects.filter(client=client, opens_at__lte=task.created_at).order_by("-opens_at")[:TIMELINE_LENGTH])
     timeline = [
         TimelineEntry(
-            c.received_at, c.received_at.astimezone(tz), "checkin",
+            c.received_at, c.received_at.astimezone(tz).replace(tzinfo=None), "checkin",
             _("Check-in %(id)d") % {"id": c.pk}, c.get_status_display(), current=checkin is not None and c.pk == checkin.pk,
         )
         for c in checkins
     ] + [
         TimelineEntry(
-            w.opens_at, w.opens_at.astimezone(tz), "window",
+            w.opens_at, w.opens_at.astimezone(tz).replace(tzinfo=None), "window",
             _("Window %(opens)s–%(closes)s") % {
                 "opens": w.opens_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"), "closes": w.closes_at.astimezone(tz).strftime("%H:%M"),
             },

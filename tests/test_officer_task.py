@@ -2,6 +2,7 @@
 references, the decision in plain words, the GPS fix, timeline, consent, changes), and assign,
 reassign, resolve and escalate, each through a service that writes an audit event."""
 
+import html
 import re
 from datetime import timedelta
 
@@ -36,7 +37,7 @@ def officer(client):
 
 
 def page_text(response) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
 
 
 def decide(client, task, **data):
@@ -216,3 +217,17 @@ def test_a_resolved_task_shows_its_decision_and_offers_no_more(client, officer, 
     text = page_text(client.get(f"{TASKS}{case['task'].pk}/change/"))
     assert "Resolved — False alarm" in text and "Twin brother, known." in text
     assert "Assign to me" not in text
+
+
+def test_the_queue_and_the_task_page_speak_french_to_a_french_browser(client, officer, case):
+    queue = page_text(client.get(TASKS, HTTP_ACCEPT_LANGUAGE="fr"))
+    assert "File de tri — Greater Toronto Area" in queue and "1 tâche ouverte" in queue
+    page = page_text(client.get(f"{TASKS}{case['task'].pk}/change/", HTTP_ACCEPT_LANGUAGE="fr"))
+    match = case["match"]
+    assert f"distance {match.best_distance:.2f} pour un seuil de {match.threshold:.2f} : pas de correspondance" in page.replace(
+        f"{match.best_distance:.2f}".replace(".", ","), f"{match.best_distance:.2f}"
+    ).replace(f"{match.threshold:.2f}".replace(".", ","), f"{match.threshold:.2f}")
+    for words in ("Comparaison des visages", "Ouvrir la position sur une carte", "précise à 25 m"):
+        assert words in page, words
+    raw = html.unescape(client.get(f"{TASKS}{case['task'].pk}/change/", HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+    assert 'value="M\'attribuer"' in raw and 'value="Résoudre"' in raw
