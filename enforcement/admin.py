@@ -185,7 +185,7 @@ class ClientAdmin(RegionScopedAdmin):
                 condition=condition,
                 upcoming=condition_preview(condition, client, now) if condition else [],
                 client_time_zone=client.local_time_zone,
-                consents=selectors.consent_states(client=client),
+                consents=[(ConsentKind(kind).label, state) for kind, state in selectors.consent_states(client=client).items()],
                 consent_form=InPersonConsentForm(initial={"language": client.preferred_language}),
                 codes=list(client.activation_codes.select_related("issued_by")[:5]),
             )

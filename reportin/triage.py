@@ -100,11 +100,18 @@ class TaskPage:
     map_url: str
     references: list[ReferencePhoto]
     timeline: list[TimelineEntry]
-    consents: dict
+    consents: list
     changes: list[CircumstanceChange]
     time_zone: str
     escalations: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+
+
+def consent_rows(client) -> list[tuple[str, object]]:
+    """(label, state) of each consent kind, for display."""
+    from enforcement.models import ConsentKind
+
+    return [(ConsentKind(kind).label, state) for kind, state in enforcement_selectors.consent_states(client=client).items()]
 
 
 def task_page(*, task: InvestigationTask) -> TaskPage:
@@ -156,7 +163,7 @@ def task_page(*, task: InvestigationTask) -> TaskPage:
         map_url=map_url(checkin.latitude, checkin.longitude) if checkin else "",
         references=references,
         timeline=timeline[:TIMELINE_LENGTH],
-        consents=enforcement_selectors.consent_states(client=client),
+        consents=consent_rows(client),
         changes=list(changes[:10]),
         time_zone=tz_name,
         escalations=list(task.escalations.select_related("proposed_by", "decided_by").order_by("-proposed_at")),

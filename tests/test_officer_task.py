@@ -65,7 +65,7 @@ def test_the_task_page_shows_what_the_officer_needs_to_decide(client, officer, c
     assert f"Check-in {case['checkin'].pk}: An officer will review it" in text
     assert "Window " in text and "Reported, being checked" in text
     assert "America/Toronto" in text
-    assert "app_use: Granted (App" in text and "biometric: Granted (App" in text
+    assert "Use of the app: Granted (App" in text and "Use of my likeness (face comparison): Granted (App" in text
     assert "Address: “—” → “12 Queen St W, Toronto”" in text
     # Decisions offered to an officer of the region.
     assert 'value="assign_me"' in body and 'value="resolve"' in body and 'value="reassign"' not in body
