@@ -144,12 +144,9 @@ class ClientAdmin(RegionScopedAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
+        # Through the service: validated the same way, and audited (client.create).
         fields = {name: value for name, value in form.cleaned_data.items() if value not in (None, "")}
-        try:
-            created = services.client_create(created_by=request.user, **fields)
-        except ValidationError:
-            raise
-        obj.pk = created.pk
+        obj.pk = services.client_create(created_by=request.user, **fields).pk
 
     def get_urls(self):
         own = [
@@ -390,9 +387,16 @@ class ConditionForm(forms.ModelForm):
             "grace_minutes", "starts_on", "ends_on", "area_latitude", "area_longitude", "area_radius_km",
         ]
 
+    # The field each schedule needs. (The database's check lets a NULL through, as SQL checks
+    # do; the scheduler cannot work without it.)
+    NEEDS = {"weekly": "weekdays", "every_n_days": "interval_days", "monthly": "day_of_month"}
+
     def clean(self):
         cleaned = super().clean()
         self.preview = None
+        needed = self.NEEDS.get(cleaned.get("schedule"))
+        if needed and not cleaned.get(needed):
+            self.add_error(needed, _("This schedule needs this field."))
         client = cleaned.get("client")
         if self.PREVIEW in self.data and client is not None and not self.errors:
             probe = ReportingCondition(**{k: v for k, v in cleaned.items() if k != "client"}, client=client)

@@ -122,3 +122,26 @@ def test_the_thumbnail_of_a_rejected_photo_is_shown_so_the_officer_sees_why(clie
     factories.reference_photo(person, Image.new("RGB", (400, 400), (128, 128, 128)))
     body = client.get(f"{CLIENTS}{person.pk}/change/").content.decode()
     assert "No face was found. Take a new photo facing the camera, in good light." in body
+
+
+def test_a_preview_of_an_incomplete_schedule_says_what_is_missing(client, officer):
+    person = factories.client(region_code="atlantic")
+    response = client.post("/admin/enforcement/reportingcondition/add/", {
+        "client": person.pk, "method": "remote", "schedule": "every_n_days", "weekdays": 0, "window_start": "10:00",
+        "window_minutes": 60, "grace_minutes": 0, "starts_on": "2030-01-01", "_preview": "1",
+    })
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["interval_days"] == ["This schedule needs this field."]
+    assert b"The next five windows" not in response.content
+
+
+def test_a_preview_when_replacing_the_active_condition(client, officer):
+    person = factories.client(region_code="atlantic")
+    factories.condition(person)
+    response = client.post("/admin/enforcement/reportingcondition/add/", {
+        "client": person.pk, "method": "remote", "schedule": "monthly", "day_of_month": 31, "weekdays": 0,
+        "window_start": "10:00", "window_minutes": 60, "grace_minutes": 0, "starts_on": "2031-01-01", "_preview": "1",
+    })
+    text = " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
+    # Day 31 is the last day of shorter months.
+    assert re.findall(r"\w{3} (2031-\d\d-\d\d) 10:00", text) == ["2031-01-31", "2031-02-28", "2031-03-31", "2031-04-30", "2031-05-31"], text[-800:]
