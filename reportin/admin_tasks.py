@@ -24,7 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from enforcement import biometric_images, roles
@@ -208,7 +208,7 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
 
     @admin.display(description=_("region"), ordering="client__region__name")
     def region(self, task):
-        return task.client.region.name
+        return region_name(task.client.region)
 
     @admin.display(description=_("age"), ordering="created_at")
     def age(self, task):
@@ -232,7 +232,7 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
             "reason_counts": reason_counts,
             "open_total": sum(counts.values()),
             "scope_label": gettext("All regions") if roles.sees_all_regions(request.user) else (
-                request.user.region.name if request.user.region_id else gettext("No region")
+                region_name(request.user.region) if request.user.region_id else gettext("No region")
             ),
             **(extra_context or {}),
         }
@@ -400,6 +400,10 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
         return biometric_images.serve(
             request, file=photo.image, client=task.client, object_type=BiometricKind.REFERENCE_PHOTO, object_id=photo.pk, task=task
         )
+
+
+def region_name(region) -> str:
+    return region.name_fr if get_language() == "fr" and region.name_fr else region.name
 
 
 def _short_duration(delta: timedelta) -> str:

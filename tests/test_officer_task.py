@@ -221,7 +221,7 @@ def test_a_resolved_task_shows_its_decision_and_offers_no_more(client, officer, 
 
 def test_the_queue_and_the_task_page_speak_french_to_a_french_browser(client, officer, case):
     queue = page_text(client.get(TASKS, HTTP_ACCEPT_LANGUAGE="fr"))
-    assert "File de tri — Greater Toronto Area" in queue and "1 tâche ouverte" in queue
+    assert "File de tri — Région du grand Toronto" in queue and "1 tâche ouverte" in queue
     page = page_text(client.get(f"{TASKS}{case['task'].pk}/change/", HTTP_ACCEPT_LANGUAGE="fr"))
     match = case["match"]
     assert f"distance {match.best_distance:.2f} pour un seuil de {match.threshold:.2f} : pas de correspondance" in page.replace(
