@@ -1,34 +1,46 @@
 """Django admin for the enforcement domain: every model registered, searchable by UCI and name.
 
 Changes go through services (so they are validated and audited); append-only records are
-read-only here. Biometric files have no URL and are never rendered by these pages directly.
+read-only here. Biometric files have no URL: they are shown only through the permission-
+checked views of enforcement.biometric_images, which record every access.
+
+Officers see their own region only, everywhere (lists, pages, direct URLs, choices in forms,
+exports, images): RegionScopedAdmin below applies enforcement.roles.scope to each admin's
+queryset. Supervisors and auditors see every region; auditors have view permissions only.
 """
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from enforcement import services
+from enforcement import biometric_images, roles, schedule, selectors, services
 from enforcement.errors import DomainError
 from enforcement.models import (
     AccessRecord,
     ActivationCode,
     AuditEvent,
+    BiometricKind,
+    Channel,
     CircumstanceChange,
     Client,
+    ConsentDecision,
+    ConsentKind,
     ConsentRecord,
     ConsentText,
     Escalation,
-    InvestigationTask,
+    Language,
     Notification,
     ReferencePhoto,
     Region,
     ReportingCondition,
     ReportingWindow,
-    TaskNote,
     User,
 )
 
@@ -48,6 +60,28 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class RegionScopedAdmin(admin.ModelAdmin):
+    """An officer sees the rows of their own region only: in the list, on a row's page (any
+    other id answers as if it did not exist), in the choices of a form, in an export.
+    `region_field` is the path from the model to its Region."""
+
+    region_field = "client__region"
+
+    def get_queryset(self, request):
+        return roles.scope(super().get_queryset(request), request.user, self.region_field)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "client":
+            kwargs["queryset"] = roles.scope(Client.objects.select_related("region"), request.user, "region")
+        elif db_field.name == "region" and not roles.sees_all_regions(request.user):
+            kwargs["queryset"] = Region.objects.filter(pk=request.user.region_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ScopedReadOnlyAdmin(RegionScopedAdmin, ReadOnlyAdmin):
+    pass
+
+
 @admin.register(Region)
 class RegionAdmin(admin.ModelAdmin):
     list_display = ["name", "name_fr", "code", "time_zone"]
@@ -61,33 +95,200 @@ class RegionAdmin(admin.ModelAdmin):
 class UserAdmin(BaseUserAdmin):
     list_display = ["username", "first_name", "last_name", "region", "is_active", "is_staff"]
     list_filter = ["groups", "region", "is_active", "is_staff"]
+    search_fields = ["username", "first_name", "last_name"]
     fieldsets = BaseUserAdmin.fieldsets + ((_("Region"), {"fields": ["region"]}),)
     add_fieldsets = BaseUserAdmin.add_fieldsets + ((_("Region"), {"fields": ["region"]}),)
 
 
+# --- Enrolment: the client's page --------------------------------------------------------------
+
+
+class PhotoUploadForm(forms.Form):
+    photo = forms.FileField(label=_("Reference photo"), help_text=_("JPEG, PNG or HEIC; the client alone, facing the camera, in good light."))
+
+
+class InPersonConsentForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Consent"), choices=ConsentKind.choices)
+    decision = forms.ChoiceField(label=_("The client's answer"), choices=ConsentDecision.choices)
+    language = forms.ChoiceField(label=_("Language of the text read"), choices=Language.choices)
+    confirm = forms.BooleanField(
+        label=_("The client read (or was read) the current text of this consent in this language, in person."), required=True
+    )
+
+
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(RegionScopedAdmin):
+    """The client's page is the enrolment checklist: reference photos (with the result of each
+    upload at once), reporting condition with its next windows in the client's local time,
+    in-person consent, and the activation code for the app (shown once, printable)."""
+
+    region_field = "region"
     list_display = ["uci", "family_name", "given_name", "region", "case_status", "case_officer", "supervisor_attention"]
     list_filter = ["region", "case_status", "supervisor_attention", "preferred_language"]
     search_fields = ["uci", "family_name", "given_name"]
     list_select_related = ["region", "case_officer"]
     readonly_fields = ["created_at", "updated_at"]
     autocomplete_fields = ["case_officer"]
+    change_form_template = "admin/enforcement/client/change_form.html"
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        # The address, employment and family status change through circumstances_update, with history.
+        fields = list(self.readonly_fields)
+        if obj is not None:
+            fields += ["address", "employment", "family_status", "supervisor_attention", "case_closed_at"]
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        # Through the service: validated the same way, and audited (client.create).
+        fields = {name: value for name, value in form.cleaned_data.items() if value not in (None, "")}
+        obj.pk = services.client_create(created_by=request.user, **fields).pk
+
+    def get_urls(self):
+        own = [
+            path("<int:client_id>/photos/", self.admin_site.admin_view(self.photo_upload_view), name="enforcement_client_photo_upload"),
+            path("<int:client_id>/consent/", self.admin_site.admin_view(self.consent_view), name="enforcement_client_consent"),
+            path(
+                "<int:client_id>/activation-code/",
+                self.admin_site.admin_view(self.activation_code_view),
+                name="enforcement_client_activation_code",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _client_for_change(self, request, client_id) -> Client:
+        client = get_object_or_404(self.get_queryset(request), pk=client_id)
+        if not self.has_change_permission(request, client):
+            raise PermissionDenied
+        return client
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        client = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if client is not None:
+            now = timezone.now()
+            condition = selectors.condition_active(client=client)
+            can_change = self.has_change_permission(request, client)
+            extra.update(
+                enrolment=True,
+                can_enrol=can_change,
+                photos=list(client.reference_photos.order_by("created_at")),
+                may_view_photos=biometric_images.may_view(request.user, client),
+                photo_form=PhotoUploadForm(),
+                condition=condition,
+                upcoming=condition_preview(condition, client, now) if condition else [],
+                client_time_zone=client.local_time_zone,
+                consents=[(ConsentKind(kind).label, state) for kind, state in selectors.consent_states(client=client).items()],
+                consent_form=InPersonConsentForm(initial={"language": client.preferred_language}),
+                codes=list(client.activation_codes.select_related("issued_by")[:5]),
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def photo_upload_view(self, request, client_id):
+        client = self._client_for_change(request, client_id)
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:enforcement_client_change", args=[client.pk]))
+        form = PhotoUploadForm(request.POST, request.FILES)
+        if not form.is_valid():
+            messages.error(request, _("Choose a photo to upload."))
+        else:
+            try:
+                photo = services.reference_photo_add(client=client, data=form.cleaned_data["photo"].read(), uploaded_by=request.user)
+            except DomainError as exc:
+                messages.error(request, _("The photo was refused: %(reason)s") % {"reason": exc.message})
+            else:
+                if photo.status == "ready":
+                    messages.success(request, _("Reference photo %(id)d is ready for comparisons.") % {"id": photo.pk})
+                else:
+                    messages.warning(
+                        request, _("Reference photo %(id)d was rejected: %(reason)s") % {"id": photo.pk, "reason": photo.rejection_message}
+                    )
+        return HttpResponseRedirect(reverse("admin:enforcement_client_change", args=[client.pk]) + "#enrolment-photos")
+
+    def consent_view(self, request, client_id):
+        client = self._client_for_change(request, client_id)
+        if not request.user.has_perm("enforcement.add_consentrecord"):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = InPersonConsentForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    text = services.consent_text_current(kind=data["kind"], language=data["language"])
+                    services.consent_record(
+                        client=client, kind=data["kind"], decision=data["decision"], text_version=text.version,
+                        language=data["language"], channel=Channel.IN_PERSON, recorded_by=request.user,
+                    )
+                except DomainError as exc:
+                    messages.error(request, str(exc.message))
+                else:
+                    messages.success(
+                        request,
+                        _("Recorded in person: %(kind)s, %(decision)s (text version %(version)s).")
+                        % {"kind": ConsentKind(data["kind"]).label, "decision": ConsentDecision(data["decision"]).label, "version": text.version},
+                    )
+            else:
+                messages.error(request, _("Confirm that the client read the text, and choose the consent and the answer."))
+        return HttpResponseRedirect(reverse("admin:enforcement_client_change", args=[client.pk]) + "#enrolment-consent")
+
+    def activation_code_view(self, request, client_id):
+        client = self._client_for_change(request, client_id)
+        if not request.user.has_perm("enforcement.add_activationcode"):
+            raise PermissionDenied
+        if request.method != "POST":
+            # The code is shown once, in the answer to the request that made it; a reload
+            # or a bookmark never shows it again.
+            return HttpResponseRedirect(reverse("admin:enforcement_client_change", args=[client.pk]))
+        code, record = services.activation_code_issue(client=client, issued_by=request.user)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Activation code"),
+            "opts": self.model._meta,
+            "original": client,
+            "client": client,
+            "code": code,
+            "record": record,
+            "expires_local": record.expires_at.astimezone(schedule.zone(client.local_time_zone)).replace(tzinfo=None),
+            "client_time_zone": client.local_time_zone,
+        }
+        response = TemplateResponse(request, "admin/enforcement/client/activation_code.html", context)
+        response["Cache-Control"] = "no-store, private"
+        return response
+
+
+def condition_preview(condition: ReportingCondition, client: Client, now, count: int = 5) -> list[dict]:
+    """The next `count` windows of a condition (saved or not), in the client's local time."""
+    if condition.method != "remote":
+        return []
+    tz_name = client.local_time_zone
+    tz = schedule.zone(tz_name)
+    return [
+        # Naive local times: the template must show them as they are, not in the server's zone.
+        {key: at.astimezone(tz).replace(tzinfo=None) for key, at in (("opens", w.opens_at), ("closes", w.closes_at), ("deadline", w.deadline_at))}
+        for w in schedule.upcoming(condition, tz_name, now, count)
+    ]
 
 
 class ReferencePhotoForm(forms.ModelForm):
     upload = forms.FileField(label=_("Photo"), help_text=_("JPEG, PNG or HEIC; one clear face."))
 
+    clients = Client.objects.all()  # narrowed to the officer's region per request
+
     class Meta:
         model = ReferencePhoto
         fields = ["client"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["client"].queryset = self.clients
+
 
 @admin.register(ReferencePhoto)
-class ReferencePhotoAdmin(admin.ModelAdmin):
+class ReferencePhotoAdmin(RegionScopedAdmin):
     list_display = ["id", "client", "status", "rejection_message", "active", "model_version", "created_at"]
     list_filter = ["status", "active", "client__region"]
     search_fields = CLIENT_SEARCH
@@ -98,7 +299,8 @@ class ReferencePhotoAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
-            return ReferencePhotoForm
+            clients = roles.scope(Client.objects.all(), request.user, "region")
+            return type("ScopedReferencePhotoForm", (ReferencePhotoForm,), {"clients": clients})
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
@@ -106,6 +308,19 @@ class ReferencePhotoAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else ["client", *self.readonly_fields]
+
+    def get_urls(self):
+        own = [path("<int:photo_id>/image/", self.admin_site.admin_view(self.image_view), name="enforcement_referencephoto_image")]
+        return own + super().get_urls()
+
+    def image_view(self, request, photo_id):
+        # Scoped queryset: a photo of another region answers 404, like one that does not exist.
+        photo = self.get_queryset(request).select_related("client").filter(pk=photo_id).first()
+        if photo is None:
+            raise Http404
+        return biometric_images.serve(
+            request, file=photo.image, client=photo.client, object_type=BiometricKind.REFERENCE_PHOTO, object_id=photo.pk
+        )
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -141,8 +356,10 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
     date_hierarchy = "recorded_at"
 
 
+
+
 @admin.register(CircumstanceChange)
-class CircumstanceChangeAdmin(ReadOnlyAdmin):
+class CircumstanceChangeAdmin(ScopedReadOnlyAdmin):
     list_display = ["client", "field", "old_value", "new_value", "channel", "recorded_at"]
     list_filter = ["field", "channel"]
     search_fields = CLIENT_SEARCH
@@ -150,18 +367,52 @@ class CircumstanceChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ActivationCode)
-class ActivationCodeAdmin(ReadOnlyAdmin):
+class ActivationCodeAdmin(ScopedReadOnlyAdmin):
     list_display = ["client", "issued_by", "issued_at", "expires_at", "used_at", "revoked_at"]
     search_fields = CLIENT_SEARCH
     list_select_related = ["client", "issued_by"]
     exclude = ["code_hash"]
 
 
+class ConditionForm(forms.ModelForm):
+    """The condition form, with "Preview": the next five windows in the client's local time,
+    shown before anything is saved."""
+
+    PREVIEW = "_preview"
+
+    class Meta:
+        model = ReportingCondition
+        fields = [
+            "client", "method", "schedule", "weekdays", "interval_days", "day_of_month", "window_start", "window_minutes",
+            "grace_minutes", "starts_on", "ends_on", "area_latitude", "area_longitude", "area_radius_km",
+        ]
+
+    # The field each schedule needs. (The database's check lets a NULL through, as SQL checks
+    # do; the scheduler cannot work without it.)
+    NEEDS = {"weekly": "weekdays", "every_n_days": "interval_days", "monthly": "day_of_month"}
+
+    def clean(self):
+        cleaned = super().clean()
+        self.preview = None
+        needed = self.NEEDS.get(cleaned.get("schedule"))
+        if needed and not cleaned.get(needed):
+            self.add_error(needed, _("This schedule needs this field."))
+        client = cleaned.get("client")
+        if self.PREVIEW in self.data and client is not None and not self.errors:
+            probe = ReportingCondition(**{k: v for k, v in cleaned.items() if k != "client"}, client=client)
+            self.preview = condition_preview(probe, client, timezone.now())
+            self.preview_time_zone = client.local_time_zone
+            # Not an error: the form comes back with the preview, to be saved with "Save".
+            raise ValidationError(_("Preview only, nothing is saved yet: check the next windows below, then save."), code="preview")
+        return cleaned
+
+
 @admin.register(ReportingCondition)
-class ReportingConditionAdmin(admin.ModelAdmin):
+class ReportingConditionAdmin(RegionScopedAdmin):
     """A condition is never edited in place: adding one replaces the client's active condition
     (services.condition_set), which regenerates the upcoming windows and keeps the past ones."""
 
+    form = ConditionForm
     list_display = ["client", "method", "schedule", "window_start", "window_minutes", "grace_minutes", "starts_on", "ends_on", "active"]
     list_filter = ["method", "schedule", "active", "client__region"]
     search_fields = CLIENT_SEARCH
@@ -169,6 +420,7 @@ class ReportingConditionAdmin(admin.ModelAdmin):
     autocomplete_fields = ["client"]
     exclude = ["active"]
     readonly_fields = ["active", "effective_from", "created_by", "created_at", "updated_at"]
+    add_form_template = "admin/enforcement/reportingcondition/change_form.html"
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -190,7 +442,7 @@ class ExcuseForm(forms.Form):
 
 
 @admin.register(ReportingWindow)
-class ReportingWindowAdmin(ReadOnlyAdmin):
+class ReportingWindowAdmin(ScopedReadOnlyAdmin):
     list_display = ["client", "opens_at", "closes_at", "deadline_at", "status", "satisfied_by_checkin_id"]
     list_filter = ["status", "client__region"]
     search_fields = CLIENT_SEARCH
@@ -225,46 +477,18 @@ class ReportingWindowAdmin(ReadOnlyAdmin):
         return None
 
 
-class TaskNoteInline(admin.TabularInline):
-    model = TaskNote
-    extra = 0
-    fields = ["created_at", "kind", "author", "text"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(InvestigationTask)
-class InvestigationTaskAdmin(admin.ModelAdmin):
-    list_display = ["id", "client", "reason", "priority", "status", "assignee", "due_by", "created_at"]
-    list_filter = ["status", "reason", "priority", "client__region"]
-    search_fields = CLIENT_SEARCH
-    list_select_related = ["client", "assignee"]
-    readonly_fields = [
-        "client", "reason", "window", "checkin_id", "consent_record", "evidence", "created_at", "updated_at",
-        "resolved_by", "resolved_at", "assigned_at",
-    ]
-    inlines = [TaskNoteInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Escalation)
-class EscalationAdmin(ReadOnlyAdmin):
-    list_display = ["client", "kind", "status", "proposed_by", "proposed_at", "decided_by", "decided_at"]
-    list_filter = ["status", "kind"]
+class EscalationAdmin(ScopedReadOnlyAdmin):
+    """Escalations are proposed and signed off on their task's page (four eyes)."""
+
+    list_display = ["client", "kind", "status", "task", "proposed_by", "proposed_at", "decided_by", "decided_at"]
+    list_filter = ["status", "kind", "client__region"]
     search_fields = CLIENT_SEARCH
-    list_select_related = ["client", "proposed_by", "decided_by"]
+    list_select_related = ["client", "proposed_by", "decided_by", "task"]
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(ScopedReadOnlyAdmin):
     list_display = ["client", "kind", "status", "send_after", "sent_at", "attempts"]
     list_filter = ["status", "kind"]
     search_fields = CLIENT_SEARCH

@@ -84,3 +84,43 @@ def grant(apps, app_label: str, table: dict) -> None:
                 group.permissions.add(
                     Permission.objects.get(content_type__app_label=app_label, content_type__model=model, codename=codename(action, model))
                 )
+
+
+# --- Who sees what ---------------------------------------------------------------------------
+
+
+def role_names(user) -> frozenset[str]:
+    """The user's role groups, read once per request (kept on the user object)."""
+    names = getattr(user, "_reportin_roles", None)
+    if names is None:
+        names = frozenset(user.groups.values_list("name", flat=True)) if user.is_authenticated else frozenset()
+        user._reportin_roles = names
+    return names
+
+
+def is_supervisor(user) -> bool:
+    return user.is_active and (user.is_superuser or SUPERVISOR in role_names(user))
+
+
+def is_auditor(user) -> bool:
+    return user.is_active and AUDITOR in role_names(user) and not is_supervisor(user)
+
+
+def sees_all_regions(user) -> bool:
+    """Supervisors, auditors and superusers see every region; everyone else (officers) only
+    their own, and a staff user without a region sees no client at all."""
+    return user.is_active and (user.is_superuser or bool({SUPERVISOR, AUDITOR} & role_names(user)))
+
+
+def scope(queryset, user, region_field: str = "client__region"):
+    """`queryset` cut down to what `user` may see: the rows whose `region_field` is the
+    officer's region. Applied to every list, page, export and image of officer data."""
+    if sees_all_regions(user):
+        return queryset
+    if not user.is_active or user.region_id is None:
+        return queryset.none()
+    return queryset.filter(**{f"{region_field}_id": user.region_id})
+
+
+def may_see_region(user, region_id: int | None) -> bool:
+    return sees_all_regions(user) or (user.is_active and user.region_id is not None and user.region_id == region_id)

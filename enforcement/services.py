@@ -19,12 +19,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
-from enforcement import audit, compliance, crypto, notifications
-from enforcement.errors import Conflict, DomainError, InvalidTransition, NotFound
+from enforcement import audit, compliance, crypto, notifications, roles
+from enforcement.errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 from enforcement.models import (
+    ESCALATION_STATUS_TRANSITIONS,
     NOTIFICATION_STATUS_TRANSITIONS,
     PHOTO_STATUS_TRANSITIONS,
+    TASK_STATUS_TRANSITIONS,
     WINDOW_STATUS_TRANSITIONS,
+    AccessRecord,
     ActivationCode,
     CircumstanceChange,
     CircumstanceField,
@@ -33,6 +36,8 @@ from enforcement.models import (
     ConsentKind,
     ConsentRecord,
     ConsentText,
+    Escalation,
+    EscalationStatus,
     InvestigationTask,
     Notification,
     NotificationStatus,
@@ -45,6 +50,7 @@ from enforcement.models import (
     TaskNote,
     TaskPriority,
     TaskReason,
+    TaskResolution,
     TaskStatus,
     User,
     WindowStatus,
@@ -619,3 +625,176 @@ def task_open(
     except IntegrityError:
         return InvestigationTask.objects.get(reason=reason, **lookup), False
     return task, True
+
+
+# --- Triage decisions (officers in admin) -----------------------------------------------------
+
+# Resolutions that answer "is the person in the selfie the client?": only for tasks about a
+# check-in. "Escalated" is set by an approved escalation only (four eyes), never directly.
+IDENTITY_RESOLUTIONS = frozenset({TaskResolution.IDENTITY_CONFIRMED, TaskResolution.IDENTITY_NOT_CONFIRMED})
+
+
+def _task_lock(task: InvestigationTask) -> InvestigationTask:
+    # Row lock: two officers clicking at once decide one after the other, and the second
+    # sees the first's decision instead of overwriting it.
+    return InvestigationTask.objects.select_for_update(of=("self",)).select_related("client").get(pk=task.pk)
+
+
+def _require_region(user: User, task: InvestigationTask) -> None:
+    if not roles.may_see_region(user, task.client.region_id):
+        raise Forbidden(_("This task belongs to another region."), code="other_region")
+
+
+@transaction.atomic
+def task_assign(*, task: InvestigationTask, assignee: User, by: User, now: datetime | None = None) -> InvestigationTask:
+    """Assign a task: to oneself ("assign to me"), or to someone else, which is a supervisor's
+    reassignment. A task already assigned to another officer is only taken by a supervisor."""
+    now = now or timezone.now()
+    locked = _task_lock(task)
+    _require_region(by, locked)
+    reassign = assignee.pk != by.pk or (locked.assignee_id not in (None, by.pk))
+    if reassign and not roles.is_supervisor(by):
+        raise Forbidden(_("Only a supervisor reassigns tasks."), code="reassign_forbidden")
+    if not assignee.is_active or not assignee.is_staff or roles.is_auditor(assignee):
+        raise DomainError(_("Tasks go to active officers or supervisors only."), code="invalid_assignee")
+    if not roles.may_see_region(assignee, locked.client.region_id):
+        raise DomainError(_("This officer works in another region."), code="assignee_other_region")
+    InvalidTransition.check(TASK_STATUS_TRANSITIONS, locked.status, TaskStatus.IN_PROGRESS)
+    previous = locked.assignee
+    locked.assignee, locked.assigned_at, locked.status = assignee, now, TaskStatus.IN_PROGRESS
+    locked.save(update_fields=["assignee", "assigned_at", "status", "updated_at"])
+    audit_record(
+        actor=by, action="task.reassign" if reassign else "task.assign", obj=locked, client=locked.client,
+        details={"from": previous.get_username() if previous else None, "to": assignee.get_username()}, now=now,
+    )
+    return locked
+
+
+@transaction.atomic
+def task_resolve(
+    *, task: InvestigationTask, resolution: str, note: str, by: User, now: datetime | None = None
+) -> InvestigationTask:
+    """Close a task with a person's decision: a resolution and a note saying why, both required.
+    (reportin.services.task_decide adds what follows for a check-in.)"""
+    now = now or timezone.now()
+    note = (note or "").strip()
+    if resolution not in TaskResolution.values or resolution == TaskResolution.ESCALATED:
+        message = _("Choose a resolution.")
+        raise DomainError(message, code="resolution_required", fields={"resolution": message})
+    if not note:
+        message = _("Say what you found and why you decided so.")
+        raise DomainError(message, code="note_required", fields={"note": message})
+    locked = _task_lock(task)
+    _require_region(by, locked)
+    if resolution in IDENTITY_RESOLUTIONS and locked.checkin_id is None:
+        message = _("Identity is confirmed or not for a task about a check-in only.")
+        raise DomainError(message, code="resolution_not_applicable", fields={"resolution": message})
+    if locked.assignee_id not in (None, by.pk) and not roles.is_supervisor(by):
+        raise Forbidden(_("This task is assigned to another officer."), code="assigned_to_another")
+    return _task_close(locked, resolution=resolution, note=note, by=by, now=now)
+
+
+def _task_close(locked: InvestigationTask, *, resolution: str, note: str, by: User, now: datetime) -> InvestigationTask:
+    InvalidTransition.check(TASK_STATUS_TRANSITIONS, locked.status, TaskStatus.RESOLVED)
+    locked.status, locked.resolution, locked.resolution_note = TaskStatus.RESOLVED, resolution, note
+    locked.resolved_by, locked.resolved_at = by, now
+    if locked.assignee_id is None:
+        locked.assignee, locked.assigned_at = by, now
+    locked.save(
+        update_fields=["status", "resolution", "resolution_note", "resolved_by", "resolved_at", "assignee", "assigned_at", "updated_at"]
+    )
+    audit_record(
+        actor=by, action="task.resolve", obj=locked, client=locked.client,
+        details={"reason": locked.reason, "resolution": resolution, "note": note}, now=now,
+    )
+    return locked
+
+
+@transaction.atomic
+def escalation_propose(
+    *, task: InvestigationTask, kind: str, reason: str, by: User, now: datetime | None = None
+) -> Escalation:
+    """Propose an adverse step (e.g. recommend a warrant). Nothing follows until a different
+    supervisor signs it off (escalation_decide)."""
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        message = _("Say why you recommend this.")
+        raise DomainError(message, code="reason_required", fields={"reason": message})
+    locked = _task_lock(task)
+    _require_region(by, locked)
+    if locked.status == TaskStatus.RESOLVED:
+        raise Conflict(_("This task is resolved."), code="task_resolved")
+    try:
+        with transaction.atomic():
+            escalation = Escalation.objects.create(
+                task=locked, client=locked.client, kind=kind, reason=reason, proposed_by=by, proposed_at=now
+            )
+    except IntegrityError:
+        raise Conflict(_("An escalation of this task already awaits sign-off."), code="escalation_pending") from None
+    audit_record(
+        actor=by, action="escalation.propose", obj=escalation, client=locked.client,
+        details={"task": locked.pk, "kind": kind, "reason": reason}, now=now,
+    )
+    return escalation
+
+
+@transaction.atomic
+def escalation_decide(
+    *, escalation: Escalation, approve: bool, note: str, by: User, now: datetime | None = None
+) -> Escalation:
+    """A supervisor's sign-off (or refusal) of an escalation proposed by someone else. Approval
+    resolves the task as escalated; a refusal leaves it open for the officer."""
+    now = now or timezone.now()
+    note = (note or "").strip()
+    if not note:
+        message = _("Say why.")
+        raise DomainError(message, code="note_required", fields={"note": message})
+    if not (roles.is_supervisor(by) and by.has_perm("enforcement.approve_escalation")):
+        raise Forbidden(_("Only a supervisor signs off escalations."), code="sign_off_forbidden")
+    locked = Escalation.objects.select_for_update(of=("self",)).select_related("task", "client").get(pk=escalation.pk)
+    if locked.proposed_by_id == by.pk:
+        # Four eyes: the database refuses it too (escalation_four_eyes).
+        raise Forbidden(_("Another supervisor must sign off an escalation you proposed."), code="four_eyes")
+    new = EscalationStatus.APPROVED if approve else EscalationStatus.REJECTED
+    InvalidTransition.check(ESCALATION_STATUS_TRANSITIONS, locked.status, new)
+    locked.status, locked.decided_by, locked.decided_at, locked.decision_note = new, by, now, note
+    locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    audit_record(
+        actor=by, action="escalation.approve" if approve else "escalation.reject", obj=locked, client=locked.client,
+        details={"task": locked.task_id, "kind": locked.kind, "note": note, "proposed_by": locked.proposed_by_id}, now=now,
+    )
+    if approve:
+        task = _task_lock(locked.task)
+        _task_close(
+            task, resolution=TaskResolution.ESCALATED,
+            note=f"{locked.get_kind_display()}: {locked.reason}\n— {by.get_username()}: {note}", by=by, now=now,
+        )
+    else:
+        TaskNote.objects.create(
+            task=locked.task, kind=TaskNote.Kind.SYSTEM, author=by,
+            text=f"Escalation not approved by {by.get_username()}: {note}", created_at=now,
+        )
+    return locked
+
+
+def biometric_access_record(
+    *, viewer: User, client: Client, object_type: str, object_id: int, task: InvestigationTask | None = None,
+    ip_address: str | None = None, now: datetime | None = None,
+) -> AccessRecord:
+    """Who looked at which selfie or reference photo, written for every image shown."""
+    return AccessRecord.objects.create(
+        viewer=viewer, client=client, object_type=object_type, object_id=object_id, task=task,
+        ip_address=ip_address or None, viewed_at=now or timezone.now(),
+    )
+
+
+@transaction.atomic
+def window_reported_not_confirmed(*, window: ReportingWindow, now: datetime | None = None) -> bool:
+    """An officer found that the report counted for this window was not the client's: the
+    window is missed (it was held as reported while the officer looked)."""
+    now = now or timezone.now()
+    InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, WindowStatus.REPORTED, WindowStatus.MISSED)
+    return bool(
+        ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.REPORTED).update(status=WindowStatus.MISSED, missed_at=now)
+    )

@@ -1,16 +1,24 @@
-"""Django admin for devices, check-ins and face matches. Selfies are never rendered here
-directly: they have no URL (see enforcement.storage)."""
+"""Django admin for devices, check-ins and face matches, and the officers' triage queue and task
+page (reportin.admin_tasks). Selfies have no URL (see enforcement.storage): they are shown
+only through permission-checked views that write an access record for every image."""
 
 from django.contrib import admin, messages
+from django.http import Http404
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from enforcement.admin import CLIENT_SEARCH, ReadOnlyAdmin
-from reportin import services
+from enforcement import biometric_images
+from enforcement.admin import CLIENT_SEARCH, ReadOnlyAdmin, RegionScopedAdmin, ScopedReadOnlyAdmin
+from enforcement.models import BiometricKind
+from reportin import (
+    admin_tasks,  # noqa: F401  (registers the triage queue)
+    services,
+)
 from reportin.models import CheckIn, Device, FaceMatch
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(RegionScopedAdmin):
     list_display = ["client", "name", "platform", "token_prefix", "activated_at", "last_seen_at", "revoked_at"]
     list_filter = ["platform"]
     search_fields = CLIENT_SEARCH
@@ -50,7 +58,7 @@ class FaceMatchInline(admin.StackedInline):
 
 
 @admin.register(CheckIn)
-class CheckInAdmin(ReadOnlyAdmin):
+class CheckInAdmin(ScopedReadOnlyAdmin):
     list_display = ["id", "client", "status", "window", "location_result", "captured_at", "received_at"]
     list_filter = ["status", "location_result", "client__region"]
     search_fields = CLIENT_SEARCH
@@ -58,6 +66,18 @@ class CheckInAdmin(ReadOnlyAdmin):
     exclude = ["selfie", "request_fingerprint", "idempotency_key"]
     date_hierarchy = "received_at"
     inlines = [FaceMatchInline]
+
+    def get_urls(self):
+        own = [path("<int:checkin_id>/selfie/", self.admin_site.admin_view(self.selfie_view), name="reportin_checkin_selfie")]
+        return own + super().get_urls()
+
+    def selfie_view(self, request, checkin_id):
+        # Scoped queryset: another region's check-in answers 404, like one that does not exist.
+        checkin = self.get_queryset(request).select_related("client").filter(pk=checkin_id).first()
+        if checkin is None:
+            raise Http404
+        return biometric_images.serve(request, file=checkin.selfie, client=checkin.client, object_type=BiometricKind.SELFIE, object_id=checkin.pk)
+
 
 
 @admin.register(FaceMatch)

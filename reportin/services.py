@@ -21,7 +21,7 @@ from enforcement import crypto, location
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
 from enforcement.errors import Conflict, DomainError, InvalidTransition, NotFound, RateLimited
-from enforcement.models import ActivationCode, Channel, Client, PhotoStatus, ReferencePhoto, TaskReason
+from enforcement.models import ActivationCode, Channel, Client, PhotoStatus, ReferencePhoto, TaskReason, TaskResolution
 from reportin import selectors as reportin_selectors
 from reportin.models import (
     CHECKIN_STATUS_TRANSITIONS,
@@ -548,3 +548,44 @@ def checkin_get(*, client: Client, checkin_id: int) -> CheckIn:
     if checkin is None:
         raise NotFound(code="checkin_not_found")
     return checkin
+
+
+# --- Officers' decisions ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def task_decide(*, task, resolution: str, note: str, officer, now: datetime | None = None):
+    """Resolve a task (enforcement.services.task_resolve). For a task about a check-in, the
+    officer's identity decision settles the check-in as the automatic path would have:
+    confirmed -> verified and its window satisfied (window_satisfy, as for a match); not
+    confirmed -> rejected and its window missed."""
+    now = now or timezone.now()
+    task = enforcement_services.task_resolve(task=task, resolution=resolution, note=note, by=officer, now=now)
+    if task.checkin_id is not None and resolution in enforcement_services.IDENTITY_RESOLUTIONS:
+        checkin_review(
+            checkin_id=task.checkin_id, confirmed=resolution == TaskResolution.IDENTITY_CONFIRMED, officer=officer, task=task, now=now
+        )
+    return task
+
+
+def checkin_review(*, checkin_id: int, confirmed: bool, officer, task=None, now: datetime) -> bool:
+    """Settle a check-in that needed review. Returns False if it was settled already (another
+    task of the same check-in decided first)."""
+    checkin = CheckIn.objects.select_for_update(of=("self",)).select_related("window", "client").get(pk=checkin_id)
+    if checkin.status != CheckInStatus.NEEDS_REVIEW:
+        return False
+    new_status = CheckInStatus.VERIFIED if confirmed else CheckInStatus.REJECTED
+    InvalidTransition.check(CHECKIN_STATUS_TRANSITIONS, checkin.status, new_status)
+    CheckIn.objects.filter(pk=checkin.pk).update(status=new_status, updated_at=now)
+    satisfied = False
+    if checkin.window_id:
+        if confirmed:
+            satisfied = enforcement_services.window_satisfy(window=checkin.window, checkin_id=checkin.pk, now=now)
+        else:
+            enforcement_services.window_reported_not_confirmed(window=checkin.window, now=now)
+    enforcement_services.audit_record(
+        actor=officer, action="checkin.review", obj=checkin, client=checkin.client,
+        details={"status": new_status, "task": getattr(task, "pk", None), "window": checkin.window_id, "window_satisfied": satisfied},
+        now=now,
+    )
+    return True

@@ -1,0 +1,36 @@
+"""The one way a biometric image leaves the server: a view that checks the viewer's permission
+and region, writes an AccessRecord, and answers with headers that keep the image out of
+caches. Selfies (reportin) and reference photos (here) both go through `serve`."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+
+from enforcement import roles, services
+from enforcement.models import Client, InvestigationTask
+
+VIEW_BIOMETRICS = "enforcement.view_biometrics"
+
+
+def may_view(user, client: Client) -> bool:
+    return user.is_active and user.is_staff and user.has_perm(VIEW_BIOMETRICS) and roles.may_see_region(user, client.region_id)
+
+
+def serve(request, *, file, client: Client, object_type: str, object_id: int, task: InvestigationTask | None = None) -> HttpResponse:
+    if not (request.user.is_active and request.user.is_staff and request.user.has_perm(VIEW_BIOMETRICS)):
+        raise PermissionDenied
+    if not roles.may_see_region(request.user, client.region_id):
+        raise PermissionDenied
+    if not file:
+        raise Http404
+    with file.open("rb") as handle:  # decrypted by enforcement.storage
+        data = handle.read()
+    services.biometric_access_record(
+        viewer=request.user, client=client, object_type=object_type, object_id=object_id, task=task,
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
+    # Stored copies are clean JPEGs (biometrics.images.stored_copy).
+    response = HttpResponse(data, content_type="image/jpeg")
+    response["Cache-Control"] = "no-store, private"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = "inline"
+    return response

@@ -1,0 +1,418 @@
+"""The officers' triage queue (the InvestigationTask list) and the task page.
+
+The queue: the officer's region (supervisors and auditors: every region), unresolved tasks by
+default, by priority then age; filters for reason, status, priority, region, "assigned to me"
+and "past due"; search by UCI and name; counts per reason; a fixed number of queries
+whatever the page shows. The task page: the selfie beside the reference photos (through the
+permission-checked image views, each image recorded), the decision in plain words, the GPS
+fix, the client's timeline, consent and circumstance changes, and the decisions: assign to
+me, reassign (supervisor), resolve with a resolution and a note, escalate (signed off by
+another supervisor). Every decision goes through a service that writes an audit event.
+
+It is registered from reportin because the task page shows reportin's check-ins and selfies.
+"""
+
+import csv
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext_lazy as _
+
+from enforcement import biometric_images, roles
+from enforcement import services as enforcement_services
+from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin
+from enforcement.errors import DomainError
+from enforcement.models import (
+    BiometricKind,
+    EscalationKind,
+    EscalationStatus,
+    InvestigationTask,
+    ReferencePhoto,
+    TaskReason,
+    TaskResolution,
+    TaskStatus,
+    User,
+)
+from reportin import services, triage
+from reportin.models import CheckIn
+
+UNRESOLVED = "unresolved"
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Unresolved tasks unless asked otherwise: the queue is what is left to do."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(UNRESOLVED, _("Open or in progress")), *TaskStatus.choices, ("all", _("All"))]
+
+    def choices(self, changelist):
+        value = self.value() or UNRESOLVED
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or UNRESOLVED
+        if value == UNRESOLVED:
+            return queryset.exclude(status=TaskStatus.RESOLVED)
+        if value in TaskStatus.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
+class AssignedToMeFilter(admin.SimpleListFilter):
+    title = _("assignment")
+    parameter_name = "assigned"
+
+    def lookups(self, request, model_admin):
+        return [("me", _("Assigned to me")), ("nobody", _("Not assigned"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "me":
+            return queryset.filter(assignee=request.user)
+        if self.value() == "nobody":
+            return queryset.filter(assignee__isnull=True)
+        return queryset
+
+
+class PastDueFilter(admin.SimpleListFilter):
+    title = _("due")
+    parameter_name = "due"
+
+    def lookups(self, request, model_admin):
+        return [("past", _("Past due")), ("today", _("Due within 24 hours"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "past":
+            return queryset.filter(due_by__lt=now).exclude(status=TaskStatus.RESOLVED)
+        if self.value() == "today":
+            return queryset.filter(due_by__gte=now, due_by__lt=now + timedelta(hours=24)).exclude(status=TaskStatus.RESOLVED)
+        return queryset
+
+
+class RegionFilter(admin.RelatedFieldListFilter):
+    """Only for those who see more than one region."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        self.user = request.user
+        super().__init__(field, request, params, model, model_admin, field_path)
+
+    def has_output(self):
+        return roles.sees_all_regions(self.user) and super().has_output()
+
+
+# --- Decision forms ---------------------------------------------------------------------------
+
+
+def resolution_choices(task: InvestigationTask) -> list[tuple[str, str]]:
+    choices = [(value, label) for value, label in TaskResolution.choices if value != TaskResolution.ESCALATED]
+    if task.checkin_id is None:
+        choices = [(v, label) for v, label in choices if v not in enforcement_services.IDENTITY_RESOLUTIONS]
+    return [("", "---------"), *choices]
+
+
+class ResolveForm(forms.Form):
+    resolution = forms.ChoiceField(label=_("Resolution"))
+    note = forms.CharField(
+        label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("What you checked and why you decided so. Kept with the decision."),
+    )
+
+    def __init__(self, *args, task: InvestigationTask, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["resolution"].choices = resolution_choices(task)
+
+
+class ReassignForm(forms.Form):
+    assignee = forms.ModelChoiceField(label=_("Assign to"), queryset=User.objects.none())
+
+    def __init__(self, *args, task: InvestigationTask, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Officers of the task's region, and supervisors (who work every region).
+        self.fields["assignee"].queryset = (
+            User.objects.filter(is_active=True, is_staff=True)
+            .filter(Q(region_id=task.client.region_id, groups__name=roles.OFFICER) | Q(groups__name=roles.SUPERVISOR))
+            .distinct()
+            .order_by("username")
+        )
+
+
+class EscalateForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Recommendation"), choices=EscalationKind.choices)
+    reason = forms.CharField(label=_("Why"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+
+class SignOffForm(forms.Form):
+    escalation = forms.IntegerField(widget=forms.HiddenInput)
+    approve = forms.TypedChoiceField(
+        label=_("Decision"), coerce=lambda v: v == "yes", choices=[("yes", _("Approve")), ("no", _("Do not approve"))]
+    )
+    note = forms.CharField(label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+
+
+# --- The admin --------------------------------------------------------------------------------
+
+
+@admin.register(InvestigationTask)
+class InvestigationTaskAdmin(RegionScopedAdmin):
+    list_display = ["priority_label", "reason_label", "client_label", "region", "status", "assignee", "age", "due"]
+    list_display_links = ["reason_label"]
+    list_filter = [
+        StatusFilter, "reason", "priority", ("client__region", RegionFilter), AssignedToMeFilter, PastDueFilter,
+    ]
+    search_fields = ["=client__uci", "client__family_name", "client__given_name"]
+    list_select_related = ["client", "client__region", "assignee"]
+    ordering = ["-priority", "created_at", "id"]
+    list_per_page = 50
+    # The count of all tasks (without the filters) is one more scan of a large table for a
+    # figure the queue does not need.
+    show_full_result_count = False
+    actions = ["export_csv"]
+    change_list_template = "admin/enforcement/investigationtask/change_list.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    # --- list columns
+
+    @admin.display(description=_("priority"), ordering="priority")
+    def priority_label(self, task):
+        return format_html('<span class="priority priority-{}">{}</span>', task.priority, task.get_priority_display())
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def reason_label(self, task):
+        return task.get_reason_display()
+
+    @admin.display(description=_("client"), ordering="client__family_name")
+    def client_label(self, task):
+        return f"{task.client.family_name.upper()}, {task.client.given_name} ({task.client.uci})"
+
+    @admin.display(description=_("region"), ordering="client__region__name")
+    def region(self, task):
+        return region_name(task.client.region)
+
+    @admin.display(description=_("age"), ordering="created_at")
+    def age(self, task):
+        return _short_duration(timezone.now() - task.created_at)
+
+    @admin.display(description=_("due"), ordering="due_by")
+    def due(self, task):
+        if task.status != TaskStatus.RESOLVED and task.due_by < timezone.now():
+            return format_html('<strong class="past-due">{}</strong>', gettext("past due"))
+        return timezone.localtime(task.due_by).strftime("%Y-%m-%d %H:%M")
+
+    # --- the queue
+
+    def changelist_view(self, request, extra_context=None):
+        scoped = self.get_queryset(request).exclude(status=TaskStatus.RESOLVED)
+        counts = dict(scoped.order_by().values_list("reason").annotate(n=Count("id")))
+        reason_counts = [
+            {"reason": value, "label": label, "count": counts[value]} for value, label in TaskReason.choices if counts.get(value)
+        ]
+        extra = {
+            "reason_counts": reason_counts,
+            "open_total": sum(counts.values()),
+            "scope_label": gettext("All regions") if roles.sees_all_regions(request.user) else (
+                region_name(request.user.region) if request.user.region_id else gettext("No region")
+            ),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra)
+
+    @admin.action(description=_("Export the selected tasks (CSV)"), permissions=["view"])
+    def export_csv(self, request, queryset):
+        # The queryset is already the user's region only (get_queryset).
+        rows = list(queryset.select_related("client", "client__region", "assignee").order_by("-priority", "created_at"))
+        enforcement_services.audit_record(
+            actor=request.user, action="task.export", details={"count": len(rows), "ids": [t.pk for t in rows][:1000]}
+        )
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="tasks.csv"'
+        response["Cache-Control"] = "no-store, private"
+        writer = csv.writer(response)
+        writer.writerow(["id", "uci", "client", "region", "reason", "priority", "status", "assignee", "created_at", "due_by", "resolution"])
+        for t in rows:
+            writer.writerow([
+                t.pk, t.client.uci, t.client.full_name, t.client.region.code, t.reason, t.priority, t.status,
+                t.assignee.get_username() if t.assignee else "", t.created_at.isoformat(), t.due_by.isoformat(), t.resolution,
+            ])
+        return response
+
+    # --- the task page
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        own = [
+            path("<int:task_id>/selfie/", view(self.selfie_view), name="enforcement_investigationtask_selfie"),
+            path("<int:task_id>/reference/<int:photo_id>/", view(self.reference_view), name="enforcement_investigationtask_reference"),
+            path("<int:task_id>/decide/", view(self.decide_view), name="enforcement_investigationtask_decide"),
+        ]
+        return own + super().get_urls()
+
+    def _task(self, request, task_id) -> InvestigationTask:
+        """The task if the user may see it: 404 if there is no such task, 403 if it belongs to
+        another region (the refusal is explicit; task ids are not secret)."""
+        task = self.get_queryset(request).select_related("client", "client__region", "assignee", "resolved_by").filter(pk=task_id).first()
+        if task is None:
+            if InvestigationTask.objects.filter(pk=task_id).exists() and self.has_view_permission(request):
+                raise PermissionDenied
+            raise Http404
+        if not self.has_view_permission(request, task):
+            raise PermissionDenied
+        return task
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        try:
+            task_id = int(object_id)
+        except (TypeError, ValueError):
+            raise Http404 from None
+        task = self._task(request, task_id)
+        if request.method == "POST":
+            return self.decide_view(request, task_id)
+        return self._render_task(request, task)
+
+    def _render_task(self, request, task, *, forms_override=None):
+        page = triage.task_page(task=task)
+        can_change = self.has_change_permission(request, task) and task.status != TaskStatus.RESOLVED
+        user = request.user
+        pending = [e for e in page.escalations if e.status == EscalationStatus.PROPOSED]
+        forms_ = {
+            "resolve_form": ResolveForm(task=task),
+            "reassign_form": ReassignForm(task=task) if roles.is_supervisor(user) else None,
+            "escalate_form": EscalateForm() if not pending else None,
+            "signoff_form": SignOffForm(initial={"escalation": pending[0].pk}) if pending else None,
+            **(forms_override or {}),
+        }
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{task.get_reason_display()} — {task.client}",
+            "opts": self.model._meta,
+            "original": task,
+            "task": task,
+            "page": page,
+            "has_view_permission": True,
+            "can_change": can_change,
+            "may_view_images": biometric_images.may_view(user, task.client),
+            "can_assign_me": can_change and task.assignee_id != user.pk and (task.assignee_id is None or roles.is_supervisor(user)),
+            "pending_escalation": pending[0] if pending else None,
+            "can_sign_off": bool(pending) and roles.is_supervisor(user) and user.has_perm("enforcement.approve_escalation")
+            and pending[0].proposed_by_id != user.pk,
+            "local_now": timezone.now().astimezone(triage.ZoneInfo(page.time_zone)).replace(tzinfo=None),
+            **forms_,
+        }
+        return TemplateResponse(request, "admin/enforcement/investigationtask/task.html", context)
+
+    def decide_view(self, request, task_id):
+        task = self._task(request, task_id)
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:enforcement_investigationtask_change", args=[task.pk]))
+        if not self.has_change_permission(request, task):
+            raise PermissionDenied
+        op = request.POST.get("op")
+        user = request.user
+        here = reverse("admin:enforcement_investigationtask_change", args=[task.pk])
+        try:
+            if op == "assign_me":
+                enforcement_services.task_assign(task=task, assignee=user, by=user)
+                messages.success(request, gettext("The task is assigned to you."))
+                return HttpResponseRedirect(here)
+            if op == "reassign":
+                if not roles.is_supervisor(user):
+                    raise PermissionDenied
+                form = ReassignForm(request.POST, task=task)
+                if not form.is_valid():
+                    return self._render_task(request, task, forms_override={"reassign_form": form})
+                enforcement_services.task_assign(task=task, assignee=form.cleaned_data["assignee"], by=user)
+                messages.success(request, gettext("The task is assigned to %(user)s.") % {"user": form.cleaned_data["assignee"]})
+                return HttpResponseRedirect(here)
+            if op == "resolve":
+                form = ResolveForm(request.POST, task=task)
+                if not form.is_valid():
+                    return self._render_task(request, task, forms_override={"resolve_form": form})
+                services.task_decide(task=task, resolution=form.cleaned_data["resolution"], note=form.cleaned_data["note"], officer=user)
+                messages.success(
+                    request,
+                    gettext("Task %(id)d resolved: %(resolution)s.") % {"id": task.pk, "resolution": TaskResolution(form.cleaned_data["resolution"]).label},
+                )
+                return HttpResponseRedirect(reverse("admin:enforcement_investigationtask_changelist"))
+            if op == "escalate":
+                form = EscalateForm(request.POST)
+                if not form.is_valid():
+                    return self._render_task(request, task, forms_override={"escalate_form": form})
+                enforcement_services.escalation_propose(task=task, kind=form.cleaned_data["kind"], reason=form.cleaned_data["reason"], by=user)
+                messages.success(request, gettext("Escalation proposed; another supervisor must sign it off."))
+                return HttpResponseRedirect(here)
+            if op == "sign_off":
+                form = SignOffForm(request.POST)
+                if not form.is_valid():
+                    return self._render_task(request, task, forms_override={"signoff_form": form})
+                escalation = task.escalations.filter(pk=form.cleaned_data["escalation"]).first()
+                if escalation is None:
+                    raise Http404
+                enforcement_services.escalation_decide(
+                    escalation=escalation, approve=form.cleaned_data["approve"], note=form.cleaned_data["note"], by=user
+                )
+                messages.success(request, gettext("Escalation approved.") if form.cleaned_data["approve"] else gettext("Escalation not approved."))
+                return HttpResponseRedirect(here)
+        except DomainError as exc:
+            if exc.status == 403:
+                messages.error(request, str(exc.message))
+                return HttpResponseRedirect(here)
+            messages.error(request, str(exc.message))
+            return HttpResponseRedirect(here)
+        raise Http404
+
+    # --- images, each access recorded
+
+    def selfie_view(self, request, task_id):
+        task = self._task(request, task_id)
+        checkin = CheckIn.objects.filter(pk=task.checkin_id, client_id=task.client_id).first() if task.checkin_id else None
+        if checkin is None:
+            raise Http404
+        return biometric_images.serve(
+            request, file=checkin.selfie, client=task.client, object_type=BiometricKind.SELFIE, object_id=checkin.pk, task=task
+        )
+
+    def reference_view(self, request, task_id, photo_id):
+        task = self._task(request, task_id)
+        photo = ReferencePhoto.objects.filter(pk=photo_id, client_id=task.client_id).first()
+        if photo is None:
+            raise Http404
+        return biometric_images.serve(
+            request, file=photo.image, client=task.client, object_type=BiometricKind.REFERENCE_PHOTO, object_id=photo.pk, task=task
+        )
+
+
+def region_name(region) -> str:
+    return region.name_fr if get_language() == "fr" and region.name_fr else region.name
+
+
+def _short_duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return gettext("%(n)d min") % {"n": max(0, minutes)}
+    if minutes < 48 * 60:
+        return gettext("%(n)d h") % {"n": minutes // 60}
+    return gettext("%(n)d days") % {"n": minutes // (24 * 60)}
+
+
+__all__ = ["InvestigationTaskAdmin", "CLIENT_SEARCH"]

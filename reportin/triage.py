@@ -1,0 +1,171 @@
+"""What an officer sees on a task page, read in a fixed number of queries, and the figures of
+a face comparison and a GPS fix said in plain words.
+
+It lives in reportin because a task about a check-in shows the check-in, its selfie and its
+face comparison (reportin's), next to the client's enforcement records.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from django.utils.translation import gettext as _
+
+from biometrics import faces
+from enforcement import selectors as enforcement_selectors
+from enforcement.models import CircumstanceChange, InvestigationTask, PhotoStatus, ReferencePhoto, ReportingWindow
+from reportin.models import CheckIn, FaceDecision, FaceMatch, LocationResult
+
+TIMELINE_LENGTH = 12
+
+
+def _quality_words(quality: dict) -> list[str]:
+    gate = faces.PROBE_GATE
+    words = []
+    if "face_px" in quality:
+        words.append(_("face %(px)d px") % {"px": quality["face_px"]})
+    if "sharpness" in quality:
+        words.append(_("sharp") if quality["sharpness"] >= gate.min_sharpness else _("blurred"))
+    if "brightness" in quality:
+        if quality["brightness"] < gate.min_brightness:
+            words.append(_("too dark"))
+        elif quality["brightness"] > gate.max_brightness:
+            words.append(_("overexposed"))
+        else:
+            words.append(_("well lit"))
+    if "yaw" in quality and abs(quality["yaw"]) > gate.max_yaw:
+        words.append(_("turned away"))
+    return words
+
+
+def face_decision_words(match: FaceMatch | None) -> str:
+    """E.g. "distance 0.62 against threshold 0.54: not a match; face 180 px, sharp, well lit"."""
+    if match is None:
+        return _("Not compared yet.")
+    if match.best_distance is not None:
+        verdict = _("a match") if match.decision == FaceDecision.MATCH else _("not a match")
+        head = _("distance %(distance).2f against threshold %(threshold).2f: %(verdict)s") % {
+            "distance": match.best_distance, "threshold": match.threshold, "verdict": verdict,
+        }
+    else:
+        head = str(match.get_decision_display())
+        message = (match.detail or {}).get("message")
+        if message:
+            head = f"{head} ({message})"
+    quality = _quality_words(match.quality or {})
+    if match.faces_found > 1:
+        quality.insert(0, _("%(n)d faces in the picture") % {"n": match.faces_found})
+    return f"{head}; {', '.join(quality)}" if quality else head
+
+
+def map_url(latitude: float, longitude: float) -> str:
+    return "https://www.openstreetmap.org/?" + urlencode({"mlat": f"{latitude:.6f}", "mlon": f"{longitude:.6f}"}) + (
+        f"#map=15/{latitude:.6f}/{longitude:.6f}"
+    )
+
+
+def location_words(checkin: CheckIn) -> str:
+    """E.g. "accurate to 25 m; 3.2 km outside the permitted area"."""
+    parts = [_("accurate to %(m)d m") % {"m": round(checkin.accuracy_m)}]
+    distance = checkin.distance_to_area_km
+    if checkin.location_result == LocationResult.NOT_CHECKED or distance is None:
+        parts.append(_("no permitted area set"))
+    elif distance > 0:
+        parts.append(_("%(km).1f km outside the permitted area") % {"km": distance})
+    else:
+        parts.append(_("%(km).1f km inside the edge of the permitted area") % {"km": -distance})
+    if checkin.location_result == LocationResult.INCONCLUSIVE:
+        parts.append(_("too inaccurate to tell"))
+    return "; ".join(parts)
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    local: datetime  # naive, in the client's time zone (templates must not convert it)
+    kind: str  # "checkin" or "window"
+    text: str
+    status: str
+    current: bool = False
+
+
+@dataclass
+class TaskPage:
+    task: InvestigationTask
+    checkin: CheckIn | None
+    match: FaceMatch | None
+    decision_words: str
+    location_words: str
+    map_url: str
+    references: list[ReferencePhoto]
+    timeline: list[TimelineEntry]
+    consents: list
+    changes: list[CircumstanceChange]
+    time_zone: str
+    escalations: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+def consent_rows(client) -> list[tuple[str, object]]:
+    """(label, state) of each consent kind, for display."""
+    from enforcement.models import ConsentKind
+
+    return [(ConsentKind(kind).label, state) for kind, state in enforcement_selectors.consent_states(client=client).items()]
+
+
+def task_page(*, task: InvestigationTask) -> TaskPage:
+    """Everything the task page shows. The number of queries does not depend on the size of
+    the client's history (each list is one bounded query)."""
+    client = task.client
+    tz_name = client.local_time_zone
+    tz = ZoneInfo(tz_name)
+    checkin = None
+    if task.checkin_id is not None:
+        checkin = CheckIn.objects.select_related("window").filter(pk=task.checkin_id, client=client).first()
+    match = FaceMatch.objects.filter(checkin_id=checkin.pk).first() if checkin else None
+    references = list(
+        ReferencePhoto.objects.filter(client=client, active=True, status=PhotoStatus.READY).order_by("created_at")[:5]
+    )
+    checkins = list(CheckIn.objects.filter(client=client).select_related("face_match").order_by("-received_at")[:TIMELINE_LENGTH])
+    windows = list(ReportingWindow.objects.filter(client=client, opens_at__lte=task.created_at).order_by("-opens_at")[:TIMELINE_LENGTH])
+    timeline = [
+        TimelineEntry(
+            c.received_at, c.received_at.astimezone(tz).replace(tzinfo=None), "checkin",
+            _("Check-in %(id)d") % {"id": c.pk}, c.get_status_display(), current=checkin is not None and c.pk == checkin.pk,
+        )
+        for c in checkins
+    ] + [
+        TimelineEntry(
+            w.opens_at, w.opens_at.astimezone(tz).replace(tzinfo=None), "window",
+            _("Window %(opens)s–%(closes)s") % {
+                "opens": w.opens_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"), "closes": w.closes_at.astimezone(tz).strftime("%H:%M"),
+            },
+            w.get_status_display(), current=task.window_id == w.pk or (checkin is not None and checkin.window_id == w.pk),
+        )
+        for w in windows
+    ]
+    timeline.sort(key=lambda entry: entry.at, reverse=True)
+    # Circumstance changes since the report before this one (those it brought included).
+    reported_at = checkin.received_at if checkin else task.created_at
+    previous = CheckIn.objects.filter(client=client, received_at__lt=reported_at).order_by("-received_at").values_list(
+        "received_at", flat=True
+    ).first()
+    changes = CircumstanceChange.objects.filter(client=client).select_related("recorded_by")
+    if previous is not None:
+        changes = changes.filter(recorded_at__gt=previous)
+    return TaskPage(
+        task=task,
+        checkin=checkin,
+        match=match,
+        decision_words=face_decision_words(match) if checkin else "",
+        location_words=location_words(checkin) if checkin else "",
+        map_url=map_url(checkin.latitude, checkin.longitude) if checkin else "",
+        references=references,
+        timeline=timeline[:TIMELINE_LENGTH],
+        consents=consent_rows(client),
+        changes=list(changes[:10]),
+        time_zone=tz_name,
+        escalations=list(task.escalations.select_related("proposed_by", "decided_by").order_by("-proposed_at")),
+        notes=list(task.notes.select_related("author")),
+    )

@@ -1,0 +1,56 @@
+"""Shared set-up of the officer workspace tests: staff of each role and tasks made through the
+real services (a check-in scored in-process, a missed window swept, a consent withdrawn)."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from enforcement import roles
+from reportin import services as reportin_services
+from tests import factories, images
+
+TORONTO = (43.6532, -79.3832)
+
+
+def staff_of_every_role() -> dict:
+    return {
+        "gta_officer": factories.staff("gta-officer"),
+        "quebec_officer": factories.staff("quebec-officer", region_code="quebec"),
+        "supervisor": factories.staff("supervisor", role=roles.SUPERVISOR, region_code="gta"),
+        "supervisor2": factories.staff("supervisor-2", role=roles.SUPERVISOR, region_code="quebec"),
+        "auditor": factories.staff("auditor", role=roles.AUDITOR, region_code=None),
+    }
+
+
+def face_task(*, region_code: str = "gta", picture=None, family_name: str = "Person", now=None, where=TORONTO):
+    """A client with the astronaut as reference photo, an open window, and a check-in whose selfie
+    is scored in-process: by default someone else's face, a face_non_match task."""
+    now = now or timezone.now()
+    client = factories.client(region_code=region_code, family_name=family_name)
+    factories.consent_both(client)
+    factories.condition(
+        client, starts_on=factories.LATER, area_latitude=TORONTO[0], area_longitude=TORONTO[1], area_radius_km=50
+    )
+    window = factories.window(client, opens_at=now - timedelta(hours=1), minutes=180)
+    photo = factories.reference_photo(client)
+    _, device = factories.device(client)
+    checkin, _ = reportin_services.checkin_submit(
+        device=device, selfie=images.jpeg(picture if picture is not None else images.lfw_face(1)),
+        latitude=where[0], longitude=where[1], accuracy_m=25, captured_at=now, idempotency_key="officer-test",
+        address="12 Queen St W, Toronto", now=now,
+    )
+    match = reportin_services.checkin_score(checkin_id=checkin.pk, now=now)
+    task = client.tasks.get(checkin_id=checkin.pk, reason="face_non_match")
+    return {"client": client, "window": window, "photo": photo, "checkin": checkin, "match": match, "task": task, "device": device}
+
+
+def window_task(*, region_code: str = "gta", reason: str = "missed_report", priority: int = 2, created_at=None, family_name="Person"):
+    """A task without a check-in (fast to make in numbers): a window task opened directly."""
+    from enforcement import services
+
+    client = factories.client(region_code=region_code, family_name=family_name)
+    factories.condition(client, starts_on=factories.LATER)
+    now = created_at or timezone.now()
+    window = factories.window(client, opens_at=now - timedelta(days=1), minutes=60)
+    task, _ = services.task_open(client=client, reason=reason, window=window, priority=priority, now=now)
+    return task

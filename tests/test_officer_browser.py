@@ -1,0 +1,152 @@
+"""The officer workspace in a real browser: headless Chromium (Debian's package, driven by
+Playwright: no browser is downloaded) against a live server on the configured database
+(PostgreSQL in CI).
+
+An officer of the Greater Toronto Area logs in, opens the triage queue, opens a face
+non-match task, sees the selfie and the reference photo load (status 200, a non-zero natural
+size, each recorded in the access log), resolves it as identity confirmed and sees it leave
+the open queue (the check-in verified, its window satisfied); then types the URL of a Quebec
+task and is refused. Screenshots of the queue and the task page are saved under
+test-artifacts/officer/<run id>/, and the test prints that folder.
+"""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connections
+
+from enforcement.models import AccessRecord, InvestigationTask, ReportingWindow
+from reportin.models import CheckIn
+from tests import factories
+from tests.conftest import ROOT
+from tests.officer import face_task, window_task
+
+CHROMIUM = Path("/usr/bin/chromium")
+TIMEOUT_MS = 30_000
+PASSWORD = "test-password-123"  # tests.factories.staff
+
+pytestmark = pytest.mark.browser
+
+
+def _require_chromium():
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("REPORTIN_REQUIRE_BROWSER"):
+        pytest.fail(f"{CHROMIUM} is missing and REPORTIN_REQUIRE_BROWSER is set: install Debian's chromium package")
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); set REPORTIN_REQUIRE_BROWSER=1 to make this a failure")
+
+
+@pytest.fixture
+def artifacts(capsys) -> Path:
+    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    folder = ROOT / "test-artifacts" / "officer" / run_id
+    folder.mkdir(parents=True)
+    with capsys.disabled():
+        print(f"\nofficer workspace screenshots: {folder}")
+    return folder
+
+
+@pytest.fixture
+def desk(monkeypatch):
+    """A desktop browser page; yields (page, problems) where problems collects script errors."""
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's synchronous API runs an event loop in this thread, and Django refuses ORM
+    # calls while one runs; the test's own queries are plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    problems = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-CA", timezone_id="America/Toronto")
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        try:
+            yield page, problems
+        finally:
+            context.close()
+            browser.close()
+            # The test's queries made while Playwright ran have a connection pytest-django never
+            # closes; it would keep the test database from being dropped on PostgreSQL.
+            connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, desk, artifacts):
+    page, problems = desk
+    officer = factories.staff("browser-officer", region_code="gta")
+    case = face_task(region_code="gta", family_name="Tremblay")
+    task = case["task"]
+    assert case["match"].decision == "non_match"
+    elsewhere = window_task(region_code="quebec", family_name="Lavoie")
+
+    images = {}  # url -> status of every biometric image the browser fetched
+
+    def record(response):
+        if re.search(r"/(selfie|reference/\d+)/$", response.url):
+            images[response.url] = response.status
+
+    page.on("response", record)
+
+    # --- Log in as the officer.
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/enforcement/investigationtask/")
+    page.get_by_label("Username").fill(officer.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    # --- The queue: the region's open tasks, the face non-match among them, counts per reason.
+    page.get_by_role("heading", name="Triage queue — Greater Toronto Area").wait_for()
+    queue = page.locator("#result_list")
+    row = queue.locator("tr", has_text=case["client"].uci)
+    row.wait_for()
+    assert "Face does not match" in row.inner_text()
+    assert "Lavoie" not in queue.inner_text()  # Quebec's task is not in this officer's queue
+    assert "Face does not match: 1" in page.locator("#reason-counts").inner_text()
+    page.screenshot(path=artifacts / "01-queue.png", full_page=True)
+
+    # --- The task page: both photos load, with the decision in plain words.
+    row.get_by_role("link", name="Face does not match").click()
+    page.locator("#decision-words").wait_for()
+    assert re.search(r"distance \d\.\d\d against threshold \d\.\d\d: not a match", page.locator("#decision-words").inner_text())
+    selfie, reference = page.locator("img#selfie"), page.locator("img.reference")
+    assert reference.count() == 1
+    for img in (selfie, reference.first):
+        img.wait_for()
+        page.wait_for_function("(img) => img.complete", arg=img.element_handle())
+        size = img.evaluate("(img) => [img.naturalWidth, img.naturalHeight]")
+        assert size[0] > 0 and size[1] > 0, size
+    assert sorted(images.values()) == [200, 200], images
+    assert AccessRecord.objects.filter(viewer=officer, task=task).count() == 2
+    assert "Open the position on a map" in page.locator("body").inner_text()
+    page.screenshot(path=artifacts / "02-task.png", full_page=True)
+
+    # --- Resolve as identity confirmed: back in the queue, the task has left it.
+    decision = page.locator("#resolve-form")
+    decision.get_by_label("Resolution").select_option("identity_confirmed")
+    decision.get_by_label("Note").fill("Same person as the reference photo; glasses and a beard since enrolment.")
+    decision.get_by_role("button", name="Resolve").click()
+    page.get_by_text(f"Task {task.pk} resolved: Identity confirmed.").wait_for()
+    assert page.url.endswith("/admin/enforcement/investigationtask/")
+    assert page.locator("#result_list tr", has_text=case["client"].uci).count() == 0
+    page.screenshot(path=artifacts / "03-queue-after.png", full_page=True)
+    task.refresh_from_db()
+    assert (task.status, task.resolution, task.resolved_by_id) == ("resolved", "identity_confirmed", officer.pk)
+    assert CheckIn.objects.get(pk=case["checkin"].pk).status == "verified"
+    assert ReportingWindow.objects.get(pk=case["window"].pk).status == "satisfied"
+
+    # --- A task of another region, by URL: refused, and nothing of it shown.
+    response = page.goto(f"{live_server.url}/admin/enforcement/investigationtask/{elsewhere.pk}/change/")
+    assert response.status == 403
+    assert "Lavoie" not in page.content() and elsewhere.client.uci not in page.content()
+    page.screenshot(path=artifacts / "04-other-region-refused.png", full_page=True)
+    assert InvestigationTask.objects.get(pk=elsewhere.pk).status == "open"
+
+    assert problems == []

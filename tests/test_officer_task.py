@@ -1,0 +1,233 @@
+"""The task page and the decisions made on it: what the officer sees (selfie beside the
+references, the decision in plain words, the GPS fix, timeline, consent, changes), and assign,
+reassign, resolve and escalate, each through a service that writes an audit event."""
+
+import html
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from enforcement import services
+from enforcement.errors import Forbidden
+from enforcement.models import AccessRecord, AuditEvent, Escalation, InvestigationTask, ReportingWindow
+from reportin.models import CheckIn
+from reportin.triage import face_decision_words
+from tests import factories
+from tests.officer import face_task, window_task
+
+pytestmark = pytest.mark.django_db
+
+TASKS = "/admin/enforcement/investigationtask/"
+
+
+@pytest.fixture
+def case():
+    return face_task()
+
+
+@pytest.fixture
+def officer(client):
+    user = factories.staff("task-officer")
+    client.force_login(user)
+    return user
+
+
+def page_text(response) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
+
+
+def decide(client, task, **data):
+    return client.post(f"{TASKS}{task.pk}/decide/", data)
+
+
+def test_the_task_page_shows_what_the_officer_needs_to_decide(client, officer, case):
+    response = client.get(f"{TASKS}{case['task'].pk}/change/")
+    assert response.status_code == 200
+    text = page_text(response)
+    match = case["match"]
+    # The decision in plain words, with the figures that led to it.
+    words = f"distance {match.best_distance:.2f} against threshold {match.threshold:.2f}: not a match; face {match.quality['face_px']} px"
+    assert words in text, text
+    assert re.search(r"face \d+ px, (sharp|blurred), (well lit|too dark|overexposed)", text)
+    # The selfie beside the reference photo, through the permission-checked views.
+    body = response.content.decode()
+    assert f'src="{TASKS}{case["task"].pk}/selfie/"' in body
+    assert f'src="{TASKS}{case["task"].pk}/reference/{case["photo"].pk}/"' in body
+    # The fix: accuracy, distance to the permitted area, a map link.
+    assert "accurate to 25 m; 0.0 km inside the edge of the permitted area" not in text  # not a made-up figure
+    assert re.search(r"accurate to 25 m; [\d.]+ km inside the edge of the permitted area", text)
+    assert "https://www.openstreetmap.org/?mlat=43.653200&amp;mlon=-79.383200#map=15/43.653200/-79.383200" in body
+    # Timeline in local time, consent, circumstance changes since the last report.
+    assert f"Check-in {case['checkin'].pk}: An officer will review it" in text
+    assert "Window " in text and "Reported, being checked" in text
+    assert "America/Toronto" in text
+    assert "Use of the app: Granted (App" in text and "Use of my likeness (face comparison): Granted (App" in text
+    assert "Address: “—” → “12 Queen St W, Toronto”" in text
+    # Decisions offered to an officer of the region.
+    assert 'value="assign_me"' in body and 'value="resolve"' in body and 'value="reassign"' not in body
+
+
+def test_the_task_page_reads_a_fixed_number_of_queries(client, officer, case):
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"{TASKS}{case['task'].pk}/change/").status_code == 200
+        return len(queries)
+
+    before = count()
+    for n in range(5):  # more history: windows and check-ins
+        factories.window(case["client"], opens_at=timezone.now() - timedelta(days=n + 2), minutes=60)
+    assert count() == before
+
+
+@pytest.mark.parametrize(
+    ("match_fields", "expected"),
+    [
+        ({"decision": "non_match", "best_distance": 0.62, "threshold": 0.55, "faces_found": 1,
+          "quality": {"face_px": 180, "sharpness": 0.3, "brightness": 120}},
+         "distance 0.62 against threshold 0.55: not a match; face 180 px, sharp, well lit"),
+        ({"decision": "match", "best_distance": 0.31, "threshold": 0.54, "faces_found": 1,
+          "quality": {"face_px": 60, "sharpness": 0.05, "brightness": 30}},
+         "distance 0.31 against threshold 0.54: a match; face 60 px, blurred, too dark"),
+        ({"decision": "no_face", "best_distance": None, "threshold": 0.54, "faces_found": 0, "quality": {},
+          "detail": {"message": "No face was found."}},
+         "No face found (No face was found.)"),
+    ],
+)
+def test_the_decision_in_plain_words(match_fields, expected):
+    from reportin.models import FaceMatch
+
+    assert face_decision_words(FaceMatch(**{"detail": {}, **match_fields})) == expected
+
+
+def test_assign_to_me_then_resolve_identity_confirmed_verifies_the_checkin_and_satisfies_its_window(client, officer, case):
+    task = case["task"]
+    assert decide(client, task, op="assign_me").status_code == 302
+    task.refresh_from_db()
+    assert (task.status, task.assignee) == ("in_progress", officer)
+    # Both a resolution and a note are required.
+    for missing in ({"resolution": "identity_confirmed"}, {"note": "Looks like her"}, {"resolution": "", "note": "x"}):
+        response = decide(client, task, op="resolve", **missing)
+        assert response.status_code == 200 and b"This field is required" in response.content
+    assert InvestigationTask.objects.get(pk=task.pk).status == "in_progress"
+    response = decide(client, task, op="resolve", resolution="identity_confirmed", note="Compared in person: same person, new haircut.")
+    assert response.status_code == 302 and response.url == TASKS
+    task.refresh_from_db()
+    assert (task.status, task.resolution, task.resolved_by) == ("resolved", "identity_confirmed", officer)
+    assert task.resolution_note == "Compared in person: same person, new haircut."
+    assert CheckIn.objects.get(pk=case["checkin"].pk).status == "verified"
+    window = ReportingWindow.objects.get(pk=case["window"].pk)
+    assert (window.status, window.satisfied_by_checkin_id) == ("satisfied", case["checkin"].pk)
+    actions = list(AuditEvent.objects.filter(actor=officer).order_by("seq").values_list("action", flat=True))
+    assert actions == ["task.assign", "task.resolve", "checkin.review"]
+    resolve = AuditEvent.objects.get(action="task.resolve")
+    assert resolve.details == {"reason": "face_non_match", "resolution": "identity_confirmed", "note": task.resolution_note}
+    # It has left the open queue.
+    assert f"/{task.pk}/change/" not in client.get(TASKS).content.decode()
+
+
+def test_identity_not_confirmed_rejects_the_checkin_and_the_window_is_missed(client, officer, case):
+    decide(client, case["task"], op="resolve", resolution="identity_not_confirmed", note="Not the client: different person.")
+    assert CheckIn.objects.get(pk=case["checkin"].pk).status == "rejected"
+    assert ReportingWindow.objects.get(pk=case["window"].pk).status == "missed"
+
+
+def test_identity_resolutions_are_not_offered_without_a_checkin(client, officer):
+    task = window_task()
+    body = client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    assert "identity_confirmed" not in body and "contact_made" in body
+    response = decide(client, task, op="resolve", resolution="identity_confirmed", note="x")
+    assert response.status_code == 200
+    assert InvestigationTask.objects.get(pk=task.pk).status == "open"
+
+
+def test_only_a_supervisor_reassigns(client, officer, case):
+    task = case["task"]
+    colleague = factories.staff("colleague")
+    supervisor = factories.staff("boss", role="Supervisor")
+    assert decide(client, task, op="reassign", assignee=colleague.pk).status_code == 403
+    services.task_assign(task=task, assignee=colleague, by=supervisor)
+    # An officer cannot take a task assigned to someone else, nor resolve it.
+    with pytest.raises(Forbidden):
+        services.task_assign(task=task, assignee=officer, by=officer)
+    decide(client, task, op="resolve", resolution="false_alarm", note="mine now")
+    assert InvestigationTask.objects.get(pk=task.pk).status == "in_progress"
+    client.force_login(supervisor)
+    page = client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    assert 'value="reassign"' in page
+    assert decide(client, task, op="reassign", assignee=officer.pk).status_code == 302
+    task.refresh_from_db()
+    assert task.assignee == officer
+    event = AuditEvent.objects.filter(action="task.reassign").order_by("-seq").first()
+    assert (event.actor, event.details) == (supervisor, {"from": "colleague", "to": "task-officer"})
+    # Not to an officer of another region.
+    quebec = factories.staff("quebec-colleague", region_code="quebec")
+    response = decide(client, task, op="reassign", assignee=quebec.pk)
+    assert response.status_code == 200 and b"Select a valid choice" in response.content
+
+
+def test_an_escalation_needs_a_second_supervisors_sign_off(client, officer, case):
+    task = case["task"]
+    supervisor, other_supervisor = factories.staff("sup-a", role="Supervisor"), factories.staff("sup-b", role="Supervisor")
+    assert decide(client, task, op="escalate", kind="warrant_recommendation", reason="Three misses, not at the address.").status_code == 302
+    escalation = Escalation.objects.get(task=task)
+    assert (escalation.status, escalation.proposed_by) == ("proposed", officer)
+    # The officer cannot sign off, and the page offers no sign-off to them.
+    assert 'value="sign_off"' not in client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    decide(client, task, op="sign_off", escalation=escalation.pk, approve="yes", note="self-approved")
+    assert Escalation.objects.get(pk=escalation.pk).status == "proposed"
+    # A supervisor who proposes cannot approve their own proposal either (service and database).
+    services.escalation_decide(escalation=escalation, approve=False, note="Call first.", by=supervisor)
+    assert InvestigationTask.objects.get(pk=task.pk).status == "open"
+    own = services.escalation_propose(task=task, kind="case_review", reason="Review", by=supervisor)
+    with pytest.raises(Forbidden):
+        services.escalation_decide(escalation=own, approve=True, note="mine", by=supervisor)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Escalation.objects.filter(pk=own.pk).update(status="approved", decided_by=supervisor, decided_at=timezone.now())
+    # Another supervisor signs it off: the task is resolved as escalated, every step audited.
+    client.force_login(other_supervisor)
+    page = client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    assert 'value="sign_off"' in page
+    assert decide(client, task, op="sign_off", escalation=own.pk, approve="yes", note="Agreed.").status_code == 302
+    own.refresh_from_db()
+    task.refresh_from_db()
+    assert (own.status, own.decided_by) == ("approved", other_supervisor)
+    assert (task.status, task.resolution, task.resolved_by) == ("resolved", "escalated", other_supervisor)
+    assert list(AuditEvent.objects.filter(action__startswith="escalation.").order_by("seq").values_list("action", "actor__username")) == [
+        ("escalation.propose", "task-officer"), ("escalation.reject", "sup-a"), ("escalation.propose", "sup-a"),
+        ("escalation.approve", "sup-b"),
+    ]
+
+
+def test_every_image_on_the_page_is_served_and_recorded(client, officer, case):
+    page = client.get(f"{TASKS}{case['task'].pk}/change/").content.decode()
+    sources = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    assert len(sources) == 2
+    for src in sources:
+        response = client.get(src)
+        assert response.status_code == 200 and response.content[:2] == b"\xff\xd8"
+    assert AccessRecord.objects.filter(viewer=officer, task=case["task"]).count() == 2
+
+
+def test_a_resolved_task_shows_its_decision_and_offers_no_more(client, officer, case):
+    decide(client, case["task"], op="resolve", resolution="false_alarm", note="Twin brother, known.")
+    text = page_text(client.get(f"{TASKS}{case['task'].pk}/change/"))
+    assert "Resolved — False alarm" in text and "Twin brother, known." in text
+    assert "Assign to me" not in text
+
+
+def test_the_queue_and_the_task_page_speak_french_to_a_french_browser(client, officer, case):
+    queue = page_text(client.get(TASKS, HTTP_ACCEPT_LANGUAGE="fr"))
+    assert "File de tri — Région du grand Toronto" in queue and "1 tâche ouverte" in queue
+    page = page_text(client.get(f"{TASKS}{case['task'].pk}/change/", HTTP_ACCEPT_LANGUAGE="fr"))
+    match = case["match"]
+    assert f"distance {match.best_distance:.2f} pour un seuil de {match.threshold:.2f} : pas de correspondance" in page.replace(
+        f"{match.best_distance:.2f}".replace(".", ","), f"{match.best_distance:.2f}"
+    ).replace(f"{match.threshold:.2f}".replace(".", ","), f"{match.threshold:.2f}")
+    for words in ("Comparaison des visages", "Ouvrir la position sur une carte", "précise à 25 m"):
+        assert words in page, words
+    raw = html.unescape(client.get(f"{TASKS}{case['task'].pk}/change/", HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+    assert 'value="M\'attribuer"' in raw and 'value="Résoudre"' in raw
