@@ -14,12 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from enforcement import services
 from enforcement.errors import DomainError
 from enforcement.models import (
-    AccessRecord,
     ActivationCode,
-    AuditEvent,
     CircumstanceChange,
     Client,
-    ConsentRecord,
     ConsentText,
     Escalation,
     InvestigationTask,
@@ -130,15 +127,6 @@ class ConsentTextAdmin(admin.ModelAdmin):
     list_display = ["kind", "language", "version", "title", "published_at"]
     list_filter = ["kind", "language"]
     readonly_fields = ["sha256"]
-
-
-@admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnlyAdmin):
-    list_display = ["client", "kind", "decision", "text_version", "language", "channel", "recorded_by", "recorded_at"]
-    list_filter = ["kind", "decision", "channel", "language"]
-    search_fields = CLIENT_SEARCH
-    list_select_related = ["client", "recorded_by"]
-    date_hierarchy = "recorded_at"
 
 
 @admin.register(CircumstanceChange)
@@ -270,20 +258,4 @@ class NotificationAdmin(ReadOnlyAdmin):
     search_fields = CLIENT_SEARCH
     list_select_related = ["client"]
 
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["seq", "occurred_at", "actor_label", "action", "object_type", "object_id", "client"]
-    list_filter = ["action"]
-    search_fields = ["actor_label", "action", "object_id", "client__uci"]
-    list_select_related = ["client"]
-    date_hierarchy = "occurred_at"
-
-
-@admin.register(AccessRecord)
-class AccessRecordAdmin(ReadOnlyAdmin):
-    list_display = ["viewed_at", "viewer", "client", "object_type", "object_id", "task"]
-    list_filter = ["object_type"]
-    search_fields = ["viewer__username", *CLIENT_SEARCH]
-    list_select_related = ["viewer", "client"]
-    date_hierarchy = "viewed_at"
+from enforcement import admin_audit  # noqa: E402,F401  (the auditors' views)

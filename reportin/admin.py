@@ -59,11 +59,4 @@ class CheckInAdmin(ReadOnlyAdmin):
     date_hierarchy = "received_at"
     inlines = [FaceMatchInline]
 
-
-@admin.register(FaceMatch)
-class FaceMatchAdmin(ReadOnlyAdmin):
-    list_display = ["checkin", "decision", "best_distance", "threshold", "faces_found", "model_version", "duration_ms", "scored_at"]
-    list_filter = ["decision", "model_version"]
-    search_fields = ["checkin__client__uci", "checkin__client__family_name"]
-    list_select_related = ["checkin"]
-    date_hierarchy = "scored_at"
+from reportin import admin_audit  # noqa: E402,F401  (the match log and the accountability dashboard)
