@@ -206,6 +206,9 @@ def _empty(name: str, min_group: int) -> Group:
 
 # --- Charts ---------------------------------------------------------------------------------
 
+# Groups drawn in a rates chart (the largest by check-ins); the tables list every group.
+CHART_MAX_GROUPS = 40
+
 OUTCOME_COLOURS = {
     "match": "#2e7d32",
     "non_match": "#c62828",
@@ -221,8 +224,9 @@ def chart_timeline(report: Figures, path) -> None:
     """Stacked bars: check-ins per day (or week) by outcome."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(10, 4.5), dpi=100)
+    fig = Figure(figsize=(11, 4.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     days = [day for day, _ in report.timeline]
@@ -241,8 +245,9 @@ def chart_timeline(report: Figures, path) -> None:
             bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_title(f"Check-ins per {report.period} by outcome, {report.start} to {report.end}")
     ax.set_ylabel("check-ins")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if days:
-        ax.legend(loc="upper left", fontsize=8, ncols=4)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     else:
         ax.text(0.5, 0.5, "no check-ins in this period", ha="center", va="center", transform=ax.transAxes)
     fig.autofmt_xdate()
@@ -256,9 +261,10 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    groups = [report.total, *report.groups[dimension]]
+    largest = sorted(report.groups[dimension], key=lambda g: -g.checkins)[:CHART_MAX_GROUPS]
+    groups = [report.total, *sorted(largest, key=lambda g: g.name)]
     height = max(3.0, 0.35 * len(groups) + 1.2)
-    fig = Figure(figsize=(14, height * 2), dpi=100)
+    fig = Figure(figsize=(15, height * 2), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 3, sharey=True)
     names = [g.name for g in groups]
@@ -279,15 +285,16 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
                 mfc="white" if small else "#1565c0",
                 capsize=3,
             )
-            label = f"{rate.count}/{rate.of}" + (" too small to judge" if small else "")
-            ax.text(min(rate.high + 0.02, 0.98), y, label, va="center", fontsize=7, color="#777" if small else "#222")
+            label = f"{rate.count}/{rate.of}" + (" too small" if small else "")
+            ax.text(1.05, y, label, va="center", fontsize=7, color="#777" if small else "#222", clip_on=False)
         ax.set_title(f"{title}\n(of {denominator})", fontsize=9)
-        ax.set_xlim(0, 1)
+        ax.set_xlim(-0.02, 1.02)
         ax.set_yticks(positions, names, fontsize=8)
         ax.grid(axis="x", alpha=0.3)
+    shown = "" if len(largest) == len(report.groups[dimension]) else f"; the {len(largest)} largest groups, all are in the tables"
     fig.suptitle(
-        f"Rates by {DIMENSIONS[dimension][1].lower()} with 95% Wilson intervals, {report.start} to {report.end} "
-        f"(hollow: fewer than {report.min_group} cases, too small to judge)",
+        f"Rates by {DIMENSIONS[dimension][1].lower()} with 95% Wilson intervals, {report.start} to {report.end}\n"
+        f"(hollow, grey: fewer than {report.min_group} cases, too small to judge{shown})",
         fontsize=10,
     )
     fig.tight_layout()

@@ -29,8 +29,14 @@ def enrolled():
 
 def score(enrolled, picture, key="k1"):
     checkin, _ = services.checkin_submit(
-        device=enrolled["device"], selfie=images.jpeg(picture), latitude=43.65, longitude=-79.38, accuracy_m=15,
-        captured_at=NOW, idempotency_key=key, now=NOW,
+        device=enrolled["device"],
+        selfie=images.jpeg(picture),
+        latitude=43.65,
+        longitude=-79.38,
+        accuracy_m=15,
+        captured_at=NOW,
+        idempotency_key=key,
+        now=NOW,
     )
     return checkin, services.checkin_score(checkin_id=checkin.pk, now=NOW)
 
