@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from enforcement import exports, roles
@@ -418,7 +419,7 @@ class DecisionLogAdmin(AuditListAdmin):
         escalations = list(obj.escalations.all())
         if not escalations:
             return "—"
-        return format_html_join(format_html("<br>"), "{}", ((_escalation_line(e),) for e in escalations))
+        return format_html_join(mark_safe("<br>"), "{}", ((_escalation_line(e),) for e in escalations))
 
 
 # --- Audit trail ----------------------------------------------------------------------------

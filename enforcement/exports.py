@@ -12,6 +12,7 @@ names its columns in `csv_columns` on its admin class: (header, attribute path o
 """
 
 import csv
+import io
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -134,16 +135,19 @@ def export_run(*, job_id: int, now: datetime | None = None) -> ExportJob | None:
         model_admin, queryset = list_queryset(model_label=job.model_label, query=job.query, user=job.requested_by)
         total = queryset.count()
         ExportJob.objects.filter(pk=job_id).update(total=total)
-        with tempfile.TemporaryFile(mode="w+", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+        with tempfile.TemporaryFile() as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            writer = csv.writer(text)
             written = -1  # the header is not a row
             for line in rows(model_admin.csv_columns, queryset):
                 writer.writerow(line)
                 written += 1
                 if written and written % PROGRESS_EVERY == 0:
                     ExportJob.objects.filter(pk=job_id).update(done=written)
-            handle.seek(0)
-            job.file.save(filename(job.model_label, now), File(handle), save=False)
+            text.flush()
+            text.detach()
+            raw.seek(0)
+            job.file.save(filename(job.model_label, now), File(raw), save=False)
     except Exception as exc:
         logger.exception("export %s failed", job_id)
         InvalidTransition.check(EXPORT_STATUS_TRANSITIONS, ExportStatus.RUNNING, ExportStatus.FAILED)
