@@ -155,29 +155,36 @@ def figures(*, start: date, end: date, min_group: int | None = None) -> Figures:
         day = row["period"].date() if isinstance(row["period"], datetime) else row["period"]
         timeline[day][row["face_match__decision"] or NOT_SCORED] += row["n"]
 
+    # One grouped query per source, by region and country together (a few thousand rows at
+    # most); the totals and each dimension are summed from those rows here.
+    paths = [path for path, _ in DIMENSIONS.values()]
+    checkin_rows = list(checkins.values(*paths, "face_match__decision").annotate(n=Count("pk")))
+    reviewed = tasks.filter(reason__in=[TaskReason.FACE_NON_MATCH, TaskReason.QUALITY_SAMPLE])
+    review_rows = list(reviewed.values(*paths, "reason", "resolution").annotate(n=Count("pk")))
+    window_rows = list(windows.values(*paths, "status").annotate(n=Count("pk")))
+
     def tally(path: str | None) -> dict:
         """Groups by `path` (a client field), or one group of everything when None."""
-        keys = [path] if path else []
         groups: dict = {}
         reviews: dict = defaultdict(lambda: defaultdict(int))
         settled: dict = defaultdict(lambda: defaultdict(int))
 
-        def group(key) -> Group:
+        def group(row) -> tuple:
+            key = row[path] if path else None
             if key not in groups:
                 groups[key] = Group("All" if not path else (key or "—"), outcomes=dict.fromkeys(OUTCOMES, 0))
-            return groups[key]
+            return key, groups[key]
 
-        for row in checkins.values(*keys, "face_match__decision").annotate(n=Count("pk")):
-            g = group(row.get(path))
+        for row in checkin_rows:
+            _, g = group(row)
             g.checkins += row["n"]
             g.outcomes[row["face_match__decision"] or NOT_SCORED] += row["n"]
-        reviewed = tasks.filter(reason__in=[TaskReason.FACE_NON_MATCH, TaskReason.QUALITY_SAMPLE])
-        for row in reviewed.values(*keys, "reason", "resolution").annotate(n=Count("pk")):
-            group(row.get(path))
-            reviews[row.get(path)][(row["reason"], row["resolution"])] += row["n"]
-        for row in windows.values(*keys, "status").annotate(n=Count("pk")):
-            group(row.get(path))
-            settled[row.get(path)][row["status"]] += row["n"]
+        for row in review_rows:
+            key, _ = group(row)
+            reviews[key][(row["reason"], row["resolution"])] += row["n"]
+        for row in window_rows:
+            key, _ = group(row)
+            settled[key][row["status"]] += row["n"]
         for key, g in groups.items():
             review, window = reviews[key], settled[key]
             non_matches = sum(n for (reason, _), n in review.items() if reason == TaskReason.FACE_NON_MATCH)

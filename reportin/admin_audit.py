@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from enforcement.admin_audit import AuditListAdmin, DateRangeFilter
+from enforcement.admin_audit import AuditListAdmin, DateRangeFilter, StaffFilter
 from reportin import accountability
 from reportin.models import FaceMatch
 
@@ -46,12 +46,10 @@ class FaceMatchAdmin(AuditListAdmin):
     list_filter = [
         ("scored_at", DateRangeFilter),
         "checkin__client__region",
-        ("checkin__client__case_officer", admin.RelatedOnlyFieldListFilter),
+        ("checkin__client__case_officer", StaffFilter),
         "decision",
-        "model_version",
-        "checkin__client__country_of_citizenship",
     ]
-    search_fields = ["checkin__client__uci", "checkin__client__family_name"]
+    search_fields = ["checkin__client__uci", "checkin__client__family_name", "=model_version"]
     list_select_related = ["checkin", "checkin__client", "checkin__client__region"]
     csv_columns = [
         (_("scored at"), "scored_at"),
