@@ -109,7 +109,7 @@ class AuditListAdmin(admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "export_url": reverse("admin:{}_{}_export".format(*info)) + ("?" + request.GET.urlencode() if request.GET else ""),
-            "dashboard_url": _dashboard_url(),
+            "dashboard_url": _dashboard_url() if request.user.has_perm("enforcement.view_auditevent") else "",
         }
         return super().changelist_view(request, extra_context)
 
