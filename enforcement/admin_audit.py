@@ -77,8 +77,10 @@ class AuditListAdmin(admin.ModelAdmin):
     """A read-only list with region scoping and CSV export of the filtered rows."""
 
     region_path = "client__region"
-    # Logs grow by millions of rows: count only what the filters select.
+    # Logs grow by millions of rows: count only what the filters select, and no per-choice
+    # counts beside the filters.
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     csv_columns: list = []
     change_list_template = "admin/enforcement/audit_change_list.html"
     # Names of the client lookups the "history of this person" links use (lookup_allowed).

@@ -27,22 +27,13 @@ def _json(value) -> str:
 class FaceMatchAdmin(AuditListAdmin):
     region_path = "checkin__client__region"
     client_lookups = ("checkin__client__uci",)
+    # The rest of the figures (distances, quality, face box, replay, detail) are on each row's
+    # page and in the CSV.
     list_display = [
-        "scored_at",
-        "checkin",
-        "client_history",
-        "region",
-        "decision",
-        "best_distance",
-        "similarity",
-        "threshold",
-        "faces_found",
-        "reference_photo_id",
-        "model_version",
-        "pipeline_version",
-        "duration_ms",
-        "attempts",
+        "scored_at", "checkin_id", "client_history", "region", "decision", "best_distance", "threshold", "faces_found",
+        "model_version", "pipeline_version", "duration_ms",
     ]
+    list_display_links = ["scored_at", "checkin_id"]
     list_filter = [
         ("scored_at", DateRangeFilter),
         "checkin__client__region",
