@@ -150,15 +150,16 @@ def figures(*, start: date, end: date, min_group: int | None = None) -> Figures:
 
     period = "day" if (end - start).days < 92 else "week"
     trunc = TruncDate("received_at", tzinfo=UTC) if period == "day" else TruncWeek("received_at", tzinfo=UTC)
+    # One grouped query per source, by region and country together (and by day for the
+    # check-ins: tens of thousands of rows at most); the timeline, the totals and each
+    # dimension are summed from those rows here.
+    paths = [path for path, _ in DIMENSIONS.values()]
+    checkin_rows = list(checkins.annotate(period=trunc).values("period", *paths, "face_match__decision").annotate(n=Count("pk")))
     timeline = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
-    for row in checkins.annotate(period=trunc).values("period", "face_match__decision").annotate(n=Count("pk")):
+    for row in checkin_rows:
         day = row["period"].date() if isinstance(row["period"], datetime) else row["period"]
         timeline[day][row["face_match__decision"] or NOT_SCORED] += row["n"]
 
-    # One grouped query per source, by region and country together (a few thousand rows at
-    # most); the totals and each dimension are summed from those rows here.
-    paths = [path for path, _ in DIMENSIONS.values()]
-    checkin_rows = list(checkins.values(*paths, "face_match__decision").annotate(n=Count("pk")))
     reviewed = tasks.filter(reason__in=[TaskReason.FACE_NON_MATCH, TaskReason.QUALITY_SAMPLE])
     review_rows = list(reviewed.values(*paths, "reason", "resolution").annotate(n=Count("pk")))
     window_rows = list(windows.values(*paths, "status").annotate(n=Count("pk")))
