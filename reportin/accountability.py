@@ -268,20 +268,26 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
     are drawn hollow and labelled."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
 
     largest = sorted(report.groups[dimension], key=lambda g: -g.checkins)[:CHART_MAX_GROUPS]
     groups = [report.total, *sorted(largest, key=lambda g: g.name)]
+
     height = max(3.0, 0.35 * len(groups) + 1.2)
-    fig = Figure(figsize=(15, height * 2), dpi=100)
+    fig = Figure(figsize=(15, height * 2), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 3, sharey=True)
     names = [g.name for g in groups]
     positions = list(range(len(groups)))[::-1]
     for ax, (key, title, denominator) in zip(axes.flat, RATES):
+        # Each panel's scale fits its widest interval: a 2% rate next to a 3% one must be
+        # told apart (the axis says where the scale ends).
+        highs = [g.rates[key].high for g in groups if g.rates[key].rate is not None]
+        top = min(1.0, max(highs) * 1.15) if highs else 1.0
         for y, g in zip(positions, groups):
             rate = g.rates[key]
             if rate.rate is None:
-                ax.text(0.01, y, "no cases", va="center", fontsize=7, color="#777")
+                ax.text(0.01 * top, y, "no cases", va="center", fontsize=7, color="#777")
                 continue
             small = rate.too_small
             ax.errorbar(
@@ -294,9 +300,10 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
                 capsize=3,
             )
             label = f"{rate.count}/{rate.of}" + (" too small" if small else "")
-            ax.text(1.05, y, label, va="center", fontsize=7, color="#777" if small else "#222", clip_on=False)
+            ax.text(top * 1.05, y, label, va="center", fontsize=7, color="#777" if small else "#222", clip_on=False)
         ax.set_title(f"{title}\n(of {denominator})", fontsize=9)
-        ax.set_xlim(-0.02, 1.02)
+        ax.set_xlim(-0.02 * top, top * 1.02)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if top > 0.1 else 1))
         ax.set_yticks(positions, names, fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     shown = "" if len(largest) == len(report.groups[dimension]) else f"; the {len(largest)} largest groups, all are in the tables"
@@ -305,7 +312,6 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
         f"(hollow, grey: fewer than {report.min_group} cases, too small to judge{shown})",
         fontsize=10,
     )
-    fig.tight_layout()
     fig.savefig(path)
 
 
