@@ -267,6 +267,18 @@ REPORTIN_RETAIN_REJECTED_PHOTO_DAYS = env_int("REPORTIN_RETAIN_REJECTED_PHOTO_DA
 # Audit events, consent records, match figures and access records are kept: they are the
 # record auditors rely on, and hold no image.
 
+# --- Accountability -------------------------------------------------------------------------
+
+# Share (0..1) of automatic face matches sent to an officer as a `quality_sample` task, so that
+# false matches can be estimated too (reportin.services; the choice is a keyed hash of the
+# check-in: reproducible, not guessable from outside).
+REPORTIN_QUALITY_SAMPLE_SHARE = env_float("REPORTIN_QUALITY_SAMPLE_SHARE", 0.02, minimum=0.0, maximum=1.0)
+# Auditor CSV exports up to this many rows are streamed at once; longer ones are written by a
+# worker while the page shows their progress.
+REPORTIN_EXPORT_STREAM_MAX_ROWS = env_int("REPORTIN_EXPORT_STREAM_MAX_ROWS", 5000, minimum=1)
+# In the accountability report, a rate over fewer cases than this is marked too small to judge.
+REPORTIN_REPORT_MIN_GROUP = env_int("REPORTIN_REPORT_MIN_GROUP", 30, minimum=1)
+
 # --- Email (reminders) ----------------------------------------------------------------------
 
 _EMAIL_BACKENDS = {

@@ -14,6 +14,8 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 # A fixed test key (32 zero bytes would be silly even for tests; this is 32 bytes of "t").
 os.environ.setdefault("REPORTIN_ENCRYPTION_KEYS", "test:dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHQ=")
+# No random quality-sample tasks where a test does not ask for them (tests/test_quality_sample.py does).
+os.environ.setdefault("REPORTIN_QUALITY_SAMPLE_SHARE", "0")
 
 from config.settings import *  # noqa: E402,F403
 

@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config import views
+from reportin.admin_audit import accountability_dashboard
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("admin/accountability/", admin.site.admin_view(accountability_dashboard), name="accountability-dashboard"),
     path("admin/", admin.site.urls),
     path("", include("reportin.urls", namespace="api")),
 ]

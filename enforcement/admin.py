@@ -23,16 +23,13 @@ from django.utils.translation import gettext_lazy as _
 from enforcement import biometric_images, roles, schedule, selectors, services
 from enforcement.errors import DomainError
 from enforcement.models import (
-    AccessRecord,
     ActivationCode,
-    AuditEvent,
     BiometricKind,
     Channel,
     CircumstanceChange,
     Client,
     ConsentDecision,
     ConsentKind,
-    ConsentRecord,
     ConsentText,
     Escalation,
     Language,
@@ -347,17 +344,6 @@ class ConsentTextAdmin(admin.ModelAdmin):
     readonly_fields = ["sha256"]
 
 
-@admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnlyAdmin):
-    list_display = ["client", "kind", "decision", "text_version", "language", "channel", "recorded_by", "recorded_at"]
-    list_filter = ["kind", "decision", "channel", "language"]
-    search_fields = CLIENT_SEARCH
-    list_select_related = ["client", "recorded_by"]
-    date_hierarchy = "recorded_at"
-
-
-
-
 @admin.register(CircumstanceChange)
 class CircumstanceChangeAdmin(ScopedReadOnlyAdmin):
     list_display = ["client", "field", "old_value", "new_value", "channel", "recorded_at"]
@@ -494,20 +480,4 @@ class NotificationAdmin(ScopedReadOnlyAdmin):
     search_fields = CLIENT_SEARCH
     list_select_related = ["client"]
 
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["seq", "occurred_at", "actor_label", "action", "object_type", "object_id", "client"]
-    list_filter = ["action"]
-    search_fields = ["actor_label", "action", "object_id", "client__uci"]
-    list_select_related = ["client"]
-    date_hierarchy = "occurred_at"
-
-
-@admin.register(AccessRecord)
-class AccessRecordAdmin(ReadOnlyAdmin):
-    list_display = ["viewed_at", "viewer", "client", "object_type", "object_id", "task"]
-    list_filter = ["object_type"]
-    search_fields = ["viewer__username", *CLIENT_SEARCH]
-    list_select_related = ["viewer", "client"]
-    date_hierarchy = "viewed_at"
+from enforcement import admin_audit  # noqa: E402,F401  (the auditors' views)

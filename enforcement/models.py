@@ -794,3 +794,65 @@ class AccessRecord(models.Model):
             models.Index(fields=["viewed_at"]),
             models.Index(fields=["client", "viewed_at"]),
         ]
+
+
+class Decision(InvestigationTask):
+    """The decision log: investigation tasks as officers decided them (resolution, note, who
+    and when) with their escalations (proposed by one person, signed off by another). A
+    read-only view for auditors; the rows are the tasks themselves."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("decision")
+        verbose_name_plural = _("decision log")
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    RUNNING = "running", _("Being written")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")
+
+
+EXPORT_STATUS_TRANSITIONS = {
+    ExportStatus.PENDING: frozenset({ExportStatus.RUNNING, ExportStatus.FAILED}),
+    # running -> running: a redelivered message starts the file again.
+    ExportStatus.RUNNING: frozenset({ExportStatus.RUNNING, ExportStatus.DONE, ExportStatus.FAILED}),
+    ExportStatus.DONE: frozenset(),
+    ExportStatus.FAILED: frozenset(),
+}
+
+
+def export_path(instance, filename):
+    import uuid
+
+    return f"exports/{uuid.uuid4().hex}.csv"
+
+
+class ExportJob(models.Model):
+    """A CSV export of a filtered audit list too large to stream at once, written by a worker.
+    The file holds personal data: it is encrypted at rest and only its requester downloads it."""
+
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    model_label = models.CharField(max_length=64, help_text=_("The list exported, e.g. reportin.facematch."))
+    query = models.CharField(max_length=2000, blank=True, help_text=_("The list's filters, as in its address."))
+    status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to=export_path, max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+
+    def __str__(self):
+        return f"Export {self.pk} of {self.model_label} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.status == ExportStatus.DONE else int(100 * self.done / self.total) if self.total else 0

@@ -22,3 +22,11 @@ def windows_materialise() -> int:
 @shared_task
 def notifications_send() -> int:
     return services.notifications_send()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def export_run(job_id: int) -> str:
+    from enforcement import exports
+
+    job = exports.export_run(job_id=job_id)
+    return "skipped" if job is None else job.status

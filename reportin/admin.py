@@ -8,7 +8,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from enforcement import biometric_images
-from enforcement.admin import CLIENT_SEARCH, ReadOnlyAdmin, RegionScopedAdmin, ScopedReadOnlyAdmin
+from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin, ScopedReadOnlyAdmin
 from enforcement.models import BiometricKind
 from reportin import (
     admin_tasks,  # noqa: F401  (registers the triage queue)
@@ -79,11 +79,4 @@ class CheckInAdmin(ScopedReadOnlyAdmin):
         return biometric_images.serve(request, file=checkin.selfie, client=checkin.client, object_type=BiometricKind.SELFIE, object_id=checkin.pk)
 
 
-
-@admin.register(FaceMatch)
-class FaceMatchAdmin(ReadOnlyAdmin):
-    list_display = ["checkin", "decision", "best_distance", "threshold", "faces_found", "model_version", "duration_ms", "scored_at"]
-    list_filter = ["decision", "model_version"]
-    search_fields = ["checkin__client__uci", "checkin__client__family_name"]
-    list_select_related = ["checkin"]
-    date_hierarchy = "scored_at"
+from reportin import admin_audit  # noqa: E402,F401  (the match log and the accountability dashboard)

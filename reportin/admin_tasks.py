@@ -243,7 +243,7 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
         # The queryset is already the user's region only (get_queryset).
         rows = list(queryset.select_related("client", "client__region", "assignee").order_by("-priority", "created_at"))
         enforcement_services.audit_record(
-            actor=request.user, action="task.export", details={"count": len(rows), "ids": [t.pk for t in rows][:1000]}
+            actor=request.user, action="export.tasks", details={"count": len(rows), "ids": [t.pk for t in rows][:1000]}
         )
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="tasks.csv"'

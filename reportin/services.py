@@ -21,7 +21,16 @@ from enforcement import crypto, location
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
 from enforcement.errors import Conflict, DomainError, InvalidTransition, NotFound, RateLimited
-from enforcement.models import ActivationCode, Channel, Client, PhotoStatus, ReferencePhoto, TaskReason, TaskResolution
+from enforcement.models import (
+    ActivationCode,
+    Channel,
+    Client,
+    PhotoStatus,
+    ReferencePhoto,
+    TaskPriority,
+    TaskReason,
+    TaskResolution,
+)
 from reportin import selectors as reportin_selectors
 from reportin.models import (
     CHECKIN_STATUS_TRANSITIONS,
@@ -526,8 +535,25 @@ def _checkin_conclude(checkin: CheckIn, match: FaceMatch, *, phash: str, now: da
         enforcement_services.task_open(
             client=checkin.client, reason=TaskReason.LOCATION_OUTSIDE_AREA, checkin_id=checkin.pk, evidence=evidence, now=now
         )
+    if match.decision == FaceDecision.MATCH and quality_sampled(checkin.pk):
+        enforcement_services.task_open(
+            client=checkin.client, reason=TaskReason.QUALITY_SAMPLE, checkin_id=checkin.pk, priority=TaskPriority.LOW,
+            evidence={**evidence, "sample_share": settings.REPORTIN_QUALITY_SAMPLE_SHARE}, now=now,
+        )
     if verified and checkin.window_id:
         enforcement_services.window_satisfy(window=checkin.window, checkin_id=checkin.pk, now=now)
+
+
+def quality_sampled(checkin_id: int) -> bool:
+    """Whether an automatic match goes to an officer as a quality sample, so that false matches
+    can be estimated: a keyed hash of the check-in below REPORTIN_QUALITY_SAMPLE_SHARE. The same
+    check-in always gets the same answer (a re-run opens nothing new), and without the secret
+    key nobody can tell in advance which check-ins will be looked at."""
+    share = settings.REPORTIN_QUALITY_SAMPLE_SHARE
+    if share <= 0 or share >= 1:
+        return share >= 1
+    digest = salted_hmac("reportin.quality-sample", str(checkin_id)).digest()
+    return int.from_bytes(digest[:8], "big") < share * 2**64
 
 
 def checkins_requeue(*, now: datetime) -> list[int]:

@@ -150,7 +150,7 @@ def test_an_export_holds_only_the_officers_region_and_is_audited(world):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = response.content.decode().strip().splitlines()
     assert len(rows) == 2 and rows[1].startswith(f"{world['gta']['task'].pk},{world['gta']['client'].uci},")
-    event = AuditEvent.objects.get(action="task.export", actor=world["gta_officer"])
+    event = AuditEvent.objects.get(action="export.tasks", actor=world["gta_officer"])
     assert event.details["ids"] == [world["gta"]["task"].pk]
 
 

@@ -175,17 +175,12 @@ def person_with_everything(media_root):
 
 def client_linked_models():
     """Every model of the project that holds rows about a client: a foreign key to Client,
-    or to a model that has one."""
-    direct = {
-        m for m in apps.get_models()
-        if m._meta.app_label in {"enforcement", "reportin"}
-        and any(isinstance(f, models.ForeignKey) and f.related_model is Client for f in m._meta.concrete_fields)
-    }
+    or to a model that has one (proxies share their model's table and rows)."""
+    own = [m for m in apps.get_models() if m._meta.app_label in {"enforcement", "reportin"} and not m._meta.proxy]
+    direct = {m for m in own if any(isinstance(f, models.ForeignKey) and f.related_model is Client for f in m._meta.concrete_fields)}
     indirect = {
-        m for m in apps.get_models()
-        if m._meta.app_label in {"enforcement", "reportin"} and m not in direct
-        and any(isinstance(f, models.ForeignKey) and f.related_model in direct for f in m._meta.concrete_fields)
-        and m.__name__ not in {"ActivationThrottle"}
+        m for m in own
+        if m not in direct and any(isinstance(f, models.ForeignKey) and f.related_model in direct for f in m._meta.concrete_fields)
     }
     return direct | indirect | {Client}
 

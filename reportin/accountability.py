@@ -1,0 +1,354 @@
+"""The accountability figures: what the face checks and the reporting rules did, by region and
+by country of citizenship, with 95% confidence intervals.
+
+One function computes them (`figures`); the `accountability_report` command writes them as an
+HTML page with PNG charts, and the auditors' dashboard in admin shows the same figures. Every
+figure is a count the database gives directly (SQL aggregates, no sampling), so it can be
+checked by hand:
+
+- check-ins: received in the period (by day, or by week for periods over 92 days), by the face
+  comparison's outcome (`not_scored` while not yet scored);
+- non-match, no-face and low-quality rates: over the scored check-ins of the period;
+- officer override rate: face non-match tasks of the period's check-ins resolved as "identity
+  confirmed", over those resolved: the field estimate of false non-matches;
+- false-match rate (sampled quality check): `quality_sample` tasks of the period's check-ins
+  resolved as "identity not confirmed", over those resolved;
+- missed-report rate: windows whose deadline fell in the period and that ended missed, over
+  those that ended missed, reported or satisfied (excused windows and windows still open are
+  left out).
+
+A rate over fewer than REPORTIN_REPORT_MIN_GROUP cases is marked too small to judge: its
+interval is shown, but no conclusion should be drawn from it.
+"""
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db.models import Count
+from django.db.models.functions import TruncDate, TruncWeek
+
+from biometrics.evaluation import wilson
+from enforcement.models import InvestigationTask, ReportingWindow, TaskReason, TaskResolution, TaskStatus, WindowStatus
+from reportin.models import CheckIn, FaceDecision
+
+NOT_SCORED = "not_scored"
+OUTCOMES = [*FaceDecision.values, NOT_SCORED]
+SETTLED_WINDOWS = [WindowStatus.SATISFIED, WindowStatus.REPORTED, WindowStatus.MISSED]
+DIMENSIONS = {
+    "region": ("client__region__name", "Region"),
+    "country": ("client__country_of_citizenship", "Country of citizenship"),
+}
+RATES = [
+    ("non_match", "Non-match rate", "scored check-ins"),
+    ("no_face", "No-face rate", "scored check-ins"),
+    ("low_quality", "Low-quality rate", "scored check-ins"),
+    ("override", "Officer override of non-matches", "resolved non-match tasks"),
+    ("false_match", "False matches in the quality sample", "resolved sample reviews"),
+    ("missed", "Missed-report rate", "settled windows"),
+]
+
+
+@dataclass
+class Rate:
+    count: int
+    of: int
+    rate: float | None
+    low: float
+    high: float
+    too_small: bool
+
+    @property
+    def percent(self) -> str:
+        return "—" if self.rate is None else f"{100 * self.rate:.1f}%"
+
+    @property
+    def interval(self) -> str:
+        return "" if self.rate is None else f"{100 * self.low:.1f}–{100 * self.high:.1f}%"
+
+    @classmethod
+    def of_counts(cls, count: int, of: int, *, min_group: int) -> "Rate":
+        low, high = wilson(count, of)
+        return cls(count, of, count / of if of else None, low, high, of < min_group)
+
+
+@dataclass
+class Group:
+    name: str
+    checkins: int = 0
+    outcomes: dict = field(default_factory=dict)
+    rates: dict = field(default_factory=dict)
+
+    @property
+    def scored(self) -> int:
+        return self.checkins - self.outcomes.get(NOT_SCORED, 0)
+
+    @property
+    def rate_list(self) -> list:
+        """The rates in the order of RATES (for templates)."""
+        return [self.rates[key] for key, _, _ in RATES]
+
+    @property
+    def outcome_list(self) -> list:
+        return [self.outcomes.get(outcome, 0) for outcome in OUTCOMES]
+
+
+@dataclass
+class Figures:
+    start: date
+    end: date
+    min_group: int
+    period: str  # "day" or "week"
+    timeline: list  # [(date, {outcome: n})]
+    total: Group
+    groups: dict  # {"region": [Group], "country": [Group]}
+
+    @property
+    def timeline_rows(self) -> list:
+        return [(day, [counts[outcome] for outcome in OUTCOMES], sum(counts.values())) for day, counts in self.timeline]
+
+    @property
+    def dimension_list(self) -> list:
+        return [(DIMENSIONS[dim][1], groups) for dim, groups in self.groups.items()]
+
+    def as_dict(self) -> dict:
+        return {
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "min_group": self.min_group,
+            "period": self.period,
+            "timeline": [{"start": day.isoformat(), **counts} for day, counts in self.timeline],
+            "total": _group_dict(self.total),
+            "groups": {dim: [_group_dict(g) for g in groups] for dim, groups in self.groups.items()},
+        }
+
+
+def _group_dict(group: Group) -> dict:
+    return {
+        "name": group.name,
+        "checkins": group.checkins,
+        "scored": group.scored,
+        "outcomes": group.outcomes,
+        "rates": {key: asdict(rate) for key, rate in group.rates.items()},
+    }
+
+
+def bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """The period as UTC instants: from the start of `start` to the end of `end` (included)."""
+    return datetime.combine(start, time.min, UTC), datetime.combine(end + timedelta(days=1), time.min, UTC)
+
+
+def figures(*, start: date, end: date, min_group: int | None = None) -> Figures:
+    if end < start:
+        raise ValueError("the period ends before it starts")
+    min_group = settings.REPORTIN_REPORT_MIN_GROUP if min_group is None else min_group
+    since, until = bounds(start, end)
+    checkins = CheckIn.objects.filter(received_at__gte=since, received_at__lt=until)
+    tasks = InvestigationTask.objects.filter(checkin_id__in=checkins.values("pk"), status=TaskStatus.RESOLVED)
+    windows = ReportingWindow.objects.filter(deadline_at__gte=since, deadline_at__lt=until, status__in=SETTLED_WINDOWS)
+
+    period = "day" if (end - start).days < 92 else "week"
+    trunc = TruncDate("received_at", tzinfo=UTC) if period == "day" else TruncWeek("received_at", tzinfo=UTC)
+    # One grouped query per source, by region and country together (and by day for the
+    # check-ins: tens of thousands of rows at most); the timeline, the totals and each
+    # dimension are summed from those rows here.
+    paths = [path for path, _ in DIMENSIONS.values()]
+    checkin_rows = list(checkins.annotate(period=trunc).values("period", *paths, "face_match__decision").annotate(n=Count("pk")))
+    timeline = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    for row in checkin_rows:
+        day = row["period"].date() if isinstance(row["period"], datetime) else row["period"]
+        timeline[day][row["face_match__decision"] or NOT_SCORED] += row["n"]
+
+    reviewed = tasks.filter(reason__in=[TaskReason.FACE_NON_MATCH, TaskReason.QUALITY_SAMPLE])
+    review_rows = list(reviewed.values(*paths, "reason", "resolution").annotate(n=Count("pk")))
+    window_rows = list(windows.values(*paths, "status").annotate(n=Count("pk")))
+
+    def tally(path: str | None) -> dict:
+        """Groups by `path` (a client field), or one group of everything when None."""
+        groups: dict = {}
+        reviews: dict = defaultdict(lambda: defaultdict(int))
+        settled: dict = defaultdict(lambda: defaultdict(int))
+
+        def group(row) -> tuple:
+            key = row[path] if path else None
+            if key not in groups:
+                groups[key] = Group("All" if not path else (key or "—"), outcomes=dict.fromkeys(OUTCOMES, 0))
+            return key, groups[key]
+
+        for row in checkin_rows:
+            _, g = group(row)
+            g.checkins += row["n"]
+            g.outcomes[row["face_match__decision"] or NOT_SCORED] += row["n"]
+        for row in review_rows:
+            key, _ = group(row)
+            reviews[key][(row["reason"], row["resolution"])] += row["n"]
+        for row in window_rows:
+            key, _ = group(row)
+            settled[key][row["status"]] += row["n"]
+        for key, g in groups.items():
+            review, window = reviews[key], settled[key]
+            non_matches = sum(n for (reason, _), n in review.items() if reason == TaskReason.FACE_NON_MATCH)
+            samples = sum(n for (reason, _), n in review.items() if reason == TaskReason.QUALITY_SAMPLE)
+            counts = {
+                "non_match": (g.outcomes[FaceDecision.NON_MATCH], g.scored),
+                "no_face": (g.outcomes[FaceDecision.NO_FACE], g.scored),
+                "low_quality": (g.outcomes[FaceDecision.LOW_QUALITY], g.scored),
+                "override": (review[(TaskReason.FACE_NON_MATCH, TaskResolution.IDENTITY_CONFIRMED)], non_matches),
+                "false_match": (review[(TaskReason.QUALITY_SAMPLE, TaskResolution.IDENTITY_NOT_CONFIRMED)], samples),
+                "missed": (window[WindowStatus.MISSED], sum(window.values())),
+            }
+            g.rates = {name: Rate.of_counts(k, n, min_group=min_group) for name, (k, n) in counts.items()}
+        return groups
+
+    total = tally(None).get(None) or _empty("All", min_group)
+    groups = {dim: sorted(tally(path).values(), key=lambda g: g.name) for dim, (path, _) in DIMENSIONS.items()}
+    return Figures(start, end, min_group, period, sorted(timeline.items()), total, groups)
+
+
+def _empty(name: str, min_group: int) -> Group:
+    group = Group(name, outcomes=dict.fromkeys(OUTCOMES, 0))
+    group.rates = {key: Rate.of_counts(0, 0, min_group=min_group) for key, _, _ in RATES}
+    return group
+
+
+# --- Charts ---------------------------------------------------------------------------------
+
+# Groups drawn in a rates chart (the largest by check-ins); the tables list every group.
+CHART_MAX_GROUPS = 40
+
+OUTCOME_COLOURS = {
+    "match": "#2e7d32",
+    "non_match": "#c62828",
+    "no_face": "#6a1b9a",
+    "multiple_faces": "#ef6c00",
+    "low_quality": "#f9a825",
+    "unreadable": "#455a64",
+    NOT_SCORED: "#b0bec5",
+}
+
+
+def chart_timeline(report: Figures, path) -> None:
+    """Stacked bars: check-ins per day (or week) by outcome."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(11, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    days = [day for day, _ in report.timeline]
+    bottom = [0] * len(days)
+    for outcome in OUTCOMES:
+        values = [counts[outcome] for _, counts in report.timeline]
+        if any(values):
+            ax.bar(
+                days,
+                values,
+                bottom=bottom,
+                label=outcome.replace("_", " "),
+                color=OUTCOME_COLOURS[outcome],
+                width=0.8 if report.period == "day" else 5,
+            )
+            bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_title(f"Check-ins per {report.period} by outcome, {report.start} to {report.end}")
+    ax.set_ylabel("check-ins")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if days:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no check-ins in this period", ha="center", va="center", transform=ax.transAxes)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def chart_rates(report: Figures, dimension: str, path) -> None:
+    """One panel per rate: each group's rate with its 95% interval; groups too small to judge
+    are drawn hollow and labelled."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    largest = sorted(report.groups[dimension], key=lambda g: -g.checkins)[:CHART_MAX_GROUPS]
+    groups = [report.total, *sorted(largest, key=lambda g: g.name)]
+
+    height = max(3.0, 0.35 * len(groups) + 1.2)
+    fig = Figure(figsize=(15, height * 2), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 3, sharey=True)
+    names = [g.name for g in groups]
+    positions = list(range(len(groups)))[::-1]
+    for ax, (key, title, denominator) in zip(axes.flat, RATES):
+        # Each panel's scale fits its widest interval: a 2% rate next to a 3% one must be
+        # told apart (the axis says where the scale ends).
+        highs = [g.rates[key].high for g in groups if g.rates[key].rate is not None]
+        top = min(1.0, max(highs) * 1.15) if highs else 1.0
+        for y, g in zip(positions, groups):
+            rate = g.rates[key]
+            if rate.rate is None:
+                ax.text(0.01 * top, y, "no cases", va="center", fontsize=7, color="#777")
+                continue
+            small = rate.too_small
+            ax.errorbar(
+                rate.rate,
+                y,
+                xerr=[[rate.rate - rate.low], [rate.high - rate.rate]],
+                fmt="o",
+                color="#999" if small else "#1565c0",
+                mfc="white" if small else "#1565c0",
+                capsize=3,
+            )
+            label = f"{rate.count}/{rate.of}" + (" too small" if small else "")
+            ax.text(top * 1.05, y, label, va="center", fontsize=7, color="#777" if small else "#222", clip_on=False)
+        ax.set_title(f"{title}\n(of {denominator})", fontsize=9)
+        ax.set_xlim(-0.02 * top, top * 1.02)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if top > 0.1 else 1))
+        ax.set_yticks(positions, names, fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    shown = "" if len(largest) == len(report.groups[dimension]) else f"; the {len(largest)} largest groups, all are in the tables"
+    fig.suptitle(
+        f"Rates by {DIMENSIONS[dimension][1].lower()} with 95% Wilson intervals, {report.start} to {report.end}\n"
+        f"(hollow, grey: fewer than {report.min_group} cases, too small to judge{shown})",
+        fontsize=10,
+    )
+    fig.savefig(path)
+
+
+def write_report(report: Figures, out_dir, *, progress=None) -> dict:
+    """Write index.html, the charts and figures.json into `out_dir`; returns their paths."""
+    import json
+    from pathlib import Path
+
+    from django.template.loader import render_to_string
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "timeline": out / "checkins_over_time.png",
+        "region": out / "rates_by_region.png",
+        "country": out / "rates_by_country.png",
+        "json": out / "figures.json",
+        "html": out / "index.html",
+    }
+    chart_timeline(report, files["timeline"])
+    progress and progress(1)
+    chart_rates(report, "region", files["region"])
+    progress and progress(2)
+    chart_rates(report, "country", files["country"])
+    progress and progress(3)
+    files["json"].write_text(json.dumps(report.as_dict(), indent=2, default=str))
+    html = render_to_string(
+        "reportin/accountability_report.html",
+        {
+            "report": report,
+            "rates": RATES,
+            "outcomes": OUTCOMES,
+            "dimensions": DIMENSIONS,
+            "charts": {k: v.name for k, v in files.items()},
+            "generated_at": datetime.now(UTC),
+        },
+    )
+    files["html"].write_text(html)
+    progress and progress(4)
+    return files
