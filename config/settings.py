@@ -264,6 +264,8 @@ REPORTIN_RETAIN_SELFIE_DAYS = env_int("REPORTIN_RETAIN_SELFIE_DAYS", 90, minimum
 REPORTIN_RETAIN_REFERENCE_DAYS = env_int("REPORTIN_RETAIN_REFERENCE_DAYS", 365, minimum=1)
 # Rejected reference photos (never used for matching): this many days after upload.
 REPORTIN_RETAIN_REJECTED_PHOTO_DAYS = env_int("REPORTIN_RETAIN_REJECTED_PHOTO_DAYS", 30, minimum=1)
+# Auditors' background CSV exports (files of log rows): this many days after they were written.
+REPORTIN_RETAIN_EXPORT_DAYS = env_int("REPORTIN_RETAIN_EXPORT_DAYS", 7, minimum=1)
 # Audit events, consent records, match figures and access records are kept: they are the
 # record auditors rely on, and hold no image.
 

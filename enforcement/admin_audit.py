@@ -174,7 +174,7 @@ class AuditListAdmin(admin.ModelAdmin):
 
     def export_download_view(self, request, job_id: int):
         job = self._own_job(request, job_id)
-        if job.status != ExportStatus.DONE:
+        if job.status != ExportStatus.DONE or not job.file:  # not ready, or deleted (retention)
             raise Http404
         exports.export_audit(
             user=request.user, action="export.download", model_label=job.model_label, query=job.query, rows=job.total, job=job

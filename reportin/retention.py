@@ -27,6 +27,7 @@ from enforcement.models import (
     Client,
     ConsentRecord,
     Escalation,
+    ExportJob,
     InvestigationTask,
     Notification,
     PhotoStatus,
@@ -45,7 +46,8 @@ from reportin.models import CheckIn, CheckInStatus, Device, FaceMatch
 SELFIES = "selfies"
 REFERENCE_PHOTOS = "reference_photos"
 REJECTED_PHOTOS = "rejected_photos"
-DATA_CLASSES = (SELFIES, REFERENCE_PHOTOS, REJECTED_PHOTOS)
+EXPORTS = "exports"
+DATA_CLASSES = (SELFIES, REFERENCE_PHOTOS, REJECTED_PHOTOS, EXPORTS)
 
 
 def _open_tasks():
@@ -85,12 +87,19 @@ def rejected_photos_due(*, now: datetime):
     return ReferencePhoto.objects.filter(status=PhotoStatus.REJECTED, created_at__lt=cutoff)
 
 
+def exports_due(*, now: datetime):
+    """Files of auditors' background CSV exports written more than REPORTIN_RETAIN_EXPORT_DAYS ago."""
+    cutoff = now - timedelta(days=settings.REPORTIN_RETAIN_EXPORT_DAYS)
+    return ExportJob.objects.exclude(file="").filter(created_at__lt=cutoff)
+
+
 def purge_plan(*, now: datetime) -> dict[str, list[int]]:
     """The ids due for deletion in each data class."""
     return {
         SELFIES: list(selfies_due(now=now).order_by("pk").values_list("pk", flat=True)),
         REFERENCE_PHOTOS: list(reference_photos_due(now=now).order_by("pk").values_list("pk", flat=True)),
         REJECTED_PHOTOS: list(rejected_photos_due(now=now).order_by("pk").values_list("pk", flat=True)),
+        EXPORTS: list(exports_due(now=now).order_by("pk").values_list("pk", flat=True)),
     }
 
 
@@ -127,6 +136,16 @@ def _photo_purge(pk: int, *, due) -> bool:
         return True
 
 
+def _export_purge(pk: int, *, now: datetime) -> bool:
+    with transaction.atomic():
+        job = exports_due(now=now).select_for_update().filter(pk=pk).first()
+        if job is None:
+            return False
+        _delete_file_after_commit(job.file)
+        ExportJob.objects.filter(pk=pk).update(file="")
+        return True
+
+
 def purge_expired(*, now: datetime | None = None, plan: dict[str, list[int]] | None = None, progress=None) -> PurgeResult:
     """Delete what the retention rules say is due, one item per transaction (each re-checked
     under a row lock), and record one audit event per data class with the ids deleted.
@@ -138,11 +157,13 @@ def purge_expired(*, now: datetime | None = None, plan: dict[str, list[int]] | N
         SELFIES: lambda pk: _selfie_purge(pk, now=now),
         REFERENCE_PHOTOS: lambda pk: _photo_purge(pk, due=reference_photos_due(now=now)),
         REJECTED_PHOTOS: lambda pk: _photo_purge(pk, due=rejected_photos_due(now=now)),
+        EXPORTS: lambda pk: _export_purge(pk, now=now),
     }
     days = {
         SELFIES: settings.REPORTIN_RETAIN_SELFIE_DAYS,
         REFERENCE_PHOTOS: settings.REPORTIN_RETAIN_REFERENCE_DAYS,
         REJECTED_PHOTOS: settings.REPORTIN_RETAIN_REJECTED_PHOTO_DAYS,
+        EXPORTS: settings.REPORTIN_RETAIN_EXPORT_DAYS,
     }
     for data_class in DATA_CLASSES:
         deleted = []

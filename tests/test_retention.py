@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.db import models
 from django.utils import timezone
 
 from enforcement import audit, crypto
-from enforcement.models import AuditEvent, Client, InvestigationTask, PhotoStatus, ReferencePhoto, TaskNote
+from enforcement.models import AuditEvent, Client, ExportJob, InvestigationTask, PhotoStatus, ReferencePhoto, TaskNote
 from enforcement.services import circumstances_update, task_open
 from reportin import retention
 from reportin import services as reportin_services
@@ -97,12 +98,21 @@ def test_purge_deletes_exactly_what_is_due_and_nothing_an_open_task_needs(report
     rejected = factories.reference_photo(client, images.scenery())
     assert rejected.status == PhotoStatus.REJECTED
     age(ReferencePhoto.objects.filter(pk=rejected.pk), days=31, field="created_at")
+    # Auditors' background export files: a week old (due) and a day old (kept).
+    auditor = factories.staff("auditor-retention", role="Auditor", region_code=None)
+    old_export, new_export = (
+        ExportJob.objects.create(requested_by=auditor, model_label="reportin.facematch", status="done", created_at=NOW - timedelta(days=days))
+        for days in (8, 1)
+    )
+    for job in (old_export, new_export):
+        job.file.save("export.csv", ContentFile(b"id,decision\n1,match\n"))
 
     files_before = len(stored_files(media_root, "selfies")) + len(stored_files(media_root, "references"))
     call_command("purge_expired", "--dry-run")
     out = capsys.readouterr().out
     assert "check-in selfies: 2 due" in out and "reference photos and encodings: 1 due" in out
-    assert "rejected reference photos: 1 due" in out and "nothing was changed" in out
+    assert "rejected reference photos: 1 due" in out and "auditors' CSV export files: 1 due" in out
+    assert "nothing was changed" in out
     assert len(stored_files(media_root, "selfies")) + len(stored_files(media_root, "references")) == files_before
     events_before = AuditEvent.objects.count()
 
@@ -111,7 +121,7 @@ def test_purge_deletes_exactly_what_is_due_and_nothing_an_open_task_needs(report
     # Files go once the rows no longer point to them (after each item's commit).
     with django_capture_on_commit_callbacks(execute=True):
         call_command("purge_expired")
-    assert "Deleted 4 item(s)" in capsys.readouterr().out
+    assert "Deleted 5 item(s)" in capsys.readouterr().out
 
     kept = {c.pk for c in CheckIn.objects.exclude(selfie="")}
     assert kept == {recent.pk, needed_by_task.pk, unsettled.pk} | set(CheckIn.objects.filter(client=closed_with_task).values_list("pk", flat=True))
@@ -131,7 +141,10 @@ def test_purge_deletes_exactly_what_is_due_and_nothing_an_open_task_needs(report
     assert events["selfies"]["ids"] == [old_settled.pk, task_resolved.pk]
     assert events["reference_photos"]["ids"] == [due_photo.pk]
     assert events["rejected_photos"]["ids"] == [rejected.pk]
-    assert AuditEvent.objects.count() == events_before + 3
+    assert events["exports"]["ids"] == [old_export.pk]
+    assert AuditEvent.objects.count() == events_before + 4
+    assert ExportJob.objects.get(pk=old_export.pk).file.name == "" and not (media_root / old_export.file.name).exists()
+    assert (media_root / ExportJob.objects.get(pk=new_export.pk).file.name).exists()
     assert audit.verify().ok
 
     call_command("purge_expired")

@@ -11,6 +11,7 @@ LABELS = {
     retention.SELFIES: ("check-in selfies", "REPORTIN_RETAIN_SELFIE_DAYS", "days after the check-in is settled"),
     retention.REFERENCE_PHOTOS: ("reference photos and encodings", "REPORTIN_RETAIN_REFERENCE_DAYS", "days after the case closed"),
     retention.REJECTED_PHOTOS: ("rejected reference photos", "REPORTIN_RETAIN_REJECTED_PHOTO_DAYS", "days after upload"),
+    retention.EXPORTS: ("auditors' CSV export files", "REPORTIN_RETAIN_EXPORT_DAYS", "days after they were written"),
 }
 
 
