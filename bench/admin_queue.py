@@ -17,7 +17,8 @@ are the median and the 95th percentile in milliseconds, and the number of querie
 page, counted again with a second, different task page to show that it does not grow.
 
 Prints ONE JSON line with the figures, the goals (queue 300 ms, task page 200 ms) and each
-figure's ratio to its goal (below 1 is better than the goal).
+figure's ratio to its goal (below 1 is better than the goal); exits 1 when a goal is missed or
+a page's number of queries grows.
 """
 
 import argparse
@@ -252,7 +253,15 @@ def main() -> None:
             with psycopg.connect(admin_url, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
     print(json.dumps(result))
+    # A goal missed, or a page whose number of queries grows with the data, is a failure (CI).
+    met = (
+        result["ratio_queue_to_goal"] <= 1
+        and result["ratio_task_page_to_goal"] <= 1
+        and result["queue_queries_constant"]
+        and result["task_page_queries_constant"]
+    )
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
