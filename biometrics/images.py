@@ -28,6 +28,10 @@ Image.MAX_IMAGE_PIXELS = 64_000_000
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 ACCEPTED_FORMATS = ("jpeg", "png", "heif")
+# PNGs are decoded whole (no reduced-scale decoding) and a photo stored as PNG above a few
+# megapixels is larger than the upload cap: a bigger one is a flat picture compressed a
+# thousandfold, a decompression bomb in all but name (36 MP from 120 KB).
+PNG_MAX_PIXELS = 16_000_000
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"avif"}
 EXIF_ORIENTATION = 0x0112
 
@@ -100,11 +104,12 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
             width, height = image.size
             if width < 1 or height < 1:
                 raise ImageRejected("invalid_image", "The photo has no pixels.")
-            if width * height > max_pixels:
+            cap = min(max_pixels, PNG_MAX_PIXELS) if kind == "png" else max_pixels
+            if width * height > cap:
                 raise ImageRejected(
                     "image_too_large",
-                    f"The photo is {width}×{height} pixels; at most {max_pixels // 1_000_000} megapixels are accepted.",
-                    megapixels=max_pixels // 1_000_000,
+                    f"The photo is {width}×{height} pixels; at most {cap // 1_000_000} megapixels are accepted.",
+                    megapixels=cap // 1_000_000,
                 )
             if getattr(image, "n_frames", 1) > 1:
                 raise ImageRejected("animated_image", "Animated images are not accepted; send a single photo.")

@@ -1,8 +1,11 @@
 """Celery tasks of the mobile side. Each takes ids, re-fetches, calls one service."""
 
+import ctypes
+import ctypes.util
 import logging
 
 from celery import shared_task
+from celery.signals import task_postrun
 from django.utils import timezone
 
 from reportin import services
@@ -41,6 +44,24 @@ def checkin_score(self, checkin_id: int) -> str:
     logger.info("check-in %s: held by another attempt; trying again in %.0f s", checkin_id, wait + 1)
     # (max_retries: this wait is not a failed attempt, so it must not use up the retries.)
     raise self.retry(countdown=wait + 1, max_retries=self.request.retries + 1)
+
+
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_trim = _malloc_trim()
+
+
+@task_postrun.connect(sender=checkin_score)
+def _memory_back(**_):
+    """Hand the decode buffers of the attempt back to the system. glibc keeps freed heap for
+    reuse; a pool process that once decoded a large image would otherwise stay that large."""
+    if _trim is not None:
+        _trim(0)
 
 
 @shared_task
