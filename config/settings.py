@@ -144,9 +144,9 @@ else:
         "socket_timeout": 10,
         "socket_connect_timeout": 3,
     }
-# The web process publishes after commit: with the broker down, give up within a second and
-# leave the check-in to the reconciler rather than keep the phone waiting.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
+# The web process publishes after commit: with the broker down, give up after one quick retry and
+# leave the check-in to the reconciler rather than keep the phone waiting (~0.1 s added).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.1, "interval_step": 0.1, "interval_max": 0.1}
 # Workers and beat wait for a broker that is down for as long as it takes (the default gives
 # up after 100 attempts and stops the worker).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
