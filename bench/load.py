@@ -181,12 +181,16 @@ def main() -> int:
 
         sampler = Sampler(web, [worker], lambda: broker.llen("scoring"), judged_count)
         cpu_before = procs.cpu_seconds(procs.tree(worker.pid))
+        web_cpu_before = procs.cpu_seconds(procs.tree(web.pid))
+        own_cpu_before = time.process_time()
         sampler.start()
         started = time.perf_counter()
         results = asyncio.run(
             send_all(port=stack.port, tokens=[p.token for p in people], bodies=bodies, boundary=boundary, total=args.checkins, connections=args.connections)
         )
         sent_s = time.perf_counter() - started
+        web_cpu_s = procs.cpu_seconds(procs.tree(web.pid)) - web_cpu_before
+        load_generator_cpu_s = time.process_time() - own_cpu_before
         accepted = [r for r in results if r["status"] == 202]
         ids = [json.loads(r["body"])["id"] for r in accepted]
         deadline = time.perf_counter() + args.timeout
@@ -247,6 +251,10 @@ def main() -> int:
             "errors": errors,
             "statuses": {str(s): sum(r["status"] == s for r in results) for s in sorted({r["status"] for r in results})},
             "send_s": round(sent_s, 1),
+            # CPU per request of the gunicorn processes (web workers recycled by max_requests
+            # during the run are not counted), and of this load generator.
+            "web_cpu_ms_per_request": round(web_cpu_s * 1000 / max(1, len(results)), 1),
+            "load_generator_cpu_s": round(load_generator_cpu_s, 1),
             "judged": judged,
             "face_matches_per_checkin": sorted(set(matches.values())),
             "decisions": decisions,
