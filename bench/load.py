@@ -91,7 +91,7 @@ async def send_all(*, port: int, tokens: list[str], bodies: list[bytes], boundar
 
 
 class Sampler(threading.Thread):
-    """Every 0.25 s: RSS of web and worker processes, scoring queue length, verdicts."""
+    """Every 0.5 s: RSS of web and worker processes, scoring queue length, verdicts."""
 
     def __init__(self, web: procs.Proc, workers: list[procs.Proc], queue_length, judged):
         super().__init__(daemon=True)
@@ -121,7 +121,7 @@ class Sampler(threading.Thread):
                 self._busy_since = None
             if self.first_verdict_at is None and self.judged() > 0:
                 self.first_verdict_at = now
-            time.sleep(0.25)
+            time.sleep(0.5)
         if self._busy_since is not None:
             self.busy.append((self._busy_since, time.perf_counter()))
 
@@ -183,6 +183,7 @@ def main() -> int:
         cpu_before = procs.cpu_seconds(procs.tree(worker.pid))
         web_cpu_before = procs.cpu_seconds(procs.tree(web.pid))
         own_cpu_before = time.process_time()
+        load_before = os.getloadavg()[0]
         sampler.start()
         started = time.perf_counter()
         results = asyncio.run(
@@ -242,6 +243,9 @@ def main() -> int:
             "selfie_mb": round(sum(map(len, selfies)) / len(selfies) / 1e6, 2),
             "selfie": "3024x4032 JPEG q92",
             "cpus": os.cpu_count(),
+            # Other work on the machine takes CPU from the workers (the wall-clock rate); the
+            # rate per worker CPU-second is what a dedicated core does.
+            "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
             "web": f"gunicorn {args.web_processes} processes x {args.web_threads} threads",
             "worker": f"celery prefork concurrency {args.worker_concurrency}, nice {args.worker_nice}, prefetch 1, acks_late",
             "api_ms": {"p50": ms(latencies, 50), "p95": ms(latencies, 95), "p99": ms(latencies, 99), "max": ms(latencies, 100)},

@@ -46,27 +46,34 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def children(pid: int) -> list[int]:
-    """Direct children of a process."""
-    found = []
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process (one pass over /proc)."""
+    parents = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of a process."""
+    return [child for child, parent in _parents().items() if parent == pid]
 
 
 def tree(pid: int) -> list[int]:
     """A process and all its descendants."""
+    by_parent: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        by_parent.setdefault(parent, []).append(child)
     pids, queue = [], [pid]
     while queue:
         current = queue.pop()
         pids.append(current)
-        queue.extend(children(current))
+        queue.extend(by_parent.get(current, []))
     return pids
 
 
