@@ -89,7 +89,11 @@ class Stack:
         connections.close_all()
         self.redis.stop()
         self.pg.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if os.environ.get("REPORTIN_FAULT_KEEP_LOGS"):
+            print(f"logs kept in {self.dir}", file=sys.stderr)
+            shutil.rmtree(self.dir / "media", ignore_errors=True)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def log_path(self, name: str) -> Path:
         return self.dir / f"{name}.log"
