@@ -6,6 +6,7 @@ evaluation command all call these functions, so every path treats images the sam
 """
 
 import io
+import re
 import struct
 import warnings
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ Image.MAX_IMAGE_PIXELS = 64_000_000
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 ACCEPTED_FORMATS = ("jpeg", "png", "heif")
+# PNGs are decoded whole (no reduced-scale decoding) and a photo stored as PNG above a few
+# megapixels is larger than the upload cap: a bigger one is a flat picture compressed a
+# thousandfold, a decompression bomb in all but name (36 MP from 120 KB).
+PNG_MAX_PIXELS = 16_000_000
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"avif"}
 EXIF_ORIENTATION = 0x0112
 
@@ -99,11 +104,12 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
             width, height = image.size
             if width < 1 or height < 1:
                 raise ImageRejected("invalid_image", "The photo has no pixels.")
-            if width * height > max_pixels:
+            cap = min(max_pixels, PNG_MAX_PIXELS) if kind == "png" else max_pixels
+            if width * height > cap:
                 raise ImageRejected(
                     "image_too_large",
-                    f"The photo is {width}×{height} pixels; at most {max_pixels // 1_000_000} megapixels are accepted.",
-                    megapixels=max_pixels // 1_000_000,
+                    f"The photo is {width}×{height} pixels; at most {cap // 1_000_000} megapixels are accepted.",
+                    megapixels=cap // 1_000_000,
                 )
             if getattr(image, "n_frames", 1) > 1:
                 raise ImageRejected("animated_image", "Animated images are not accepted; send a single photo.")
@@ -150,7 +156,35 @@ def _jpeg_segments(data: bytes):
         pos = end
 
 
-def _check_jpeg_structure(data: bytes) -> None:
+# A marker inside or after entropy-coded data: 0xFF followed by neither a stuffed zero, a
+# restart marker nor another (fill) 0xFF.
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def _jpeg_end(data: bytes, scan_start: int) -> int | None:
+    """The offset just past the EOI marker that ends the image, or None when the image is
+    truncated. Walks the scans (a progressive JPEG has several, with tables between them),
+    so bytes appended after the image (a ZIP or HTML polyglot, padding) are never mistaken
+    for part of it, whatever they contain."""
+    pos = scan_start
+    size = len(data)
+    while True:
+        found = _JPEG_MARKER.search(data, pos)
+        if found is None:
+            return None
+        pos = found.start()
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            return pos + 2
+        if pos + 4 > size:
+            return None
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if length < 2:
+            return None
+        pos += 2 + length
+
+
+def _jpeg_scan_start(data: bytes) -> int:
     saw_frame = False
     scan_start = len(data)
     for marker, _, end in _jpeg_segments(data):
@@ -159,15 +193,19 @@ def _check_jpeg_structure(data: bytes) -> None:
         scan_start = end
     if not saw_frame:
         raise ImageRejected("invalid_image", "The JPEG file has no image frame.")
-    # A complete JPEG ends with EOI after its scan data (phones may pad after it). Entropy-coded
-    # data never holds FF D9, and an EXIF thumbnail's EOI lies before the scan, so this is exact.
-    if data.rfind(b"\xff\xd9") < scan_start:
+    return scan_start
+
+
+def _check_jpeg_structure(data: bytes) -> None:
+    # A complete JPEG ends with EOI after its scan data (phones may pad after it).
+    if _jpeg_end(data, _jpeg_scan_start(data)) is None:
         raise ImageRejected("invalid_image", "The JPEG file is truncated.")
 
 
 def strip_jpeg_metadata(data: bytes) -> bytes:
     """The same JPEG without APP1-APP15 (EXIF incl. GPS, XMP, ICC, maker notes) and comment
-    segments. Pixels are untouched (no re-encoding)."""
+    segments, and without anything after its end-of-image marker (padding, or the other half
+    of a polyglot file). Pixels are untouched (no re-encoding)."""
     out = [data[:2]]
     last_end = 2
     for marker, start, end in _jpeg_segments(data):
@@ -175,7 +213,10 @@ def strip_jpeg_metadata(data: bytes) -> bytes:
         if not (0xE1 <= marker <= 0xEF or marker == 0xFE):
             out.append(data[start:end])
         last_end = end
-    out.append(data[last_end:])
+    image_end = _jpeg_end(data, last_end)
+    if image_end is None:
+        raise ImageRejected("invalid_image", "The JPEG file is truncated.")
+    out.append(data[last_end:image_end])
     return b"".join(out)
 
 
@@ -183,10 +224,14 @@ def stored_copy(data: bytes, info: ImageInfo, *, quality: int = 92) -> bytes:
     """The copy we keep: upright (EXIF orientation applied) and without any metadata.
 
     An upright JPEG is kept byte-for-byte apart from its metadata segments, which is both
-    fast and lossless; anything else is decoded once and saved as a clean JPEG."""
+    fast and lossless; anything else is decoded once and saved as a clean JPEG. Raises
+    ImageRejected when the pixels cannot be decoded (a truncated PNG passes the header check)."""
     if info.format == "jpeg" and info.orientation == 1:
         return strip_jpeg_metadata(data)
-    image = to_rgb(ImageOps.exif_transpose(_open(data)))
+    try:
+        image = to_rgb(ImageOps.exif_transpose(_open(data)))
+    except Exception:  # Pillow raises many types for damaged pixel data
+        raise ImageRejected("invalid_image", "The photo could not be decoded; it may be damaged.") from None
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality, optimize=False)
     return buffer.getvalue()

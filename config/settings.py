@@ -129,11 +129,27 @@ if _broker_scheme == "filesystem":
         "store_processed": False,
     }
 else:
-    # A message whose worker died unacknowledged comes back after this many seconds. The
-    # reconciler (see config/celery.py) covers anything the broker itself loses.
+    # Recovery bounds (README: Reliability). A message whose worker died unacknowledged comes
+    # back after the visibility timeout, looked for every `unacked_restore_interval` seconds
+    # (kombu's default scans only every 10th interval: 100 s). The timeout must outlast the
+    # longest a live worker holds a message (a retry's countdown, at most 60 s, plus the hard
+    # time limit); if it did not, the duplicate would still change nothing (the claim).
+    # The reconciler (config/celery.py) covers anything the broker itself loses.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=30),
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 120, minimum=30),
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+        # A broker that vanishes without closing the connection must not hang a publish (a
+        # check-in request) forever.
+        "socket_timeout": 10,
+        "socket_connect_timeout": 3,
     }
+# The web process publishes after commit: with the broker down, give up after one quick retry and
+# leave the check-in to the reconciler rather than keep the phone waiting (~0.1 s added).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.1, "interval_step": 0.1, "interval_max": 0.1}
+# Workers and beat wait for a broker that is down for as long as it takes (the default gives
+# up after 100 attempts and stops the worker).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_IGNORE_RESULT = True

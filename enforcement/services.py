@@ -134,22 +134,35 @@ IMAGE_REJECTIONS = {
 }
 
 
+def _image_rejected(exc: images.ImageRejected, *, field: str) -> DomainError:
+    status, template = IMAGE_REJECTIONS[exc.code]
+    message = str(template) % exc.params if exc.params else str(template)
+    return DomainError(message, code=exc.code, status=status, fields={field: message})
+
+
 def image_check(data: bytes, *, field: str) -> images.ImageInfo:
     """Inspect uploaded image bytes from the header only (type, pixel cap, structure) before
     anything is stored. Raises DomainError naming `field`, with the reason in plain words."""
     try:
         return images.inspect(data, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
     except images.ImageRejected as exc:
-        status, template = IMAGE_REJECTIONS[exc.code]
-        message = str(template) % exc.params if exc.params else str(template)
-        raise DomainError(message, code=exc.code, status=status, fields={field: message}) from None
+        raise _image_rejected(exc, field=field) from None
+
+
+def image_stored_copy(data: bytes, info: images.ImageInfo, *, field: str) -> bytes:
+    """The copy of an uploaded image that is kept (upright, no metadata). Raises DomainError
+    naming `field` when the header was fine but the pixels cannot be decoded (a truncated PNG)."""
+    try:
+        return images.stored_copy(data, info)
+    except images.ImageRejected as exc:
+        raise _image_rejected(exc, field=field) from None
 
 
 def reference_photo_add(*, client: Client, data: bytes, uploaded_by: User | None) -> ReferencePhoto:
     """Enrol one reference photo: stored (clean, encrypted) and checked at once. The result is
     `ready` with an encrypted encoding, or `rejected` with the reason in plain words."""
     info = image_check(data, field="image")
-    clean = images.stored_copy(data, info)
+    clean = image_stored_copy(data, info, field="image")
     # The same pipeline as a check-in's, with the stricter reference gate and a jittered
     # encoding (biometrics.faces.enrol): enrolment is rare and the encoding is used for years.
     # About a second of CPU: done before the transaction, which then only writes.

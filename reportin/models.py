@@ -109,6 +109,10 @@ class CheckIn(models.Model):
     distance_to_area_km = models.FloatField(null=True, blank=True, help_text=_("From the fix to the area's edge; negative inside."))
     scoring_attempts = models.PositiveSmallIntegerField(default=0)
     scoring_started_at = models.DateTimeField(null=True, blank=True)
+    # The Celery task id of the attempt holding the claim. A message given back after its worker
+    # died keeps its task id, so its redelivery may take the claim over at once (that attempt
+    # is dead) instead of waiting for the lease to run out.
+    scoring_task_id = models.CharField(max_length=64, blank=True, default="")
     scored_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -42,9 +42,10 @@ def client_overview(*, client: Client, now: datetime) -> Overview:
     return Overview(consents, condition, current, upcoming, actions)
 
 
-# A check-in still `received` this long after it arrived has lost its message (or the queue
-# is far behind; a duplicate message then costs one no-op claim).
-RECEIVED_STALE_AFTER = timedelta(minutes=3)
+# A check-in still `received` this long after it arrived has lost its message (a broker that
+# was down when it was accepted, or restarted without its data), unless the queue is behind:
+# the reconciler then leaves it to the queued messages (reportin.services.checkins_requeue).
+RECEIVED_STALE_AFTER = timedelta(minutes=1)
 
 
 def checkins_to_rescore(*, now: datetime) -> QuerySet[CheckIn]:

@@ -229,7 +229,7 @@ def checkin_submit(
             status=403,
         )
     info = enforcement_services.image_check(selfie, field="selfie")
-    clean = images.stored_copy(selfie, info)
+    clean = enforcement_services.image_stored_copy(selfie, info, field="selfie")
     width, height = info.upright_size
 
     checkin = CheckIn(
@@ -303,14 +303,17 @@ def _enqueue_scoring(checkin_id: int) -> None:
 
 # --- Scoring --------------------------------------------------------------------------------
 
-# Time limits of one scoring attempt (reportin.tasks.checkin_score). A 12 MP selfie takes a
-# fraction of a second; the limits only stop an attempt that is stuck on a pathological image.
-SCORING_SOFT_TIME_LIMIT = 30
-SCORING_TIME_LIMIT = 45
+# Time limits of one scoring attempt (reportin.tasks.checkin_score). A 12 MP selfie takes well
+# under a second of CPU (a few on a saturated machine); the limits only stop an attempt that is
+# stuck on a pathological image. They are short because they bound recovery: a check-in whose
+# worker vanished waits out its lease (README: Reliability).
+SCORING_SOFT_TIME_LIMIT = 20
+SCORING_TIME_LIMIT = 25
 # A claim holds a check-in for this long. Past the hard time limit the attempt that claimed it
 # is certainly dead, so a redelivery or the reconciler may take over; before that, they leave
-# it alone and a check-in is never scored twice at once.
-SCORING_LEASE = timedelta(seconds=SCORING_TIME_LIMIT + 15)
+# it alone and a check-in is never scored twice at once (the redelivery of the very message
+# whose worker died takes over at once: see _checkin_claim).
+SCORING_LEASE = timedelta(seconds=SCORING_TIME_LIMIT + 10)
 # Claims after which a check-in that never got a result is recorded as unreadable: an image
 # that kills or hangs the worker must end with an officer, not in a loop.
 MAX_SCORING_ATTEMPTS = 4
@@ -340,14 +343,17 @@ _DECISION_FOR = {
 }
 
 
-def checkin_score(*, checkin_id: int, now: datetime | None = None) -> FaceMatch | None:
+def checkin_score(*, checkin_id: int, now: datetime | None = None, attempt_id: str = "") -> FaceMatch | None:
     """Score a check-in's selfie against the client's reference photos and act on the result.
 
     Idempotent: only a claimed check-in is scored, and one FaceMatch per check-in is a
-    database fact, so a second run or a duplicate delivery changes nothing (returns None).
-    A transient error releases the claim and propagates, for the task to retry."""
+    database fact, so a second run or a duplicate delivery changes nothing (returns None;
+    `checkin_claim_wait` then tells whether another attempt still holds it).
+    A transient error releases the claim and propagates, for the task to retry.
+    `attempt_id` names the attempt (the Celery task id): the same id may take over its own
+    claim, as only a message whose worker died is delivered again with the same id."""
     now = now or timezone.now()
-    if not _checkin_claim(checkin_id=checkin_id, now=now):
+    if not _checkin_claim(checkin_id=checkin_id, now=now, attempt_id=attempt_id):
         return None
     started = time.perf_counter()
     try:
@@ -368,21 +374,51 @@ def checkin_score(*, checkin_id: int, now: datetime | None = None) -> FaceMatch 
         raise
 
 
-def _checkin_claim(*, checkin_id: int, now: datetime) -> bool:
+def _checkin_claim(*, checkin_id: int, now: datetime, attempt_id: str = "") -> bool:
     """Take a check-in for one scoring attempt, counting the attempt durably."""
     for old in (CheckInStatus.RECEIVED, CheckInStatus.SCORING):
         InvalidTransition.check(CHECKIN_STATUS_TRANSITIONS, old, CheckInStatus.SCORING)
-    # Conditional UPDATE: of two deliveries of one check-in (a duplicate message, a redelivery
-    # after a crash, the reconciler), only one claims it while another attempt's lease runs.
+    claimable = (
+        Q(status=CheckInStatus.RECEIVED)
+        | Q(status=CheckInStatus.SCORING, scoring_started_at__isnull=True)
+        | Q(status=CheckInStatus.SCORING, scoring_started_at__lt=now - SCORING_LEASE)
+    )
+    if attempt_id:
+        # The same message delivered again: the worker that held it died mid-attempt (Celery
+        # gives the message back, reject_on_worker_lost) or kept it past the visibility
+        # timeout, which outlasts the hard time limit. Either way that attempt is over.
+        claimable |= Q(status=CheckInStatus.SCORING, scoring_task_id=attempt_id)
+    # Conditional UPDATE: of two deliveries of one check-in (a duplicate message, the
+    # reconciler), only one claims it while another attempt's lease runs.
     return bool(
         CheckIn.objects.filter(pk=checkin_id)
-        .filter(
-            Q(status=CheckInStatus.RECEIVED)
-            | Q(status=CheckInStatus.SCORING, scoring_started_at__isnull=True)
-            | Q(status=CheckInStatus.SCORING, scoring_started_at__lt=now - SCORING_LEASE)
+        .filter(claimable)
+        .update(
+            status=CheckInStatus.SCORING,
+            scoring_started_at=now,
+            scoring_task_id=attempt_id[:64],
+            scoring_attempts=F("scoring_attempts") + 1,
         )
-        .update(status=CheckInStatus.SCORING, scoring_started_at=now, scoring_attempts=F("scoring_attempts") + 1)
     )
+
+
+def checkin_claim_wait(*, checkin_id: int, now: datetime) -> float | None:
+    """Seconds until another attempt's claim on this unjudged check-in runs out (0 when it can
+    be claimed now); None when there is nothing left to do (judged, or no such check-in).
+
+    A delivery that finds the check-in held waits this long and tries again, rather than
+    being dropped: if the holder died, recovery then takes one lease, not a reconciler round."""
+    row = (
+        CheckIn.objects.filter(pk=checkin_id, status__in=[CheckInStatus.RECEIVED, CheckInStatus.SCORING])
+        .values_list("status", "scoring_started_at")
+        .first()
+    )
+    if row is None:
+        return None
+    status, started_at = row
+    if status == CheckInStatus.RECEIVED or started_at is None:
+        return 0.0
+    return max(0.0, (started_at + SCORING_LEASE - now).total_seconds())
 
 
 def _checkin_release(*, checkin_id: int, claimed_at: datetime) -> None:
@@ -556,16 +592,27 @@ def quality_sampled(checkin_id: int) -> bool:
     return int.from_bytes(digest[:8], "big") < share * 2**64
 
 
-def checkins_requeue(*, now: datetime) -> list[int]:
+def checkins_requeue(*, now: datetime, queued: int | None = None) -> list[int]:
     """Queue scoring again for every check-in left unjudged (its message lost, its attempt
-    dead or its retry lost). Safe to run at any time: the claim decides who scores."""
+    dead or its retry lost). Safe to run at any time: the claim decides who scores.
+
+    `queued` is the number of messages waiting in the scoring queue, when known. Check-ins
+    still `received` are left alone while at least as many messages wait as there are such
+    check-ins: the queue is behind, not lossy, and re-queueing a backlog every minute would
+    only grow it. They are re-queued once the queue has drained below their number (a broker
+    restarted without its data comes back empty)."""
     from reportin.tasks import checkin_score
 
-    ids = list(reportin_selectors.checkins_to_rescore(now=now).values_list("pk", flat=True)[:1000])
+    candidates = list(reportin_selectors.checkins_to_rescore(now=now).values_list("pk", "status")[:1000])
+    waiting = [pk for pk, status in candidates if status == CheckInStatus.RECEIVED]
+    skip = set(waiting) if queued is not None and waiting and queued >= len(waiting) else set()
+    ids = [pk for pk, _ in candidates if pk not in skip]
     for checkin_id in ids:
         checkin_score.delay(checkin_id)
     if ids:
         logger.info("reconciler re-queued %d check-ins", len(ids))
+    if skip:
+        logger.info("reconciler left %d waiting check-ins to the %d queued messages", len(skip), queued)
     return ids
 
 

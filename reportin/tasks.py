@@ -1,8 +1,11 @@
 """Celery tasks of the mobile side. Each takes ids, re-fetches, calls one service."""
 
+import ctypes
+import ctypes.util
 import logging
 
 from celery import shared_task
+from celery.signals import task_postrun
 from django.utils import timezone
 
 from reportin import services
@@ -11,6 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(
+    bind=True,
     # The message is acknowledged only after the attempt, and a worker that dies mid-attempt
     # gives it back: a check-in is never dropped by a crash (the claim's lease and attempt
     # count stop an image that crashes every time).
@@ -24,21 +28,59 @@ logger = logging.getLogger(__name__)
     retry_jitter=True,
     max_retries=services.MAX_SCORING_ATTEMPTS,
 )
-def checkin_score(checkin_id: int) -> str:
-    match = services.checkin_score(checkin_id=checkin_id)
-    if match is None:
-        logger.info("check-in %s: nothing to do (already scored, or claimed by another attempt)", checkin_id)
+def checkin_score(self, checkin_id: int) -> str:
+    match = services.checkin_score(checkin_id=checkin_id, attempt_id=self.request.id or "")
+    if match is not None:
+        logger.info("check-in %s: %s", checkin_id, match.decision)
+        return match.decision
+    wait = services.checkin_claim_wait(checkin_id=checkin_id, now=timezone.now())
+    if wait is None:
+        logger.info("check-in %s: nothing to do (already scored)", checkin_id)
         return "skipped"
-    logger.info("check-in %s: %s", checkin_id, match.decision)
-    return match.decision
+    # Another attempt holds it. Dropping this message would leave the check-in to the
+    # reconciler if that attempt has died; trying again when its lease runs out bounds
+    # recovery by one lease. Bounded: each claim counts an attempt, and after
+    # MAX_SCORING_ATTEMPTS the check-in is recorded as unreadable.
+    logger.info("check-in %s: held by another attempt; trying again in %.0f s", checkin_id, wait + 1)
+    # (max_retries: this wait is not a failed attempt, so it must not use up the retries.)
+    raise self.retry(countdown=wait + 1, max_retries=self.request.retries + 1)
+
+
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_trim = _malloc_trim()
+
+
+@task_postrun.connect(sender=checkin_score)
+def _memory_back(**_):
+    """Hand the decode buffers of the attempt back to the system. glibc keeps freed heap for
+    reuse; a pool process that once decoded a large image would otherwise stay that large."""
+    if _trim is not None:
+        _trim(0)
 
 
 @shared_task
 def checkins_reconcile() -> int:
     """Queue again every check-in left unjudged, so that a message lost by the broker (or
     never sent) does not lose a check-in."""
-    return len(services.checkins_requeue(now=timezone.now()))
+    return len(services.checkins_requeue(now=timezone.now(), queued=_scoring_queue_length()))
 
+
+def _scoring_queue_length() -> int | None:
+    """Messages waiting in the scoring queue, or None when the broker cannot tell."""
+    from config.celery import app
+
+    try:
+        with app.connection_for_read() as connection:
+            return connection.default_channel.queue_declare(queue="scoring", passive=True).message_count
+    except Exception:
+        logger.warning("could not read the scoring queue's length", exc_info=True)
+        return None
 
 
 @shared_task

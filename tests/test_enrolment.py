@@ -65,6 +65,16 @@ def test_a_file_that_is_not_a_photo_is_refused_before_anything_is_stored():
     assert caught.value.code == "unsupported_image_type"
 
 
+def test_a_damaged_photo_with_a_sound_header_is_refused_in_words_and_nothing_is_stored():
+    from enforcement.models import ReferencePhoto
+    from tests.hostile_images import astronaut_png, truncated
+
+    with pytest.raises(DomainError) as caught:
+        enrol(truncated(astronaut_png()))
+    assert caught.value.code == "invalid_image" and caught.value.fields["image"]
+    assert not ReferencePhoto.objects.exists()
+
+
 def test_at_most_five_reference_photos_per_client():
     client = factories.client()
     for _ in range(MAX_REFERENCE_PHOTOS):

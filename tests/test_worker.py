@@ -113,10 +113,10 @@ def test_the_reconciler_requeues_a_checkin_whose_message_was_lost(celery_worker)
     now = timezone.now()
     with transaction.atomic():
         checkin = _submit(device, images.astronaut_elsewhere(), key="lost", now=now - timedelta(minutes=10))
-        # An attempt holds it when its message arrives, so that message is spent for nothing...
+        # An attempt holds it when its message arrives, so that message waits for the lease...
         assert services._checkin_claim(checkin_id=checkin.pk, now=now)
     wait_for(
-        lambda: f"check-in {checkin.pk}: nothing to do" in _log_from(celery_worker, start),
+        lambda: f"check-in {checkin.pk}: held by another attempt" in _log_from(celery_worker, start),
         timeout=90, message=f"the first delivery (worker log:\n{_log_from(celery_worker, start)})",
     )
     # ...and that attempt then lets go without a result (a transient error whose retry is lost).

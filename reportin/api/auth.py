@@ -1,5 +1,6 @@
 """Device tokens, the language of answers, and request-rate limits."""
 
+import logging
 import threading
 import time
 
@@ -14,6 +15,8 @@ from reportin import services
 from reportin.models import Device
 
 SUPPORTED_LANGUAGES = set(Language.values)
+
+logger = logging.getLogger(__name__)
 
 
 def header_language(request) -> str | None:
@@ -99,7 +102,8 @@ def _redis(url: str):
 
     with _redis_lock:
         if url not in _redis_clients:
-            _redis_clients[url] = redis.Redis.from_url(url)
+            # Short timeouts: a counter is not worth keeping a check-in waiting (see allow_request).
+            _redis_clients[url] = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         return _redis_clients[url]
 
 
@@ -123,7 +127,15 @@ class RequestRateThrottle(throttling.BaseThrottle):
             keys.append((f"reportin:rate:{scope}:{period}:{slot}:{ident}", period))
             limits.append(limit)
             ends.append((slot + 1) * period)
-        over = [end for count, limit, end in zip(_count(keys), limits, ends) if count > limit]
+        try:
+            counts = _count(keys)
+        except Exception:
+            # The counters' store (Redis) is down: let the request through rather than refuse
+            # every check-in while it is away. The limits are back with it.
+            logger.warning("request-rate counters unavailable; request allowed uncounted", exc_info=True)
+            self._wait = 0
+            return True
+        over = [end for count, limit, end in zip(counts, limits, ends) if count > limit]
         self._wait = max(over, default=now) - now
         return not over
 

@@ -9,6 +9,7 @@ field). Domain errors bring their own code and status; the framework's own error
 import math
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -66,8 +67,24 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
     return response
 
 
+# How long a client is asked to wait when the database does not answer (a restart or a
+# fail-over takes seconds to a minute).
+UNAVAILABLE_RETRY_AFTER = 10
+
+
+def unavailable_response() -> Response:
+    return error_response(
+        503, "service_unavailable", _("The service is briefly unavailable. Try again in a moment."),
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+    )
+
+
 def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every exception a view raises becomes the error shape."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is down or restarting: a clean 503 the phone retries (with the same
+        # Idempotency-Key), never a 500. The transaction, if any, is already rolled back.
+        return unavailable_response()
     set_rollback()
     if isinstance(exc, DomainError):
         headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
