@@ -392,10 +392,12 @@ class ReportingCondition(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["client"], condition=Q(active=True), name="condition_one_active_per_client"),
             models.CheckConstraint(
+                # IS NOT NULL spelt out: in SQL a comparison with NULL is unknown, and a CHECK
+                # passes on unknown.
                 condition=(
-                    Q(schedule="weekly", weekdays__gt=0, weekdays__lte=127)
-                    | Q(schedule="every_n_days", interval_days__gte=1)
-                    | Q(schedule="monthly", day_of_month__gte=1, day_of_month__lte=31)
+                    Q(schedule="weekly", weekdays__isnull=False, weekdays__gt=0, weekdays__lte=127)
+                    | Q(schedule="every_n_days", interval_days__isnull=False, interval_days__gte=1)
+                    | Q(schedule="monthly", day_of_month__isnull=False, day_of_month__gte=1, day_of_month__lte=31)
                 ),
                 name="condition_schedule_complete",
             ),

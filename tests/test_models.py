@@ -141,3 +141,14 @@ def test_window_times_are_ordered():
         em.ReportingWindow.objects.create(
             condition=condition, client=client, opens_at=now, closes_at=now - timedelta(minutes=1), deadline_at=now
         )
+
+
+@pytest.mark.parametrize("schedule", ["weekly", "every_n_days", "monthly"])
+def test_a_schedule_without_the_field_it_needs_is_refused_by_the_database(schedule):
+    # NULL compares as unknown in SQL, and a CHECK passes on unknown: the constraint says IS NOT NULL.
+    client = factories.client()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        em.ReportingCondition.objects.create(
+            client=client, schedule=schedule, weekdays=None, interval_days=None, day_of_month=None,
+            window_start="09:00", window_minutes=60, grace_minutes=0, starts_on="2026-03-01",
+        )
