@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,31 @@ def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2, message
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}")
         time.sleep(interval)
+
+
+def in_threads(*targets) -> list:
+    """Run the callables in threads started together, each thread with its own database
+    connection. Returns their results."""
+    results, errors, start = [None] * len(targets), [], threading.Barrier(len(targets))
+
+    def run(index):
+        try:
+            start.wait()
+            results[index] = targets[index]()
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(targets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    return results
 
 
 def worker_env() -> dict[str, str]:

@@ -10,9 +10,7 @@ task and is refused. Screenshots of the queue and the task page are saved under
 test-artifacts/officer/<run id>/, and the test prints that folder.
 """
 
-import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -21,38 +19,24 @@ from django.db import connections
 from enforcement.models import AccessRecord, InvestigationTask, ReportingWindow
 from reportin.models import CheckIn
 from tests import factories
-from tests.conftest import ROOT
+from tests.browser import CHROMIUM, require_chromium, screenshot_folder
 from tests.officer import face_task, window_task
 
-CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 30_000
 PASSWORD = "test-password-123"  # tests.factories.staff
 
 pytestmark = pytest.mark.browser
 
 
-def _require_chromium():
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("REPORTIN_REQUIRE_BROWSER"):
-        pytest.fail(f"{CHROMIUM} is missing and REPORTIN_REQUIRE_BROWSER is set: install Debian's chromium package")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); set REPORTIN_REQUIRE_BROWSER=1 to make this a failure")
-
-
 @pytest.fixture
 def artifacts(capsys) -> Path:
-    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-    folder = ROOT / "test-artifacts" / "officer" / run_id
-    folder.mkdir(parents=True)
-    with capsys.disabled():
-        print(f"\nofficer workspace screenshots: {folder}")
-    return folder
+    return screenshot_folder("officer", "officer workspace", capsys)
 
 
 @pytest.fixture
 def desk(monkeypatch):
     """A desktop browser page; yields (page, problems) where problems collects script errors."""
-    _require_chromium()
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     # Playwright's synchronous API runs an event loop in this thread, and Django refuses ORM

@@ -6,11 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from bench import procs
@@ -18,7 +16,7 @@ from enforcement.models import InvestigationTask
 from reportin import services
 from reportin.models import CheckIn, FaceMatch
 from tests import factories, images
-from tests.conftest import ROOT, make_reporter, wait_for, worker_env
+from tests.conftest import ROOT, in_threads, make_reporter, wait_for, worker_env
 
 
 def _enrolled():
@@ -36,28 +34,6 @@ def _submit(device, data: bytes, key: str) -> CheckIn:
     )
     assert created
     return checkin
-
-
-def in_threads(*targets) -> list:
-    """Run the callables in threads released together, each with its own database connection."""
-    results, errors, start = [None] * len(targets), [], threading.Barrier(len(targets))
-
-    def run(index):
-        try:
-            start.wait()
-            results[index] = targets[index]()
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(targets))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors, errors
-    return results
 
 
 # --- 1. A worker's pool process killed while scoring ----------------------------------------

@@ -11,6 +11,7 @@ from enforcement import services
 from enforcement.models import Client, InvestigationTask, ReportingWindow, TaskNote
 from reportin.services import checkin_submit
 from tests import factories, images
+from tests.conftest import in_threads
 
 local = factories.toronto
 office_hours = factories.office_hours
@@ -195,29 +196,6 @@ def test_an_unscheduled_checkin_without_a_missed_report_adds_nothing(reporting_c
 
 
 # --- Concurrency ------------------------------------------------------------------------------
-
-
-def in_threads(*targets) -> list:
-    """Run the callables in threads started together, each thread with its own database
-    connection. Returns their results."""
-    results, errors, start = [None] * len(targets), [], threading.Barrier(len(targets))
-
-    def run(index):
-        try:
-            start.wait()
-            results[index] = targets[index]()
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(targets))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors, errors
-    return results
 
 
 def overdue_windows(count: int) -> datetime:

@@ -11,9 +11,7 @@ texts again and refuse both. A screenshot of every step is saved under
 test-artifacts/webapp/<run id>/, and the test prints that folder.
 """
 
-import os
 import re
-import time
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,23 +23,14 @@ from django.utils import timezone
 from enforcement.models import ConsentRecord, ConsentText, InvestigationTask, ReportingCondition, ReportingWindow
 from reportin.models import CheckIn, Device
 from tests import factories, images
-from tests.conftest import ROOT
+from tests.browser import CHROMIUM, require_chromium, screenshot_folder
 
-CHROMIUM = Path("/usr/bin/chromium")
 TORONTO = {"latitude": 43.6532, "longitude": -79.3832}
 WIDTH = 360  # a small phone
 TIMEOUT_MS = 30_000
 SCORING_TIMEOUT_MS = 120_000
 
 pytestmark = pytest.mark.browser
-
-
-def _require_chromium():
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("REPORTIN_REQUIRE_BROWSER"):
-        pytest.fail(f"{CHROMIUM} is missing and REPORTIN_REQUIRE_BROWSER is set: install Debian's chromium package")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); set REPORTIN_REQUIRE_BROWSER=1 to make this a failure")
 
 
 # Visible text whose contrast with its background is below WCAG AA (4.5:1, or 3:1 for large
@@ -101,12 +90,7 @@ class Screens:
 
 @pytest.fixture
 def artifacts(capsys) -> Path:
-    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-    folder = ROOT / "test-artifacts" / "webapp" / run_id
-    folder.mkdir(parents=True)
-    with capsys.disabled():
-        print(f"\nweb app screenshots: {folder}")
-    return folder
+    return screenshot_folder("webapp", "web app", capsys)
 
 
 @pytest.fixture
@@ -114,7 +98,7 @@ def phone(tmp_path, monkeypatch):
     """A browser context set up as a phone with a front camera (showing the astronaut) and a fix
     in Toronto; yields (context, page, camera, problems) where problems collects page errors
     and Content-Security-Policy violations."""
-    _require_chromium()
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     # Playwright's synchronous API runs an event loop in this thread, and Django refuses ORM
