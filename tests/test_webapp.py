@@ -148,12 +148,12 @@ def test_every_word_of_the_app_is_in_english_and_french():
 
 
 def test_browser_test_fails_without_chromium_where_a_browser_is_required(monkeypatch, tmp_path):
-    from tests import test_webapp_browser
+    from tests import browser
 
-    monkeypatch.setattr(test_webapp_browser, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
     monkeypatch.setenv("REPORTIN_REQUIRE_BROWSER", "1")
     with pytest.raises(pytest.fail.Exception, match="REPORTIN_REQUIRE_BROWSER"):
-        test_webapp_browser._require_chromium()
+        browser.require_chromium()
     monkeypatch.delenv("REPORTIN_REQUIRE_BROWSER")
     with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
-        test_webapp_browser._require_chromium()
+        browser.require_chromium()
