@@ -152,3 +152,11 @@ def test_a_schedule_without_the_field_it_needs_is_refused_by_the_database(schedu
             client=client, schedule=schedule, weekdays=None, interval_days=None, day_of_month=None,
             window_start="09:00", window_minutes=60, grace_minutes=0, starts_on="2026-03-01",
         )
+
+
+def test_the_models_and_their_migrations_agree():
+    from django.core.management import call_command
+
+    # Exits (SystemExit) when a model change has no migration.
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+    call_command("check", fail_level="WARNING")
