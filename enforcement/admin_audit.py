@@ -205,7 +205,19 @@ def _client_history_link(obj, lookup="client__uci"):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(AuditListAdmin):
+class ClientColumns:
+    """The client (a link to that person's whole history in the list) and their region."""
+
+    @admin.display(description=_("client"), ordering="client__family_name")
+    def client_history(self, obj):
+        return _client_history_link(obj)
+
+    @admin.display(description=_("region"), ordering="client__region__name")
+    def region(self, obj):
+        return obj.client.region
+
+
+class ConsentRecordAdmin(ClientColumns, AuditListAdmin):
     list_display = [
         "recorded_at",
         "client_history",
@@ -244,14 +256,6 @@ class ConsentRecordAdmin(AuditListAdmin):
         (_("device id"), "device_id"),
     ]
 
-    @admin.display(description=_("client"), ordering="client__family_name")
-    def client_history(self, obj):
-        return _client_history_link(obj)
-
-    @admin.display(description=_("region"), ordering="client__region__name")
-    def region(self, obj):
-        return obj.client.region
-
     @admin.display(description=_("text sha256"))
     def text_hash(self, obj):
         return format_html('<code title="{}">{}…</code>', obj.text_sha256, obj.text_sha256[:12])
@@ -267,7 +271,7 @@ class ConsentRecordAdmin(AuditListAdmin):
 
 
 @admin.register(AccessRecord)
-class AccessRecordAdmin(AuditListAdmin):
+class AccessRecordAdmin(ClientColumns, AuditListAdmin):
     list_display = ["viewed_at", "viewer", "client_history", "region", "object_type", "object_id", "task_link", "ip_address"]
     list_filter = [
         ("viewed_at", DateRangeFilter),
@@ -288,14 +292,6 @@ class AccessRecordAdmin(AuditListAdmin):
         (_("task reason"), "task__reason"),
         (_("address"), "ip_address"),
     ]
-
-    @admin.display(description=_("client"), ordering="client__family_name")
-    def client_history(self, obj):
-        return _client_history_link(obj)
-
-    @admin.display(description=_("region"), ordering="client__region__name")
-    def region(self, obj):
-        return obj.client.region
 
     @admin.display(description=_("from task"), ordering="task")
     def task_link(self, obj):
@@ -356,7 +352,7 @@ class EscalationDecisionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Decision)
-class DecisionLogAdmin(AuditListAdmin):
+class DecisionLogAdmin(ClientColumns, AuditListAdmin):
     """Tasks an officer resolved, and tasks with an escalation (proposed by one person and
     signed off, or not yet, by a supervisor)."""
 
@@ -408,14 +404,6 @@ class DecisionLogAdmin(AuditListAdmin):
             .filter(Q(status=TaskStatus.RESOLVED) | has_escalation)
             .prefetch_related("escalations__proposed_by", "escalations__decided_by")
         )
-
-    @admin.display(description=_("client"), ordering="client__family_name")
-    def client_history(self, obj):
-        return _client_history_link(obj)
-
-    @admin.display(description=_("region"), ordering="client__region__name")
-    def region(self, obj):
-        return obj.client.region
 
     @admin.display(description=_("note"))
     def note(self, obj):
