@@ -205,19 +205,7 @@ def _client_history_link(obj, lookup="client__uci"):
 
 
 @admin.register(ConsentRecord)
-class ClientColumns:
-    """The client (a link to that person's whole history in the list) and their region."""
-
-    @admin.display(description=_("client"), ordering="client__family_name")
-    def client_history(self, obj):
-        return _client_history_link(obj)
-
-    @admin.display(description=_("region"), ordering="client__region__name")
-    def region(self, obj):
-        return obj.client.region
-
-
-class ConsentRecordAdmin(ClientColumns, AuditListAdmin):
+class ConsentRecordAdmin(AuditListAdmin):
     list_display = [
         "recorded_at",
         "client_history",
@@ -256,6 +244,14 @@ class ConsentRecordAdmin(ClientColumns, AuditListAdmin):
         (_("device id"), "device_id"),
     ]
 
+    @admin.display(description=_("client"), ordering="client__family_name")
+    def client_history(self, obj):
+        return _client_history_link(obj)
+
+    @admin.display(description=_("region"), ordering="client__region__name")
+    def region(self, obj):
+        return obj.client.region
+
     @admin.display(description=_("text sha256"))
     def text_hash(self, obj):
         return format_html('<code title="{}">{}…</code>', obj.text_sha256, obj.text_sha256[:12])
@@ -271,7 +267,7 @@ class ConsentRecordAdmin(ClientColumns, AuditListAdmin):
 
 
 @admin.register(AccessRecord)
-class AccessRecordAdmin(ClientColumns, AuditListAdmin):
+class AccessRecordAdmin(AuditListAdmin):
     list_display = ["viewed_at", "viewer", "client_history", "region", "object_type", "object_id", "task_link", "ip_address"]
     list_filter = [
         ("viewed_at", DateRangeFilter),
@@ -292,6 +288,14 @@ class AccessRecordAdmin(ClientColumns, AuditListAdmin):
         (_("task reason"), "task__reason"),
         (_("address"), "ip_address"),
     ]
+
+    @admin.display(description=_("client"), ordering="client__family_name")
+    def client_history(self, obj):
+        return _client_history_link(obj)
+
+    @admin.display(description=_("region"), ordering="client__region__name")
+    def region(self, obj):
+        return obj.client.region
 
     @admin.display(description=_("from task"), ordering="task")
     def task_link(self, obj):
@@ -352,7 +356,7 @@ class EscalationDecisionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Decision)
-class DecisionLogAdmin(ClientColumns, AuditListAdmin):
+class DecisionLogAdmin(AuditListAdmin):
     """Tasks an officer resolved, and tasks with an escalation (proposed by one person and
     signed off, or not yet, by a supervisor)."""
 
@@ -404,6 +408,14 @@ class DecisionLogAdmin(ClientColumns, AuditListAdmin):
             .filter(Q(status=TaskStatus.RESOLVED) | has_escalation)
             .prefetch_related("escalations__proposed_by", "escalations__decided_by")
         )
+
+    @admin.display(description=_("client"), ordering="client__family_name")
+    def client_history(self, obj):
+        return _client_history_link(obj)
+
+    @admin.display(description=_("region"), ordering="client__region__name")
+    def region(self, obj):
+        return obj.client.region
 
     @admin.display(description=_("note"))
     def note(self, obj):

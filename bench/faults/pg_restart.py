@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from bench.faults.stack import LoadLoop, Stack, distinct_selfies, emit, percentile, wait_judged  # noqa: E402
+from bench.faults.stack import LoadLoop, Stack, emit, percentile, wait_judged  # noqa: E402
 
 
 def clean_503(result) -> bool:
@@ -43,13 +43,14 @@ def main() -> int:
     try:
         from django.db import connections
 
+        from tests import images
 
         people = stack.enrol(4)
         web = stack.web()
         worker = stack.worker()
         beat = stack.beat()
         pids = {proc.name: proc.pid for proc in (web, worker, beat)}
-        selfies = distinct_selfies(4)
+        selfies = [images.jpeg(images.astronaut_elsewhere(scale=0.8 + 0.05 * n, position=(200 + 10 * n, 30 + 5 * n)), quality=85) for n in range(4)]
         connections.close_all()
         load = LoadLoop(stack.port, people, selfies, threads=args.threads, pause=args.pause).start()
         time.sleep(args.before)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from bench.faults.stack import LoadLoop, Stack, distinct_selfies, emit, percentile  # noqa: E402
+from bench.faults.stack import LoadLoop, Stack, emit, percentile  # noqa: E402
 
 
 def main() -> int:
@@ -35,13 +35,14 @@ def main() -> int:
 
     stack = Stack("redis-outage").up()
     try:
+        from tests import images
 
         people = stack.enrol(4)
         web = stack.web()
         worker = stack.worker()
         beat = stack.beat()
         pids = {proc.name: proc.pid for proc in (web, worker, beat)}
-        selfies = distinct_selfies(4)
+        selfies = [images.jpeg(images.astronaut_elsewhere(scale=0.8 + 0.05 * n, position=(200 + 10 * n, 30 + 5 * n)), quality=85) for n in range(4)]
         load = LoadLoop(stack.port, people, selfies, threads=args.threads, pause=args.pause).start()
         time.sleep(args.before)
         stopped_at = time.perf_counter()

@@ -161,16 +161,6 @@ class Stack:
 # --- HTTP -------------------------------------------------------------------------------------
 
 
-def distinct_selfies(count: int) -> list[bytes]:
-    """`count` different photos of the astronaut (the same picture twice would be a replay)."""
-    from tests import images
-
-    return [
-        images.jpeg(images.astronaut_elsewhere(scale=0.8 + 0.05 * n, position=(200 + 10 * n, 30 + 5 * n)), quality=85)
-        for n in range(count)
-    ]
-
-
 def multipart(selfie: bytes, captured_at: str, boundary: str) -> bytes:
     fields = [("latitude", b"43.6532"), ("longitude", b"-79.3832"), ("accuracy_m", b"12.5"), ("captured_at", captured_at.encode())]
     body = [
