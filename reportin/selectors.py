@@ -44,20 +44,18 @@ def client_overview(*, client: Client, now: datetime) -> Overview:
 
 # A check-in still `received` this long after it arrived has lost its message (a broker that
 # was down when it was accepted, or restarted without its data), unless the queue is behind:
-# the reconciler then leaves it to the queued messages (reportin.services.checkins_requeue).
+# the reconciler then leaves it to the queued messages (reportin.scoring.checkins_to_requeue).
 RECEIVED_STALE_AFTER = timedelta(minutes=1)
 
 
-def checkins_to_rescore(*, now: datetime) -> QuerySet[CheckIn]:
+def checkins_to_rescore(*, now: datetime, lease: timedelta) -> QuerySet[CheckIn]:
     """Check-ins left unjudged: received long ago and never claimed, released by an attempt
     that hit a transient error (its retry may be lost), or claimed by an attempt whose lease
     ran out (that attempt is dead: the lease outlasts the task's hard time limit, so a
-    check-in still being scored is never included)."""
-    from reportin.services import SCORING_LEASE
-
+    check-in still being scored is never included). `lease` is reportin.scoring.SCORING_LEASE."""
     stale = now - RECEIVED_STALE_AFTER
     return CheckIn.objects.filter(
         Q(status=CheckInStatus.RECEIVED, received_at__lt=stale)
         | Q(status=CheckInStatus.SCORING, scoring_started_at__isnull=True, received_at__lt=stale)
-        | Q(status=CheckInStatus.SCORING, scoring_started_at__lt=now - SCORING_LEASE)
+        | Q(status=CheckInStatus.SCORING, scoring_started_at__lt=now - lease)
     ).order_by("received_at")

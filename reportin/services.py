@@ -4,20 +4,14 @@ import hashlib
 import logging
 import math
 import secrets
-import time
 from datetime import date, datetime, timedelta
 
-import numpy as np
-from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
-from biometrics import faces, images
-from enforcement import crypto, location
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
 from enforcement.errors import Conflict, DomainError, InvalidTransition, NotFound, RateLimited
@@ -25,21 +19,15 @@ from enforcement.models import (
     ActivationCode,
     Channel,
     Client,
-    PhotoStatus,
-    ReferencePhoto,
-    TaskPriority,
-    TaskReason,
     TaskResolution,
 )
-from reportin import selectors as reportin_selectors
+from reportin import tasks
 from reportin.models import (
     CHECKIN_STATUS_TRANSITIONS,
     ActivationThrottle,
     CheckIn,
     CheckInStatus,
     Device,
-    FaceDecision,
-    FaceMatch,
 )
 
 logger = logging.getLogger(__name__)
@@ -292,328 +280,11 @@ def _same_or_conflict(existing: CheckIn, fingerprint: str) -> CheckIn:
 
 
 def _enqueue_scoring(checkin_id: int) -> None:
-    from reportin.tasks import checkin_score
-
     try:
-        checkin_score.delay(checkin_id)
+        tasks.checkin_score.delay(checkin_id)
     except Exception:
         # The check-in is stored; the reconciler will queue it when the broker is back.
         logger.exception("could not queue scoring of check-in %s; the reconciler will retry", checkin_id)
-
-
-# --- Scoring --------------------------------------------------------------------------------
-
-# Time limits of one scoring attempt (reportin.tasks.checkin_score). A 12 MP selfie takes well
-# under a second of CPU (a few on a saturated machine); the limits only stop an attempt that is
-# stuck on a pathological image. They are short because they bound recovery: a check-in whose
-# worker vanished waits out its lease (README: Reliability).
-SCORING_SOFT_TIME_LIMIT = 20
-SCORING_TIME_LIMIT = 25
-# A claim holds a check-in for this long. Past the hard time limit the attempt that claimed it
-# is certainly dead, so a redelivery or the reconciler may take over; before that, they leave
-# it alone and a check-in is never scored twice at once (the redelivery of the very message
-# whose worker died takes over at once: see _checkin_claim).
-SCORING_LEASE = timedelta(seconds=SCORING_TIME_LIMIT + 10)
-# Claims after which a check-in that never got a result is recorded as unreadable: an image
-# that kills or hangs the worker must end with an officer, not in a loop.
-MAX_SCORING_ATTEMPTS = 4
-# Worth another attempt: the database or the file storage was briefly unavailable.
-TRANSIENT_ERRORS = (OperationalError, InterfaceError, OSError)
-# Perceptual hashes at most this many bits apart mark a re-sent picture. Re-encoded, resized
-# or brightened copies stay within 6 bits; distinct photos of one person were 12 or more
-# apart (docs/face-calibration.md).
-REPLAY_MAX_BITS = 8
-# ...and a copy has the eyes where the original had them (landmarks move a pixel or two when a
-# copy is resized; 2% of the frame is tens of pixels).
-REPLAY_MAX_EYE_SHIFT = 0.02
-
-_REASON_FOR = {
-    FaceDecision.NON_MATCH: TaskReason.FACE_NON_MATCH,
-    FaceDecision.NO_FACE: TaskReason.NO_FACE,
-    FaceDecision.MULTIPLE_FACES: TaskReason.MULTIPLE_FACES,
-    FaceDecision.LOW_QUALITY: TaskReason.LOW_QUALITY,
-    FaceDecision.UNREADABLE: TaskReason.UNREADABLE_IMAGE,
-}
-
-_DECISION_FOR = {
-    faces.Outcome.NO_FACE: FaceDecision.NO_FACE,
-    faces.Outcome.MULTIPLE_FACES: FaceDecision.MULTIPLE_FACES,
-    faces.Outcome.LOW_QUALITY: FaceDecision.LOW_QUALITY,
-    faces.Outcome.UNREADABLE: FaceDecision.UNREADABLE,
-}
-
-
-def checkin_score(*, checkin_id: int, now: datetime | None = None, attempt_id: str = "") -> FaceMatch | None:
-    """Score a check-in's selfie against the client's reference photos and act on the result.
-
-    Idempotent: only a claimed check-in is scored, and one FaceMatch per check-in is a
-    database fact, so a second run or a duplicate delivery changes nothing (returns None;
-    `checkin_claim_wait` then tells whether another attempt still holds it).
-    A transient error releases the claim and propagates, for the task to retry.
-    `attempt_id` names the attempt (the Celery task id): the same id may take over its own
-    claim, as only a message whose worker died is delivered again with the same id."""
-    now = now or timezone.now()
-    if not _checkin_claim(checkin_id=checkin_id, now=now, attempt_id=attempt_id):
-        return None
-    started = time.perf_counter()
-    try:
-        checkin = CheckIn.objects.select_related("client", "window").get(pk=checkin_id)
-        if checkin.scoring_attempts > MAX_SCORING_ATTEMPTS:
-            analysis = faces.Analysis(
-                faces.Outcome.UNREADABLE,
-                f"Scoring did not finish in {MAX_SCORING_ATTEMPTS} attempts (the worker was stopped or timed out each time).",
-                detail={"gave_up_after_attempts": MAX_SCORING_ATTEMPTS},
-            )
-        else:
-            analysis = _selfie_analyse(checkin)
-        references = _reference_encodings(checkin.client)
-        replay = _replay_find(checkin=checkin, analysis=analysis)
-        return _checkin_record(checkin=checkin, analysis=analysis, references=references, replay=replay, started=started, now=now)
-    except TRANSIENT_ERRORS:
-        _checkin_release(checkin_id=checkin_id, claimed_at=now)
-        raise
-
-
-def _checkin_claim(*, checkin_id: int, now: datetime, attempt_id: str = "") -> bool:
-    """Take a check-in for one scoring attempt, counting the attempt durably."""
-    for old in (CheckInStatus.RECEIVED, CheckInStatus.SCORING):
-        InvalidTransition.check(CHECKIN_STATUS_TRANSITIONS, old, CheckInStatus.SCORING)
-    claimable = (
-        Q(status=CheckInStatus.RECEIVED)
-        | Q(status=CheckInStatus.SCORING, scoring_started_at__isnull=True)
-        | Q(status=CheckInStatus.SCORING, scoring_started_at__lt=now - SCORING_LEASE)
-    )
-    if attempt_id:
-        # The same message delivered again: the worker that held it died mid-attempt (Celery
-        # gives the message back, reject_on_worker_lost) or kept it past the visibility
-        # timeout, which outlasts the hard time limit. Either way that attempt is over.
-        claimable |= Q(status=CheckInStatus.SCORING, scoring_task_id=attempt_id)
-    # Conditional UPDATE: of two deliveries of one check-in (a duplicate message, the
-    # reconciler), only one claims it while another attempt's lease runs.
-    return bool(
-        CheckIn.objects.filter(pk=checkin_id)
-        .filter(claimable)
-        .update(
-            status=CheckInStatus.SCORING,
-            scoring_started_at=now,
-            scoring_task_id=attempt_id[:64],
-            scoring_attempts=F("scoring_attempts") + 1,
-        )
-    )
-
-
-def checkin_claim_wait(*, checkin_id: int, now: datetime) -> float | None:
-    """Seconds until another attempt's claim on this unjudged check-in runs out (0 when it can
-    be claimed now); None when there is nothing left to do (judged, or no such check-in).
-
-    A delivery that finds the check-in held waits this long and tries again, rather than
-    being dropped: if the holder died, recovery then takes one lease, not a reconciler round."""
-    row = (
-        CheckIn.objects.filter(pk=checkin_id, status__in=[CheckInStatus.RECEIVED, CheckInStatus.SCORING])
-        .values_list("status", "scoring_started_at")
-        .first()
-    )
-    if row is None:
-        return None
-    status, started_at = row
-    if status == CheckInStatus.RECEIVED or started_at is None:
-        return 0.0
-    return max(0.0, (started_at + SCORING_LEASE - now).total_seconds())
-
-
-def _checkin_release(*, checkin_id: int, claimed_at: datetime) -> None:
-    """Give up our claim after a transient error so that the retry can take it at once. Best
-    effort: when the database itself is down, the lease simply runs out."""
-    try:
-        CheckIn.objects.filter(pk=checkin_id, status=CheckInStatus.SCORING, scoring_started_at=claimed_at).update(
-            scoring_started_at=None
-        )
-    except DatabaseError:
-        logger.warning("could not release the claim on check-in %s; it expires by itself", checkin_id)
-
-
-def _selfie_analyse(checkin: CheckIn) -> faces.Analysis:
-    if not checkin.selfie:
-        return faces.Analysis(faces.Outcome.UNREADABLE, "No photo was stored with this check-in.")
-    try:
-        with checkin.selfie.open("rb") as handle:
-            data = handle.read()
-    except crypto.DecryptionError as exc:
-        return faces.Analysis(faces.Outcome.UNREADABLE, "The stored photo could not be decrypted.", detail={"error": str(exc)})
-    return faces.analyse(data, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
-
-
-def _reference_encodings(client: Client) -> list[tuple[ReferencePhoto, np.ndarray]]:
-    """The client's ready reference encodings of the current model. Encodings of another
-    model version are not comparable and are left out (re-enrol those photos)."""
-    photos = ReferencePhoto.objects.filter(
-        client=client, status=PhotoStatus.READY, active=True, encoding__isnull=False, model_version=faces.MODEL_VERSION
-    ).order_by("pk")
-    return [(photo, faces.encoding_from_bytes(crypto.decrypt(bytes(photo.encoding)))) for photo in photos]
-
-
-def _replay_find(*, checkin: CheckIn, analysis: faces.Analysis) -> dict:
-    """The client's earlier selfie or reference photo that this selfie is a copy of, if any:
-    its perceptual hash within REPLAY_MAX_BITS and, where both show a face, the eyes at the
-    same place in the frame. A new photo taken in the same room and pose can come close by
-    hash alone; a copy (re-encoded, resized, brightened) keeps the face exactly where it was."""
-    if not analysis.phash:
-        return {}
-    eyes = analysis.quality.get("eyes")
-    earlier = [
-        ("checkin", pk, value, quality)
-        for pk, value, quality in CheckIn.objects.filter(client=checkin.client)
-        .exclude(pk=checkin.pk)
-        .exclude(selfie_phash="")
-        .values_list("pk", "selfie_phash", "face_match__quality")
-    ] + [
-        ("reference_photo", pk, value, quality)
-        for pk, value, quality in ReferencePhoto.objects.filter(client=checkin.client).exclude(phash="").values_list("pk", "phash", "quality")
-    ]
-    copies = []
-    for kind, pk, value, quality in earlier:
-        bits = images.hash_distance(analysis.phash, value)
-        other_eyes = (quality or {}).get("eyes")
-        shift = _eyes_shift(eyes, other_eyes) if eyes and other_eyes else None
-        if bits <= REPLAY_MAX_BITS and (shift is None or shift <= REPLAY_MAX_EYE_SHIFT):
-            copies.append((bits, kind, pk, shift))
-    if not copies:
-        return {}
-    bits, kind, pk, shift = min(copies, key=lambda c: c[0])
-    return {"source": kind, "id": pk, "distance_bits": bits, "max_bits": REPLAY_MAX_BITS, "eye_shift": shift}
-
-
-def _eyes_shift(a: list, b: list) -> float:
-    """The largest move of either eye between two pictures, as a fraction of the frame."""
-    return round(max(abs(p - q) for eye_a, eye_b in zip(a, b) for p, q in zip(eye_a, eye_b)), 4)
-
-
-def _checkin_record(*, checkin: CheckIn, analysis: faces.Analysis, references: list, replay: dict, started: float, now: datetime) -> FaceMatch | None:
-    threshold = settings.REPORTIN_FACE_THRESHOLD
-    comparison, message = None, analysis.message
-    if analysis.outcome == faces.Outcome.OK and references:
-        comparison = faces.compare(analysis.encoding, [encoding for _, encoding in references], threshold=threshold)
-        decision = FaceDecision.MATCH if comparison.matched else FaceDecision.NON_MATCH
-    elif analysis.outcome == faces.Outcome.OK:
-        # Nothing to compare with: an officer must look (and enrol a reference photo).
-        decision, message = FaceDecision.NON_MATCH, "The client has no ready reference photo to compare with."
-    else:
-        decision = _DECISION_FOR[analysis.outcome]
-    detail = {"message": message, "references": len(references), "pipeline_ms": round(analysis.duration_ms, 1), **analysis.detail}
-    try:
-        with transaction.atomic():
-            match = FaceMatch.objects.create(
-                checkin=checkin,
-                decision=decision,
-                best_distance=None if comparison is None else round(comparison.distance, 4),
-                similarity=None if comparison is None else round(max(0.0, min(1.0, 1 - comparison.distance / (2 * threshold))), 4),
-                threshold=threshold,
-                reference_photo=None if comparison is None else references[comparison.nearest][0],
-                distances={} if comparison is None else {str(photo.pk): round(d, 4) for (photo, _), d in zip(references, comparison.distances)},
-                faces_found=analysis.faces_found,
-                face_box=analysis.face_box,
-                quality=analysis.quality,
-                replay=replay,
-                detail=detail,
-                model_version=faces.MODEL_VERSION,
-                pipeline_version=faces.PIPELINE_VERSION,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                attempts=checkin.scoring_attempts,
-                scored_at=now,
-            )
-            _checkin_conclude(checkin, match, phash=analysis.phash, now=now)
-    except IntegrityError:
-        return None  # another attempt recorded this check-in's result first
-    return match
-
-
-def _checkin_conclude(checkin: CheckIn, match: FaceMatch, *, phash: str, now: datetime) -> None:
-    """Verified only when the face matches, the place is not outside the area and the selfie
-    is not a re-sent picture; anything else goes to an officer with a task per reason."""
-    condition = enforcement_selectors.condition_active(client=checkin.client)
-    where = location.assess(
-        centre=(condition.area_latitude, condition.area_longitude) if condition and condition.has_area else None,
-        radius_km=condition.area_radius_km if condition else None,
-        latitude=checkin.latitude,
-        longitude=checkin.longitude,
-        accuracy_m=checkin.accuracy_m,
-    )
-    verified = match.decision == FaceDecision.MATCH and where.result != location.OUTSIDE and not match.replay
-    new_status = CheckInStatus.VERIFIED if verified else CheckInStatus.NEEDS_REVIEW
-    InvalidTransition.check(CHECKIN_STATUS_TRANSITIONS, CheckInStatus.SCORING, new_status)
-    CheckIn.objects.filter(pk=checkin.pk).update(
-        status=new_status,
-        selfie_phash=phash,
-        location_result=where.result,
-        distance_to_area_km=where.distance_to_edge_km,
-        scored_at=now,
-    )
-    evidence = {
-        "checkin_id": checkin.pk,
-        "decision": match.decision,
-        "best_distance": match.best_distance,
-        "threshold": match.threshold,
-        "quality": match.quality,
-        "latitude": checkin.latitude,
-        "longitude": checkin.longitude,
-        "accuracy_m": checkin.accuracy_m,
-        **where.evidence,
-    }
-    if match.decision in _REASON_FOR:
-        enforcement_services.task_open(
-            client=checkin.client, reason=_REASON_FOR[match.decision], checkin_id=checkin.pk, evidence=evidence, now=now
-        )
-    if match.replay:
-        enforcement_services.task_open(
-            client=checkin.client, reason=TaskReason.POSSIBLE_REPLAY, checkin_id=checkin.pk, evidence={**evidence, "replay": match.replay}, now=now
-        )
-    if where.result == location.OUTSIDE:
-        enforcement_services.task_open(
-            client=checkin.client, reason=TaskReason.LOCATION_OUTSIDE_AREA, checkin_id=checkin.pk, evidence=evidence, now=now
-        )
-    if match.decision == FaceDecision.MATCH and quality_sampled(checkin.pk):
-        enforcement_services.task_open(
-            client=checkin.client, reason=TaskReason.QUALITY_SAMPLE, checkin_id=checkin.pk, priority=TaskPriority.LOW,
-            evidence={**evidence, "sample_share": settings.REPORTIN_QUALITY_SAMPLE_SHARE}, now=now,
-        )
-    if verified and checkin.window_id:
-        enforcement_services.window_satisfy(window=checkin.window, checkin_id=checkin.pk, now=now)
-
-
-def quality_sampled(checkin_id: int) -> bool:
-    """Whether an automatic match goes to an officer as a quality sample, so that false matches
-    can be estimated: a keyed hash of the check-in below REPORTIN_QUALITY_SAMPLE_SHARE. The same
-    check-in always gets the same answer (a re-run opens nothing new), and without the secret
-    key nobody can tell in advance which check-ins will be looked at."""
-    share = settings.REPORTIN_QUALITY_SAMPLE_SHARE
-    if share <= 0 or share >= 1:
-        return share >= 1
-    digest = salted_hmac("reportin.quality-sample", str(checkin_id)).digest()
-    return int.from_bytes(digest[:8], "big") < share * 2**64
-
-
-def checkins_requeue(*, now: datetime, queued: int | None = None) -> list[int]:
-    """Queue scoring again for every check-in left unjudged (its message lost, its attempt
-    dead or its retry lost). Safe to run at any time: the claim decides who scores.
-
-    `queued` is the number of messages waiting in the scoring queue, when known. Check-ins
-    still `received` are left alone while at least as many messages wait as there are such
-    check-ins: the queue is behind, not lossy, and re-queueing a backlog every minute would
-    only grow it. They are re-queued once the queue has drained below their number (a broker
-    restarted without its data comes back empty)."""
-    from reportin.tasks import checkin_score
-
-    candidates = list(reportin_selectors.checkins_to_rescore(now=now).values_list("pk", "status")[:1000])
-    waiting = [pk for pk, status in candidates if status == CheckInStatus.RECEIVED]
-    skip = set(waiting) if queued is not None and waiting and queued >= len(waiting) else set()
-    ids = [pk for pk, _ in candidates if pk not in skip]
-    for checkin_id in ids:
-        checkin_score.delay(checkin_id)
-    if ids:
-        logger.info("reconciler re-queued %d check-ins", len(ids))
-    if skip:
-        logger.info("reconciler left %d waiting check-ins to the %d queued messages", len(skip), queued)
-    return ids
 
 
 def checkin_get(*, client: Client, checkin_id: int) -> CheckIn:

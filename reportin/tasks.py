@@ -8,7 +8,7 @@ from celery import shared_task
 from celery.signals import task_postrun
 from django.utils import timezone
 
-from reportin import services
+from reportin import scoring
 
 logger = logging.getLogger(__name__)
 
@@ -20,20 +20,20 @@ logger = logging.getLogger(__name__)
     # count stop an image that crashes every time).
     acks_late=True,
     reject_on_worker_lost=True,
-    soft_time_limit=services.SCORING_SOFT_TIME_LIMIT,
-    time_limit=services.SCORING_TIME_LIMIT,
-    autoretry_for=services.TRANSIENT_ERRORS,
+    soft_time_limit=scoring.SCORING_SOFT_TIME_LIMIT,
+    time_limit=scoring.SCORING_TIME_LIMIT,
+    autoretry_for=scoring.TRANSIENT_ERRORS,
     retry_backoff=5,
     retry_backoff_max=60,
     retry_jitter=True,
-    max_retries=services.MAX_SCORING_ATTEMPTS,
+    max_retries=scoring.MAX_SCORING_ATTEMPTS,
 )
 def checkin_score(self, checkin_id: int) -> str:
-    match = services.checkin_score(checkin_id=checkin_id, attempt_id=self.request.id or "")
+    match = scoring.checkin_score(checkin_id=checkin_id, attempt_id=self.request.id or "")
     if match is not None:
         logger.info("check-in %s: %s", checkin_id, match.decision)
         return match.decision
-    wait = services.checkin_claim_wait(checkin_id=checkin_id, now=timezone.now())
+    wait = scoring.checkin_claim_wait(checkin_id=checkin_id, now=timezone.now())
     if wait is None:
         logger.info("check-in %s: nothing to do (already scored)", checkin_id)
         return "skipped"
@@ -68,7 +68,12 @@ def _memory_back(**_):
 def checkins_reconcile() -> int:
     """Queue again every check-in left unjudged, so that a message lost by the broker (or
     never sent) does not lose a check-in."""
-    return len(services.checkins_requeue(now=timezone.now(), queued=_scoring_queue_length()))
+    ids = scoring.checkins_to_requeue(now=timezone.now(), queued=_scoring_queue_length())
+    for checkin_id in ids:
+        checkin_score.delay(checkin_id)
+    if ids:
+        logger.info("reconciler re-queued %d check-ins", len(ids))
+    return len(ids)
 
 
 def _scoring_queue_length() -> int | None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from enforcement import roles
+from reportin import scoring
 from reportin import services as reportin_services
 from tests import factories, images
 
@@ -39,7 +40,7 @@ def face_task(*, region_code: str = "gta", picture=None, family_name: str = "Per
         latitude=where[0], longitude=where[1], accuracy_m=25, captured_at=now, idempotency_key="officer-test",
         address="12 Queen St W, Toronto", now=now,
     )
-    match = reportin_services.checkin_score(checkin_id=checkin.pk, now=now)
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=now)
     task = client.tasks.get(checkin_id=checkin.pk, reason="face_non_match")
     return {"client": client, "window": window, "photo": photo, "checkin": checkin, "match": match, "task": task, "device": device}
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from enforcement.models import AccessRecord, AuditEvent, ConsentRecord, Escalation, InvestigationTask, TaskStatus
 from enforcement.selectors import consent_current_versions
 from enforcement.services import consent_record, task_open
+from reportin import scoring
 from reportin import services as reportin_services
 from tests import factories, images
 
@@ -83,7 +84,7 @@ def world():
         address="1 New Street",
         now=NOW - timedelta(days=1),
     )
-    match = reportin_services.checkin_score(checkin_id=checkin.pk, now=NOW - timedelta(days=1))
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW - timedelta(days=1))
     assert match.decision == "non_match"
     face_task = InvestigationTask.objects.get(checkin_id=checkin.pk, reason="face_non_match")
     resolve(

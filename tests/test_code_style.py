@@ -36,3 +36,21 @@ def test_no_merge_conflict_markers_are_left_in_the_repository():
     marker = re.compile(r"^(<{7} |={7}$|>{7} )", re.MULTILINE)
     left = [name for name in tracked if (ROOT / name).is_file() and marker.search((ROOT / name).read_text(errors="ignore"))]
     assert left == []
+
+
+def test_the_mobile_side_modules_import_each_other_one_way():
+    """services -> tasks -> scoring -> selectors, each at the top of its module: no import inside
+    a function to dodge a circle (scoring lives in reportin/scoring.py, not in services)."""
+    import ast
+
+    order = ["services", "tasks", "scoring", "selectors"]
+    for position, name in enumerate(order):
+        tree = ast.parse((ROOT / "reportin" / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.module not in ("reportin", *(f"reportin.{n}" for n in order)):
+                continue
+            imported = {alias.name for alias in node.names} if node.module == "reportin" else {node.module.split(".")[1]}
+            backwards = imported & set(order[: position + 1])
+            assert not backwards, f"reportin/{name}.py imports {backwards} (line {node.lineno}): against services -> tasks -> scoring -> selectors"
+            if imported & set(order):
+                assert node.col_offset == 0, f"reportin/{name}.py imports {imported} inside a function (line {node.lineno})"

@@ -1,5 +1,5 @@
 """The sampled quality check: a configurable share of automatic matches goes to an officer as a
-`quality_sample` task (reportin.services.quality_sampled), so that false matches can be
+`quality_sample` task (reportin.scoring.quality_sampled), so that false matches can be
 estimated. Scored in-process through the real pipeline, as in tests/test_scoring.py."""
 
 from datetime import timedelta
@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from enforcement.models import InvestigationTask, TaskPriority, WindowStatus
-from reportin import services
+from reportin import scoring, services
 from tests import factories, images
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def score(enrolled, picture, key="k1"):
         idempotency_key=key,
         now=NOW,
     )
-    return checkin, services.checkin_score(checkin_id=checkin.pk, now=NOW)
+    return checkin, scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
 
 
 def reasons(checkin) -> set[str]:
@@ -59,7 +59,7 @@ def test_with_share_one_every_automatic_match_opens_a_quality_sample_task_and_st
     enrolled["window"].refresh_from_db()
     assert checkin.status == "verified" and enrolled["window"].status == WindowStatus.SATISFIED
     # Scoring again changes nothing (one FaceMatch per check-in, one task per reason).
-    assert services.checkin_score(checkin_id=checkin.pk, now=NOW) is None
+    assert scoring.checkin_score(checkin_id=checkin.pk, now=NOW) is None
     assert InvestigationTask.objects.filter(checkin_id=checkin.pk).count() == 1
 
 
@@ -80,12 +80,12 @@ def test_a_non_match_is_never_a_quality_sample(enrolled, settings):
 def test_the_choice_is_a_reproducible_keyed_hash_of_the_checkin_with_the_configured_share(settings):
     settings.REPORTIN_QUALITY_SAMPLE_SHARE = 0.25
     ids = range(1, 4001)
-    chosen = {i for i in ids if services.quality_sampled(i)}
-    assert chosen == {i for i in ids if services.quality_sampled(i)}  # the same answer every time
+    chosen = {i for i in ids if scoring.quality_sampled(i)}
+    assert chosen == {i for i in ids if scoring.quality_sampled(i)}  # the same answer every time
     # 4000 draws at 25%: within 3 standard deviations (3 x 0.0068) of the share.
     assert abs(len(chosen) / 4000 - 0.25) < 0.0205
     settings.REPORTIN_QUALITY_SAMPLE_SHARE = 0.5
-    assert chosen < {i for i in ids if services.quality_sampled(i)}  # a larger share keeps the earlier choices
+    assert chosen < {i for i in ids if scoring.quality_sampled(i)}  # a larger share keeps the earlier choices
     settings.REPORTIN_QUALITY_SAMPLE_SHARE = 0.25
     settings.SECRET_KEY = "another-secret-key-" + "y" * 40
-    assert chosen != {i for i in ids if services.quality_sampled(i)}  # not guessable without the key
+    assert chosen != {i for i in ids if scoring.quality_sampled(i)}  # not guessable without the key

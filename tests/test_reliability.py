@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from bench import procs
 from enforcement.models import InvestigationTask
-from reportin import services
+from reportin import scoring, services
 from reportin.models import CheckIn, FaceMatch
 from tests import factories, images
 from tests.conftest import ROOT, in_threads, make_reporter, wait_for, worker_env
@@ -76,7 +76,7 @@ def test_a_pool_process_killed_mid_scoring_leaves_the_checkin_scored_once(celery
     assert checkin.status in ("verified", "needs_review") and match.attempts == 2
     assert InvestigationTask.objects.filter(checkin_id=checkin.pk).count() <= 1
     # The redelivery took over at once: not after the lease (35 s), not after the reconciler.
-    assert recovered_s < services.SCORING_LEASE.total_seconds(), recovered_s
+    assert recovered_s < scoring.SCORING_LEASE.total_seconds(), recovered_s
     print(json.dumps({"fault": "pool_process_sigkill", "recovered_s": round(recovered_s, 1), "attempts": match.attempts, "decision": match.decision}))
     assert celery_worker.process.poll() is None and len(procs.children(celery_worker.process.pid)) == 1
 
@@ -137,8 +137,8 @@ def test_two_attempts_racing_on_one_checkin_record_one_face_match():
     checkins = [_stored_as_is(device, images.jpeg(images.lfw_face(index)), f"twice-{index}") for index in range(3)]
     for checkin in checkins:
         results = in_threads(
-            lambda c=checkin: services.checkin_score(checkin_id=c.pk, attempt_id="task-a"),
-            lambda c=checkin: services.checkin_score(checkin_id=c.pk, attempt_id="task-b"),
+            lambda c=checkin: scoring.checkin_score(checkin_id=c.pk, attempt_id="task-a"),
+            lambda c=checkin: scoring.checkin_score(checkin_id=c.pk, attempt_id="task-b"),
         )
         assert sum(result is not None for result in results) == 1, results
         assert FaceMatch.objects.filter(checkin=checkin).count() == 1

@@ -15,7 +15,7 @@ from django.utils import timezone
 from enforcement import audit, crypto
 from enforcement.models import AuditEvent, Client, ExportJob, InvestigationTask, PhotoStatus, ReferencePhoto, TaskNote
 from enforcement.services import circumstances_update, task_open
-from reportin import retention
+from reportin import retention, scoring
 from reportin import services as reportin_services
 from reportin.models import CheckIn, CheckInStatus, FaceMatch
 from tests import factories, images
@@ -39,7 +39,7 @@ def check_in(device, *, scored: bool = True) -> CheckIn:
         captured_at=timezone.now(), idempotency_key=f"key-{next(_key)}",
     )
     if scored:
-        reportin_services.checkin_score(checkin_id=checkin.pk)
+        scoring.checkin_score(checkin_id=checkin.pk)
     return CheckIn.objects.get(pk=checkin.pk)
 
 

@@ -1,4 +1,4 @@
-"""Scoring a check-in (reportin.services.checkin_score): every outcome, what is recorded, what
+"""Scoring a check-in (reportin.scoring.checkin_score): every outcome, what is recorded, what
 follows (check-in status, window, tasks), idempotency, the claim, the poison bound, replays
 and the reconciler's choice. Runs in-process; tests/test_worker.py does the same through a
 real Celery worker."""
@@ -16,7 +16,7 @@ from PIL import Image, ImageEnhance
 from biometrics import faces
 from enforcement import crypto
 from enforcement.models import InvestigationTask, ReportingWindow, WindowStatus
-from reportin import selectors, services, tasks
+from reportin import scoring, selectors, services, tasks
 from reportin.models import CheckIn, FaceMatch
 from tests import factories, images
 
@@ -64,7 +64,7 @@ def two_faces() -> Image.Image:
 
 def test_a_matching_selfie_verifies_the_checkin_and_satisfies_its_window(enrolled):
     checkin = submit(enrolled, images.astronaut_elsewhere())
-    match = services.checkin_score(checkin_id=checkin.pk, now=NOW)
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
 
     assert match.decision == "match"
     assert match.threshold == settings.REPORTIN_FACE_THRESHOLD
@@ -97,7 +97,7 @@ def test_a_matching_selfie_verifies_the_checkin_and_satisfies_its_window(enrolle
 )
 def test_every_other_outcome_needs_review_with_its_task(enrolled, picture, decision, reason):
     checkin = submit(enrolled, picture())
-    match = services.checkin_score(checkin_id=checkin.pk, now=NOW)
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
     assert match.decision == decision, match.detail
     assert match.detail["message"] if decision != "non_match" else match.best_distance > match.threshold
     checkin.refresh_from_db()
@@ -111,7 +111,7 @@ def test_corrupt_bytes_in_storage_are_recorded_as_unreadable(enrolled):
     checkin = submit(enrolled, images.astronaut_elsewhere())
     # The file was damaged after it was stored: a JPEG header and nothing decodable after it.
     default_storage.replace_sealed(checkin.selfie.name, crypto.encrypt(b"\xff\xd8\xff\xe0" + os.urandom(4000) + b"\xff\xd9"))
-    match = services.checkin_score(checkin_id=checkin.pk, now=NOW)
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
     assert match.decision == "unreadable" and match.detail["message"]
     checkin.refresh_from_db()
     assert checkin.status == "needs_review" and tasks_of(checkin) == {"unreadable_image"}
@@ -120,16 +120,16 @@ def test_corrupt_bytes_in_storage_are_recorded_as_unreadable(enrolled):
 def test_a_selfie_that_cannot_be_decrypted_is_recorded_as_unreadable(enrolled):
     checkin = submit(enrolled, images.astronaut_elsewhere())
     default_storage.replace_sealed(checkin.selfie.name, os.urandom(5000))
-    match = services.checkin_score(checkin_id=checkin.pk, now=NOW)
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
     assert match.decision == "unreadable" and "decrypted" in match.detail["message"]
     assert tasks_of(checkin) == {"unreadable_image"}
 
 
 def test_scoring_again_changes_nothing(enrolled):
     checkin = submit(enrolled, images.lfw_face(2))
-    assert services.checkin_score(checkin_id=checkin.pk, now=NOW).decision == "non_match"
+    assert scoring.checkin_score(checkin_id=checkin.pk, now=NOW).decision == "non_match"
     before = CheckIn.objects.values().get(pk=checkin.pk)
-    assert services.checkin_score(checkin_id=checkin.pk, now=NOW + timedelta(minutes=10)) is None
+    assert scoring.checkin_score(checkin_id=checkin.pk, now=NOW + timedelta(minutes=10)) is None
     assert CheckIn.objects.values().get(pk=checkin.pk) == before
     assert FaceMatch.objects.filter(checkin=checkin).count() == 1
     assert InvestigationTask.objects.filter(checkin_id=checkin.pk).count() == 1
@@ -138,7 +138,7 @@ def test_scoring_again_changes_nothing(enrolled):
 def test_a_client_without_a_ready_reference_gets_a_non_match_that_says_why(enrolled):
     checkin = submit(enrolled, images.astronaut_elsewhere())
     enrolled["photo"].__class__.objects.filter(pk=enrolled["photo"].pk).update(active=False)
-    match = services.checkin_score(checkin_id=checkin.pk, now=NOW)
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
     assert match.decision == "non_match" and match.best_distance is None
     assert "no ready reference" in match.detail["message"]
 
@@ -146,7 +146,7 @@ def test_a_client_without_a_ready_reference_gets_a_non_match_that_says_why(enrol
 def test_references_of_another_model_version_are_not_compared(enrolled):
     enrolled["photo"].__class__.objects.filter(pk=enrolled["photo"].pk).update(model_version="some-older-model")
     checkin = submit(enrolled, images.astronaut_elsewhere())
-    match = services.checkin_score(checkin_id=checkin.pk, now=NOW)
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
     assert match.decision == "non_match" and match.detail["references"] == 0
 
 
@@ -154,7 +154,7 @@ def test_the_decision_uses_every_ready_reference(enrolled):
     second = factories.reference_photo(enrolled["client"], images.astronaut_elsewhere(scale=1.2, position=(150, 0)))
     assert second.status == "ready"
     checkin = submit(enrolled, images.astronaut_elsewhere(scale=0.9, position=(20, 60)))
-    match = services.checkin_score(checkin_id=checkin.pk, now=NOW)
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
     assert match.decision == "match"
     assert set(match.distances) == {str(enrolled["photo"].pk), str(second.pk)}
     assert match.best_distance <= max(match.distances.values())
@@ -162,7 +162,7 @@ def test_the_decision_uses_every_ready_reference(enrolled):
 
 def test_a_match_from_outside_the_permitted_area_needs_review(enrolled):
     checkin = submit(enrolled, images.astronaut_elsewhere(), where=(45.5017, -73.5673))  # Montreal
-    match = services.checkin_score(checkin_id=checkin.pk, now=NOW)
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
     assert match.decision == "match"
     checkin.refresh_from_db()
     assert checkin.status == "needs_review" and checkin.location_result == "outside"
@@ -178,10 +178,10 @@ def test_a_resent_reference_photo_opens_a_possible_replay_task_and_is_not_verifi
     # The enrolment photo, re-encoded smaller: it matches perfectly, which is the point.
     copy = images.jpeg(images.astronaut().resize((300, 275)), quality=80)
     checkin = submit(enrolled, copy)
-    match = services.checkin_score(checkin_id=checkin.pk, now=NOW)
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
     assert match.decision == "match"
     assert match.replay["source"] == "reference_photo" and match.replay["id"] == enrolled["photo"].pk
-    assert match.replay["distance_bits"] <= services.REPLAY_MAX_BITS
+    assert match.replay["distance_bits"] <= scoring.REPLAY_MAX_BITS
     checkin.refresh_from_db()
     assert checkin.status == "needs_review" and tasks_of(checkin) == {"possible_replay"}
     # Reported (the sweep leaves it alone) until an officer decides; not satisfied.
@@ -190,11 +190,11 @@ def test_a_resent_reference_photo_opens_a_possible_replay_task_and_is_not_verifi
 
 def test_a_resent_earlier_selfie_opens_a_possible_replay_task(enrolled):
     first = submit(enrolled, images.astronaut_elsewhere(), key="first")
-    assert services.checkin_score(checkin_id=first.pk, now=NOW).replay == {}
+    assert scoring.checkin_score(checkin_id=first.pk, now=NOW).replay == {}
     later = NOW + timedelta(days=1)
     again = Image.open(io.BytesIO(images.jpeg(images.astronaut_elsewhere(), quality=60)))
     second = submit(enrolled, ImageEnhance.Brightness(again).enhance(1.1), key="second", now=later)
-    match = services.checkin_score(checkin_id=second.pk, now=later)
+    match = scoring.checkin_score(checkin_id=second.pk, now=later)
     assert match.replay["source"] == "checkin" and match.replay["id"] == first.pk
     assert tasks_of(second) == {"possible_replay"}
 
@@ -204,7 +204,7 @@ def test_new_pictures_of_the_same_person_are_not_taken_for_replays(enrolled):
     for day, framing in enumerate(framings):
         when = NOW + timedelta(days=day)
         checkin = submit(enrolled, images.astronaut_elsewhere(**framing), key=f"day{day}", now=when)
-        match = services.checkin_score(checkin_id=checkin.pk, now=when)
+        match = scoring.checkin_score(checkin_id=checkin.pk, now=when)
         assert match.decision == "match" and match.replay == {}, match.replay
 
 
@@ -213,10 +213,10 @@ def test_new_pictures_of_the_same_person_are_not_taken_for_replays(enrolled):
 
 def test_a_claimed_checkin_is_left_alone_until_the_lease_runs_out(enrolled):
     checkin = submit(enrolled, images.astronaut_elsewhere())
-    assert services._checkin_claim(checkin_id=checkin.pk, now=NOW)  # an attempt is scoring it
-    assert services.checkin_score(checkin_id=checkin.pk, now=NOW + services.SCORING_LEASE - timedelta(seconds=1)) is None
+    assert scoring._checkin_claim(checkin_id=checkin.pk, now=NOW)  # an attempt is scoring it
+    assert scoring.checkin_score(checkin_id=checkin.pk, now=NOW + scoring.SCORING_LEASE - timedelta(seconds=1)) is None
     assert CheckIn.objects.get(pk=checkin.pk).scoring_attempts == 1
-    match = services.checkin_score(checkin_id=checkin.pk, now=NOW + services.SCORING_LEASE + timedelta(seconds=1))
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW + scoring.SCORING_LEASE + timedelta(seconds=1))
     assert match.decision == "match" and match.attempts == 2
 
 
@@ -225,30 +225,30 @@ def test_a_transient_storage_error_releases_the_claim_and_the_retry_scores(enrol
     path = checkin.selfie.path
     os.rename(path, path + ".away")  # the storage is briefly unavailable
     with pytest.raises(OSError):
-        services.checkin_score(checkin_id=checkin.pk, now=NOW)
+        scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
     checkin.refresh_from_db()
     assert (checkin.status, checkin.scoring_started_at, checkin.scoring_attempts) == ("scoring", None, 1)
     assert not FaceMatch.objects.filter(checkin=checkin).exists()
     os.rename(path + ".away", path)
-    match = services.checkin_score(checkin_id=checkin.pk, now=NOW + timedelta(seconds=5))
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW + timedelta(seconds=5))
     assert match.decision == "match" and match.attempts == 2
 
 
 def test_an_image_that_kills_every_attempt_ends_as_unreadable_after_a_bounded_number(enrolled):
     checkin = submit(enrolled, images.astronaut_elsewhere())
     when = NOW
-    for _ in range(services.MAX_SCORING_ATTEMPTS):
+    for _ in range(scoring.MAX_SCORING_ATTEMPTS):
         # Each attempt claims the check-in and dies (the worker is killed, or hits its hard
         # time limit) without a result; the next one may take over when the lease runs out.
-        assert services._checkin_claim(checkin_id=checkin.pk, now=when)
-        when += services.SCORING_LEASE + timedelta(seconds=1)
-    match = services.checkin_score(checkin_id=checkin.pk, now=when)
+        assert scoring._checkin_claim(checkin_id=checkin.pk, now=when)
+        when += scoring.SCORING_LEASE + timedelta(seconds=1)
+    match = scoring.checkin_score(checkin_id=checkin.pk, now=when)
     assert match.decision == "unreadable"
-    assert match.detail["gave_up_after_attempts"] == services.MAX_SCORING_ATTEMPTS
-    assert match.attempts == services.MAX_SCORING_ATTEMPTS + 1
+    assert match.detail["gave_up_after_attempts"] == scoring.MAX_SCORING_ATTEMPTS
+    assert match.attempts == scoring.MAX_SCORING_ATTEMPTS + 1
     checkin.refresh_from_db()
     assert checkin.status == "needs_review" and tasks_of(checkin) == {"unreadable_image"}
-    assert services.checkin_score(checkin_id=checkin.pk, now=when + timedelta(hours=1)) is None
+    assert scoring.checkin_score(checkin_id=checkin.pk, now=when + timedelta(hours=1)) is None
 
 
 # --- Reconciler ----------------------------------------------------------------------------
@@ -259,16 +259,16 @@ def test_the_reconciler_picks_exactly_the_checkins_left_unjudged(enrolled):
     dead = submit(enrolled, images.astronaut_elsewhere(), key="dead")
     released = submit(enrolled, images.astronaut_elsewhere(), key="released")
     done = submit(enrolled, images.lfw_face(3), key="done")
-    assert services._checkin_claim(checkin_id=dead.pk, now=NOW)
-    assert services._checkin_claim(checkin_id=released.pk, now=NOW)
-    services._checkin_release(checkin_id=released.pk, claimed_at=NOW)
-    services.checkin_score(checkin_id=done.pk, now=NOW)
+    assert scoring._checkin_claim(checkin_id=dead.pk, now=NOW)
+    assert scoring._checkin_claim(checkin_id=released.pk, now=NOW)
+    scoring._checkin_release(checkin_id=released.pk, claimed_at=NOW)
+    scoring.checkin_score(checkin_id=done.pk, now=NOW)
 
     def picked(at):
-        return set(selectors.checkins_to_rescore(now=at).values_list("pk", flat=True))
+        return set(selectors.checkins_to_rescore(now=at, lease=scoring.SCORING_LEASE).values_list("pk", flat=True))
 
     assert picked(NOW + timedelta(seconds=30)) == set()
-    assert picked(NOW + services.SCORING_LEASE + timedelta(seconds=1)) == {dead.pk}
+    assert picked(NOW + scoring.SCORING_LEASE + timedelta(seconds=1)) == {dead.pk}
     assert picked(NOW + selectors.RECEIVED_STALE_AFTER + timedelta(seconds=1)) == {waiting.pk, dead.pk, released.pk}
 
 
@@ -276,11 +276,11 @@ def test_the_reconciler_never_takes_a_checkin_that_is_still_being_scored(enrolle
     # Its bound follows the task's limits: an attempt is killed at the hard time limit, and
     # only after that (plus a margin) does the reconciler treat its check-in as abandoned.
     assert tasks.checkin_score.soft_time_limit < tasks.checkin_score.time_limit
-    assert tasks.checkin_score.time_limit < services.SCORING_LEASE.total_seconds()
-    assert services.SCORING_LEASE <= selectors.RECEIVED_STALE_AFTER
+    assert tasks.checkin_score.time_limit < scoring.SCORING_LEASE.total_seconds()
+    assert scoring.SCORING_LEASE <= selectors.RECEIVED_STALE_AFTER
     checkin = submit(enrolled, images.astronaut_elsewhere())
     claimed_at = NOW + timedelta(minutes=10)  # e.g. a long queue: claimed well after arrival
-    assert services._checkin_claim(checkin_id=checkin.pk, now=claimed_at)
+    assert scoring._checkin_claim(checkin_id=checkin.pk, now=claimed_at)
     still_running = claimed_at + timedelta(seconds=tasks.checkin_score.time_limit)
-    assert not selectors.checkins_to_rescore(now=still_running).filter(pk=checkin.pk).exists()
-    assert selectors.checkins_to_rescore(now=claimed_at + services.SCORING_LEASE + timedelta(seconds=1)).filter(pk=checkin.pk).exists()
+    assert not selectors.checkins_to_rescore(now=still_running, lease=scoring.SCORING_LEASE).filter(pk=checkin.pk).exists()
+    assert selectors.checkins_to_rescore(now=claimed_at + scoring.SCORING_LEASE + timedelta(seconds=1), lease=scoring.SCORING_LEASE).filter(pk=checkin.pk).exists()

@@ -106,7 +106,7 @@ def test_the_reconciler_requeues_a_checkin_whose_message_was_lost(celery_worker)
     from django.db import transaction
     from django.utils import timezone
 
-    from reportin import services, tasks
+    from reportin import scoring, tasks
 
     start = len(celery_worker.log())
     device = _enrolled()
@@ -114,13 +114,13 @@ def test_the_reconciler_requeues_a_checkin_whose_message_was_lost(celery_worker)
     with transaction.atomic():
         checkin = _submit(device, images.astronaut_elsewhere(), key="lost", now=now - timedelta(minutes=10))
         # An attempt holds it when its message arrives, so that message waits for the lease...
-        assert services._checkin_claim(checkin_id=checkin.pk, now=now)
+        assert scoring._checkin_claim(checkin_id=checkin.pk, now=now)
     wait_for(
         lambda: f"check-in {checkin.pk}: held by another attempt" in _log_from(celery_worker, start),
         timeout=90, message=f"the first delivery (worker log:\n{_log_from(celery_worker, start)})",
     )
     # ...and that attempt then lets go without a result (a transient error whose retry is lost).
-    services._checkin_release(checkin_id=checkin.pk, claimed_at=now)
+    scoring._checkin_release(checkin_id=checkin.pk, claimed_at=now)
     assert not FaceMatch.objects.filter(checkin=checkin).exists()
     assert tasks.checkins_reconcile() == 1  # the beat job, run once here
     match = wait_for(lambda: FaceMatch.objects.filter(checkin=checkin).first(), timeout=90, message="the re-queued scoring")
