@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "enforcement",
     "reportin",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -56,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "backoffice.middleware.StaffSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "reportin.api.middleware.RequestLogMiddleware",
@@ -226,6 +228,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# Staff sign-in (backoffice/services.py). Failed attempts are counted per username and per
+# address: the first few cost nothing, then each further attempt waits 1, 2, 4, ... seconds
+# (up to the ceiling), and at the lock threshold nothing gets in until a supervisor clears the
+# lock in admin. Failures older than the memory are forgotten unless locked.
+REPORTIN_LOGIN_FREE_FAILURES = env_int("REPORTIN_LOGIN_FREE_FAILURES", 3, minimum=1, maximum=20)
+REPORTIN_LOGIN_MAX_DELAY_SECONDS = env_int("REPORTIN_LOGIN_MAX_DELAY_SECONDS", 300, minimum=1)
+REPORTIN_LOGIN_LOCK_USERNAME = env_int("REPORTIN_LOGIN_LOCK_USERNAME", 10, minimum=2, maximum=1000)
+# Higher: an office behind one address has many officers.
+REPORTIN_LOGIN_LOCK_ADDRESS = env_int("REPORTIN_LOGIN_LOCK_ADDRESS", 50, minimum=2, maximum=100_000)
+REPORTIN_LOGIN_FAILURE_MEMORY_SECONDS = env_int("REPORTIN_LOGIN_FAILURE_MEMORY_SECONDS", 24 * 3600, minimum=60)
+# Second factor (WebAuthn first, authenticator app as the fallback) for every staff account
+# that can open biometric images. The relying-party id defaults to the request's host name.
+REPORTIN_WEBAUTHN_RP_ID = env_str("REPORTIN_WEBAUTHN_RP_ID", "")
+REPORTIN_SECOND_FACTOR_ISSUER = env_str("REPORTIN_SECOND_FACTOR_ISSUER", "ReportIn")
+# A staff session unused this long is signed out; its cookie ends with the browser.
+REPORTIN_STAFF_IDLE_SECONDS = env_int("REPORTIN_STAFF_IDLE_SECONDS", 15 * 60, minimum=60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 # --- Security -------------------------------------------------------------------------------
 

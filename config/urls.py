@@ -8,6 +8,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/accountability/", admin.site.admin_view(accountability_dashboard), name="accountability-dashboard"),
+    path("admin/second-factor/", include("backoffice.urls")),
     path("admin/", admin.site.urls),
     path("", include("reportin.urls", namespace="api")),
 ]

@@ -4,9 +4,14 @@ import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pyotp
+from django.conf import settings
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
-from enforcement import roles, services
+from backoffice import services as backoffice_services
+from backoffice.models import TotpDevice
+from enforcement import crypto, roles, services
 from enforcement.models import Region, Schedule, User
 from reportin import services as reportin_services
 from tests import images
@@ -24,6 +29,27 @@ def staff(username: str, role: str = roles.OFFICER, region_code: str | None = "g
     user.save()
     user.groups.add(Group.objects.get(name=role))
     return user
+
+
+def staff_login(http, user: User) -> None:
+    """Sign `user` in on the test client `http`, and where the account needs a second factor,
+    pass it through the real service: an authenticator app is enrolled (once) and a current
+    code typed, as a person would. The check itself stays on."""
+    http.force_login(user)
+    if not backoffice_services.second_factor_required(user):
+        return
+    session = http.session
+    device = TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).first()
+    if device is None:
+        secret, last_step = backoffice_services.totp_enrol_begin(user=user, session=session), 0
+    else:
+        secret, last_step = crypto.decrypt(bytes(device.secret)).decode(), device.last_step
+    # A code is good once: a second sign-in of the same person in a test uses the next step.
+    now = max(timezone.now(), datetime.fromtimestamp((last_step + 1) * backoffice_services.TOTP_STEP_SECONDS, UTC))
+    backoffice_services.totp_verify(user=user, code=pyotp.TOTP(secret).at(now), session=session, now=now)
+    session.save()
+    # The service gave the session a new id once the factor was through.
+    http.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
 
 
 def client(*, region_code: str = "gta", officer: User | None = None, **overrides):

@@ -265,16 +265,16 @@ def test_the_command_writes_html_charts_and_json_and_the_dashboard_shows_the_sam
     assert data["total"]["rates"]["missed"]["count"] == 2 and data["total"]["rates"]["missed"]["of"] == 6
     assert [g["name"] for g in data["groups"]["country"]] == ["HT", "MX"]
 
-    client.force_login(factories.staff("auditor-dash", role="Auditor", region_code=None))
+    factories.staff_login(client, factories.staff("auditor-dash", role="Auditor", region_code=None))
     page = client.get("/admin/accountability/", {"start": "2026-03-02", "end": "2026-03-08"})
     assert page.status_code == 200
     assert figures_section(page.content.decode()) == figures_section(html)
 
 
 def test_the_dashboard_is_for_auditors_and_supervisors_not_officers(seeded, client):
-    client.force_login(factories.staff("officer-dash"))
+    factories.staff_login(client, factories.staff("officer-dash"))
     assert client.get("/admin/accountability/").status_code == 403
-    client.force_login(factories.staff("supervisor-dash", role="Supervisor", region_code=None))
+    factories.staff_login(client, factories.staff("supervisor-dash", role="Supervisor", region_code=None))
     page = client.get("/admin/accountability/")
     assert page.status_code == 200 and page.context["report"].end == date.today()
     bad = client.get("/admin/accountability/", {"start": "2026-03-08", "end": "2026-03-02"})

@@ -25,7 +25,7 @@ def test_a_long_list_is_written_by_a_worker_behind_a_progress_page(celery_worker
     settings.REPORTIN_EXPORT_STREAM_MAX_ROWS = 3
     people = _people(4)
     auditor = factories.staff("auditor-export", role="Auditor", region_code=None)
-    client.force_login(auditor)
+    factories.staff_login(client, auditor)
 
     response = client.get("/admin/enforcement/consentrecord/export/", {"kind__exact": "biometric"})
     assert response.status_code == 302
@@ -65,7 +65,7 @@ def test_a_long_list_is_written_by_a_worker_behind_a_progress_page(celery_worker
     ]
 
     # Nobody else sees the progress or the file, not even another auditor.
-    client.force_login(factories.staff("auditor-other", role="Auditor", region_code=None))
+    factories.staff_login(client, factories.staff("auditor-other", role="Auditor", region_code=None))
     assert client.get(progress_url).status_code == 404
     assert client.get(progress_url + "download/").status_code == 404
 

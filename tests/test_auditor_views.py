@@ -171,7 +171,7 @@ def _route(pattern, pk) -> str:
 
 def test_an_auditor_can_change_nothing_through_any_admin_page(world, client):
     auditor = world["auditor"]
-    client.force_login(auditor)
+    factories.staff_login(client, auditor)
     request = RequestFactory().get("/admin/")
     request.user = auditor
     before = snapshot()
@@ -221,7 +221,7 @@ def listed(response) -> list:
 
 
 def test_consent_history_per_client_shows_text_version_hash_channel_who_and_when(world, client):
-    client.force_login(world["auditor"])
+    factories.staff_login(client, world["auditor"])
     url = "/admin/enforcement/consentrecord/"
     gta, qc = world["gta"], world["qc"]
     assert {r.client_id for r in listed(client.get(url))} == {gta.pk, qc.pk}
@@ -247,7 +247,7 @@ def test_consent_history_per_client_shows_text_version_hash_channel_who_and_when
 
 
 def test_the_match_log_lists_every_figure_and_filters_by_outcome_region_officer_and_date(world, client):
-    client.force_login(world["auditor"])
+    factories.staff_login(client, world["auditor"])
     url = "/admin/reportin/facematch/"
     match = world["match"]
     page = client.get(url)
@@ -266,7 +266,7 @@ def test_the_match_log_lists_every_figure_and_filters_by_outcome_region_officer_
 
 
 def test_the_access_log_says_who_viewed_which_image_when_and_from_which_task(world, client):
-    client.force_login(world["auditor"])
+    factories.staff_login(client, world["auditor"])
     url = "/admin/enforcement/accessrecord/"
     records = listed(client.get(url, {"viewer__id__exact": world["officer"].pk, "object_type__exact": "selfie"}))
     assert [(r.client, r.object_id, r.task) for r in records] == [(world["gta"], world["checkin"].pk, world["face_task"])]
@@ -278,7 +278,7 @@ def test_the_access_log_says_who_viewed_which_image_when_and_from_which_task(wor
 
 
 def test_the_decision_log_has_resolutions_with_reasons_and_both_signoffs_of_escalations(world, client):
-    client.force_login(world["auditor"])
+    factories.staff_login(client, world["auditor"])
     url = "/admin/enforcement/decision/"
     page = client.get(url)
     assert {t.pk for t in listed(page)} == {world["face_task"].pk, world["consent_task"].pk}  # not the open task
@@ -302,7 +302,7 @@ def test_the_decision_log_has_resolutions_with_reasons_and_both_signoffs_of_esca
 def test_a_short_filtered_list_exports_as_a_streamed_csv_and_the_export_is_audited(world, client, settings):
     settings.REPORTIN_EXPORT_STREAM_MAX_ROWS = 100
     auditor = world["auditor"]
-    client.force_login(auditor)
+    factories.staff_login(client, auditor)
     page = client.get("/admin/enforcement/consentrecord/", {"client__uci": world["qc"].uci})
     assert "export/?client__uci=" in page.content.decode() and "Export CSV (2 rows)" in page.content.decode()
     response = client.get("/admin/enforcement/consentrecord/export/", {"client__uci": world["qc"].uci})
@@ -345,9 +345,9 @@ def test_a_csv_cell_that_a_spreadsheet_would_run_is_quoted(world, client):
 
 
 def test_officers_see_their_own_region_in_the_logs_they_may_read_and_not_the_auditor_pages(world, client):
-    client.force_login(world["officer"])
+    factories.staff_login(client, world["officer"])
     assert {r.client_id for r in listed(client.get("/admin/enforcement/consentrecord/"))} == {world["gta"].pk}
-    client.force_login(world["officer_qc"])
+    factories.staff_login(client, world["officer_qc"])
     assert listed(client.get("/admin/reportin/facematch/")) == []
     assert client.get("/admin/reportin/facematch/export/").status_code == 200  # their own (empty) list
     for url in (
@@ -361,13 +361,13 @@ def test_officers_see_their_own_region_in_the_logs_they_may_read_and_not_the_aud
 
 
 def test_a_bad_filter_in_an_export_goes_back_to_the_list(world, client):
-    client.force_login(world["auditor"])
+    factories.staff_login(client, world["auditor"])
     response = client.get("/admin/enforcement/consentrecord/export/", {"no_such_field": "1"})
     assert response.status_code == 302 and response["Location"].endswith("?e=1")
 
 
 def test_auditor_pages_render_at_every_date_boundary(world, client):
-    client.force_login(world["auditor"])
+    factories.staff_login(client, world["auditor"])
     start = datetime(2020, 1, 1, tzinfo=UTC).date().isoformat()
     for url, field in (("/admin/enforcement/auditevent/", "occurred_at"), ("/admin/enforcement/accessrecord/", "viewed_at")):
         assert client.get(url, {f"{field}__date__gte": start}).status_code == 200

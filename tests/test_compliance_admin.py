@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def officer(client):
     user = factories.staff("officer-admin")
-    client.force_login(user)
+    factories.staff_login(client, user)
     return user
 
 
@@ -58,7 +58,7 @@ def test_an_officer_excuses_windows_from_the_list_with_a_reason(client, officer)
 
 
 def test_an_auditor_cannot_excuse(client):
-    client.force_login(factories.staff("auditor-1", role="Auditor", region_code=None))
+    factories.staff_login(client, factories.staff("auditor-1", role="Auditor", region_code=None))
     person = factories.client()
     factories.condition(person)
     window = ReportingWindow.objects.filter(client=person).first()

@@ -11,11 +11,14 @@ test-artifacts/officer/<run id>/, and the test prints that folder.
 """
 
 import re
+import time
 from pathlib import Path
 
+import pyotp
 import pytest
 from django.db import connections
 
+from backoffice import services as backoffice_services
 from enforcement.models import AccessRecord, InvestigationTask, ReportingWindow
 from reportin.models import CheckIn
 from tests import factories
@@ -67,6 +70,8 @@ def desk(monkeypatch):
 def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, desk, artifacts):
     page, problems = desk
     officer = factories.staff("browser-officer", region_code="gta")
+    secret = backoffice_services.totp_enrol_begin(user=officer, session={})
+    backoffice_services.totp_verify(user=officer, code=pyotp.TOTP(secret).now(), session={})
     case = face_task(region_code="gta", family_name="Tremblay")
     task = case["task"]
     assert case["match"].decision == "non_match"
@@ -85,6 +90,11 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
     page.get_by_label("Username").fill(officer.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+
+    # --- The second factor: the officer's authenticator app (enrolled beforehand; security keys
+    # are tested in test_staff_webauthn_browser). A code is good once: the next step's.
+    page.get_by_label("Or enter the 6-digit code from your authenticator app:").fill(pyotp.TOTP(secret).at(time.time() + 30))
+    page.get_by_role("button", name="Verify").click()
 
     # --- The queue: the region's open tasks, the face non-match among them, counts per reason.
     page.get_by_role("heading", name="Triage queue — Greater Toronto Area").wait_for()

@@ -21,7 +21,7 @@ CLIENTS = "/admin/enforcement/client/"
 @pytest.fixture
 def officer(client):
     user = factories.staff("enrolling-officer", region_code="atlantic")
-    client.force_login(user)
+    factories.staff_login(client, user)
     return user
 
 

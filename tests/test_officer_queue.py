@@ -24,7 +24,7 @@ NOW = timezone.now()
 @pytest.fixture
 def officer(client):
     user = factories.staff("queue-officer")
-    client.force_login(user)
+    factories.staff_login(client, user)
     return user
 
 
@@ -78,7 +78,7 @@ def test_filters_reason_status_priority_assigned_to_me_and_past_due(client, offi
 def test_region_filter_is_offered_to_supervisors(client):
     window_task(region_code="gta")
     quebec = window_task(region_code="quebec")
-    client.force_login(factories.staff("queue-supervisor", role="Supervisor"))
+    factories.staff_login(client, factories.staff("queue-supervisor", role="Supervisor"))
     region = factories.region("quebec")
     response = client.get(TASKS, {"client__region__id__exact": region.pk})
     assert row_ids(response) == [quebec.pk]

@@ -42,7 +42,7 @@ def upload():
 
 def browser(user) -> HttpClient:
     http = HttpClient()
-    http.force_login(user)
+    factories.staff_login(http, user)
     return http
 
 

@@ -32,7 +32,7 @@ def case():
 @pytest.fixture
 def officer(client):
     user = factories.staff("task-officer")
-    client.force_login(user)
+    factories.staff_login(client, user)
     return user
 
 
@@ -155,7 +155,7 @@ def test_only_a_supervisor_reassigns(client, officer, case):
         services.task_assign(task=task, assignee=officer, by=officer)
     decide(client, task, op="resolve", resolution="false_alarm", note="mine now")
     assert InvestigationTask.objects.get(pk=task.pk).status == "in_progress"
-    client.force_login(supervisor)
+    factories.staff_login(client, supervisor)
     page = client.get(f"{TASKS}{task.pk}/change/").content.decode()
     assert 'value="reassign"' in page
     assert decide(client, task, op="reassign", assignee=officer.pk).status_code == 302
@@ -188,7 +188,7 @@ def test_an_escalation_needs_a_second_supervisors_sign_off(client, officer, case
     with pytest.raises(IntegrityError), transaction.atomic():
         Escalation.objects.filter(pk=own.pk).update(status="approved", decided_by=supervisor, decided_at=timezone.now())
     # Another supervisor signs it off: the task is resolved as escalated, every step audited.
-    client.force_login(other_supervisor)
+    factories.staff_login(client, other_supervisor)
     page = client.get(f"{TASKS}{task.pk}/change/").content.decode()
     assert 'value="sign_off"' in page
     assert decide(client, task, op="sign_off", escalation=own.pk, approve="yes", note="Agreed.").status_code == 302

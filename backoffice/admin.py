@@ -1,0 +1,63 @@
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _, ngettext
+
+from backoffice import services
+from backoffice.models import LoginThrottle, TotpDevice, WebAuthnCredential
+
+
+@admin.register(LoginThrottle)
+class LoginThrottleAdmin(admin.ModelAdmin):
+    """Supervisors see who is locked out (or being guessed at) and clear locks."""
+
+    list_display = ["scope", "key", "failures", "locked", "last_failure_at", "blocked_until", "locked_at"]
+    list_filter = ["scope", ("locked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["key"]
+    actions = ["clear_lock"]
+    readonly_fields = ["scope", "key", "failures", "last_failure_at", "blocked_until", "locked_at"]
+
+    @admin.display(boolean=True, description=_("locked"), ordering="locked_at")
+    def locked(self, obj):
+        return obj.is_locked
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_clear_lock_permission(self, request):
+        return request.user.has_perm("backoffice.clear_login_lock")
+
+    @admin.action(description=_("Clear the lock and the failures of the selected rows"), permissions=["clear_lock"])
+    def clear_lock(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        for throttle_id in ids:
+            services.login_lock_clear(throttle_id=throttle_id, cleared_by=request.user)
+        self.message_user(request, ngettext("%d row cleared.", "%d rows cleared.", len(ids)) % len(ids), messages.SUCCESS)
+
+
+class _SecondFactorAdmin(admin.ModelAdmin):
+    """Read-only lists; a superuser deletes a lost key or app so its owner can enrol again."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebAuthnCredential)
+class WebAuthnCredentialAdmin(_SecondFactorAdmin):
+    list_display = ["user", "name", "created_at", "last_used_at"]
+    search_fields = ["user__username", "name"]
+    exclude = ["public_key"]
+
+
+@admin.register(TotpDevice)
+class TotpDeviceAdmin(_SecondFactorAdmin):
+    list_display = ["user", "created_at", "confirmed_at"]
+    search_fields = ["user__username"]
+    exclude = ["secret"]

@@ -1,0 +1,46 @@
+"""Staff sessions: an idle timeout, and the second factor before any admin page."""
+
+import time
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from backoffice import services
+from enforcement.services import audit_record
+
+SESSION_LAST_SEEN = "backoffice_last_seen"
+# The last-seen time is rewritten at most this often (a session write per request otherwise).
+_TOUCH_SECONDS = 15
+
+
+class StaffSessionMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return self.get_response(request)
+        now = time.time()
+        last_seen = request.session.get(SESSION_LAST_SEEN)
+        if isinstance(last_seen, (int, float)) and now - last_seen > settings.REPORTIN_STAFF_IDLE_SECONDS:
+            audit_record(actor=user, action="staff.session_expired", details={"idle_seconds": int(now - last_seen)})
+            logout(request)
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if not isinstance(last_seen, (int, float)) or now - last_seen >= _TOUCH_SECONDS:
+            request.session[SESSION_LAST_SEEN] = now
+        if self._needs_second_factor(request, user):
+            return redirect(f"{reverse('backoffice:second-factor')}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+    @staticmethod
+    def _needs_second_factor(request, user) -> bool:
+        if not request.path.startswith(reverse("admin:index")):
+            return False
+        if request.path.startswith(reverse("backoffice:second-factor")) or request.path in (reverse("admin:login"), reverse("admin:logout")):
+            return False
+        return services.second_factor_required(user) and not services.second_factor_verified(request.session, user)
