@@ -296,6 +296,7 @@ def webauthn_registration_options(*, user: User, session, rp_id: str) -> str:
         user_name=user.get_username(),
         user_display_name=user.get_full_name() or user.get_username(),
         challenge=secrets.token_bytes(32),
+        timeout=settings.REPORTIN_WEBAUTHN_TIMEOUT_MS,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.PREFERRED, user_verification=UserVerificationRequirement.PREFERRED
         ),
@@ -339,6 +340,7 @@ def webauthn_authentication_options(*, user: User, session, rp_id: str) -> str:
     options = webauthn.generate_authentication_options(
         rp_id=rp_id,
         challenge=secrets.token_bytes(32),
+        timeout=settings.REPORTIN_WEBAUTHN_TIMEOUT_MS,
         allow_credentials=[PublicKeyCredentialDescriptor(id=base64url_to_bytes(k.credential_id)) for k in keys],
         user_verification=UserVerificationRequirement.PREFERRED,
     )

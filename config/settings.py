@@ -242,6 +242,8 @@ REPORTIN_LOGIN_FAILURE_MEMORY_SECONDS = env_int("REPORTIN_LOGIN_FAILURE_MEMORY_S
 # Second factor (WebAuthn first, authenticator app as the fallback) for every staff account
 # that can open biometric images. The relying-party id defaults to the request's host name.
 REPORTIN_WEBAUTHN_RP_ID = env_str("REPORTIN_WEBAUTHN_RP_ID", "")
+# How long the browser waits for the person to touch the key.
+REPORTIN_WEBAUTHN_TIMEOUT_MS = env_int("REPORTIN_WEBAUTHN_TIMEOUT_MS", 60_000, minimum=10_000, maximum=600_000)
 REPORTIN_SECOND_FACTOR_ISSUER = env_str("REPORTIN_SECOND_FACTOR_ISSUER", "ReportIn")
 # A staff session unused this long is signed out; its cookie ends with the browser.
 REPORTIN_STAFF_IDLE_SECONDS = env_int("REPORTIN_STAFF_IDLE_SECONDS", 15 * 60, minimum=60)

@@ -24,7 +24,7 @@
   function showError(error) {
     const box = document.getElementById("webauthn-error");
     box.textContent = error.message || String(error);
-    box.hidden = false;
+    box.style.display = "block";
   }
   async function register(button) {
     const { options } = await post(button.dataset.options, {});
