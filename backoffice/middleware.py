@@ -12,9 +12,9 @@ from django.utils.http import urlencode
 from backoffice import services
 from enforcement.services import audit_record
 
-SESSION_LAST_SEEN = "backoffice_last_seen"
-# The last-seen time is rewritten at most this often (a session write per request otherwise).
-_TOUCH_SECONDS = 15
+# The last-seen time is rewritten at most once a minute (a session write per request otherwise):
+# the timeout is exact to a minute.
+_TOUCH_SECONDS = 60
 
 
 class StaffSessionMiddleware:
@@ -26,13 +26,13 @@ class StaffSessionMiddleware:
         if user is None or not user.is_authenticated:
             return self.get_response(request)
         now = time.time()
-        last_seen = request.session.get(SESSION_LAST_SEEN)
+        last_seen = request.session.get(services.SESSION_LAST_SEEN)
         if isinstance(last_seen, (int, float)) and now - last_seen > settings.REPORTIN_STAFF_IDLE_SECONDS:
             audit_record(actor=user, action="staff.session_expired", details={"idle_seconds": int(now - last_seen)})
             logout(request)
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
         if not isinstance(last_seen, (int, float)) or now - last_seen >= _TOUCH_SECONDS:
-            request.session[SESSION_LAST_SEEN] = now
+            request.session[services.SESSION_LAST_SEEN] = now
         if self._needs_second_factor(request, user):
             return redirect(f"{reverse('backoffice:second-factor')}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)

@@ -33,6 +33,8 @@ from enforcement.services import audit_record
 # login (Django keeps session data across login when the user does not change) proves nothing.
 SESSION_VERIFIED = "backoffice_second_factor"
 SESSION_CHALLENGE = "backoffice_webauthn_challenge"
+# When the session last served a request (the idle timeout, backoffice/middleware.py).
+SESSION_LAST_SEEN = "backoffice_last_seen"
 TOTP_STEP_SECONDS = 30
 
 
@@ -186,6 +188,7 @@ def second_factor_verified(session, user) -> bool:
 
 def _mark_verified(session, user: User, method: str, now: datetime) -> None:
     session[SESSION_VERIFIED] = {"user": user.pk, "method": method, "at": now.isoformat()}
+    session[SESSION_LAST_SEEN] = now.timestamp()
     # A new session id once the second factor is through (the pre-factor id may have leaked).
     if hasattr(session, "cycle_key"):
         session.cycle_key()

@@ -12,8 +12,28 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def _from_file(name: str) -> str | None:
+    """`NAME_FILE` names a file holding the value (Docker secrets: /run/secrets/...), so that a
+    secret never sits in the environment, where `docker inspect` and child processes see it."""
+    path = os.environ.get(f"{name}_FILE")
+    if not path:
+        return None
+    if os.environ.get(name):
+        raise ImproperlyConfigured(f"set {name} or {name}_FILE, not both")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from None
+    # One trailing newline (from `echo` or an editor) is not part of the secret.
+    return value[:-1] if value.endswith("\n") else value
+
+
 def env_str(name: str, default: str | None = None, *, required: bool = False) -> str | None:
-    value = os.environ.get(name)
+    """A string setting, from NAME or from the file named by NAME_FILE."""
+    value = _from_file(name)
+    if value is None:
+        value = os.environ.get(name)
     if value is None or value == "":
         if required:
             raise ImproperlyConfigured(f"{name} must be set")

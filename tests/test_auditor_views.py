@@ -10,15 +10,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.apps import apps
 from django.contrib import admin
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.utils import timezone
 
+from backoffice import services as backoffice_services
 from enforcement.models import AccessRecord, AuditEvent, ConsentRecord, Escalation, InvestigationTask, TaskStatus
 from enforcement.selectors import consent_current_versions
 from enforcement.services import consent_record, task_open
 from reportin import scoring
 from reportin import services as reportin_services
 from tests import factories, images
+from tests.webauthn_soft import SoftKey
 
 pytestmark = pytest.mark.django_db
 
@@ -131,6 +133,14 @@ def world():
         task=face_task,
         ip_address="192.0.2.7",
         viewed_at=NOW - timedelta(hours=21),
+    )
+    # Staff sign-in: a failed attempt (throttle rows), an authenticator app and a security key.
+    backoffice_services.staff_login_attempt(username="officer-gta", password="wrong", address="192.0.2.8")
+    factories.staff_login(Client(), officer)
+    key_holder, key_session = factories.staff("officer-with-key", region_code="quebec"), {}
+    options = backoffice_services.webauthn_registration_options(user=key_holder, session=key_session, rp_id="testserver")
+    backoffice_services.webauthn_register(
+        user=key_holder, session=key_session, credential=SoftKey().register(options), rp_id="testserver", origin="http://testserver"
     )
     return {
         "officer": officer,

@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backoffice import services
-from backoffice.middleware import SESSION_LAST_SEEN
 from backoffice.models import LoginThrottle, TotpDevice
+from backoffice.services import SESSION_LAST_SEEN
 from enforcement import crypto, roles
 from enforcement.models import AuditEvent
 from tests import factories
@@ -220,3 +220,44 @@ def test_the_session_cookie_ends_with_the_browser(client):
     response = sign_in(client, "cookie-auditor", PASSWORD)
     cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert cookie.value and not cookie["expires"] and not cookie["max-age"]
+
+
+def test_webauthn_registration_and_sign_in_run_the_real_verification():
+    from tests.webauthn_soft import SoftKey
+
+    officer = factories.staff("soft-key-officer")
+    key, session = SoftKey(), {}
+    options = services.webauthn_registration_options(user=officer, session=session, rp_id="testserver")
+    stored = services.webauthn_register(user=officer, session=session, credential=key.register(options), rp_id="testserver", origin="http://testserver")
+    assert services.second_factor_verified(session, officer) and services.second_factor_enrolled(officer)
+
+    fresh = {}
+    options = services.webauthn_authentication_options(user=officer, session=fresh, rp_id="testserver")
+    services.webauthn_authenticate(user=officer, session=fresh, credential=key.authenticate(options), rp_id="testserver", origin="http://testserver")
+    assert services.second_factor_verified(fresh, officer)
+    stored.refresh_from_db()
+    assert stored.sign_count == 1
+
+    # A phishing site's origin, a replayed (cloned-key) counter, an answer without a challenge: refused.
+    for origin, count in (("http://evil.example", None), ("http://testserver", 1)):
+        other = {}
+        options = services.webauthn_authentication_options(user=officer, session=other, rp_id="testserver")
+        with pytest.raises(services.SecondFactorError):
+            services.webauthn_authenticate(user=officer, session=other, credential=key.authenticate(options, sign_count=count), rp_id="testserver", origin=origin)
+        assert not services.second_factor_verified(other, officer)
+    with pytest.raises(services.SecondFactorError, match="expired"):
+        services.webauthn_authenticate(user=officer, session={}, credential=key.authenticate(options), rp_id="testserver", origin="http://testserver")
+    assert AuditEvent.objects.filter(action="staff.second_factor_failed", actor=officer).count() == 2
+
+
+def test_a_second_key_cannot_be_added_by_a_session_that_has_not_passed_the_first():
+    from tests.webauthn_soft import SoftKey
+
+    officer = factories.staff("two-key-officer")
+    session = {}
+    options = services.webauthn_registration_options(user=officer, session=session, rp_id="testserver")
+    services.webauthn_register(user=officer, session=session, credential=SoftKey().register(options), rp_id="testserver", origin="http://testserver")
+    with pytest.raises(services.SecondFactorError, match="Confirm your current second factor"):
+        services.webauthn_registration_options(user=officer, session={}, rp_id="testserver")
+    with pytest.raises(services.SecondFactorError, match="Confirm your current second factor"):
+        services.totp_enrol_begin(user=officer, session={})
