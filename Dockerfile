@@ -1,5 +1,6 @@
 # One image for web, worker and beat (docker-compose.yml picks the command).
-FROM python:3.11-slim
+# Pinned by digest (re-pin with `docker buildx imagetools inspect python:3.11-slim`).
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app

@@ -2,6 +2,7 @@
 that every command it runs names something that exists in this repository."""
 
 import importlib
+import re
 import shlex
 
 import pytest
@@ -39,10 +40,51 @@ def test_every_long_running_service_has_a_health_check(name):
 def test_application_services_use_postgres_and_redis_and_persist_media():
     for name in ("web", "worker", "beat", "migrate"):
         env = SERVICES[name]["environment"]
-        assert env["DATABASE_URL"].startswith("postgres://") and "@db:5432/" in env["DATABASE_URL"]
-        assert env["CELERY_BROKER_URL"].startswith("redis://redis:6379")
+        assert env["DATABASE_URL_FILE"].startswith("/run/secrets/") and env["CELERY_BROKER_URL_FILE"].startswith("/run/secrets/")
         assert any(volume.startswith("media:") for volume in SERVICES[name]["volumes"])
     assert {"pgdata", "media", "redisdata"} <= set(COMPOSE["volumes"])
+
+
+def test_only_the_proxy_is_published_and_gunicorn_trusts_forwarded_headers_from_it_alone():
+    published = {name for name, service in SERVICES.items() if service.get("ports")}
+    assert published == {"proxy"}
+    assert sorted(SERVICES["proxy"]["ports"]) == ["443:443", "80:80"]
+    proxy_address = SERVICES["proxy"]["networks"]["edge"]["ipv4_address"]
+    for name in ("web", "worker", "beat", "migrate"):
+        env = SERVICES[name]["environment"]
+        assert env["FORWARDED_ALLOW_IPS"] == proxy_address != "*"
+        assert env["REPORTIN_TRUSTED_PROXIES"] == "1" and env["DJANGO_SECURE_PROXY_SSL_HEADER"] == "1"
+    assert set(SERVICES["web"]["networks"]) == {"edge", "backend"}
+    assert COMPOSE["networks"]["backend"]["internal"] is True
+    for name in ("db", "redis", "migrate", "beat"):
+        assert "edge" not in SERVICES[name]["networks"], name
+    volumes = " ".join(SERVICES["proxy"]["volumes"])
+    assert "deploy/nginx/reportin.conf.template" in volumes and "deploy/nginx/proxy_params.conf" in volumes
+
+
+def test_images_are_pinned_by_digest():
+    for name, service in SERVICES.items():
+        if "image" in service and "build" not in service:
+            assert re.search(r"@sha256:[0-9a-f]{64}$", service["image"]), name
+    base = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("FROM "))
+    assert re.search(r"@sha256:[0-9a-f]{64}", base), base
+
+
+def test_secrets_come_from_files_and_never_from_the_environment():
+    declared = set(COMPOSE["secrets"])
+    for name, service in SERVICES.items():
+        assert set(service.get("secrets", [])) <= declared, name
+        env = service.get("environment", {})
+        for key, value in env.items():
+            if key.endswith("_FILE"):
+                assert value.startswith("/run/secrets/") and value.removeprefix("/run/secrets/") in service["secrets"], (name, key)
+            assert not re.search(r"(PASSWORD|SECRET_KEY|ENCRYPTION_KEYS|_URL)$", key) or key.endswith("_FILE") or key.startswith("POSTGRES_"), (name, key)
+    # Redis asks for a password; PostgreSQL's superuser is not the application's role.
+    assert "requirepass" in " ".join(SERVICES["redis"]["command"])
+    assert SERVICES["db"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    init = (ROOT / "deploy" / "postgres" / "init-roles.sh").read_text()
+    assert "CREATE ROLE reportin_app LOGIN NOSUPERUSER" in init
+    assert "secrets" in (ROOT / ".dockerignore").read_text().split()  # never copied into the image
 
 
 def test_web_runs_gunicorn_with_the_projects_config_and_wsgi_app():
@@ -72,8 +114,9 @@ def test_worker_and_beat_run_the_projects_celery_app(name, subcommand):
 def test_manage_py_commands_in_compose_exist():
     for name, service in SERVICES.items():
         command = service.get("command")
-        if isinstance(command, list) and command[:2] == ["python", "manage.py"]:
-            assert command[2] in get_commands(), f"{name}: manage.py {command[2]} does not exist"
+        text = " ".join(command) if isinstance(command, list) else (command or "")
+        for found in re.findall(r"python manage\.py (\w+)", text):
+            assert found in get_commands(), f"{name}: manage.py {found} does not exist"
 
 
 def test_the_image_builds_from_files_that_exist():

@@ -27,6 +27,8 @@ from tests.conftest import ROOT, wait_for, worker_env
 NGINX = Path("/usr/sbin/nginx")
 GUNICORN_PORT, HTTP_PORT, HTTPS_PORT = 18361, 18362, 18363
 NGINX_DIR = ROOT / "deploy" / "nginx"
+# The only name DJANGO_ALLOWED_HOSTS lists, as in production.
+DOMAIN = "reportin.example.org"
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -43,13 +45,13 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DOMAIN)])
     now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(DOMAIN)]), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
@@ -98,7 +100,7 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     env = {
         **base_env, "WEB_CONCURRENCY": "1", "WEB_THREADS": "2", "REPORTIN_TRUSTED_PROXIES": "1",
         "DJANGO_SECURE_PROXY_SSL_HEADER": "1", "DJANGO_SECURE_SSL_REDIRECT": "1", "FORWARDED_ALLOW_IPS": "127.0.0.1",
-        "REPORTIN_RATE_ANONYMOUS": "3/minute", "DJANGO_ALLOWED_HOSTS": "localhost",
+        "REPORTIN_RATE_ANONYMOUS": "3/minute", "DJANGO_ALLOWED_HOSTS": DOMAIN,
     }
     processes = []
     try:
@@ -135,7 +137,7 @@ def https(method: str, path: str, headers: dict | None = None, body: str | None 
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     connection = http.client.HTTPSConnection("127.0.0.1", HTTPS_PORT, context=context, timeout=10)
-    connection.request(method, path, body=body, headers={"Host": f"localhost:{HTTPS_PORT}", **(headers or {})})
+    connection.request(method, path, body=body, headers={"Host": f"{DOMAIN}:{HTTPS_PORT}", **(headers or {})})
     response = connection.getresponse()
     data = response.read()
     connection.close()
@@ -147,7 +149,7 @@ def healthz_seconds(port: int, timeout: float = 5.0) -> float:
     started = time.monotonic()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("GET", "/healthz", headers={"Host": "localhost"})
+        connection.request("GET", "/healthz", headers={"Host": DOMAIN})
         response = connection.getresponse()
         response.read()
         assert response.status == 200
@@ -165,7 +167,7 @@ class SlowClients:
         self.stop = threading.Event()
         self.sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
         for sock in self.sockets:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+            sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {DOMAIN}\r\n".encode())
         self.thread = threading.Thread(target=self._trickle, daemon=True)
         self.thread.start()
 
@@ -222,7 +224,7 @@ def test_a_failed_staff_sign_in_through_the_proxy_is_counted_against_the_real_ad
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
     form = f"csrfmiddlewaretoken={token}&username=nobody-here&password=wrong&next=/admin/"
     response, _ = https("POST", "/admin/login/", {
-        "Cookie": f"csrftoken={cookie}", "Referer": f"https://localhost:{HTTPS_PORT}/admin/login/",
+        "Cookie": f"csrftoken={cookie}", "Referer": f"https://{DOMAIN}:{HTTPS_PORT}/admin/login/",
         "Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": "198.51.100.99",
     }, form)
     assert response.status == 200  # the form again, with the error
@@ -232,7 +234,18 @@ def test_a_failed_staff_sign_in_through_the_proxy_is_counted_against_the_real_ad
 
 def test_plain_http_cannot_claim_https(stack):
     connection = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=10)
-    connection.request("GET", "/admin/login/", headers={"Host": "localhost", "X-Forwarded-Proto": "https"})
+    connection.request("GET", "/admin/login/", headers={"Host": DOMAIN, "X-Forwarded-Proto": "https"})
     response = connection.getresponse()
-    assert response.status == 301 and response.getheader("Location") == "https://localhost/admin/login/"
+    assert response.status == 301 and response.getheader("Location") == f"https://{DOMAIN}/admin/login/"
+    connection.close()
+
+
+def test_the_web_health_check_passes_when_only_the_real_domain_is_allowed(stack):
+    env = {**os.environ, "DJANGO_ALLOWED_HOSTS": DOMAIN, "HEALTHCHECK_PORT": str(GUNICORN_PORT)}
+    check = subprocess.run([sys.executable, "deploy/healthcheck.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
+    # The check compose had before (Host: 127.0.0.1) is refused by Django's host validation.
+    connection = http.client.HTTPConnection("127.0.0.1", GUNICORN_PORT, timeout=10)
+    connection.request("GET", "/readyz")
+    assert connection.getresponse().status == 400
     connection.close()
