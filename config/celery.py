@@ -46,6 +46,20 @@ app.conf.beat_schedule = {
         "schedule": crontab(),
         "options": {"expires": 55},
     },
+    # Every minute: publish the audit chain's head (seq, hash, time) out of the database's reach,
+    # so that deleting the newest events is caught (enforcement/audit.py).
+    "publish-audit-head": {
+        "task": "enforcement.tasks.audit_head_publish",
+        "schedule": crontab(),
+        "options": {"expires": 55},
+    },
+    # Daily at 04:10 UTC: verify the whole chain against the published heads; the outcome is on
+    # the auditors' dashboard.
+    "verify-audit-trail": {
+        "task": "enforcement.tasks.audit_verify",
+        "schedule": crontab(minute=10, hour=4),
+        "options": {"expires": 6 * 3600},
+    },
     # Daily at 03:30 UTC: delete images and encodings past their retention period.
     "purge-expired": {
         "task": "reportin.tasks.data_purge_expired",

@@ -210,6 +210,14 @@ if _keys is None:
 REPORTIN_ENCRYPTION_KEYS = _keys
 _parse_keyring(REPORTIN_ENCRYPTION_KEYS)  # fail at start-up, not at the first upload
 
+# The audit chain's HMAC key (enforcement/audit.py): kept out of the database, so that whoever
+# holds only the database cannot re-hash a rewritten chain. Derived from the secret key when
+# unset; set a key of its own in production (changing it later breaks verification of the
+# events written before).
+REPORTIN_AUDIT_KEY = env_str("REPORTIN_AUDIT_KEY") or hashlib.sha256(("audit:" + SECRET_KEY).encode()).hexdigest()
+# Where the chain's head is appended every minute (beat), out of the database's reach.
+REPORTIN_AUDIT_HEADS_FILE = str(Path(env_str("REPORTIN_AUDIT_HEADS_FILE", str(DATA_DIR / "audit-heads.log"))).resolve())
+
 # --- Internationalisation -------------------------------------------------------------------
 
 LANGUAGE_CODE = "en"

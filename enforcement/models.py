@@ -772,6 +772,24 @@ class AuditEvent(models.Model):
         return f"#{self.seq} {self.action} by {self.actor_label}"
 
 
+class AuditVerification(models.Model):
+    """The outcome of one run of `audit_verify` (the chain against its published heads), shown
+    on the auditors' dashboard."""
+
+    checked_at = models.DateTimeField()
+    ok = models.BooleanField()
+    events_checked = models.PositiveBigIntegerField()
+    heads_compared = models.PositiveIntegerField(default=0)
+    last_seq = models.PositiveBigIntegerField(default=0)
+    broken_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    problem = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        verbose_name = _("audit trail verification")
+        verbose_name_plural = _("audit trail verifications")
+
+
 class BiometricKind(models.TextChoices):
     REFERENCE_PHOTO = "reference_photo", _("Reference photo")
     SELFIE = "selfie", _("Check-in selfie")

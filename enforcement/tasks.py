@@ -6,7 +6,7 @@ in the database.
 
 from celery import shared_task
 
-from enforcement import services
+from enforcement import audit, services
 
 
 @shared_task
@@ -30,3 +30,16 @@ def export_run(job_id: int) -> str:
 
     job = exports.export_run(job_id=job_id)
     return "skipped" if job is None else job.status
+
+
+@shared_task
+def audit_head_publish() -> int:
+    head = audit.head_publish()
+    return head["seq"] if head else 0
+
+
+@shared_task
+def audit_verify() -> bool:
+    report = audit.verify()
+    audit.verification_record(report=report)
+    return report.ok

@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from enforcement.admin_audit import AuditListAdmin, DateRangeFilter, StaffFilter
+from enforcement.models import AuditVerification
 from reportin import accountability
 from reportin.models import FaceMatch
 
@@ -126,6 +127,7 @@ def accountability_dashboard(request):
         "outcomes": accountability.OUTCOMES,
         "dimensions": accountability.DIMENSIONS,
         "logs": [(name, _log_url(url, field, period["start"], period["end"])) for name, url, field in logs],
+        "verification": AuditVerification.objects.first(),
     }
     return TemplateResponse(request, "reportin/accountability_dashboard.html", context)
 

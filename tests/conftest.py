@@ -125,6 +125,13 @@ def _fresh_rate_counters():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _own_audit_heads(settings, tmp_path):
+    """Each test publishes audit-chain heads to a file of its own (a head of another test's
+    chain would contradict this one's)."""
+    settings.REPORTIN_AUDIT_HEADS_FILE = str(tmp_path / "audit-heads.log")
+
+
 @pytest.fixture
 def media_root(settings, tmp_path):
     """A private MEDIA_ROOT for the test, so that it can tell exactly which files were written."""
