@@ -10,7 +10,6 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from backoffice import services
-from enforcement.services import audit_record
 
 # The last-seen time is rewritten at most once a minute (a session write per request otherwise):
 # the timeout is exact to a minute.
@@ -28,7 +27,7 @@ class StaffSessionMiddleware:
         now = time.time()
         last_seen = request.session.get(services.SESSION_LAST_SEEN)
         if isinstance(last_seen, (int, float)) and now - last_seen > settings.REPORTIN_STAFF_IDLE_SECONDS:
-            audit_record(actor=user, action="staff.session_expired", details={"idle_seconds": int(now - last_seen)})
+            services.staff_session_expire(user=user, idle_seconds=int(now - last_seen))
             logout(request)
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
         if not isinstance(last_seen, (int, float)) or now - last_seen >= _TOUCH_SECONDS:

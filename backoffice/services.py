@@ -165,6 +165,11 @@ def _second_factor_failed(*, user: User, method: str, reason: str, address: str,
         _audit_lock(throttle, now)
 
 
+def staff_session_expire(*, user: User, idle_seconds: int, now: datetime | None = None) -> None:
+    """Record that an idle session was signed out (the middleware then logs it out)."""
+    audit_record(actor=user, action="staff.session_expired", now=now, details={"idle_seconds": idle_seconds})
+
+
 def account_locked(user: User) -> bool:
     return LoginThrottle.objects.filter(scope=ThrottleScope.USERNAME, key=username_key(user.get_username()), locked_at__isnull=False).exists()
 
