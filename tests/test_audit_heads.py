@@ -125,3 +125,18 @@ def test_audit_verify_keeps_its_outcome_and_the_dashboard_shows_it(client, capsy
     factories.staff_login(client, factories.staff("dash-auditor", role="Auditor", region_code=None))
     page = client.get("/admin/accountability/").content.decode()
     assert "Audit trail verification" in page and "FAILED" in page and "truncated" in page
+
+
+def test_beat_publishes_the_head_every_minute_and_verifies_daily():
+    from celery.schedules import crontab
+
+    from config.celery import app
+    from enforcement import tasks
+
+    publish = app.conf.beat_schedule["publish-audit-head"]
+    assert publish["task"] == "enforcement.tasks.audit_head_publish" and publish["schedule"] == crontab()
+    assert app.conf.beat_schedule["verify-audit-trail"]["task"] == "enforcement.tasks.audit_verify"
+    made = events(2)
+    assert tasks.audit_head_publish() == made[1].seq
+    assert json.loads(Path(settings.REPORTIN_AUDIT_HEADS_FILE).read_text())["seq"] == made[1].seq
+    assert tasks.audit_verify() is True and AuditVerification.objects.get().heads_compared == 1

@@ -138,7 +138,9 @@ def test_an_officer_meets_the_second_factor_before_any_admin_page_and_enrols_an_
     officer = factories.staff("new-officer")
     response = sign_in(client, "new-officer", PASSWORD)
     assert response.status_code == 302 and signed_in(client)
-    for page in ("/admin/", "/admin/enforcement/investigationtask/", "/admin/accountability/", "/admin/enforcement/client/"):
+    pages = ("/admin/", "/admin/enforcement/investigationtask/", "/admin/accountability/", "/admin/enforcement/client/",
+             "/admin/enforcement/investigationtask/1/selfie/", "/admin/enforcement/investigationtask/1/reference/1/")
+    for page in pages:
         response = client.get(page)
         assert response.status_code == 302 and response.url.startswith(reverse("backoffice:second-factor")), page
     enrolment = client.get(response.url)

@@ -23,7 +23,10 @@
   }
   function showError(error) {
     const box = document.getElementById("webauthn-error");
-    box.textContent = error.message || String(error);
+    // The browser's own wording for a cancelled or unanswered request is technical.
+    box.textContent = error.name === "NotAllowedError"
+      ? "The security key did not answer, or the request was cancelled. Try again, or use your authenticator app if you have one."
+      : (error.message || String(error));
     box.style.display = "block";
   }
   async function register(button) {
