@@ -72,3 +72,17 @@ def test_every_setting_read_from_the_environment_is_in_the_readme_table():
     readme = (ROOT / "README.md").read_text()
     table = {name for row in readme.splitlines() if row.startswith("| `") for name in re.findall(r"`([A-Z][A-Z_]+)`", row.split("|")[1])}
     assert names - table == set()
+
+
+def test_secrets_are_read_from_name_file_paths(tmp_path):
+    """Docker secrets: NAME_FILE names a file holding NAME's value (one trailing newline dropped)."""
+    secret = tmp_path / "django_secret_key"
+    secret.write_text("file-secret-" + "f" * 50 + "\n")
+    env = {key: value for key, value in PRODUCTION.items() if key != "DJANGO_SECRET_KEY"}
+    result = django_process({**env, "DJANGO_SECRET_KEY_FILE": str(secret)}, "shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "file-secret-" + "f" * 50
+    both = django_process({**PRODUCTION, "DJANGO_SECRET_KEY_FILE": str(secret)}, "check")
+    assert both.returncode != 0 and "set DJANGO_SECRET_KEY or DJANGO_SECRET_KEY_FILE, not both" in both.stderr
+    missing = django_process({**env, "DJANGO_SECRET_KEY_FILE": str(tmp_path / "absent")}, "check")
+    assert missing.returncode != 0 and "DJANGO_SECRET_KEY_FILE=" in missing.stderr and "cannot be read" in missing.stderr
