@@ -11,8 +11,9 @@ import time
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -22,6 +23,7 @@ from biometrics import faces, images
 from enforcement import audit, compliance, crypto, notifications, roles
 from enforcement.errors import Conflict, DomainError, Forbidden, NotFound
 from enforcement.models import (
+    CASE_STATUS_TRANSITIONS,
     ESCALATION_STATUS_TRANSITIONS,
     NOTIFICATION_STATUS_TRANSITIONS,
     PHOTO_STATUS_TRANSITIONS,
@@ -29,6 +31,7 @@ from enforcement.models import (
     WINDOW_STATUS_TRANSITIONS,
     AccessRecord,
     ActivationCode,
+    CaseStatus,
     CircumstanceChange,
     CircumstanceField,
     Client,
@@ -39,6 +42,7 @@ from enforcement.models import (
     Escalation,
     EscalationStatus,
     InvestigationTask,
+    Language,
     Notification,
     NotificationStatus,
     PhotoStatus,
@@ -85,6 +89,13 @@ def audit_record(*, actor: User | None, action: str, obj=None, client: Client | 
 # --- Clients --------------------------------------------------------------------------------
 
 
+def client_create_check(*, region: Region | None, case_officer: User | None) -> None:
+    """Raise DomainError if `case_officer` may not take a new client of `region`."""
+    if case_officer is not None and not case_officer_choices(region=region).filter(pk=case_officer.pk).exists():
+        message = _("The case officer must be an active officer of the client's region, or a supervisor.")
+        raise DomainError(message, code="invalid_case_officer", fields={"case_officer": message})
+
+
 @transaction.atomic
 def client_create(
     *,
@@ -98,6 +109,9 @@ def client_create(
     preferred_language: str = "en",
     **optional,
 ) -> Client:
+    client_create_check(region=region, case_officer=optional.get("case_officer"))
+    if optional.get("case_status") == CaseStatus.CLOSED:
+        optional.setdefault("case_closed_at", timezone.now())
     client = Client(
         uci=uci,
         given_name=given_name,
@@ -112,6 +126,197 @@ def client_create(
     client.save()
     audit_record(actor=created_by, action="client.create", obj=client, client=client)
     return client
+
+
+# Fields an officer edits on the client's page. The address, employment and family status
+# change through circumstances_update (with their history); the supervisor flag through
+# client_attention_clear.
+CLIENT_EDITABLE_FIELDS = (
+    "uci", "given_name", "family_name", "date_of_birth", "country_of_citizenship", "preferred_language",
+    "region", "time_zone", "case_status", "case_officer", "email", "phone",
+)
+# What the app checks at activation, with the code: once a client is enrolled, only a
+# supervisor corrects them (and it is audited like every change).
+IDENTITY_FIELDS = ("uci", "date_of_birth")
+
+
+def client_is_enrolled(client: Client) -> bool:
+    """Enrolled: an activation code was issued or a reference photo is in use."""
+    return (
+        ActivationCode.objects.filter(client=client).exists()
+        or ReferencePhoto.objects.filter(client=client, status=PhotoStatus.READY).exists()
+    )
+
+
+def case_officer_choices(*, region: Region | None, any_region: bool = False):
+    """Who may be a client's case officer: active officers of the client's region, and
+    supervisors (who work every region). Not auditors, not a bare superuser account."""
+    if any_region:
+        officers = Q(groups__name=roles.OFFICER)
+    else:
+        officers = Q(groups__name=roles.OFFICER, region=region) if region is not None else Q(pk__in=[])
+    return User.objects.filter(is_active=True, is_staff=True).filter(officers | Q(groups__name=roles.SUPERVISOR)).distinct()
+
+
+def _audit_value(value):
+    if isinstance(value, models.Model):
+        return {"id": value.pk, "label": str(value)}
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def client_update_check(*, client: Client, changes: dict, by: User) -> dict[str, tuple]:
+    """The changes that `changes` makes to `client`, as {field: (old, new)}, after checking
+    them all; raises DomainError (with the fields at fault) if any is not allowed."""
+    unknown = set(changes) - set(CLIENT_EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not editable through client_update: {sorted(unknown)}")
+    if "country_of_citizenship" in changes and changes["country_of_citizenship"]:
+        changes = {**changes, "country_of_citizenship": changes["country_of_citizenship"].upper()}
+    diff = {}
+    for field, new in changes.items():
+        old = getattr(client, field)
+        if (old.pk if isinstance(old, models.Model) else old) != (new.pk if isinstance(new, models.Model) else new):
+            diff[field] = (old, new)
+    if not diff:
+        return {}
+    if not roles.may_see_region(by, client.region_id):
+        raise Forbidden(_("This client belongs to another region."), code="other_region")
+    errors = {}
+    region = diff.get("region", (None, client.region))[1]
+    if region is not None and not roles.may_see_region(by, region.pk):
+        errors["region"] = _("You can move a client only to a region you work in.")
+    identity = [field for field in IDENTITY_FIELDS if field in diff]
+    if identity and client_is_enrolled(client) and not roles.is_supervisor(by):
+        message = _("Only a supervisor corrects the UCI or date of birth of an enrolled client: the app checks them at activation.")
+        raise Forbidden(message, code="identity_locked", fields=dict.fromkeys(identity, message))
+    if "case_status" in diff:
+        old, new = diff["case_status"]
+        if new not in CASE_STATUS_TRANSITIONS.get(old, ()):
+            errors["case_status"] = _("A case cannot go from “%(old)s” to “%(new)s”.") % {
+                "old": CaseStatus(old).label, "new": CaseStatus(new).label if new in CaseStatus.values else new,
+            }
+    officer = diff.get("case_officer", (None, client.case_officer))[1]
+    if officer is not None and ("case_officer" in diff or "region" in diff):
+        if not case_officer_choices(region=region).filter(pk=officer.pk).exists():
+            errors["case_officer"] = _("The case officer must be an active officer of the client's region, or a supervisor.")
+    probe = Client(**{f.attname: getattr(client, f.attname) for f in Client._meta.concrete_fields})
+    for field, (_old, new) in diff.items():
+        setattr(probe, field, new)
+    try:
+        probe.full_clean(exclude=[f.name for f in Client._meta.fields if f.name not in diff])
+    except ValidationError as exc:
+        errors.update({field: " ".join(messages) for field, messages in exc.message_dict.items()})
+    if errors:
+        first = next(iter(errors.values()))
+        raise DomainError(first, code="invalid_client_change", fields=errors)
+    return diff
+
+
+@transaction.atomic
+def client_update(*, client: Client, changes: dict, updated_by: User, now: datetime | None = None) -> Client:
+    """Change a client's details and case (the client's page in admin). Every changed field is
+    audited with its old and new value; the case status moves only as CASE_STATUS_TRANSITIONS
+    allows, and closing stamps `case_closed_at` (retention counts from it); a new time zone or
+    region regenerates the windows not yet open; closing or removal ends them, reopening
+    creates them again. Returns the client as saved."""
+    now = now or timezone.now()
+    locked = Client.objects.select_for_update(of=("self",)).select_related("region", "case_officer").get(pk=client.pk)
+    old_zone = locked.local_time_zone
+    diff = client_update_check(client=locked, changes=changes, by=updated_by)
+    if not diff:
+        return locked
+    for field, (_old, new) in diff.items():
+        setattr(locked, field, new)
+    plain = [field for field in diff if field != "case_status"]
+    if plain:
+        locked.save(update_fields=[*plain, "updated_at"])
+    if "case_status" in diff:
+        old, new = diff["case_status"]
+        locked.case_closed_at = now if new == CaseStatus.CLOSED else None
+        # The table is the guard (a concurrent change lost the lock race and is refused here).
+        transition_one(
+            Client.objects.filter(pk=locked.pk), table=CASE_STATUS_TRANSITIONS, to=new, current=old, field="case_status",
+            case_closed_at=locked.case_closed_at, updated_at=now,
+        )
+    audit_record(
+        actor=updated_by, action="client.update", obj=locked, client=locked,
+        details={"changes": {field: {"old": _audit_value(old), "new": _audit_value(new)} for field, (old, new) in diff.items()}},
+        now=now,
+    )
+    # Windows are kept for open cases only (compliance.OPEN_CASES): closing or removal ends
+    # the upcoming ones, reopening creates them again.
+    opened_or_ended = "case_status" in diff and (diff["case_status"][0] in compliance.OPEN_CASES) != (diff["case_status"][1] in compliance.OPEN_CASES)
+    if locked.local_time_zone != old_zone or opened_or_ended:
+        _client_windows_regenerate(locked, now=now)
+    return locked
+
+
+def _client_windows_regenerate(client: Client, *, now: datetime) -> None:
+    # Windows that opened are the record and stay; the window under way keeps its times, and
+    # new ones start after it, so the client is never held to two windows at once.
+    windows_discard_upcoming(client=client, now=now)
+    condition = ReportingCondition.objects.filter(client=client, active=True).first()
+    if condition is None:
+        return
+    under_way_until = ReportingWindow.objects.filter(client=client, opens_at__lte=now, closes_at__gt=now).aggregate(end=Max("closes_at"))["end"]
+    if under_way_until and (condition.effective_from is None or condition.effective_from < under_way_until):
+        ReportingCondition.objects.filter(pk=condition.pk).update(effective_from=under_way_until)
+    windows_materialise(now=now, condition_ids=[condition.pk])
+
+
+# --- Regions and staff accounts ---------------------------------------------------------------
+
+
+@transaction.atomic
+def region_save(*, region: Region | None, changes: dict, by: User, now: datetime | None = None) -> Region:
+    """Create a region (`region` None) or change one. Audited; a new time zone regenerates the
+    windows not yet open of its clients who have no zone of their own."""
+    now = now or timezone.now()
+    if region is None:
+        created = Region(**changes)
+        created.full_clean()
+        created.save()
+        audit_record(actor=by, action="region.create", obj=created, details={k: _audit_value(v) for k, v in changes.items()}, now=now)
+        return created
+    locked = Region.objects.select_for_update().get(pk=region.pk)
+    diff = {field: (getattr(locked, field), value) for field, value in changes.items() if getattr(locked, field) != value}
+    if not diff:
+        return locked
+    for field, (_old, value) in diff.items():
+        setattr(locked, field, value)
+    locked.full_clean()
+    locked.save(update_fields=list(diff))
+    audit_record(
+        actor=by, action="region.update", obj=locked,
+        details={"changes": {field: {"old": old, "new": new} for field, (old, new) in diff.items()}}, now=now,
+    )
+    if "time_zone" in diff:
+        for client in Client.objects.filter(region=locked, time_zone="").select_related("region"):
+            _client_windows_regenerate(client, now=now)
+    return locked
+
+
+def staff_account_audit(*, user: User, fields: list[str], created: bool, by: User, now: datetime | None = None):
+    """Record a change to a staff account made in admin (who, which fields, the roles now)."""
+    return audit_record(
+        actor=by, action="staff.create" if created else "staff.update", obj=user,
+        details={
+            "username": user.get_username(), "fields": sorted(fields), "roles": sorted(user.groups.values_list("name", flat=True)),
+            "is_active": user.is_active, "region": user.region_id,
+        },
+        now=now,
+    )
+
+
+def staff_role_audit(*, group, fields: list[str], created: bool, by: User, now: datetime | None = None):
+    """Record a change to a role (a group and its permissions) made in admin."""
+    return audit_record(
+        actor=by, action="role.create" if created else "role.update", obj=group,
+        details={"name": group.name, "fields": sorted(fields), "permissions": sorted(group.permissions.values_list("codename", flat=True))},
+        now=now,
+    )
 
 
 # --- Reference photos -----------------------------------------------------------------------
@@ -211,6 +416,27 @@ def _reference_photo_store(*, client: Client, clean: bytes, analysis: faces.Anal
     return photo
 
 
+@transaction.atomic
+def reference_photo_set_active(*, photo: ReferencePhoto, active: bool, by: User, now: datetime | None = None) -> bool:
+    """Take a reference photo out of comparisons (or back in). Audited. Returns False when
+    nothing changed; a deleted (purged) photo cannot come back."""
+    now = now or timezone.now()
+    query = ReferencePhoto.objects.filter(pk=photo.pk, active=not active)
+    if active:
+        query = query.exclude(status=PhotoStatus.PURGED)
+        if ReferencePhoto.objects.filter(client=photo.client, active=True).exclude(status=PhotoStatus.REJECTED).count() >= MAX_REFERENCE_PHOTOS:
+            raise Conflict(
+                _("A client has at most %(n)d reference photos; deactivate one first.") % {"n": MAX_REFERENCE_PHOTOS},
+                code="too_many_reference_photos",
+            )
+    if not query.update(active=active, updated_at=now):
+        return False
+    audit_record(
+        actor=by, action="reference_photo.activate" if active else "reference_photo.deactivate", obj=photo, client=photo.client, now=now,
+    )
+    return True
+
+
 # --- Conditions -----------------------------------------------------------------------------
 
 
@@ -297,6 +523,42 @@ def circumstances_update(
 
 
 # --- Consent --------------------------------------------------------------------------------
+
+
+def consent_text_sha256(title: str, body: str) -> str:
+    """The fingerprint of a consent text exactly as shown: title, blank line, body."""
+    return hashlib.sha256(f"{title}\n\n{body}".encode()).hexdigest()
+
+
+@transaction.atomic
+def consent_text_publish(
+    *, kind: str, language: str, version: str, title: str, body: str, published_by: User | None, now: datetime | None = None
+) -> ConsentText:
+    """Publish a new version of a consent text; it becomes the current one of its kind and
+    language. A published version is never changed: a new wording is a new version. Audited."""
+    now = now or timezone.now()
+    version, title, body = (version or "").strip(), (title or "").strip(), (body or "").strip()
+    errors = {}
+    if kind not in ConsentKind.values:
+        errors["kind"] = _("Unknown consent kind.")
+    if language not in Language.values:
+        errors["language"] = _("Unknown language.")
+    for field, value in (("version", version), ("title", title), ("body", body)):
+        if not value:
+            errors[field] = _("This field is required.")
+    if errors:
+        raise DomainError(next(iter(errors.values())), code="invalid_consent_text", fields=errors)
+    if ConsentText.objects.filter(kind=kind, language=language, version=version).exists():
+        message = _("This version is published already; give the new wording a new version.")
+        raise Conflict(message, code="consent_text_version_exists", fields={"version": message})
+    text = ConsentText.objects.create(
+        kind=kind, language=language, version=version, title=title, body=body, sha256=consent_text_sha256(title, body), published_at=now
+    )
+    audit_record(
+        actor=published_by, action="consent_text.publish", obj=text,
+        details={"kind": kind, "language": language, "version": version, "sha256": text.sha256}, now=now,
+    )
+    return text
 
 
 def consent_text_current(*, kind: str, language: str) -> ConsentText:

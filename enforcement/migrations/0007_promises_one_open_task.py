@@ -67,6 +67,11 @@ class Migration(migrations.Migration):
             name='kind',
             field=models.CharField(choices=[('note', 'Note'), ('late_checkin', 'Late check-in'), ('system', 'System'), ('event', 'Further event')], default='note', max_length=16),
         ),
+        migrations.AlterField(
+            model_name='referencephoto',
+            name='status',
+            field=models.CharField(choices=[('pending', 'Pending'), ('ready', 'Ready'), ('rejected', 'Rejected'), ('purged', 'Deleted')], default='pending', max_length=16),
+        ),
         migrations.AddIndex(
             model_name='tasknote',
             index=models.Index(condition=models.Q(('checkin_id__isnull', False)), fields=['checkin_id'], name='tasknote_checkin_idx'),
