@@ -36,6 +36,7 @@ from enforcement.models import (
     Escalation,
     Language,
     Notification,
+    PhotoStatus,
     ReferencePhoto,
     Region,
     ReportingCondition,
@@ -256,16 +257,21 @@ class ClientAdmin(RegionScopedAdmin):
             now = timezone.now()
             condition = selectors.condition_active(client=client)
             can_change = self.has_change_permission(request, client)
+            consent_states = selectors.consent_states(client=client)
+            likeness = consent_states[ConsentKind.BIOMETRIC].record
+            photos = list(client.reference_photos.order_by("created_at"))
             extra.update(
                 enrolment=True,
                 can_enrol=can_change,
-                photos=list(client.reference_photos.order_by("created_at")),
+                photos=photos,
                 may_view_photos=biometric_images.may_view(request.user, client),
                 photo_form=PhotoUploadForm(),
                 condition=condition,
                 upcoming=condition_preview(condition, client, now) if condition else [],
                 client_time_zone=client.local_time_zone,
-                consents=[(ConsentKind(kind).label, state) for kind, state in selectors.consent_states(client=client).items()],
+                consents=[(ConsentKind(kind).label, state) for kind, state in consent_states.items()],
+                likeness_withdrawn=likeness is not None and likeness.decision != ConsentDecision.GRANTED,
+                reenrolment_needed=any(p.status == PhotoStatus.PURGED for p in photos) and not any(p.status == PhotoStatus.READY for p in photos),
                 consent_form=InPersonConsentForm(initial={"language": client.preferred_language}),
                 codes=list(client.activation_codes.select_related("issued_by")[:5]),
             )

@@ -219,6 +219,7 @@ SELECT r.client_id, %(reason)s, r.id,
     CASE WHEN r.streak >= 3 THEN %(urgent)s WHEN r.streak = 2 THEN %(high)s ELSE %(normal)s END,
     %(task_open)s, %(due_by)s, '', '', {{evidence}}, %(now)s, %(now)s
 FROM {{ranked}} r WHERE true
+ORDER BY r.client_id, r.opens_at
 ON CONFLICT DO NOTHING"""
 
 _POSTGRESQL = f"""
@@ -227,7 +228,7 @@ WITH missed AS (
     WHERE status = %(open)s AND deadline_at < %(now)s {{only_client}}
     RETURNING id, client_id, opens_at
 ), ranked AS (
-    SELECT m.id, m.client_id, {_STREAK} AS streak FROM missed m
+    SELECT m.id, m.client_id, m.opens_at, {_STREAK} AS streak FROM missed m
 ), flagged AS (
     UPDATE {CLIENT} SET supervisor_attention = true
     WHERE id IN (SELECT client_id FROM ranked WHERE streak >= %(flag_at)s) AND NOT supervisor_attention
@@ -239,7 +240,7 @@ _SQLITE = [
     # starts with WITH.
     _NEW_TASKS.format(
         ranked=f"""(
-    SELECT m.id, m.client_id, {_STREAK} AS streak FROM {WINDOW} m
+    SELECT m.id, m.client_id, m.opens_at, {_STREAK} AS streak FROM {WINDOW} m
     WHERE m.status = %(open)s AND m.deadline_at < %(now)s {{only_client}}
 )""",
         evidence="json_object('consecutive_misses', r.streak, 'supervisor_attention', "
@@ -322,11 +323,23 @@ WHERE w.status = %(missed)s AND w.missed_at = %(now)s {{only_client}}
   AND NOT EXISTS (SELECT 1 FROM {TASK} x WHERE x.window_id = w.id AND x.reason = %(reason)s)
 ON CONFLICT DO NOTHING"""
 
+# The priority follows the run of consecutive misses, as for a task of its own (_STREAK, for
+# a window already marked missed).
 _MISS_PRIORITY = f"""
 UPDATE {TASK} SET priority = %(priority)s, updated_at = %(now)s
 WHERE reason = %(reason)s AND status IN (%(task_open)s, %(in_progress)s) AND priority < %(priority)s
-  AND (SELECT count(*) FROM {NOTE} n WHERE n.task_id = {TASK}.id AND n.kind = %(event)s AND n.window_id IS NOT NULL) >= %(notes)s
-  AND EXISTS (SELECT 1 FROM {NOTE} n WHERE n.task_id = {TASK}.id AND n.kind = %(event)s AND n.created_at = %(now)s)"""
+  AND EXISTS (
+    SELECT 1 FROM {NOTE} n JOIN {WINDOW} w ON w.id = n.window_id
+    WHERE n.task_id = {TASK}.id AND n.kind = %(event)s AND n.created_at = %(now)s AND (
+        SELECT count(*) FROM {WINDOW} p
+        WHERE p.client_id = w.client_id AND p.status = %(missed)s AND p.opens_at <= w.opens_at
+          AND p.opens_at > COALESCE((
+              SELECT max(g.opens_at) FROM {WINDOW} g
+              WHERE g.client_id = w.client_id AND g.opens_at < w.opens_at
+                AND g.status IN (%(reported)s, %(satisfied)s, %(excused)s)
+          ), %(epoch)s)
+    ) >= %(streak)s
+  )"""
 
 
 def _misses_join_open_tasks(cursor, params: dict, *, only_client: str) -> None:
@@ -339,6 +352,6 @@ def _misses_join_open_tasks(cursor, params: dict, *, only_client: str) -> None:
     }
     cursor.execute(_MISS_NOTES.format(only_client=only_client), extra)
     if cursor.rowcount:
-        # Two misses in the task: high; three or more: urgent (as for consecutive misses).
-        for priority, notes in ((TaskPriority.HIGH, 1), (TaskPriority.URGENT, 2)):
-            cursor.execute(_MISS_PRIORITY, {**extra, "priority": priority, "notes": notes})
+        # Two misses in a row: high; three or more: urgent.
+        for priority, streak in ((TaskPriority.HIGH, 2), (TaskPriority.URGENT, 3)):
+            cursor.execute(_MISS_PRIORITY, {**extra, "priority": priority, "streak": streak})

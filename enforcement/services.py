@@ -638,7 +638,11 @@ def consent_record(
             reason=TaskReason.CONSENT_WITHDRAWN,
             consent_record=record,
             priority=TaskPriority.HIGH,
-            evidence={"kind": kind, "decision": decision, "condition_switched_to_in_person": bool(switched)},
+            evidence={
+                "kind": kind, "decision": decision, "condition_switched_to_in_person": bool(switched),
+                **({"reference_photos": "deleted once no open task about a check-in needs them; giving the consent again needs a new enrolment"}
+                   if kind == ConsentKind.BIOMETRIC else {}),
+            },
             now=now,
         )
     if kind == ConsentKind.BIOMETRIC and decision != ConsentDecision.GRANTED:
