@@ -85,38 +85,38 @@ def test_the_decision_on_a_task_settles_every_checkin_it_gathered():
     assert set(CheckIn.objects.filter(client=case["client"]).values_list("status", flat=True)) == {CheckInStatus.REJECTED}
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_migration_merges_existing_duplicates_into_the_oldest_open_task():
-    from importlib import import_module
+    """Migrated back to before the constraint, duplicates made as the old code made them (one
+    task per missed window), migrated forward: the oldest open task stays with the others'
+    sources as notes and their highest priority; the others are resolved as merged."""
+    from django.db.migrations.executor import MigrationExecutor
 
-    merge = import_module("enforcement.migrations.0007_promises_one_open_task").merge_duplicate_open_tasks
+    before, latest = [("enforcement", "0006_condition_schedule_not_null")], MigrationExecutor(connection).loader.graph.leaf_nodes()
     person = factories.client()
     factories.office_hours(person)
-    services.windows_sweep(now=local(2026, 3, 4, 18, 1))
-    windows = list(person.windows.filter(status="missed").order_by("opens_at"))
-    kept = InvestigationTask.objects.get(client=person)
-    # The state before the constraint: one task per missed window.
-    with connection.cursor() as cursor:
-        cursor.execute("DROP INDEX task_one_open_per_client_reason")
+    windows = list(person.windows.order_by("opens_at")[:3])
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    Task = old.get_model("enforcement", "InvestigationTask")
     now = timezone.now()
-    duplicates = [
-        InvestigationTask.objects.create(
-            client=person, reason="missed_report", window=window, priority=TaskPriority.URGENT, due_by=now, created_at=now + timedelta(seconds=i)
+    tasks = [
+        Task.objects.create(
+            client_id=person.pk, reason="missed_report", window_id=window.pk, priority=priority, status="open",
+            due_by=now, created_at=now + timedelta(minutes=i),
         )
-        for i, window in enumerate(windows[1:])
+        for i, (window, priority) in enumerate(zip(windows, (2, 4, 3), strict=True))
     ]
-    TaskNote.objects.filter(task=kept).delete()
-    from django.apps import apps
-
-    merge(apps, None)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE UNIQUE INDEX task_one_open_per_client_reason ON enforcement_investigationtask (client_id, reason) "
-            "WHERE status IN ('open', 'in_progress')"
-        )
-    kept.refresh_from_db()
-    assert kept.status == "open" and kept.priority == TaskPriority.URGENT
+    other = Task.objects.create(client_id=person.pk, reason="no_face", checkin_id=7, due_by=now, created_at=now)
+    executor = MigrationExecutor(connection)
+    executor.migrate(latest)
+    kept = InvestigationTask.objects.get(pk=tasks[0].pk)
+    assert (kept.status, kept.priority) == ("open", TaskPriority.URGENT)
     assert sorted(note.window_id for note in kept.notes.filter(kind="event")) == [w.pk for w in windows[1:]]
-    for duplicate in duplicates:
-        duplicate.refresh_from_db()
+    for duplicate in InvestigationTask.objects.filter(pk__in=[t.pk for t in tasks[1:]]):
         assert (duplicate.status, duplicate.resolution) == ("resolved", "merged")
         assert f"task {kept.pk}" in duplicate.resolution_note
+    assert InvestigationTask.objects.get(pk=other.pk).status == "open"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvestigationTask.objects.create(client=person, reason="missed_report", window=windows[2], due_by=now, created_at=now)

@@ -76,11 +76,6 @@ class Migration(migrations.Migration):
             model_name='tasknote',
             index=models.Index(condition=models.Q(('checkin_id__isnull', False)), fields=['checkin_id'], name='tasknote_checkin_idx'),
         ),
-        migrations.RunPython(merge_duplicate_open_tasks, migrations.RunPython.noop),
-        migrations.AddConstraint(
-            model_name='investigationtask',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['open', 'in_progress'])), fields=('client', 'reason'), name='task_one_open_per_client_reason'),
-        ),
         migrations.AddConstraint(
             model_name='tasknote',
             constraint=models.UniqueConstraint(condition=models.Q(('checkin_id__isnull', False), ('kind', 'event')), fields=('task', 'checkin_id'), name='tasknote_one_event_per_checkin'),
@@ -93,4 +88,7 @@ class Migration(migrations.Migration):
             model_name='tasknote',
             constraint=models.UniqueConstraint(condition=models.Q(('consent_record__isnull', False), ('kind', 'event')), fields=('task', 'consent_record'), name='tasknote_one_event_per_consent'),
         ),
+        # Last: on PostgreSQL, rows written here leave deferred foreign-key checks pending,
+        # and no index may be built on their tables in the same transaction (hence 0008).
+        migrations.RunPython(merge_duplicate_open_tasks, migrations.RunPython.noop),
     ]
