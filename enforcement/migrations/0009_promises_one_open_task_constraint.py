@@ -1,4 +1,4 @@
-# The constraint after the merge of duplicates (0007), in a transaction of its own.
+# The constraint, after the merge of duplicates (0008), in a transaction of its own.
 
 from django.db import migrations, models
 
@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('enforcement', '0007_promises_one_open_task'),
+        ('enforcement', '0008_promises_merge_open_tasks'),
     ]
 
     operations = [
