@@ -11,7 +11,9 @@ queryset. Supervisors and auditors see every region; auditors have view permissi
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -34,6 +36,7 @@ from enforcement.models import (
     Escalation,
     Language,
     Notification,
+    PhotoStatus,
     ReferencePhoto,
     Region,
     ReportingCondition,
@@ -87,14 +90,52 @@ class RegionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def save_model(self, request, obj, form, change):
+        # Through the service: audited, and a new time zone regenerates its clients' windows.
+        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        obj.pk = services.region_save(region=obj if change else None, changes=changes, by=request.user).pk
+
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    """Staff accounts. Never deleted (their decisions point to them): deactivate instead.
+    Every change is audited (services.staff_account_audit)."""
+
     list_display = ["username", "first_name", "last_name", "region", "is_active", "is_staff"]
     list_filter = ["groups", "region", "is_active", "is_staff"]
     search_fields = ["username", "first_name", "last_name"]
     fieldsets = BaseUserAdmin.fieldsets + ((_("Region"), {"fields": ["region"]}),)
     add_fieldsets = BaseUserAdmin.add_fieldsets + ((_("Region"), {"fields": ["region"]}),)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the groups are saved: the audit event names the roles as they now are.
+        fields = [name for name in form.changed_data if name not in ("password", "password1", "password2")]
+        services.staff_account_audit(user=form.instance, fields=fields, created=not change, by=request.user)
+
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            services.staff_account_audit(user=self.get_object(request, id), fields=["password"], created=False, by=request.user)
+        return response
+
+
+class AuditedGroupAdmin(GroupAdmin):
+    """Roles and their permissions: changes are audited; a role is never deleted."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        services.staff_role_audit(group=form.instance, fields=list(form.changed_data), created=not change, by=request.user)
+
+
+admin.site.unregister(Group)
+admin.site.register(Group, AuditedGroupAdmin)
 
 
 # --- Enrolment: the client's page --------------------------------------------------------------
@@ -113,6 +154,42 @@ class InPersonConsentForm(forms.Form):
     )
 
 
+class ClientForm(forms.ModelForm):
+    """The client's details. A change is checked by the same rules the service applies
+    (services.client_update_check), so a refused change comes back as errors on its fields."""
+
+    user = None  # the staff user, set per request (ClientAdmin.get_form)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "case_officer" in self.fields:
+            region = self.instance.region if self.instance.pk else None
+            # A new client's region is chosen in the same form: every officer is offered, and
+            # clean() keeps those of the chosen region.
+            self.fields["case_officer"].queryset = (
+                services.case_officer_choices(region=region) if region is not None else services.case_officer_choices(region=None, any_region=True)
+            ).order_by("username")
+            self.fields["case_officer"].help_text = _("An active officer of the client's region, or a supervisor.")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            if self.instance.pk is None:
+                services.client_create_check(region=cleaned.get("region"), case_officer=cleaned.get("case_officer"))
+            else:
+                current = Client.objects.select_related("region", "case_officer").get(pk=self.instance.pk)
+                services.client_update_check(client=current, changes=self.editable_changes(), by=self.user)
+        except DomainError as exc:
+            for field, message in (exc.fields or {None: exc.message}).items():
+                self.add_error(field if field in self.fields else None, str(message))
+        return cleaned
+
+    def editable_changes(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.changed_data if name in services.CLIENT_EDITABLE_FIELDS}
+
+
 @admin.register(Client)
 class ClientAdmin(RegionScopedAdmin):
     """The client's page is the enrolment checklist: reference photos (with the result of each
@@ -125,22 +202,32 @@ class ClientAdmin(RegionScopedAdmin):
     search_fields = ["uci", "family_name", "given_name"]
     list_select_related = ["region", "case_officer"]
     readonly_fields = ["created_at", "updated_at"]
-    autocomplete_fields = ["case_officer"]
+    form = ClientForm
     change_form_template = "admin/enforcement/client/change_form.html"
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
 
     def get_readonly_fields(self, request, obj=None):
         # The address, employment and family status change through circumstances_update, with history.
         fields = list(self.readonly_fields)
         if obj is not None:
             fields += ["address", "employment", "family_status", "supervisor_attention", "case_closed_at"]
+            if services.client_is_enrolled(obj) and not roles.is_supervisor(request.user):
+                # The identity factors of activation: a supervisor corrects them.
+                fields += list(services.IDENTITY_FIELDS)
         return fields
 
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            # Through the service: checked, audited field by field (client.update), windows kept right.
+            services.client_update(client=obj, changes=form.editable_changes(), updated_by=request.user)
+            obj.refresh_from_db()
+            return
         # Through the service: validated the same way, and audited (client.create).
         fields = {name: value for name, value in form.cleaned_data.items() if value not in (None, "")}
         obj.pk = services.client_create(created_by=request.user, **fields).pk
@@ -170,16 +257,21 @@ class ClientAdmin(RegionScopedAdmin):
             now = timezone.now()
             condition = selectors.condition_active(client=client)
             can_change = self.has_change_permission(request, client)
+            consent_states = selectors.consent_states(client=client)
+            likeness = consent_states[ConsentKind.BIOMETRIC].record
+            photos = list(client.reference_photos.order_by("created_at"))
             extra.update(
                 enrolment=True,
                 can_enrol=can_change,
-                photos=list(client.reference_photos.order_by("created_at")),
+                photos=photos,
                 may_view_photos=biometric_images.may_view(request.user, client),
                 photo_form=PhotoUploadForm(),
                 condition=condition,
                 upcoming=condition_preview(condition, client, now) if condition else [],
                 client_time_zone=client.local_time_zone,
-                consents=[(ConsentKind(kind).label, state) for kind, state in selectors.consent_states(client=client).items()],
+                consents=[(ConsentKind(kind).label, state) for kind, state in consent_states.items()],
+                likeness_withdrawn=likeness is not None and likeness.decision != ConsentDecision.GRANTED,
+                reenrolment_needed=any(p.status == PhotoStatus.PURGED for p in photos) and not any(p.status == PhotoStatus.READY for p in photos),
                 consent_form=InPersonConsentForm(initial={"language": client.preferred_language}),
                 codes=list(client.activation_codes.select_related("issued_by")[:5]),
             )
@@ -321,7 +413,9 @@ class ReferencePhotoAdmin(RegionScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            if "active" in form.changed_data:
+                services.reference_photo_set_active(photo=obj, active=form.cleaned_data["active"], by=request.user)
+            return
         upload = form.cleaned_data["upload"]
         try:
             photo = services.reference_photo_add(client=form.cleaned_data["client"], data=upload.read(), uploaded_by=request.user)
@@ -339,9 +433,28 @@ class ReferencePhotoAdmin(RegionScopedAdmin):
 
 @admin.register(ConsentText)
 class ConsentTextAdmin(admin.ModelAdmin):
+    """A published text is what people consented to: it is never edited or deleted. A new
+    wording is a new version (a new row), published through services.consent_text_publish,
+    which records the sha256 of the exact text."""
+
     list_display = ["kind", "language", "version", "title", "published_at"]
     list_filter = ["kind", "language"]
-    readonly_fields = ["sha256"]
+    fields = ["kind", "language", "version", "title", "body", "sha256", "published_at"]
+    readonly_fields = ["sha256", "published_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        text = services.consent_text_publish(
+            kind=data["kind"], language=data["language"], version=data["version"], title=data["title"], body=data["body"],
+            published_by=request.user,
+        )
+        obj.pk = text.pk
 
 
 @admin.register(CircumstanceChange)

@@ -24,6 +24,7 @@ from enforcement.models import (
     ReportingCondition,
     ReportingMethod,
     ReportingWindow,
+    TaskNote,
     TaskPriority,
     TaskReason,
     TaskStatus,
@@ -33,6 +34,7 @@ from enforcement.models import (
 WINDOW = connection.ops.quote_name(ReportingWindow._meta.db_table)
 TASK = connection.ops.quote_name(InvestigationTask._meta.db_table)
 CLIENT = connection.ops.quote_name(Client._meta.db_table)
+NOTE = connection.ops.quote_name(TaskNote._meta.db_table)
 NOTIFICATION = connection.ops.quote_name(Notification._meta.db_table)
 NEW_WINDOWS = "reportin_new_windows"  # a temporary table, one per materialisation chunk
 
@@ -217,6 +219,7 @@ SELECT r.client_id, %(reason)s, r.id,
     CASE WHEN r.streak >= 3 THEN %(urgent)s WHEN r.streak = 2 THEN %(high)s ELSE %(normal)s END,
     %(task_open)s, %(due_by)s, '', '', {{evidence}}, %(now)s, %(now)s
 FROM {{ranked}} r WHERE true
+ORDER BY r.client_id, r.opens_at
 ON CONFLICT DO NOTHING"""
 
 _POSTGRESQL = f"""
@@ -225,7 +228,7 @@ WITH missed AS (
     WHERE status = %(open)s AND deadline_at < %(now)s {{only_client}}
     RETURNING id, client_id, opens_at
 ), ranked AS (
-    SELECT m.id, m.client_id, {_STREAK} AS streak FROM missed m
+    SELECT m.id, m.client_id, m.opens_at, {_STREAK} AS streak FROM missed m
 ), flagged AS (
     UPDATE {CLIENT} SET supervisor_attention = true
     WHERE id IN (SELECT client_id FROM ranked WHERE streak >= %(flag_at)s) AND NOT supervisor_attention
@@ -237,18 +240,21 @@ _SQLITE = [
     # starts with WITH.
     _NEW_TASKS.format(
         ranked=f"""(
-    SELECT m.id, m.client_id, {_STREAK} AS streak FROM {WINDOW} m
+    SELECT m.id, m.client_id, m.opens_at, {_STREAK} AS streak FROM {WINDOW} m
     WHERE m.status = %(open)s AND m.deadline_at < %(now)s {{only_client}}
 )""",
         evidence="json_object('consecutive_misses', r.streak, 'supervisor_attention', "
         "json(CASE WHEN r.streak >= %(flag_at)s THEN 'true' ELSE 'false' END))",
     ),
+    # From the streaks themselves, not from the tasks just opened: a miss that joins the
+    # client's open task as a note opens no task, and still counts.
     f"""
 UPDATE {CLIENT} SET supervisor_attention = true
 WHERE NOT supervisor_attention AND id IN (
-    SELECT t.client_id FROM {TASK} t JOIN {WINDOW} m ON m.id = t.window_id
-    WHERE m.status = %(open)s AND m.deadline_at < %(now)s AND t.reason = %(reason)s
-      AND json_extract(t.evidence, '$.consecutive_misses') >= %(flag_at)s {{only_client}}
+    SELECT r.client_id FROM (
+        SELECT m.id, m.client_id, {_STREAK} AS streak FROM {WINDOW} m
+        WHERE m.status = %(open)s AND m.deadline_at < %(now)s {{only_client}}
+    ) r WHERE r.streak >= %(flag_at)s
 )""",
     f"""
 UPDATE {WINDOW} AS m SET status = %(missed)s, missed_at = %(now)s
@@ -289,7 +295,9 @@ def sweep(*, now: datetime, due_by: datetime, flag_at: int, client_id: int | Non
             # tens of milliseconds of compiling for a few of work.
             cursor.execute("SET LOCAL jit = off")
             cursor.execute(_POSTGRESQL.format(only_client=only_client), params)
-            return cursor.rowcount
+            created = cursor.rowcount
+            _misses_join_open_tasks(cursor, params, only_client="" if client_id is None else "AND w.client_id = %(client_id)s")
+            return created
         # SQLite runs one writer at a time (transactions begin IMMEDIATE, config/settings.py),
         # so these statements cannot interleave with another sweep's, and a re-run finds no
         # open window past its deadline; the same unique constraint backs this up.
@@ -299,4 +307,51 @@ def sweep(*, now: datetime, due_by: datetime, flag_at: int, client_id: int | Non
         created = cursor.rowcount
         cursor.execute(flag, params)
         cursor.execute(miss, params)
+        _misses_join_open_tasks(cursor, params, only_client="" if client_id is None else "AND w.client_id = %(client_id)s")
         return created
+
+
+# One open task per problem (the task_one_open_per_client_reason constraint): a window missed
+# while the client's missed-report task is still open opened no task of its own (ON CONFLICT
+# DO NOTHING above). It joins that task as a "further event" note, once (a unique constraint
+# on the note), and the task's priority rises with the misses it gathers.
+_MISS_NOTES = f"""
+INSERT INTO {NOTE} (task_id, kind, text, data, window_id, created_at)
+SELECT t.id, %(event)s, %(miss_text)s, %(empty)s, w.id, %(now)s
+FROM {WINDOW} w JOIN {TASK} t ON t.client_id = w.client_id AND t.reason = %(reason)s AND t.status IN (%(task_open)s, %(in_progress)s)
+WHERE w.status = %(missed)s AND w.missed_at = %(now)s {{only_client}}
+  AND NOT EXISTS (SELECT 1 FROM {TASK} x WHERE x.window_id = w.id AND x.reason = %(reason)s)
+ON CONFLICT DO NOTHING"""
+
+# The priority follows the run of consecutive misses, as for a task of its own (_STREAK, for
+# a window already marked missed).
+_MISS_PRIORITY = f"""
+UPDATE {TASK} SET priority = %(priority)s, updated_at = %(now)s
+WHERE reason = %(reason)s AND status IN (%(task_open)s, %(in_progress)s) AND priority < %(priority)s
+  AND EXISTS (
+    SELECT 1 FROM {NOTE} n JOIN {WINDOW} w ON w.id = n.window_id
+    WHERE n.task_id = {TASK}.id AND n.kind = %(event)s AND n.created_at = %(now)s AND (
+        SELECT count(*) FROM {WINDOW} p
+        WHERE p.client_id = w.client_id AND p.status = %(missed)s AND p.opens_at <= w.opens_at
+          AND p.opens_at > COALESCE((
+              SELECT max(g.opens_at) FROM {WINDOW} g
+              WHERE g.client_id = w.client_id AND g.opens_at < w.opens_at
+                AND g.status IN (%(reported)s, %(satisfied)s, %(excused)s)
+          ), %(epoch)s)
+    ) >= %(streak)s
+  )"""
+
+
+def _misses_join_open_tasks(cursor, params: dict, *, only_client: str) -> None:
+    extra = {
+        **params,
+        "event": TaskNote.Kind.EVENT,
+        "in_progress": TaskStatus.IN_PROGRESS,
+        "miss_text": "Another reporting window was missed while this task was open.",
+        "empty": "{}",
+    }
+    cursor.execute(_MISS_NOTES.format(only_client=only_client), extra)
+    if cursor.rowcount:
+        # Two misses in a row: high; three or more: urgent.
+        for priority, streak in ((TaskPriority.HIGH, 2), (TaskPriority.URGENT, 3)):
+            cursor.execute(_MISS_PRIORITY, {**extra, "priority": priority, "streak": streak})

@@ -41,10 +41,8 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
     @classmethod
-    def check(cls, table: dict, current: str, new: str) -> None:
-        """Raise unless `table` (a status's allowed-transition table) allows current -> new."""
-        if new not in table.get(current, frozenset()):
-            raise cls(_("Cannot change status from “%(current)s” to “%(new)s”.") % {"current": current, "new": new})
+    def for_move(cls, current: str, new: str) -> "InvalidTransition":
+        return cls(_("Cannot change status from “%(current)s” to “%(new)s”.") % {"current": current, "new": new})
 
 
 class RateLimited(DomainError):

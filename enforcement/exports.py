@@ -25,8 +25,8 @@ from django.db import transaction
 from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 
-from enforcement.errors import InvalidTransition
 from enforcement.models import EXPORT_STATUS_TRANSITIONS, ExportJob, ExportStatus, User
+from enforcement.transitions import transition
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +121,10 @@ def export_run(*, job_id: int, now: datetime | None = None) -> ExportJob | None:
     """Write an export's file, counting progress as it goes. Returns None when the job is
     not waiting (already written, or failed)."""
     now = now or timezone.now()
-    for old in (ExportStatus.PENDING, ExportStatus.RUNNING):
-        InvalidTransition.check(EXPORT_STATUS_TRANSITIONS, old, ExportStatus.RUNNING)
     # Conditional UPDATE: a duplicate message finds the job taken or finished. A redelivery
     # after a crash (status still running) starts the file again from the beginning.
-    claimed = ExportJob.objects.filter(pk=job_id, status__in=[ExportStatus.PENDING, ExportStatus.RUNNING]).update(
-        status=ExportStatus.RUNNING, started_at=now, done=0
+    claimed = transition(
+        ExportJob.objects.filter(pk=job_id), table=EXPORT_STATUS_TRANSITIONS, to=ExportStatus.RUNNING, started_at=now, done=0
     )
     if not claimed:
         return None
@@ -150,13 +148,11 @@ def export_run(*, job_id: int, now: datetime | None = None) -> ExportJob | None:
             job.file.save(filename(job.model_label, now), File(raw), save=False)
     except Exception as exc:
         logger.exception("export %s failed", job_id)
-        InvalidTransition.check(EXPORT_STATUS_TRANSITIONS, ExportStatus.RUNNING, ExportStatus.FAILED)
-        ExportJob.objects.filter(pk=job_id).update(
-            status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
+        transition(
+            ExportJob.objects.filter(pk=job_id), table=EXPORT_STATUS_TRANSITIONS, to=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
         )
         return ExportJob.objects.get(pk=job_id)
-    InvalidTransition.check(EXPORT_STATUS_TRANSITIONS, ExportStatus.RUNNING, ExportStatus.DONE)
-    ExportJob.objects.filter(pk=job_id).update(
-        status=ExportStatus.DONE, file=job.file.name, done=written, total=written, finished_at=timezone.now()
+    transition(
+        ExportJob.objects.filter(pk=job_id), table=EXPORT_STATUS_TRANSITIONS, to=ExportStatus.DONE, file=job.file.name, done=written, total=written, finished_at=timezone.now()
     )
     return ExportJob.objects.get(pk=job_id)

@@ -1,7 +1,8 @@
 """The enforcement domain: clients, consent, conditions, windows, tasks and the audit trail.
 
 Each status is a TextChoices with an explicit table of allowed transitions beside it;
-services check moves with `InvalidTransition.check(TABLE, old, new)`. Models hold fields,
+services move rows with `enforcement.transitions.transition`, a conditional UPDATE whose
+WHERE clause is the table. Models hold fields,
 constraints and pure derived values; every state change goes through `services.py`.
 
 This app never imports `reportin`. Where a row points at a check-in it stores the id
@@ -180,8 +181,9 @@ class PhotoStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     READY = "ready", _("Ready")
     REJECTED = "rejected", _("Rejected")
-    # Image and encoding deleted under the retention rules; the row stays for the match log.
-    PURGED = "purged", _("Deleted (retention period over)")
+    # Image and encoding deleted (retention period over, or the likeness consent withdrawn);
+    # the row stays for the match log.
+    PURGED = "purged", _("Deleted")
 
 
 PHOTO_STATUS_TRANSITIONS = {
@@ -543,6 +545,9 @@ class TaskResolution(models.TextChoices):
     EXCUSED = "excused", _("Excused")
     ESCALATED = "escalated", _("Escalated")
     NO_ACTION = "no_action", _("No action needed")
+    # Not an officer's decision: a duplicate open task folded into the open task of the same
+    # client and reason (migration 0007), whose decision settles what it was about.
+    MERGED = "merged", _("Merged into another open task")
 
 
 class InvestigationTask(models.Model):
@@ -588,6 +593,13 @@ class InvestigationTask(models.Model):
                 condition=Q(consent_record__isnull=False),
                 name="task_one_per_reason_consent",
             ),
+            # One open task per problem: a later event of the same kind for the same person is
+            # added to the open task as a note (services.task_open), not a task of its own.
+            models.UniqueConstraint(
+                fields=["client", "reason"],
+                condition=Q(status__in=["open", "in_progress"]),
+                name="task_one_open_per_client_reason",
+            ),
             models.CheckConstraint(
                 condition=(
                     Q(status="resolved", resolved_at__isnull=False) & ~Q(resolution="")
@@ -624,8 +636,15 @@ class TaskNote(models.Model):
         NOTE = "note", _("Note")
         LATE_CHECKIN = "late_checkin", _("Late check-in")
         SYSTEM = "system", _("System")
+        # A later event of the task's kind for the same person (another missed window, another
+        # check-in that needs review): its source is on the note, and the task's decision
+        # settles it too.
+        EVENT = "event", _("Further event")
 
     task = models.ForeignKey(InvestigationTask, on_delete=models.CASCADE, related_name="notes")
+    checkin_id = models.BigIntegerField(null=True, blank=True)
+    window = models.ForeignKey(ReportingWindow, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    consent_record = models.ForeignKey(ConsentRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NOTE)
     author = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     text = models.TextField()
@@ -636,6 +655,15 @@ class TaskNote(models.Model):
         ordering = ["created_at", "id"]
         verbose_name = _("task note")
         verbose_name_plural = _("task notes")
+        # An event is added once, however often the sweep or a redelivered message sees it.
+        constraints = [
+            models.UniqueConstraint(fields=["task", "checkin_id"], condition=Q(kind="event", checkin_id__isnull=False), name="tasknote_one_event_per_checkin"),
+            models.UniqueConstraint(fields=["task", "window"], condition=Q(kind="event", window__isnull=False), name="tasknote_one_event_per_window"),
+            models.UniqueConstraint(
+                fields=["task", "consent_record"], condition=Q(kind="event", consent_record__isnull=False), name="tasknote_one_event_per_consent"
+            ),
+        ]
+        indexes = [models.Index(fields=["checkin_id"], condition=Q(checkin_id__isnull=False), name="tasknote_checkin_idx")]
 
 
 class EscalationKind(models.TextChoices):

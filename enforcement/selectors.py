@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
 from enforcement.models import (
     Client,
@@ -11,9 +11,12 @@ from enforcement.models import (
     ConsentKind,
     ConsentRecord,
     ConsentText,
+    InvestigationTask,
     ReportingCondition,
     ReportingMethod,
     ReportingWindow,
+    TaskNote,
+    TaskStatus,
     WindowStatus,
 )
 
@@ -110,3 +113,29 @@ def window_for_capture(*, client: Client, captured_at: datetime, received_at: da
         .order_by("opens_at")
         .first()
     )
+
+
+def task_checkin_ids(*, task: InvestigationTask) -> list[int]:
+    """The check-ins a task is about: its own, and those added to it later as events."""
+    ids = [task.checkin_id] if task.checkin_id is not None else []
+    ids += TaskNote.objects.filter(task=task, kind=TaskNote.Kind.EVENT, checkin_id__isnull=False).order_by("pk").values_list("checkin_id", flat=True)
+    return list(dict.fromkeys(ids))
+
+
+def task_window_ids(*, task: InvestigationTask) -> list[int]:
+    """The windows a task is about: its own, and those added to it later as events."""
+    ids = [task.window_id] if task.window_id is not None else []
+    ids += TaskNote.objects.filter(task=task, kind=TaskNote.Kind.EVENT, window__isnull=False).order_by("pk").values_list("window_id", flat=True)
+    return list(dict.fromkeys(ids))
+
+
+def checkin_task_resolutions(*, checkin_id: int, client: Client) -> set[str] | None:
+    """The resolutions of every task about a check-in (its own tasks and those it was added to
+    as an event), or None while one of them is still open."""
+    tasks = InvestigationTask.objects.filter(client=client).filter(
+        Q(checkin_id=checkin_id) | Q(pk__in=TaskNote.objects.filter(kind=TaskNote.Kind.EVENT, checkin_id=checkin_id).values("task_id"))
+    )
+    rows = list(tasks.values_list("status", "resolution"))
+    if any(status != TaskStatus.RESOLVED for status, _ in rows):
+        return None
+    return {resolution for _, resolution in rows if resolution}

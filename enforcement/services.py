@@ -11,8 +11,9 @@ import time
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -20,8 +21,9 @@ from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
 from enforcement import audit, compliance, crypto, notifications, roles
-from enforcement.errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
+from enforcement.errors import Conflict, DomainError, Forbidden, NotFound
 from enforcement.models import (
+    CASE_STATUS_TRANSITIONS,
     ESCALATION_STATUS_TRANSITIONS,
     NOTIFICATION_STATUS_TRANSITIONS,
     PHOTO_STATUS_TRANSITIONS,
@@ -29,6 +31,7 @@ from enforcement.models import (
     WINDOW_STATUS_TRANSITIONS,
     AccessRecord,
     ActivationCode,
+    CaseStatus,
     CircumstanceChange,
     CircumstanceField,
     Client,
@@ -39,6 +42,7 @@ from enforcement.models import (
     Escalation,
     EscalationStatus,
     InvestigationTask,
+    Language,
     Notification,
     NotificationStatus,
     PhotoStatus,
@@ -55,6 +59,7 @@ from enforcement.models import (
     User,
     WindowStatus,
 )
+from enforcement.transitions import transition, transition_one
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +89,13 @@ def audit_record(*, actor: User | None, action: str, obj=None, client: Client | 
 # --- Clients --------------------------------------------------------------------------------
 
 
+def client_create_check(*, region: Region | None, case_officer: User | None) -> None:
+    """Raise DomainError if `case_officer` may not take a new client of `region`."""
+    if case_officer is not None and not case_officer_choices(region=region).filter(pk=case_officer.pk).exists():
+        message = _("The case officer must be an active officer of the client's region, or a supervisor.")
+        raise DomainError(message, code="invalid_case_officer", fields={"case_officer": message})
+
+
 @transaction.atomic
 def client_create(
     *,
@@ -97,6 +109,9 @@ def client_create(
     preferred_language: str = "en",
     **optional,
 ) -> Client:
+    client_create_check(region=region, case_officer=optional.get("case_officer"))
+    if optional.get("case_status") == CaseStatus.CLOSED:
+        optional.setdefault("case_closed_at", timezone.now())
     client = Client(
         uci=uci,
         given_name=given_name,
@@ -111,6 +126,197 @@ def client_create(
     client.save()
     audit_record(actor=created_by, action="client.create", obj=client, client=client)
     return client
+
+
+# Fields an officer edits on the client's page. The address, employment and family status
+# change through circumstances_update (with their history); the supervisor flag through
+# client_attention_clear.
+CLIENT_EDITABLE_FIELDS = (
+    "uci", "given_name", "family_name", "date_of_birth", "country_of_citizenship", "preferred_language",
+    "region", "time_zone", "case_status", "case_officer", "email", "phone",
+)
+# What the app checks at activation, with the code: once a client is enrolled, only a
+# supervisor corrects them (and it is audited like every change).
+IDENTITY_FIELDS = ("uci", "date_of_birth")
+
+
+def client_is_enrolled(client: Client) -> bool:
+    """Enrolled: an activation code was issued or a reference photo is in use."""
+    return (
+        ActivationCode.objects.filter(client=client).exists()
+        or ReferencePhoto.objects.filter(client=client, status=PhotoStatus.READY).exists()
+    )
+
+
+def case_officer_choices(*, region: Region | None, any_region: bool = False):
+    """Who may be a client's case officer: active officers of the client's region, and
+    supervisors (who work every region). Not auditors, not a bare superuser account."""
+    if any_region:
+        officers = Q(groups__name=roles.OFFICER)
+    else:
+        officers = Q(groups__name=roles.OFFICER, region=region) if region is not None else Q(pk__in=[])
+    return User.objects.filter(is_active=True, is_staff=True).filter(officers | Q(groups__name=roles.SUPERVISOR)).distinct()
+
+
+def _audit_value(value):
+    if isinstance(value, models.Model):
+        return {"id": value.pk, "label": str(value)}
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def client_update_check(*, client: Client, changes: dict, by: User) -> dict[str, tuple]:
+    """The changes that `changes` makes to `client`, as {field: (old, new)}, after checking
+    them all; raises DomainError (with the fields at fault) if any is not allowed."""
+    unknown = set(changes) - set(CLIENT_EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not editable through client_update: {sorted(unknown)}")
+    if "country_of_citizenship" in changes and changes["country_of_citizenship"]:
+        changes = {**changes, "country_of_citizenship": changes["country_of_citizenship"].upper()}
+    diff = {}
+    for field, new in changes.items():
+        old = getattr(client, field)
+        if (old.pk if isinstance(old, models.Model) else old) != (new.pk if isinstance(new, models.Model) else new):
+            diff[field] = (old, new)
+    if not diff:
+        return {}
+    if not roles.may_see_region(by, client.region_id):
+        raise Forbidden(_("This client belongs to another region."), code="other_region")
+    errors = {}
+    region = diff.get("region", (None, client.region))[1]
+    if region is not None and not roles.may_see_region(by, region.pk):
+        errors["region"] = _("You can move a client only to a region you work in.")
+    identity = [field for field in IDENTITY_FIELDS if field in diff]
+    if identity and client_is_enrolled(client) and not roles.is_supervisor(by):
+        message = _("Only a supervisor corrects the UCI or date of birth of an enrolled client: the app checks them at activation.")
+        raise Forbidden(message, code="identity_locked", fields=dict.fromkeys(identity, message))
+    if "case_status" in diff:
+        old, new = diff["case_status"]
+        if new not in CASE_STATUS_TRANSITIONS.get(old, ()):
+            errors["case_status"] = _("A case cannot go from “%(old)s” to “%(new)s”.") % {
+                "old": CaseStatus(old).label, "new": CaseStatus(new).label if new in CaseStatus.values else new,
+            }
+    officer = diff.get("case_officer", (None, client.case_officer))[1]
+    if officer is not None and ("case_officer" in diff or "region" in diff):
+        if not case_officer_choices(region=region).filter(pk=officer.pk).exists():
+            errors["case_officer"] = _("The case officer must be an active officer of the client's region, or a supervisor.")
+    probe = Client(**{f.attname: getattr(client, f.attname) for f in Client._meta.concrete_fields})
+    for field, (_old, new) in diff.items():
+        setattr(probe, field, new)
+    try:
+        probe.full_clean(exclude=[f.name for f in Client._meta.fields if f.name not in diff])
+    except ValidationError as exc:
+        errors.update({field: " ".join(messages) for field, messages in exc.message_dict.items()})
+    if errors:
+        first = next(iter(errors.values()))
+        raise DomainError(first, code="invalid_client_change", fields=errors)
+    return diff
+
+
+@transaction.atomic
+def client_update(*, client: Client, changes: dict, updated_by: User, now: datetime | None = None) -> Client:
+    """Change a client's details and case (the client's page in admin). Every changed field is
+    audited with its old and new value; the case status moves only as CASE_STATUS_TRANSITIONS
+    allows, and closing stamps `case_closed_at` (retention counts from it); a new time zone or
+    region regenerates the windows not yet open; closing or removal ends them, reopening
+    creates them again. Returns the client as saved."""
+    now = now or timezone.now()
+    locked = Client.objects.select_for_update(of=("self",)).select_related("region", "case_officer").get(pk=client.pk)
+    old_zone = locked.local_time_zone
+    diff = client_update_check(client=locked, changes=changes, by=updated_by)
+    if not diff:
+        return locked
+    for field, (_old, new) in diff.items():
+        setattr(locked, field, new)
+    plain = [field for field in diff if field != "case_status"]
+    if plain:
+        locked.save(update_fields=[*plain, "updated_at"])
+    if "case_status" in diff:
+        old, new = diff["case_status"]
+        locked.case_closed_at = now if new == CaseStatus.CLOSED else None
+        # The table is the guard (a concurrent change lost the lock race and is refused here).
+        transition_one(
+            Client.objects.filter(pk=locked.pk), table=CASE_STATUS_TRANSITIONS, to=new, current=old, field="case_status",
+            case_closed_at=locked.case_closed_at, updated_at=now,
+        )
+    audit_record(
+        actor=updated_by, action="client.update", obj=locked, client=locked,
+        details={"changes": {field: {"old": _audit_value(old), "new": _audit_value(new)} for field, (old, new) in diff.items()}},
+        now=now,
+    )
+    # Windows are kept for open cases only (compliance.OPEN_CASES): closing or removal ends
+    # the upcoming ones, reopening creates them again.
+    opened_or_ended = "case_status" in diff and (diff["case_status"][0] in compliance.OPEN_CASES) != (diff["case_status"][1] in compliance.OPEN_CASES)
+    if locked.local_time_zone != old_zone or opened_or_ended:
+        _client_windows_regenerate(locked, now=now)
+    return locked
+
+
+def _client_windows_regenerate(client: Client, *, now: datetime) -> None:
+    # Windows that opened are the record and stay; the window under way keeps its times, and
+    # new ones start after it, so the client is never held to two windows at once.
+    windows_discard_upcoming(client=client, now=now)
+    condition = ReportingCondition.objects.filter(client=client, active=True).first()
+    if condition is None:
+        return
+    under_way_until = ReportingWindow.objects.filter(client=client, opens_at__lte=now, closes_at__gt=now).aggregate(end=Max("closes_at"))["end"]
+    if under_way_until and (condition.effective_from is None or condition.effective_from < under_way_until):
+        ReportingCondition.objects.filter(pk=condition.pk).update(effective_from=under_way_until)
+    windows_materialise(now=now, condition_ids=[condition.pk])
+
+
+# --- Regions and staff accounts ---------------------------------------------------------------
+
+
+@transaction.atomic
+def region_save(*, region: Region | None, changes: dict, by: User, now: datetime | None = None) -> Region:
+    """Create a region (`region` None) or change one. Audited; a new time zone regenerates the
+    windows not yet open of its clients who have no zone of their own."""
+    now = now or timezone.now()
+    if region is None:
+        created = Region(**changes)
+        created.full_clean()
+        created.save()
+        audit_record(actor=by, action="region.create", obj=created, details={k: _audit_value(v) for k, v in changes.items()}, now=now)
+        return created
+    locked = Region.objects.select_for_update().get(pk=region.pk)
+    diff = {field: (getattr(locked, field), value) for field, value in changes.items() if getattr(locked, field) != value}
+    if not diff:
+        return locked
+    for field, (_old, value) in diff.items():
+        setattr(locked, field, value)
+    locked.full_clean()
+    locked.save(update_fields=list(diff))
+    audit_record(
+        actor=by, action="region.update", obj=locked,
+        details={"changes": {field: {"old": old, "new": new} for field, (old, new) in diff.items()}}, now=now,
+    )
+    if "time_zone" in diff:
+        for client in Client.objects.filter(region=locked, time_zone="").select_related("region"):
+            _client_windows_regenerate(client, now=now)
+    return locked
+
+
+def staff_account_audit(*, user: User, fields: list[str], created: bool, by: User, now: datetime | None = None):
+    """Record a change to a staff account made in admin (who, which fields, the roles now)."""
+    return audit_record(
+        actor=by, action="staff.create" if created else "staff.update", obj=user,
+        details={
+            "username": user.get_username(), "fields": sorted(fields), "roles": sorted(user.groups.values_list("name", flat=True)),
+            "is_active": user.is_active, "region": user.region_id,
+        },
+        now=now,
+    )
+
+
+def staff_role_audit(*, group, fields: list[str], created: bool, by: User, now: datetime | None = None):
+    """Record a change to a role (a group and its permissions) made in admin."""
+    return audit_record(
+        actor=by, action="role.create" if created else "role.update", obj=group,
+        details={"name": group.name, "fields": sorted(fields), "permissions": sorted(group.permissions.values_list("codename", flat=True))},
+        now=now,
+    )
 
 
 # --- Reference photos -----------------------------------------------------------------------
@@ -193,11 +399,9 @@ def _reference_photo_store(*, client: Client, clean: bytes, analysis: faces.Anal
     )
     photo.image.save("reference", ContentFile(clean), save=False)
     if analysis.outcome == faces.Outcome.OK:
-        InvalidTransition.check(PHOTO_STATUS_TRANSITIONS, PhotoStatus.PENDING, PhotoStatus.READY)
         photo.status = PhotoStatus.READY
         photo.encoding = crypto.encrypt(faces.encoding_to_bytes(analysis.encoding))
     else:
-        InvalidTransition.check(PHOTO_STATUS_TRANSITIONS, PhotoStatus.PENDING, PhotoStatus.REJECTED)
         photo.status = PhotoStatus.REJECTED
         photo.rejection_code = analysis.outcome
         photo.rejection_message = REJECTION_MESSAGES.get(analysis.outcome) or analysis.message
@@ -210,6 +414,27 @@ def _reference_photo_store(*, client: Client, clean: bytes, analysis: faces.Anal
         details={"status": photo.status, "rejection_code": photo.rejection_code},
     )
     return photo
+
+
+@transaction.atomic
+def reference_photo_set_active(*, photo: ReferencePhoto, active: bool, by: User, now: datetime | None = None) -> bool:
+    """Take a reference photo out of comparisons (or back in). Audited. Returns False when
+    nothing changed; a deleted (purged) photo cannot come back."""
+    now = now or timezone.now()
+    query = ReferencePhoto.objects.filter(pk=photo.pk, active=not active)
+    if active:
+        query = query.exclude(status=PhotoStatus.PURGED)
+        if ReferencePhoto.objects.filter(client=photo.client, active=True).exclude(status=PhotoStatus.REJECTED).count() >= MAX_REFERENCE_PHOTOS:
+            raise Conflict(
+                _("A client has at most %(n)d reference photos; deactivate one first.") % {"n": MAX_REFERENCE_PHOTOS},
+                code="too_many_reference_photos",
+            )
+    if not query.update(active=active, updated_at=now):
+        return False
+    audit_record(
+        actor=by, action="reference_photo.activate" if active else "reference_photo.deactivate", obj=photo, client=photo.client, now=now,
+    )
+    return True
 
 
 # --- Conditions -----------------------------------------------------------------------------
@@ -300,6 +525,42 @@ def circumstances_update(
 # --- Consent --------------------------------------------------------------------------------
 
 
+def consent_text_sha256(title: str, body: str) -> str:
+    """The fingerprint of a consent text exactly as shown: title, blank line, body."""
+    return hashlib.sha256(f"{title}\n\n{body}".encode()).hexdigest()
+
+
+@transaction.atomic
+def consent_text_publish(
+    *, kind: str, language: str, version: str, title: str, body: str, published_by: User | None, now: datetime | None = None
+) -> ConsentText:
+    """Publish a new version of a consent text; it becomes the current one of its kind and
+    language. A published version is never changed: a new wording is a new version. Audited."""
+    now = now or timezone.now()
+    version, title, body = (version or "").strip(), (title or "").strip(), (body or "").strip()
+    errors = {}
+    if kind not in ConsentKind.values:
+        errors["kind"] = _("Unknown consent kind.")
+    if language not in Language.values:
+        errors["language"] = _("Unknown language.")
+    for field, value in (("version", version), ("title", title), ("body", body)):
+        if not value:
+            errors[field] = _("This field is required.")
+    if errors:
+        raise DomainError(next(iter(errors.values())), code="invalid_consent_text", fields=errors)
+    if ConsentText.objects.filter(kind=kind, language=language, version=version).exists():
+        message = _("This version is published already; give the new wording a new version.")
+        raise Conflict(message, code="consent_text_version_exists", fields={"version": message})
+    text = ConsentText.objects.create(
+        kind=kind, language=language, version=version, title=title, body=body, sha256=consent_text_sha256(title, body), published_at=now
+    )
+    audit_record(
+        actor=published_by, action="consent_text.publish", obj=text,
+        details={"kind": kind, "language": language, "version": version, "sha256": text.sha256}, now=now,
+    )
+    return text
+
+
 def consent_text_current(*, kind: str, language: str) -> ConsentText:
     text = ConsentText.objects.filter(kind=kind, language=language).order_by("-published_at", "-id").first()
     if text is None:
@@ -377,10 +638,56 @@ def consent_record(
             reason=TaskReason.CONSENT_WITHDRAWN,
             consent_record=record,
             priority=TaskPriority.HIGH,
-            evidence={"kind": kind, "decision": decision, "condition_switched_to_in_person": bool(switched)},
+            evidence={
+                "kind": kind, "decision": decision, "condition_switched_to_in_person": bool(switched),
+                **({"reference_photos": "deleted once no open task about a check-in needs them; giving the consent again needs a new enrolment"}
+                   if kind == ConsentKind.BIOMETRIC else {}),
+            },
             now=now,
         )
+    if kind == ConsentKind.BIOMETRIC and decision != ConsentDecision.GRANTED:
+        reference_photos_withdraw(client=client, actor=recorded_by, now=now)
     return record
+
+
+def _open_tasks_needing_photos(client: Client):
+    # The task page shows the selfie beside the reference photos: an officer deciding a task
+    # about a check-in needs them until the decision is made.
+    return InvestigationTask.objects.filter(client=client, status__in=UNRESOLVED_TASK, checkin_id__isnull=False)
+
+
+def reference_photos_withdraw(*, client: Client, actor: User | None = None, now: datetime | None = None) -> list[int]:
+    """Delete the client's reference photos and face encodings once their likeness consent is
+    no longer granted (withdrawn or refused), as soon as no open task about a check-in needs
+    them (task_close calls this again after each decision). Audited. The rows stay, as
+    `purged`, for the match log; giving the consent again needs a new enrolment. Returns the
+    ids deleted."""
+    now = now or timezone.now()
+    latest = ConsentRecord.objects.filter(client=client, kind=ConsentKind.BIOMETRIC).order_by("-recorded_at", "-id").first()
+    if latest is None or latest.decision == ConsentDecision.GRANTED or _open_tasks_needing_photos(client).exists():
+        return []
+    deleted = []
+    for photo in ReferencePhoto.objects.select_for_update().filter(client=client).exclude(status=PhotoStatus.PURGED).order_by("pk"):
+        if transition(
+            ReferencePhoto.objects.filter(pk=photo.pk), table=PHOTO_STATUS_TRANSITIONS, to=PhotoStatus.PURGED,
+            image="", encoding=None, active=False, updated_at=now,
+        ):
+            _file_delete_after_commit(photo.image)
+            deleted.append(photo.pk)
+    if deleted:
+        audit_record(
+            actor=actor, actor_label=None if actor else "system", action="reference_photo.purge", client=client,
+            details={"reason": "likeness_consent_" + latest.decision, "consent_record": latest.pk, "ids": deleted}, now=now,
+        )
+    return deleted
+
+
+def _file_delete_after_commit(file_field) -> None:
+    """Delete a stored file once the row no longer points to it: a crash in between leaves an
+    unreadable orphan file, never a row pointing to nothing."""
+    name, storage = file_field.name, file_field.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
 
 
 # --- Activation codes -----------------------------------------------------------------------
@@ -454,13 +761,13 @@ def window_satisfy(*, window: ReportingWindow, checkin_id: int, now: datetime | 
     """Mark a window satisfied by a verified check-in. Returns False (and changes nothing) if
     the window is no longer open or reported, e.g. satisfied by another check-in, or missed."""
     now = now or timezone.now()
-    for status in (WindowStatus.OPEN, WindowStatus.REPORTED):
-        InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, status, WindowStatus.SATISFIED)
     # Conditional update: of two check-ins verified at once, only one satisfies the window.
-    updated = ReportingWindow.objects.filter(pk=window.pk, status__in=[WindowStatus.OPEN, WindowStatus.REPORTED]).update(
-        status=WindowStatus.SATISFIED, satisfied_by_checkin_id=checkin_id, satisfied_at=now
+    return bool(
+        transition(
+            ReportingWindow.objects.filter(pk=window.pk), table=WINDOW_STATUS_TRANSITIONS, to=WindowStatus.SATISFIED,
+            satisfied_by_checkin_id=checkin_id, satisfied_at=now,
+        )
     )
-    return bool(updated)
 
 
 @transaction.atomic
@@ -475,9 +782,8 @@ def window_checkin_received(
     that comes after a miss is added to the open missed_report task as information."""
     if window is not None:
         if window.status == WindowStatus.OPEN:
-            InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, WindowStatus.OPEN, WindowStatus.REPORTED)
             # Conditional: the sweep may have marked the window missed an instant ago.
-            if ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.OPEN).update(status=WindowStatus.REPORTED):
+            if transition(ReportingWindow.objects.filter(pk=window.pk), table=WINDOW_STATUS_TRANSITIONS, to=WindowStatus.REPORTED):
                 return
         elif window.status != WindowStatus.MISSED:
             return  # reported, satisfied or excused already: none of them ever becomes open again
@@ -518,9 +824,11 @@ def window_excuse(*, window: ReportingWindow, officer: User, reason: str, now: d
         raise DomainError(message, code="reason_required", fields={"reason": message})
     locked = ReportingWindow.objects.select_for_update().select_related("client").get(pk=window.pk)
     previous = locked.status
-    InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, previous, WindowStatus.EXCUSED)
+    transition_one(
+        ReportingWindow.objects.filter(pk=locked.pk), table=WINDOW_STATUS_TRANSITIONS, to=WindowStatus.EXCUSED, current=previous,
+        excused_by=officer, excused_reason=reason, excused_at=now,
+    )
     locked.status, locked.excused_by, locked.excused_reason, locked.excused_at = WindowStatus.EXCUSED, officer, reason, now
-    locked.save(update_fields=["status", "excused_by", "excused_reason", "excused_at"])
     audit_record(
         actor=officer, action="window.excuse", obj=locked, client=locked.client,
         details={"reason": reason, "previous_status": previous}, now=now,
@@ -596,14 +904,23 @@ def _notification_deliver(notification: Notification, *, sender, now: datetime) 
                 new_status = NotificationStatus.FAILED
         else:
             new_status, notification.sent_at, notification.last_error = NotificationStatus.SENT, now, ""
-    if new_status != NotificationStatus.PENDING:
-        InvalidTransition.check(NOTIFICATION_STATUS_TRANSITIONS, notification.status, new_status)
+    values = {name: getattr(notification, name) for name in fields if name != "status"}
+    if new_status == NotificationStatus.PENDING:
+        # A retry later: the reminder stays pending with its attempt counted.
+        Notification.objects.filter(pk=notification.pk).update(**values)
+    else:
+        transition_one(
+            Notification.objects.filter(pk=notification.pk), table=NOTIFICATION_STATUS_TRANSITIONS, to=new_status,
+            current=notification.status, **values,
+        )
     notification.status = new_status
-    notification.save(update_fields=fields)
     return new_status == NotificationStatus.SENT
 
 
 # --- Tasks ----------------------------------------------------------------------------------
+
+
+UNRESOLVED_TASK = (TaskStatus.OPEN, TaskStatus.IN_PROGRESS)
 
 
 def task_open(
@@ -618,26 +935,64 @@ def task_open(
     now: datetime | None = None,
 ) -> tuple[InvestigationTask, bool]:
     """Open a task unless one exists for this reason and source. Returns (task, created).
+
+    One open task per problem: when the client already has an open task of this reason, the
+    event is added to it as a "further event" note carrying its source (the officer sees it
+    on the task page; the task's decision settles it too), and that task is returned.
     Safe under concurrency: the unique constraints decide, not a prior SELECT."""
     now = now or timezone.now()
     source = {"window": window, "checkin_id": checkin_id, "consent_record": consent_record}
     lookup = {key: value for key, value in source.items() if value is not None}
     if len(lookup) != 1:
         raise ValueError("a task has exactly one source: window, checkin_id or consent_record")
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                task = InvestigationTask.objects.create(
+                    client=client,
+                    reason=reason,
+                    priority=priority,
+                    due_by=now + timedelta(hours=settings.REPORTIN_TASK_DUE_HOURS),
+                    evidence=evidence or {},
+                    created_at=now,
+                    **lookup,
+                )
+        except IntegrityError:
+            pass
+        else:
+            return task, True
+        same_source = InvestigationTask.objects.filter(reason=reason, **lookup).first()
+        if same_source is not None:
+            return same_source, False
+        with transaction.atomic():
+            # Row lock: an officer resolving the open task at this instant either finishes
+            # first (then a new task opens, next attempt) or sees the note.
+            open_task = (
+                InvestigationTask.objects.select_for_update(of=("self",))
+                .filter(client=client, reason=reason, status__in=UNRESOLVED_TASK)
+                .first()
+            )
+            if open_task is not None:
+                _task_event_add(open_task, source=lookup, priority=priority, evidence=evidence or {}, now=now)
+                return open_task, False
+    raise Conflict(_("The task could not be opened; try again."), code="task_open_conflict")
+
+
+def _task_event_add(task: InvestigationTask, *, source: dict, priority: int, evidence: dict, now: datetime) -> None:
+    if "checkin_id" in source:
+        text = _("Check-in %(id)d needs review for the same reason.") % {"id": source["checkin_id"]}
+    elif "window" in source:
+        text = _("The window of %(at)s UTC was missed too.") % {"at": f"{source['window'].opens_at:%Y-%m-%d %H:%M}"}
+    else:
+        text = _("The client said no again (%(decision)s).") % {"decision": source["consent_record"].decision}
     try:
         with transaction.atomic():
-            task = InvestigationTask.objects.create(
-                client=client,
-                reason=reason,
-                priority=priority,
-                due_by=now + timedelta(hours=settings.REPORTIN_TASK_DUE_HOURS),
-                evidence=evidence or {},
-                created_at=now,
-                **lookup,
-            )
+            TaskNote.objects.create(task=task, kind=TaskNote.Kind.EVENT, text=text, data=evidence, created_at=now, **source)
     except IntegrityError:
-        return InvestigationTask.objects.get(reason=reason, **lookup), False
-    return task, True
+        return  # this event was added already (a re-run, a redelivered message)
+    if priority > task.priority:
+        InvestigationTask.objects.filter(pk=task.pk).update(priority=priority, updated_at=now)
+        task.priority = priority
 
 
 # --- Triage decisions (officers in admin) -----------------------------------------------------
@@ -645,6 +1000,8 @@ def task_open(
 # Resolutions that answer "is the person in the selfie the client?": only for tasks about a
 # check-in. "Escalated" is set by an approved escalation only (four eyes), never directly.
 IDENTITY_RESOLUTIONS = frozenset({TaskResolution.IDENTITY_CONFIRMED, TaskResolution.IDENTITY_NOT_CONFIRMED})
+# Set by an approved escalation (four eyes) or by merging duplicates, never chosen directly.
+OFFICER_EXCLUDED_RESOLUTIONS = frozenset({TaskResolution.ESCALATED, TaskResolution.MERGED})
 
 
 def _task_lock(task: InvestigationTask) -> InvestigationTask:
@@ -672,10 +1029,12 @@ def task_assign(*, task: InvestigationTask, assignee: User, by: User, now: datet
         raise DomainError(_("Tasks go to active officers or supervisors only."), code="invalid_assignee")
     if not roles.may_see_region(assignee, locked.client.region_id):
         raise DomainError(_("This officer works in another region."), code="assignee_other_region")
-    InvalidTransition.check(TASK_STATUS_TRANSITIONS, locked.status, TaskStatus.IN_PROGRESS)
     previous = locked.assignee
+    transition_one(
+        InvestigationTask.objects.filter(pk=locked.pk), table=TASK_STATUS_TRANSITIONS, to=TaskStatus.IN_PROGRESS,
+        current=locked.status, assignee=assignee, assigned_at=now, updated_at=now,
+    )
     locked.assignee, locked.assigned_at, locked.status = assignee, now, TaskStatus.IN_PROGRESS
-    locked.save(update_fields=["assignee", "assigned_at", "status", "updated_at"])
     audit_record(
         actor=by, action="task.reassign" if reassign else "task.assign", obj=locked, client=locked.client,
         details={"from": previous.get_username() if previous else None, "to": assignee.get_username()}, now=now,
@@ -684,14 +1043,16 @@ def task_assign(*, task: InvestigationTask, assignee: User, by: User, now: datet
 
 
 @transaction.atomic
-def task_resolve(
+def task_close(
     *, task: InvestigationTask, resolution: str, note: str, by: User, now: datetime | None = None
 ) -> InvestigationTask:
-    """Close a task with a person's decision: a resolution and a note saying why, both required.
-    (reportin.services.task_decide adds what follows for a check-in.)"""
+    """Record a person's decision on a task: a resolution and a note saying why, both required.
+    Not to be called on its own: reportin.services.task_decide, the one public way to resolve
+    a task, calls it and then settles the check-ins the task is about (enforcement cannot see
+    check-ins)."""
     now = now or timezone.now()
     note = (note or "").strip()
-    if resolution not in TaskResolution.values or resolution == TaskResolution.ESCALATED:
+    if resolution not in TaskResolution.values or resolution in OFFICER_EXCLUDED_RESOLUTIONS:
         message = _("Choose a resolution.")
         raise DomainError(message, code="resolution_required", fields={"resolution": message})
     if not note:
@@ -704,22 +1065,25 @@ def task_resolve(
         raise DomainError(message, code="resolution_not_applicable", fields={"resolution": message})
     if locked.assignee_id not in (None, by.pk) and not roles.is_supervisor(by):
         raise Forbidden(_("This task is assigned to another officer."), code="assigned_to_another")
-    return _task_close(locked, resolution=resolution, note=note, by=by, now=now)
+    return _task_mark_resolved(locked, resolution=resolution, note=note, by=by, now=now)
 
 
-def _task_close(locked: InvestigationTask, *, resolution: str, note: str, by: User, now: datetime) -> InvestigationTask:
-    InvalidTransition.check(TASK_STATUS_TRANSITIONS, locked.status, TaskStatus.RESOLVED)
-    locked.status, locked.resolution, locked.resolution_note = TaskStatus.RESOLVED, resolution, note
-    locked.resolved_by, locked.resolved_at = by, now
+def _task_mark_resolved(locked: InvestigationTask, *, resolution: str, note: str, by: User, now: datetime) -> InvestigationTask:
     if locked.assignee_id is None:
         locked.assignee, locked.assigned_at = by, now
-    locked.save(
-        update_fields=["status", "resolution", "resolution_note", "resolved_by", "resolved_at", "assignee", "assigned_at", "updated_at"]
+    transition_one(
+        InvestigationTask.objects.filter(pk=locked.pk), table=TASK_STATUS_TRANSITIONS, to=TaskStatus.RESOLVED, current=locked.status,
+        resolution=resolution, resolution_note=note, resolved_by=by, resolved_at=now,
+        assignee=locked.assignee, assigned_at=locked.assigned_at, updated_at=now,
     )
+    locked.status, locked.resolution, locked.resolution_note = TaskStatus.RESOLVED, resolution, note
+    locked.resolved_by, locked.resolved_at = by, now
     audit_record(
         actor=by, action="task.resolve", obj=locked, client=locked.client,
         details={"reason": locked.reason, "resolution": resolution, "note": note}, now=now,
     )
+    # Photos kept for this decision after the likeness consent was withdrawn go now.
+    reference_photos_withdraw(client=locked.client, actor=by, now=now)
     return locked
 
 
@@ -728,7 +1092,7 @@ def escalation_propose(
     *, task: InvestigationTask, kind: str, reason: str, by: User, now: datetime | None = None
 ) -> Escalation:
     """Propose an adverse step (e.g. recommend a warrant). Nothing follows until a different
-    supervisor signs it off (escalation_decide)."""
+    supervisor signs it off (reportin.services.escalation_decide)."""
     now = now or timezone.now()
     reason = (reason or "").strip()
     if not reason:
@@ -753,11 +1117,12 @@ def escalation_propose(
 
 
 @transaction.atomic
-def escalation_decide(
+def escalation_sign_off(
     *, escalation: Escalation, approve: bool, note: str, by: User, now: datetime | None = None
 ) -> Escalation:
     """A supervisor's sign-off (or refusal) of an escalation proposed by someone else. Approval
-    resolves the task as escalated; a refusal leaves it open for the officer."""
+    resolves the task as escalated; a refusal leaves it open for the officer. Called through
+    reportin.services.escalation_decide, which settles the task's check-ins on approval."""
     now = now or timezone.now()
     note = (note or "").strip()
     if not note:
@@ -770,16 +1135,18 @@ def escalation_decide(
         # Four eyes: the database refuses it too (escalation_four_eyes).
         raise Forbidden(_("Another supervisor must sign off an escalation you proposed."), code="four_eyes")
     new = EscalationStatus.APPROVED if approve else EscalationStatus.REJECTED
-    InvalidTransition.check(ESCALATION_STATUS_TRANSITIONS, locked.status, new)
+    transition_one(
+        Escalation.objects.filter(pk=locked.pk), table=ESCALATION_STATUS_TRANSITIONS, to=new, current=locked.status,
+        decided_by=by, decided_at=now, decision_note=note,
+    )
     locked.status, locked.decided_by, locked.decided_at, locked.decision_note = new, by, now, note
-    locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
     audit_record(
         actor=by, action="escalation.approve" if approve else "escalation.reject", obj=locked, client=locked.client,
         details={"task": locked.task_id, "kind": locked.kind, "note": note, "proposed_by": locked.proposed_by_id}, now=now,
     )
     if approve:
         task = _task_lock(locked.task)
-        _task_close(
+        _task_mark_resolved(
             task, resolution=TaskResolution.ESCALATED,
             note=f"{locked.get_kind_display()}: {locked.reason}\n— {by.get_username()}: {note}", by=by, now=now,
         )
@@ -807,7 +1174,10 @@ def window_reported_not_confirmed(*, window: ReportingWindow, now: datetime | No
     """An officer found that the report counted for this window was not the client's: the
     window is missed (it was held as reported while the officer looked)."""
     now = now or timezone.now()
-    InvalidTransition.check(WINDOW_STATUS_TRANSITIONS, WindowStatus.REPORTED, WindowStatus.MISSED)
+    # Only a reported window: an open one becomes missed through the sweep, with its task.
     return bool(
-        ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.REPORTED).update(status=WindowStatus.MISSED, missed_at=now)
+        transition(
+            ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.REPORTED), table=WINDOW_STATUS_TRANSITIONS,
+            to=WindowStatus.MISSED, missed_at=now,
+        )
     )

@@ -121,7 +121,7 @@ class RegionFilter(admin.RelatedFieldListFilter):
 
 
 def resolution_choices(task: InvestigationTask) -> list[tuple[str, str]]:
-    choices = [(value, label) for value, label in TaskResolution.choices if value != TaskResolution.ESCALATED]
+    choices = [(value, label) for value, label in TaskResolution.choices if value not in enforcement_services.OFFICER_EXCLUDED_RESOLUTIONS]
     if task.checkin_id is None:
         choices = [(v, label) for v, label in choices if v not in enforcement_services.IDENTITY_RESOLUTIONS]
     return [("", "---------"), *choices]
@@ -368,7 +368,7 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
                 escalation = task.escalations.filter(pk=form.cleaned_data["escalation"]).first()
                 if escalation is None:
                     raise Http404
-                enforcement_services.escalation_decide(
+                services.escalation_decide(
                     escalation=escalation, approve=form.cleaned_data["approve"], note=form.cleaned_data["note"], by=user
                 )
                 messages.success(request, gettext("Escalation approved.") if form.cleaned_data["approve"] else gettext("Escalation not approved."))

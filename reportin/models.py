@@ -52,16 +52,19 @@ class CheckInStatus(models.TextChoices):
     VERIFIED = "verified", _("Verified")
     NEEDS_REVIEW = "needs_review", _("An officer will review it")
     REJECTED = "rejected", _("Rejected")
+    # An officer dealt with it without accepting or refusing it (contact made, excused, escalated).
+    REVIEWED = "reviewed", _("Reviewed by an officer")
 
 
 CHECKIN_STATUS_TRANSITIONS = {
     CheckInStatus.RECEIVED: frozenset({CheckInStatus.SCORING, CheckInStatus.NEEDS_REVIEW}),
     # scoring -> scoring: a redelivered or re-enqueued message takes the check-in again.
     CheckInStatus.SCORING: frozenset({CheckInStatus.SCORING, CheckInStatus.VERIFIED, CheckInStatus.NEEDS_REVIEW}),
-    # An officer decides: identity confirmed, or not.
-    CheckInStatus.NEEDS_REVIEW: frozenset({CheckInStatus.VERIFIED, CheckInStatus.REJECTED}),
+    # An officer decides (reportin.services.SETTLEMENTS): accepted, refused, or dealt with.
+    CheckInStatus.NEEDS_REVIEW: frozenset({CheckInStatus.VERIFIED, CheckInStatus.REJECTED, CheckInStatus.REVIEWED}),
     CheckInStatus.VERIFIED: frozenset(),
     CheckInStatus.REJECTED: frozenset(),
+    CheckInStatus.REVIEWED: frozenset(),
 }
 
 

@@ -56,13 +56,13 @@ def _open_tasks():
 
 def selfies_due(*, now: datetime):
     """Check-ins whose selfie has outlived REPORTIN_RETAIN_SELFIE_DAYS since the check-in was
-    settled (verified or rejected: its last change), and that no open task needs: not the
+    settled (verified, rejected or reviewed: its last change), and that no open task needs: not the
     check-in of an open task, not a check-in in the window of an open task, and no selfie of a
     client with an open possible-replay task (any earlier selfie may be the evidence)."""
     cutoff = now - timedelta(days=settings.REPORTIN_RETAIN_SELFIE_DAYS)
     open_tasks = _open_tasks()
     return (
-        CheckIn.objects.filter(status__in=[CheckInStatus.VERIFIED, CheckInStatus.REJECTED], updated_at__lt=cutoff)
+        CheckIn.objects.filter(status__in=[CheckInStatus.VERIFIED, CheckInStatus.REJECTED, CheckInStatus.REVIEWED], updated_at__lt=cutoff)
         .exclude(selfie="")
         .exclude(pk__in=open_tasks.filter(checkin_id__isnull=False).values("checkin_id"))
         .exclude(window_id__in=open_tasks.filter(window__isnull=False).values("window_id"))

@@ -16,8 +16,8 @@ from biometrics import faces, images
 from enforcement import crypto, location
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
-from enforcement.errors import InvalidTransition
 from enforcement.models import Client, PhotoStatus, ReferencePhoto, TaskPriority, TaskReason
+from enforcement.transitions import transition
 from reportin import selectors as reportin_selectors
 from reportin.models import CHECKIN_STATUS_TRANSITIONS, CheckIn, CheckInStatus, FaceDecision, FaceMatch
 
@@ -97,8 +97,6 @@ def checkin_score(*, checkin_id: int, now: datetime | None = None, attempt_id: s
 
 def _checkin_claim(*, checkin_id: int, now: datetime, attempt_id: str = "") -> bool:
     """Take a check-in for one scoring attempt, counting the attempt durably."""
-    for old in (CheckInStatus.RECEIVED, CheckInStatus.SCORING):
-        InvalidTransition.check(CHECKIN_STATUS_TRANSITIONS, old, CheckInStatus.SCORING)
     claimable = (
         Q(status=CheckInStatus.RECEIVED)
         | Q(status=CheckInStatus.SCORING, scoring_started_at__isnull=True)
@@ -112,10 +110,10 @@ def _checkin_claim(*, checkin_id: int, now: datetime, attempt_id: str = "") -> b
     # Conditional UPDATE: of two deliveries of one check-in (a duplicate message, the
     # reconciler), only one claims it while another attempt's lease runs.
     return bool(
-        CheckIn.objects.filter(pk=checkin_id)
-        .filter(claimable)
-        .update(
-            status=CheckInStatus.SCORING,
+        transition(
+            CheckIn.objects.filter(pk=checkin_id).filter(claimable),
+            table=CHECKIN_STATUS_TRANSITIONS,
+            to=CheckInStatus.SCORING,
             scoring_started_at=now,
             scoring_task_id=attempt_id[:64],
             scoring_attempts=F("scoring_attempts") + 1,
@@ -261,9 +259,11 @@ def _checkin_conclude(checkin: CheckIn, match: FaceMatch, *, phash: str, now: da
     )
     verified = match.decision == FaceDecision.MATCH and where.result != location.OUTSIDE and not match.replay
     new_status = CheckInStatus.VERIFIED if verified else CheckInStatus.NEEDS_REVIEW
-    InvalidTransition.check(CHECKIN_STATUS_TRANSITIONS, CheckInStatus.SCORING, new_status)
-    CheckIn.objects.filter(pk=checkin.pk).update(
-        status=new_status,
+    # From scoring only: this attempt's claim, whose FaceMatch was just recorded.
+    transition(
+        CheckIn.objects.filter(pk=checkin.pk, status=CheckInStatus.SCORING),
+        table=CHECKIN_STATUS_TRANSITIONS,
+        to=new_status,
         selfie_phash=phash,
         location_result=where.result,
         distance_to_area_km=where.distance_to_edge_km,

@@ -14,13 +14,16 @@ from django.utils.translation import gettext as _
 
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
-from enforcement.errors import Conflict, DomainError, InvalidTransition, NotFound, RateLimited
+from enforcement.errors import Conflict, DomainError, NotFound, RateLimited
 from enforcement.models import (
     ActivationCode,
     Channel,
     Client,
+    ReportingWindow,
     TaskResolution,
+    WindowStatus,
 )
+from enforcement.transitions import transition
 from reportin import tasks
 from reportin.models import (
     CHECKIN_STATUS_TRANSITIONS,
@@ -296,40 +299,111 @@ def checkin_get(*, client: Client, checkin_id: int) -> CheckIn:
 
 # --- Officers' decisions ----------------------------------------------------------------------
 
+# What an officer's resolution of a task means for the check-in the task is about, and for the
+# window that check-in counts for. Every resolution is here (a test walks TaskResolution), so no
+# decision leaves a check-in "needs review" for ever, with the phone saying an officer will look.
+# - The report is accepted: the identity is confirmed, the alarm was false, nothing is needed.
+# - The report is refused: the person in the selfie is not the client; the window is missed.
+# - An officer dealt with it otherwise: excused (the window is excused with the officer's
+#   note), contact made or escalated (the person did report; what follows is the officer's).
+SETTLEMENTS = {
+    TaskResolution.IDENTITY_CONFIRMED: (CheckInStatus.VERIFIED, WindowStatus.SATISFIED),
+    TaskResolution.FALSE_ALARM: (CheckInStatus.VERIFIED, WindowStatus.SATISFIED),
+    TaskResolution.NO_ACTION: (CheckInStatus.VERIFIED, WindowStatus.SATISFIED),
+    TaskResolution.IDENTITY_NOT_CONFIRMED: (CheckInStatus.REJECTED, WindowStatus.MISSED),
+    TaskResolution.EXCUSED: (CheckInStatus.REVIEWED, WindowStatus.EXCUSED),
+    TaskResolution.CONTACT_MADE: (CheckInStatus.REVIEWED, WindowStatus.REPORTED),
+    TaskResolution.ESCALATED: (CheckInStatus.REVIEWED, WindowStatus.REPORTED),
+}
+# When several tasks are about one check-in (a non-match reported from outside the area), the
+# check-in is settled when the last of them is resolved, by the gravest of their resolutions:
+# one officer's "not the client" is not undone by another's "the place was fine".
+GRAVITY = [
+    TaskResolution.IDENTITY_NOT_CONFIRMED,
+    TaskResolution.ESCALATED,
+    TaskResolution.CONTACT_MADE,
+    TaskResolution.EXCUSED,
+    TaskResolution.NO_ACTION,
+    TaskResolution.FALSE_ALARM,
+    TaskResolution.IDENTITY_CONFIRMED,
+]
+
+
+def settlement(resolutions) -> tuple[str, str]:
+    """The final (check-in status, window status) for the resolutions of every task about one
+    check-in: the one function that maps outcomes to states."""
+    # A merged task decided nothing: the task it was merged into decides.
+    resolutions = set(resolutions) - {TaskResolution.MERGED}
+    if not resolutions:
+        raise ValueError("no resolution to settle by")
+    gravest = next(resolution for resolution in GRAVITY if resolution in resolutions)
+    return SETTLEMENTS[gravest]
+
 
 @transaction.atomic
 def task_decide(*, task, resolution: str, note: str, officer, now: datetime | None = None):
-    """Resolve a task (enforcement.services.task_resolve). For a task about a check-in, the
-    officer's identity decision settles the check-in as the automatic path would have:
-    confirmed -> verified and its window satisfied (window_satisfy, as for a match); not
-    confirmed -> rejected and its window missed."""
+    """Resolve a task with an officer's decision: the one public way to resolve a task (the
+    admin's task page, commands and tests call it). A check-in the task is about is settled
+    once no task about it is left open (checkin_settle)."""
     now = now or timezone.now()
-    task = enforcement_services.task_resolve(task=task, resolution=resolution, note=note, by=officer, now=now)
-    if task.checkin_id is not None and resolution in enforcement_services.IDENTITY_RESOLUTIONS:
-        checkin_review(
-            checkin_id=task.checkin_id, confirmed=resolution == TaskResolution.IDENTITY_CONFIRMED, officer=officer, task=task, now=now
-        )
+    task = enforcement_services.task_close(task=task, resolution=resolution, note=note, by=officer, now=now)
+    _after_resolution(task, officer=officer, now=now)
     return task
 
 
-def checkin_review(*, checkin_id: int, confirmed: bool, officer, task=None, now: datetime) -> bool:
-    """Settle a check-in that needed review. Returns False if it was settled already (another
-    task of the same check-in decided first)."""
+@transaction.atomic
+def escalation_decide(*, escalation, approve: bool, note: str, by, now: datetime | None = None):
+    """A supervisor signs off (or refuses) an escalation proposed by someone else
+    (enforcement.services.escalation_sign_off); an approval resolves the task as escalated and
+    settles its check-in like any other resolution."""
+    now = now or timezone.now()
+    escalation = enforcement_services.escalation_sign_off(escalation=escalation, approve=approve, note=note, by=by, now=now)
+    if approve:
+        _after_resolution(escalation.task, officer=by, now=now)
+    return escalation
+
+
+def _after_resolution(task, *, officer, now: datetime) -> None:
+    for checkin_id in enforcement_selectors.task_checkin_ids(task=task):
+        checkin_settle(checkin_id=checkin_id, officer=officer, now=now)
+    # A missed window's task: "excused" excuses the window (and those gathered with it); any
+    # other decision leaves it missed, as the sweep found it.
+    if task.resolution in SETTLEMENTS and SETTLEMENTS[task.resolution][1] == WindowStatus.EXCUSED:
+        for window in ReportingWindow.objects.filter(pk__in=enforcement_selectors.task_window_ids(task=task), status=WindowStatus.MISSED):
+            enforcement_services.window_excuse(window=window, officer=officer, reason=task.resolution_note, now=now)
+
+
+def checkin_settle(*, checkin_id: int, officer, now: datetime) -> bool:
+    """Settle a check-in that needed review, once every task about it is resolved, by the
+    gravest of their resolutions (`settlement`), and its window with it. Returns False when
+    there is nothing to do (settled already, or a task about it is still open)."""
     checkin = CheckIn.objects.select_for_update(of=("self",)).select_related("window", "client").get(pk=checkin_id)
     if checkin.status != CheckInStatus.NEEDS_REVIEW:
         return False
-    new_status = CheckInStatus.VERIFIED if confirmed else CheckInStatus.REJECTED
-    InvalidTransition.check(CHECKIN_STATUS_TRANSITIONS, checkin.status, new_status)
-    CheckIn.objects.filter(pk=checkin.pk).update(status=new_status, updated_at=now)
-    satisfied = False
+    resolutions = enforcement_selectors.checkin_task_resolutions(checkin_id=checkin.pk, client=checkin.client)
+    if resolutions is None or not resolutions - {TaskResolution.MERGED}:
+        return False  # a task about it is still open: the last decision settles it
+    new_status, window_status = settlement(resolutions)
+    transition(CheckIn.objects.filter(pk=checkin.pk), table=CHECKIN_STATUS_TRANSITIONS, to=new_status, updated_at=now)
+    window_settled = None
     if checkin.window_id:
-        if confirmed:
-            satisfied = enforcement_services.window_satisfy(window=checkin.window, checkin_id=checkin.pk, now=now)
-        else:
-            enforcement_services.window_reported_not_confirmed(window=checkin.window, now=now)
+        window_settled = _window_settle(checkin, window_status, officer=officer, resolutions=resolutions, now=now)
     enforcement_services.audit_record(
         actor=officer, action="checkin.review", obj=checkin, client=checkin.client,
-        details={"status": new_status, "task": getattr(task, "pk", None), "window": checkin.window_id, "window_satisfied": satisfied},
+        details={"status": new_status, "resolutions": sorted(resolutions), "window": checkin.window_id, "window_status": window_settled},
         now=now,
     )
     return True
+
+
+def _window_settle(checkin: CheckIn, status: str, *, officer, resolutions, now: datetime) -> str:
+    window = checkin.window
+    if status == WindowStatus.SATISFIED:
+        enforcement_services.window_satisfy(window=window, checkin_id=checkin.pk, now=now)
+    elif status == WindowStatus.MISSED:
+        enforcement_services.window_reported_not_confirmed(window=window, now=now)
+    elif status == WindowStatus.EXCUSED and window.status in (WindowStatus.OPEN, WindowStatus.REPORTED, WindowStatus.MISSED):
+        enforcement_services.window_excuse(
+            window=window, officer=officer, reason=_("Excused by the officer who reviewed check-in %(id)d.") % {"id": checkin.pk}, now=now
+        )
+    return ReportingWindow.objects.filter(pk=window.pk).values_list("status", flat=True).first()

@@ -7,36 +7,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from enforcement import models as em
-from enforcement.errors import InvalidTransition
 from enforcement.services import task_open
 from reportin import models as rm
 from tests import factories
 
 pytestmark = pytest.mark.django_db
-
-TRANSITION_TABLES = [
-    (em.CaseStatus, em.CASE_STATUS_TRANSITIONS),
-    (em.PhotoStatus, em.PHOTO_STATUS_TRANSITIONS),
-    (em.WindowStatus, em.WINDOW_STATUS_TRANSITIONS),
-    (em.TaskStatus, em.TASK_STATUS_TRANSITIONS),
-    (em.EscalationStatus, em.ESCALATION_STATUS_TRANSITIONS),
-    (em.NotificationStatus, em.NOTIFICATION_STATUS_TRANSITIONS),
-    (rm.CheckInStatus, rm.CHECKIN_STATUS_TRANSITIONS),
-]
-
-
-@pytest.mark.parametrize(("choices", "table"), TRANSITION_TABLES, ids=lambda v: getattr(v, "__name__", ""))
-def test_every_status_has_an_explicit_row_of_allowed_transitions(choices, table):
-    assert set(table) == set(choices.values)
-    for targets in table.values():
-        assert set(targets) <= set(choices.values)
-
-
-def test_transition_check_refuses_what_the_table_does_not_allow():
-    InvalidTransition.check(em.TASK_STATUS_TRANSITIONS, "open", "resolved")
-    with pytest.raises(InvalidTransition):
-        InvalidTransition.check(em.TASK_STATUS_TRANSITIONS, "resolved", "open")
-
 
 def test_regions_and_roles_are_created_by_migrations():
     regions = dict(em.Region.objects.values_list("code", "time_zone"))

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from enforcement import services
 from enforcement.models import InvestigationTask
+from reportin import services as reportin_services
 from tests import factories
 from tests.officer import window_task
 
@@ -39,7 +40,7 @@ def test_the_queue_is_the_regions_unresolved_tasks_by_priority_then_age(client, 
     new_normal = window_task(priority=2, created_at=NOW - timedelta(hours=2))
     low = window_task(priority=1, created_at=NOW - timedelta(days=9))
     done = window_task(priority=4, created_at=NOW - timedelta(days=1))
-    services.task_resolve(task=done, resolution="contact_made", note="Called", by=officer)
+    reportin_services.task_decide(task=done, resolution="contact_made", note="Called", officer=officer)
     window_task(region_code="pacific", priority=4)
     response = client.get(TASKS)
     assert response.status_code == 200
@@ -64,7 +65,7 @@ def test_filters_reason_status_priority_assigned_to_me_and_past_due(client, offi
     overdue = window_task(reason="low_quality", priority=1, created_at=NOW - timedelta(days=5))
     resolved = window_task(reason="no_face")
     services.task_assign(task=face, assignee=officer, by=officer)
-    services.task_resolve(task=resolved, resolution="false_alarm", note="Fine", by=officer)
+    reportin_services.task_decide(task=resolved, resolution="false_alarm", note="Fine", officer=officer)
     assert row_ids(client.get(TASKS, {"reason__exact": "missed_report"})) == [missed.pk]
     assert row_ids(client.get(TASKS, {"priority__exact": "2"})) == [face.pk]
     assert row_ids(client.get(TASKS, {"assigned": "me"})) == [face.pk]

@@ -14,6 +14,7 @@ from django.utils import timezone
 from enforcement import services
 from enforcement.errors import Forbidden
 from enforcement.models import AccessRecord, AuditEvent, Escalation, InvestigationTask, ReportingWindow
+from reportin import services as reportin_services
 from reportin.models import CheckIn
 from reportin.triage import face_decision_words
 from tests import factories
@@ -181,11 +182,11 @@ def test_an_escalation_needs_a_second_supervisors_sign_off(client, officer, case
     decide(client, task, op="sign_off", escalation=escalation.pk, approve="yes", note="self-approved")
     assert Escalation.objects.get(pk=escalation.pk).status == "proposed"
     # A supervisor who proposes cannot approve their own proposal either (service and database).
-    services.escalation_decide(escalation=escalation, approve=False, note="Call first.", by=supervisor)
+    reportin_services.escalation_decide(escalation=escalation, approve=False, note="Call first.", by=supervisor)
     assert InvestigationTask.objects.get(pk=task.pk).status == "open"
     own = services.escalation_propose(task=task, kind="case_review", reason="Review", by=supervisor)
     with pytest.raises(Forbidden):
-        services.escalation_decide(escalation=own, approve=True, note="mine", by=supervisor)
+        reportin_services.escalation_decide(escalation=own, approve=True, note="mine", by=supervisor)
     with pytest.raises(IntegrityError), transaction.atomic():
         Escalation.objects.filter(pk=own.pk).update(status="approved", decided_by=supervisor, decided_at=timezone.now())
     # Another supervisor signs it off: the task is resolved as escalated, every step audited.

@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 from django.db import models
 from django.utils import timezone
 
-from enforcement import audit, crypto
-from enforcement.models import AuditEvent, Client, ExportJob, InvestigationTask, PhotoStatus, ReferencePhoto, TaskNote
+from enforcement import audit, crypto, services
+from enforcement.models import AuditEvent, Client, ExportJob, InvestigationTask, PhotoStatus, ReferencePhoto, TaskNote, User
 from enforcement.services import circumstances_update, task_open
 from reportin import retention, scoring
 from reportin import services as reportin_services
@@ -48,12 +48,17 @@ def age(queryset, *, days: int, field: str = "updated_at") -> None:
     queryset.update(**{field: NOW - timedelta(days=days)})
 
 
+def supervisor():
+    return User.objects.filter(username="retention-supervisor").first() or factories.staff("retention-supervisor", role="Supervisor")
+
+
 def close_case(client: Client, *, days_ago: int) -> None:
-    Client.objects.filter(pk=client.pk).update(case_status="closed", case_closed_at=NOW - timedelta(days=days_ago))
+    # As an officer closes it on the client's page (client_update stamps case_closed_at).
+    services.client_update(client=client, changes={"case_status": "closed"}, updated_by=supervisor(), now=NOW - timedelta(days=days_ago))
 
 
 def resolve(task: InvestigationTask) -> None:
-    InvestigationTask.objects.filter(pk=task.pk).update(status="resolved", resolution="no_action", resolved_at=NOW)
+    reportin_services.task_decide(task=task, resolution="no_action", note="Nothing to do.", officer=supervisor(), now=NOW)
 
 
 @pytest.fixture
@@ -77,9 +82,10 @@ def test_purge_deletes_exactly_what_is_due_and_nothing_an_open_task_needs(report
     assert not InvestigationTask.objects.filter(client=client).exists()
     age(CheckIn.objects.exclude(pk=recent.pk), days=91)
     age(CheckIn.objects.filter(pk=recent.pk), days=89)
-    task_open(client=client, reason="location_outside_area", checkin_id=needed_by_task.pk)
+    # Resolved first: while a task of a reason is open, a second event joins it (one open task per problem).
     resolved, _ = task_open(client=client, reason="location_outside_area", checkin_id=task_resolved.pk)
     resolve(resolved)
+    task_open(client=client, reason="location_outside_area", checkin_id=needed_by_task.pk)
 
     # Closed cases: long enough ago (due), with an open task (kept), too recently (kept).
     closed_long_ago = factories.client()

@@ -80,11 +80,13 @@ def test_consecutive_misses_raise_the_priority_and_flag_the_client_for_a_supervi
     priorities = []
     for day in (2, 3, 4, 5):
         services.windows_sweep(now=local(2026, 3, day, 18, 1))
-        task = missed_tasks(client).get(window=window_on(client, day))
-        priorities.append((task.priority, task.evidence["consecutive_misses"], task.evidence["supervisor_attention"]))
+        # One open task per problem: the later misses join the first one's task as notes.
+        task = missed_tasks(client).get()
+        priorities.append((task.priority, task.notes.filter(kind="event").count()))
         client.refresh_from_db()
         assert client.supervisor_attention == (day >= 4)
-    assert priorities == [(2, 1, False), (3, 2, False), (4, 3, True), (4, 4, True)]
+    assert task.window == window_on(client, 2)
+    assert priorities == [(2, 0), (3, 1), (4, 2), (4, 3)]
 
 
 @pytest.mark.django_db
@@ -95,7 +97,10 @@ def test_a_kept_window_ends_the_run_of_misses(settings):
     services.windows_sweep(now=local(2026, 3, 2, 18, 1))
     services.window_satisfy(window=window_on(client, 3), checkin_id=1, now=local(2026, 3, 3, 10, 0))
     services.windows_sweep(now=local(2026, 3, 4, 18, 1))
-    assert missed_tasks(client).get(window=window_on(client, 4)).evidence == {"consecutive_misses": 1, "supervisor_attention": False}
+    # Day 4's miss joins the open task of day 2 as a note; a run of one, so no higher priority.
+    task = missed_tasks(client).get()
+    assert task.window == window_on(client, 2) and task.notes.get(kind="event").window == window_on(client, 4)
+    assert task.priority == 2
     client.refresh_from_db()
     assert not client.supervisor_attention
 
@@ -107,9 +112,11 @@ def test_misses_found_by_one_sweep_after_an_outage_count_in_order(settings):
     office_hours(client)
     other = factories.client()
     office_hours(other)
-    assert services.windows_sweep(now=local(2026, 3, 4, 18, 1)) == 6
-    streaks = [missed_tasks(client).get(window=window_on(client, day)).priority for day in (2, 3, 4)]
-    assert streaks == [2, 3, 4]
+    assert services.windows_sweep(now=local(2026, 3, 4, 18, 1)) == 2  # one task per person
+    task = missed_tasks(client).get()
+    assert task.window == window_on(client, 2)  # the first miss opens it, the others join it
+    assert sorted(n.window.opens_at.day for n in task.notes.filter(kind="event")) == [local(2026, 3, d, 9, 0).day for d in (3, 4)]
+    assert task.priority == 4
     assert set(Client.objects.filter(pk__in=[client.pk, other.pk]).values_list("supervisor_attention", flat=True)) == {True}
 
 

@@ -287,6 +287,7 @@ def _status_texts() -> dict[str, str]:
         CheckInStatus.VERIFIED: _("Your report was accepted."),
         CheckInStatus.NEEDS_REVIEW: _("An officer will look at your report. You do not need to do anything unless you are contacted."),
         CheckInStatus.REJECTED: _("Your report could not be accepted. Please contact your officer or report in person."),
+        CheckInStatus.REVIEWED: _("An officer has reviewed your report. Your officer will tell you if anything else is needed."),
     }
 
 
