@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """ReportIn's two commands for a fresh machine with only Python 3.11+ and pip.
 
-    python3 dev.py run     install, migrate, seed demo data, run web + worker + beat (Ctrl-C stops)
-    python3 dev.py test    install (with test tools) and run the whole test suite
+    python3 dev.py run [--reseed] [--port N] [--host H]
+        install, migrate, seed the demo data once, run web + worker + beat (Ctrl-C stops);
+        later starts print the same demo logins and codes, --reseed issues new ones
+    python3 dev.py test [--fast] [pytest arguments]
+        install (with test tools) and run the whole test suite; --fast leaves out the tests
+        that start other processes (worker, gunicorn, Chromium, schemathesis, subprocesses)
 
 Both create ./.venv on first use and reinstall only when a requirements file changes.
 Configuration comes from the environment (README: Configuration); with nothing set, the
@@ -59,16 +63,25 @@ def manage(*args, env=None) -> None:
     run(PYTHON, "manage.py", *args, env=env)
 
 
+def take_flag(args: list[str], flag: str) -> tuple[bool, list[str]]:
+    """Whether `flag` is among the arguments, and the arguments without it."""
+    return flag in args, [a for a in args if a != flag]
+
+
 def cmd_run(args: list[str]) -> int:
+    reseed, args = take_flag(args, "--reseed")
     ensure_venv(with_tests=False)
     env = dict(os.environ)
-    # The one-machine demo: development mode unless told otherwise.
+    # The one-machine demo: development mode unless told otherwise (its secret and photo key
+    # are made at random on first start, under var/: README, Configuration).
     env.setdefault("DJANGO_DEBUG", "1")
     manage("compile_translations", env=env)
     say("Migrating the database")
     manage("migrate", "--no-input", env=env)
-    say("Seeding demo data")
-    manage("seed_demo", env=env)
+    # Seeded once: later starts print the same logins and codes, so that codes already handed
+    # out and admin sessions survive a restart; --reseed asks for new ones.
+    say("Seeding demo data" + (" (new passwords and activation codes)" if reseed else ""))
+    manage("seed_demo", *(["--reseed"] if reseed else []), env=env)
     say("Starting web, worker and beat")
     child = subprocess.Popen([str(PYTHON), "manage.py", "runstack", *args], cwd=ROOT, env=env)
     try:
@@ -79,11 +92,18 @@ def cmd_run(args: list[str]) -> int:
 
 
 def cmd_test(args: list[str]) -> int:
+    fast, args = take_flag(args, "--fast")
     ensure_venv(with_tests=True)
     env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = "config.test_settings"
     manage("compile_translations", env=env)
-    say("Running the test suite")
+    if fast:
+        # The edit-test loop: everything but the tests that start processes (pytest.ini:
+        # markers). The README's command and CI run them all.
+        say("Running the test suite without the tests that start processes (--fast)")
+        args = ["-m", "not processes", *args]
+    else:
+        say("Running the test suite")
     return subprocess.run([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env).returncode
 
 

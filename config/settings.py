@@ -4,14 +4,16 @@ With nothing set, the project runs on one machine with no services: a SQLite fil
 file-system message transport under DATA_DIR, consumed by a real Celery worker process.
 """
 
-import base64
-import hashlib
+import os
+import stat
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config import devsecrets
+from config.devsecrets import private_dir
 from config.env import env_bool, env_float, env_int, env_list, env_rate, env_str
 from enforcement.crypto import parse_keyring as _parse_keyring
 
@@ -22,13 +24,33 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 
 
 def _ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    # 0700: the embedded defaults keep personal data here (the database, mails, photos).
+    return private_dir(path)
 
 
-_DEV_SECRET = "dev-only-insecure-secret-key-never-use-in-production-0123456789"
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else None, required=not DEBUG)
-if not DEBUG and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50):
+# The embedded defaults' folder holds the database, mails and development secrets: only its
+# owner may enter it (a folder made by an earlier version may still be open to all).
+_ensure_dir(DATA_DIR)
+if DATA_DIR == BASE_DIR / "var" and stat.S_IMODE(DATA_DIR.stat().st_mode) & 0o077:
+    os.chmod(DATA_DIR, 0o700)
+
+# --- Development mode: secrets ----------------------------------------------------------------
+
+# Debug without DJANGO_SECRET_KEY (the one-machine demo, `dev.py run`) uses a secret and a photo
+# key made at random on first start and kept in DATA_DIR/dev-secrets.json (mode 0600), never a
+# public constant: anyone could otherwise sign an admin session or decrypt every stored photo.
+_dev_secrets = None
+if DEBUG and not env_str("DJANGO_SECRET_KEY"):
+    if not env_str("DATABASE_URL", "sqlite:").startswith("sqlite:"):
+        # A real database is someone's data: its sessions and photos must not hang on a secret
+        # kept in a file next to the code.
+        raise ImproperlyConfigured(
+            "DJANGO_DEBUG is on with a non-SQLite DATABASE_URL: set DJANGO_SECRET_KEY (and REPORTIN_ENCRYPTION_KEYS) "
+            "for that database, or turn debug off"
+        )
+    _dev_secrets = devsecrets.load_or_create(DATA_DIR)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", _dev_secrets["secret_key"] if _dev_secrets else None, required=not DEBUG)
+if not _dev_secrets and len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be a random string of at least 50 characters")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
@@ -91,7 +113,13 @@ try:
 except Exception as exc:  # dj_database_url raises several types for malformed URLs
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 if _db["ENGINE"] == "django.db.backends.sqlite3":
-    _ensure_dir(Path(_db["NAME"]).parent)
+    _sqlite_file = Path(_db["NAME"])
+    _ensure_dir(_sqlite_file.parent)
+    # 0600 before SQLite first opens it: SQLite gives its -wal and -shm files the same mode.
+    if _db["NAME"] != ":memory:":
+        os.close(os.open(_sqlite_file, os.O_CREAT | os.O_WRONLY, 0o600))
+        if stat.S_IMODE(_sqlite_file.stat().st_mode) & 0o077:
+            os.chmod(_sqlite_file, 0o600)
     # Our SQLite backend keeps append-only tables append-only while still letting the
     # test runner empty them (see config/sqlite/base.py).
     _db["ENGINE"] = "config.sqlite"
@@ -200,13 +228,13 @@ WHITENOISE_USE_FINDERS = True
 # Data written with any listed key stays readable; new data uses the first.
 _keys = env_str("REPORTIN_ENCRYPTION_KEYS")
 if _keys is None:
-    if not DEBUG:
+    if not _dev_secrets:
         raise ImproperlyConfigured(
-            "REPORTIN_ENCRYPTION_KEYS must be set when DJANGO_DEBUG is off "
+            "REPORTIN_ENCRYPTION_KEYS must be set when DJANGO_DEBUG is off or DJANGO_SECRET_KEY is set "
             "(generate one with: python manage.py generate_encryption_key)"
         )
-    # Development only: a key derived from the development secret, so a demo needs no setup.
-    _keys = "dev:" + base64.urlsafe_b64encode(hashlib.sha256(("enc:" + SECRET_KEY).encode()).digest()).decode()
+    # Development only: the random key made with the development secret (see above).
+    _keys = _dev_secrets["encryption_keys"]
 REPORTIN_ENCRYPTION_KEYS = _keys
 _parse_keyring(REPORTIN_ENCRYPTION_KEYS)  # fail at start-up, not at the first upload
 
@@ -330,7 +358,7 @@ REPORTIN_REPORT_MIN_GROUP = env_int("REPORTIN_REPORT_MIN_GROUP", 30, minimum=1)
 # --- Email (reminders) ----------------------------------------------------------------------
 
 _EMAIL_BACKENDS = {
-    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "file": "config.mail.PrivateFileEmailBackend",
     "console": "django.core.mail.backends.console.EmailBackend",
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
 }
@@ -338,7 +366,8 @@ _email_backend = env_str("EMAIL_BACKEND", "file")
 if _email_backend not in _EMAIL_BACKENDS and "." not in _email_backend:
     raise ImproperlyConfigured(f"EMAIL_BACKEND={_email_backend!r}: use file, console, smtp or a dotted path")
 EMAIL_BACKEND = _EMAIL_BACKENDS.get(_email_backend, _email_backend)
-# The file backend writes each message to a file here, where anyone can read it.
+# The file backend writes each message to a file here (mode 0600, in a 0700 folder: reminders
+# name the person and their reporting times).
 EMAIL_FILE_PATH = str(Path(env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))).resolve())
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)

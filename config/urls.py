@@ -1,10 +1,16 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
+from django.views.generic import RedirectView
 
 from config import views
 from reportin.admin_audit import accountability_dashboard
 
+# The front page is the web app for phones (it links to admin and the API docs); admin's
+# "View site" leads there too.
+admin.site.site_url = reverse_lazy("api:webapp")
+
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="api:webapp", permanent=False), name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/accountability/", admin.site.admin_view(accountability_dashboard), name="accountability-dashboard"),

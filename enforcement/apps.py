@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class EnforcementConfig(AppConfig):
     name = "enforcement"
     verbose_name = _("Enforcement")
+
+    def ready(self):
+        from enforcement import zonedata  # noqa: F401 - registers its system check

@@ -1,3 +1,5 @@
+import copy
+import hashlib
 import os
 import subprocess
 import sys
@@ -211,3 +213,69 @@ def _compiled_translations():
     from django.core.management import call_command
 
     call_command("compile_translations", verbosity=0)
+
+
+# Fixtures that start another process: a test using one is marked `processes` (pytest.ini), and
+# so is every browser test and every test whose code (or a helper of its module) calls
+# subprocess, so that `dev.py test --fast` can leave them out without a hand-kept list.
+PROCESS_FIXTURES = {"celery_worker", "two_servers"}
+
+
+def _starts_processes(function) -> bool:
+    import inspect
+
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    if "subprocess." in source:
+        return True
+    module = inspect.getmodule(function)
+    helpers = getattr(module, "_process_helpers", None)
+    if helpers is None:
+        helpers = set()
+        for name, value in vars(module).items():
+            if inspect.isfunction(value) and value.__module__ == module.__name__ and not name.startswith("test_"):
+                try:
+                    if "subprocess." in inspect.getsource(value):
+                        helpers.add(name)
+                except (OSError, TypeError):
+                    pass
+        module._process_helpers = helpers
+    return any(f"{name}(" in source for name in helpers)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if (
+            PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or item.get_closest_marker("browser")
+            or _starts_processes(getattr(item, "function", None))
+        ):
+            item.add_marker(pytest.mark.processes)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _enrolment_once_per_photo():
+    """A reference enrolment (dlib with 16 jittered copies) costs about a second, and the suite
+    enrols the same few photos hundreds of times. It is deterministic (biometrics.faces._jittered
+    draws from a fixed seed), so within a session the same bytes get the encoding computed for
+    real the first time, and a copy of it after. `faces.enrol.uncached` is the real function,
+    for tests of enrolment itself (tests/test_fast_loop.py checks the two agree)."""
+    from biometrics import faces
+
+    real = faces.enrol
+    computed: dict[tuple, faces.Analysis] = {}
+
+    def enrol(data: bytes, *, max_pixels: int, full_size: bool = False) -> faces.Analysis:
+        key = (hashlib.sha256(data).digest(), max_pixels, full_size)
+        if key not in computed:
+            computed[key] = real(data, max_pixels=max_pixels, full_size=full_size)
+        # A copy: callers may change the analysis they get (it is a plain dataclass).
+        return copy.deepcopy(computed[key])
+
+    enrol.uncached = real
+    enrol.computed = computed
+    faces.enrol = enrol
+    yield
+    faces.enrol = real

@@ -143,6 +143,10 @@ class ProfileOutput(serializers.Serializer):
     preferred_language = serializers.ChoiceField(choices=Language.choices)
     region = RegionOutput()
     time_zone = serializers.CharField(help_text=_("IANA zone of the client's local time."))
+    utc_offset = serializers.RegexField(
+        r"^[+-]\d\d:\d\d$",
+        help_text=_("The zone's UTC offset now, e.g. -07:00, from the server's pinned zone data: a phone whose own zone data is out of date shows local times with it."),
+    )
     address = serializers.CharField(allow_blank=True)
     employment = serializers.CharField(allow_blank=True)
     family_status = serializers.CharField(allow_blank=True)

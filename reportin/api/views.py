@@ -2,6 +2,7 @@
 service or selector, and shape the answer; errors go through reportin.api.errors."""
 
 import re
+from zoneinfo import ZoneInfo
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -188,6 +189,12 @@ def _pending_action_messages() -> dict[str, str]:
     }
 
 
+def utc_offset(zone: str, at) -> str:
+    """"-07:00": the offset from the server's pinned zone data, for phones whose own is older."""
+    offset = at.astimezone(ZoneInfo(zone)).strftime("%z")
+    return f"{offset[:3]}:{offset[3:]}"
+
+
 def _condition_out(condition) -> dict | None:
     if condition is None:
         return None
@@ -232,7 +239,7 @@ class MeView(_Device):
                     OpenApiExample(
                         "me",
                         value={
-                            "profile": {"uci": "11000001", "given_name": "Alex", "family_name": "Tremblay", "date_of_birth": "1988-04-12", "preferred_language": "en", "region": {"code": "gta", "name": "Greater Toronto Area"}, "time_zone": "America/Toronto", "address": "12 Queen St W, Toronto", "employment": "", "family_status": ""},
+                            "profile": {"uci": "11000001", "given_name": "Alex", "family_name": "Tremblay", "date_of_birth": "1988-04-12", "preferred_language": "en", "region": {"code": "gta", "name": "Greater Toronto Area"}, "time_zone": "America/Toronto", "utc_offset": "-05:00", "address": "12 Queen St W, Toronto", "employment": "", "family_status": ""},
                             "consents": {
                                 "app_use": {"decision": "granted", "text_version": "2025-06", "current_version": "2026-01", "recorded_at": "2025-07-01T14:05:00Z", "granted": False, "renewal_needed": True},
                                 "biometric": {"decision": "granted", "text_version": "2026-01", "current_version": "2026-01", "recorded_at": "2026-01-03T10:00:00Z", "granted": True, "renewal_needed": False},
@@ -252,7 +259,8 @@ class MeView(_Device):
     )
     def get(self, request):
         client = request.auth.client
-        overview = selectors.client_overview(client=client, now=timezone.now())
+        now = timezone.now()
+        overview = selectors.client_overview(client=client, now=now)
         zone = client.local_time_zone
         messages = _pending_action_messages()
         body = {
@@ -264,6 +272,7 @@ class MeView(_Device):
                 "preferred_language": client.preferred_language,
                 "region": {"code": client.region.code, "name": client.region.name_fr if request.LANGUAGE_CODE == "fr" else client.region.name},
                 "time_zone": zone,
+                "utc_offset": utc_offset(zone, now),
                 "address": client.address,
                 "employment": client.employment,
                 "family_status": client.family_status,

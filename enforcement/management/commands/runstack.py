@@ -4,6 +4,7 @@ This is the one-machine way to run ReportIn (README, Quick start). In production
 run as separate containers or services instead (docker-compose.yml).
 """
 
+import ipaddress
 import os
 import signal
 import subprocess
@@ -12,6 +13,19 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from enforcement.zonedata import zone_data
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this machine only."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything
 
 
 class Command(BaseCommand):
@@ -23,10 +37,20 @@ class Command(BaseCommand):
         parser.add_argument("--worker-concurrency", type=int, default=2)
 
     def handle(self, *args, port, host, worker_concurrency, **options):
+        if settings.DEBUG and not is_loopback(host):
+            # Debug pages show settings and tracebacks to whoever asks, and the demo's logins
+            # are printed in the terminal: never on a network address.
+            raise CommandError(
+                f"Refusing to listen on {host} with DJANGO_DEBUG on: debug mode serves this machine only "
+                "(127.0.0.1 or ::1). To serve others, run with DJANGO_DEBUG=0 and production settings (README: Configuration)."
+            )
+        if not 0 < port < 65536:
+            raise CommandError(f"--port {port} is not a TCP port (1-65535)")
         python = sys.executable
+        bind_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         schedule = str(settings.DATA_DIR / "celerybeat-schedule")
         commands = {
-            "web": [python, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py", "--bind", f"{host}:{port}"],
+            "web": [python, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py", "--bind", f"{bind_host}:{port}"],
             "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q", "scoring,default", "--concurrency", str(worker_concurrency), "-l", "INFO"],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO", "-s", schedule],
         }
@@ -44,7 +68,11 @@ class Command(BaseCommand):
                 # Own session: Ctrl-C reaches this process only, which then stops the
                 # children in order instead of all of them dying mid-request at once.
                 children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
-            self.stdout.write(self.style.SUCCESS(f"ReportIn is running on http://{host}:{port}/ (admin at /admin/). Ctrl-C stops it."))
+            zones = zone_data()
+            self.stdout.write(f"Time zones: IANA {zones.iana_version} (tzdata {zones.package_version}).")
+            self.stdout.write(self.style.SUCCESS(
+                f"ReportIn is running on http://{host}:{port}/ (web app at /app/, admin at /admin/, API docs at /api/docs/). Ctrl-C stops it."
+            ))
             failed = None
             while not stopping:
                 for name, child in children.items():
