@@ -4,6 +4,7 @@ With nothing set, the project runs on one machine with no services: a SQLite fil
 file-system message transport under DATA_DIR, consumed by a real Celery worker process.
 """
 
+import hashlib
 import os
 import stat
 from pathlib import Path
