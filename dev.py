@@ -75,6 +75,8 @@ def cmd_run(args: list[str]) -> int:
     # The one-machine demo: development mode unless told otherwise (its secret and photo key
     # are made at random on first start, under var/: README, Configuration).
     env.setdefault("DJANGO_DEBUG", "1")
+    # A refused --host or --port stops here, before anything is migrated or seeded.
+    manage("runstack", "--check", *args, env=env)
     manage("compile_translations", env=env)
     say("Migrating the database")
     manage("migrate", "--no-input", env=env)

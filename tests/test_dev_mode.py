@@ -95,6 +95,14 @@ def test_debug_refuses_to_listen_beyond_this_machine(settings, host):
         call_command("runstack", "--host", host, "--port", "18150")
 
 
+def test_checking_the_arguments_starts_nothing(settings, capsys):
+    settings.DEBUG = True
+    call_command("runstack", "--check", "--host", "127.0.0.1", "--port", "18150")
+    assert "running" not in capsys.readouterr().out
+    with pytest.raises(CommandError, match="not a TCP port"):
+        call_command("runstack", "--check", "--port", "70000")
+
+
 @pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.8.0.1", True), ("::1", True), ("[::1]", True),
                                                ("localhost", True), ("0.0.0.0", False), ("::", False), ("example.org", False)])
 def test_loopback_addresses_are_told_apart(host, loopback):

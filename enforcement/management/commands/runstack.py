@@ -35,8 +35,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--worker-concurrency", type=int, default=2)
+        parser.add_argument("--check", action="store_true", help="Only check the arguments (dev.py does, before it seeds).")
 
-    def handle(self, *args, port, host, worker_concurrency, **options):
+    def handle(self, *args, port, host, worker_concurrency, check=False, **options):
         if settings.DEBUG and not is_loopback(host):
             # Debug pages show settings and tracebacks to whoever asks, and the demo's logins
             # are printed in the terminal: never on a network address.
@@ -46,6 +47,8 @@ class Command(BaseCommand):
             )
         if not 0 < port < 65536:
             raise CommandError(f"--port {port} is not a TCP port (1-65535)")
+        if check:
+            return
         python = sys.executable
         bind_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         schedule = str(settings.DATA_DIR / "celerybeat-schedule")
