@@ -95,7 +95,8 @@ def client_with_area(db):
 def score_checkin_at(device, distance_km: float, accuracy_m: float, key: str):
     from django.utils import timezone
 
-    from reportin.services import checkin_score, checkin_submit
+    from reportin.scoring import checkin_score
+    from reportin.services import checkin_submit
     from tests import images
 
     latitude, longitude = fix_at(distance_km)
