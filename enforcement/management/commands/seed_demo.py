@@ -122,7 +122,9 @@ class Command(BaseCommand):
             if client is None:
                 client = services.client_create(
                     uci=uci, given_name=given, family_name=family, date_of_birth=born, country_of_citizenship=country,
-                    region=region, preferred_language=language, time_zone=zone, case_officer=officer, created_by=officer,
+                    region=region, preferred_language=language, time_zone=zone, created_by=officer,
+                    # A case officer works the client's region (services.case_officer_choices).
+                    case_officer=officer if officer.region_id == region.pk else None,
                 )
             if not client.conditions.filter(active=True).exists():
                 services.condition_set(client=client, set_by=officer, starts_on=date.today(), **condition)
