@@ -152,3 +152,20 @@ def test_a_consent_text_published_in_admin_carries_the_sha256_of_its_exact_text_
     assert ConsentRecord.objects.get(client=person).text_sha256 == text.sha256
     with pytest.raises(DomainError):
         services.consent_text_publish(kind="biometric", language="en", version="2099-3", title=title, body="Other", published_by=root)
+
+
+def test_a_move_to_another_region_regenerates_the_windows_and_needs_a_case_officer_there(officer):
+    person = factories.client(officer=officer)
+    services.client_update(client=person, changes={"case_officer": officer}, updated_by=officer)
+    now = factories.toronto(2026, 3, 2, 7, 0)
+    factories.office_hours(person, now=now)
+    supervisor = factories.staff("mover", role="Supervisor", region_code=None)
+    pacific = factories.region("pacific")
+    with pytest.raises(DomainError) as refused:
+        services.client_update(client=person, changes={"region": pacific}, updated_by=supervisor, now=now)
+    assert "case_officer" in refused.value.fields  # a Toronto officer does not work Pacific cases
+    services.client_update(client=person, changes={"region": pacific, "case_officer": supervisor}, updated_by=supervisor, now=now)
+    first = ReportingWindow.objects.filter(client=person, opens_at__gt=now).order_by("opens_at").first()
+    assert first.opens_at == factories.toronto(2026, 3, 2, 12, 0)  # 09:00 in Vancouver
+    changes = AuditEvent.objects.filter(action="client.update", actor=supervisor).get().details["changes"]
+    assert changes["region"]["old"]["id"] == factories.region("gta").pk and changes["region"]["new"]["id"] == pacific.pk

@@ -71,7 +71,7 @@ def test_the_database_holds_one_open_task_per_client_and_reason():
     assert task.window == first
 
 
-def test_the_decision_on_a_task_settles_every_checkin_it_gathered():
+def test_the_decision_on_a_task_settles_every_checkin_it_gathered(client):
     case = face_task()
     now = timezone.now()
     checkin, _ = reportin_services.checkin_submit(
@@ -81,7 +81,11 @@ def test_the_decision_on_a_task_settles_every_checkin_it_gathered():
     scoring.checkin_score(checkin_id=checkin.pk, now=now)
     assert list(case["client"].tasks.values_list("pk", flat=True)) == [case["task"].pk]
     assert TaskNote.objects.get(task=case["task"], kind="event").checkin_id == checkin.pk
-    reportin_services.task_decide(task=case["task"], resolution="identity_not_confirmed", note="Not her, twice.", officer=factories.staff("gathered"))
+    officer = factories.staff("gathered")
+    client.force_login(officer)
+    page = client.get(f"/admin/enforcement/investigationtask/{case['task'].pk}/change/").content.decode()
+    assert f"/admin/reportin/checkin/{checkin.pk}/selfie/" in page  # the officer sees the second selfie too
+    reportin_services.task_decide(task=case["task"], resolution="identity_not_confirmed", note="Not her, twice.", officer=officer)
     assert set(CheckIn.objects.filter(client=case["client"]).values_list("status", flat=True)) == {CheckInStatus.REJECTED}
 
 

@@ -90,10 +90,12 @@ def demo_client(spec: tuple, *, officer: User) -> Client:
     uci, given, family, born, country, language, region_code, zone, _condition, _photo = spec
     client = Client.objects.filter(uci=uci).first()
     if client is None:
+        region = Region.objects.get(code=region_code)
         client = services.client_create(
             uci=uci, given_name=given, family_name=family, date_of_birth=born, country_of_citizenship=country,
-            region=Region.objects.get(code=region_code), preferred_language=language, time_zone=zone,
-            case_officer=officer, created_by=officer,
+            region=region, preferred_language=language, time_zone=zone, created_by=officer,
+            # A case officer works the client's region (services.case_officer_choices).
+            case_officer=officer if officer.region_id == region.pk else None,
         )
     return client
 
