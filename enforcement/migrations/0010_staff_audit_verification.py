@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('enforcement', '0006_condition_schedule_not_null'),
+        ('enforcement', '0009_promises_one_open_task_constraint'),
     ]
 
     operations = [
