@@ -41,13 +41,24 @@ class LoginThrottleAdmin(admin.ModelAdmin):
 
 
 class _SecondFactorAdmin(admin.ModelAdmin):
-    """Read-only lists; a superuser deletes a lost key or app so its owner can enrol again."""
+    """Read-only lists; a superuser deletes a lost key or app so its owner can enrol again
+    (through services.second_factor_remove, audited)."""
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def delete_model(self, request, obj):
+        services.second_factor_remove(factor=obj, removed_by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for factor in queryset:
+            services.second_factor_remove(factor=factor, removed_by=request.user)
 
 
 @admin.register(WebAuthnCredential)

@@ -155,6 +155,21 @@ def login_lock_clear(*, throttle_id: int, cleared_by: User, now: datetime | None
     return throttle
 
 
+@transaction.atomic
+def second_factor_remove(*, factor: TotpDevice | WebAuthnCredential, removed_by: User, now: datetime | None = None) -> None:
+    """A superuser removes a lost security key or authenticator app, so that its owner can
+    enrol again at the next sign-in (audited: the removal lowers the account's protection)."""
+    if not removed_by.is_superuser:
+        raise PermissionDenied("Only a superuser can remove a second factor.")
+    now = now or timezone.now()
+    method = "webauthn" if isinstance(factor, WebAuthnCredential) else "totp"
+    audit_record(
+        actor=removed_by, action="staff.second_factor_removed", obj=factor.user, now=now,
+        details={"method": method, "factor_id": factor.pk, "user": factor.user.username, "name": getattr(factor, "name", "")},
+    )
+    factor.delete()
+
+
 def _second_factor_failed(*, user: User, method: str, reason: str, address: str, now: datetime) -> None:
     """A wrong code or key counts against the account like a wrong password: six digits would
     otherwise be guessed in a day."""

@@ -60,6 +60,16 @@ def world(media_root):
     factories.device(person)
     window_task()
     root = User.objects.create_superuser("root", password="root-password-123")
+    # Staff sign-in rows, made as sign-ins make them: a wrong password, and a passkey enrolled.
+    from backoffice import services as backoffice_services
+    from tests.webauthn_soft import SoftKey
+
+    backoffice_services.staff_login_attempt(username=officer.username, password="wrong", address="203.0.113.9")
+    session = {}
+    options = backoffice_services.webauthn_registration_options(user=officer, session=session, rp_id="testserver")
+    backoffice_services.webauthn_register(
+        user=officer, session=session, credential=SoftKey().register(options), rp_id="testserver", origin="http://testserver"
+    )
     return {"officer": officer, "client": person, "root": root}
 
 
@@ -118,7 +128,7 @@ def url(model, what, pk=None) -> str:
 
 def test_every_admin_write_writes_an_audit_event(client, world):
     root = world["root"]
-    client.force_login(root)
+    factories.staff_login(client, root)
     samples = _add_samples(world)
     pages = writable(root)
     assert {(m, w) for m, _, w in pages} >= {(Client, "change"), (Client, "add"), (ConsentText, "add")}
@@ -164,14 +174,14 @@ def test_every_admin_write_writes_an_audit_event(client, world):
                 failures.append(f"{label}: no row to act on in the test world")
                 continue
             response = client.post(
-                url(model, what), {"action": what.split(":", 1)[1], "_selected_action": [obj.pk], "index": 0, "apply": "1", "reason": "Test."}
+                url(model, what), {"action": what.split(":", 1)[1], "_selected_action": [obj.pk], "index": 0, "apply": "1", "reason": "Test.", "post": "yes"}
             )
             succeeded = response.status_code in (200, 302)
         if not succeeded:
             failures.append(f"{label}: the write did not go through")
         elif AuditEvent.objects.count() == before:
             failures.append(f"{label}: no audit event")
-    assert failures == []
+    assert failures == [], "\n".join(failures)
     # A closer look at the one officers use most: the client's page records old and new values.
     event = AuditEvent.objects.filter(action="client.update").latest("seq")
     (field, change), = event.details["changes"].items()
