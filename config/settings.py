@@ -188,8 +188,32 @@ else:
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
 STATIC_URL = "/static/"
 STATIC_ROOT = _ensure_dir(Path(env_str("STATIC_ROOT", str(DATA_DIR / "static"))).resolve())
+# Where selfies, reference photos, liveness frames and exports go. Empty: the folder above
+# (embedded default, one host). A bucket name: an S3-compatible object store shared by every
+# web and worker host (SeaweedFS in development and CI; see README "Object storage"). Files
+# are encrypted by the application either way; the store only ever holds ciphertext.
+REPORTIN_S3_BUCKET = env_str("REPORTIN_S3_BUCKET", "")
+if REPORTIN_S3_BUCKET:
+    _s3_endpoint = env_str("REPORTIN_S3_ENDPOINT_URL", "")
+    if _s3_endpoint and urlsplit(_s3_endpoint).scheme not in ("http", "https"):
+        raise ImproperlyConfigured("REPORTIN_S3_ENDPOINT_URL must be an http:// or https:// URL")
+    _private_storage = {
+        "BACKEND": "enforcement.storage.S3EncryptedStorage",
+        "OPTIONS": {
+            "bucket_name": REPORTIN_S3_BUCKET,
+            "endpoint_url": _s3_endpoint or None,
+            "access_key": env_str("REPORTIN_S3_ACCESS_KEY_ID", "") or None,
+            "secret_key": env_str("REPORTIN_S3_SECRET_ACCESS_KEY", "") or None,
+            "region_name": env_str("REPORTIN_S3_REGION", "us-east-1"),
+            # A key prefix, so that one bucket can serve several deployments.
+            "location": env_str("REPORTIN_S3_PREFIX", "").strip("/"),
+        },
+    }
+else:
+    _private_storage = {"BACKEND": "enforcement.storage.PrivateEncryptedStorage"}
 STORAGES = {
-    "default": {"BACKEND": "enforcement.storage.PrivateEncryptedStorage"},
+    # Every file field without its own storage uses this one, new ones included.
+    "default": _private_storage,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
