@@ -204,3 +204,31 @@ def _compiled_translations():
     from django.core.management import call_command
 
     call_command("compile_translations", verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    """A real S3 endpoint (SeaweedFS): CI's (REPORTIN_TEST_S3_ENDPOINT) or one started here."""
+    from tests import objectstore
+
+    given = os.environ.get("REPORTIN_TEST_S3_ENDPOINT")
+    if given:
+        yield given
+        return
+    weed = objectstore.require_weed()
+    process, endpoint = objectstore.start_weed(tmp_path_factory.mktemp("seaweedfs"), weed)
+    try:
+        yield endpoint
+    finally:
+        objectstore.stop(process)
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, settings, tmp_path):
+    """Files of this test go to a new bucket (the local media folder stays empty)."""
+    from tests import objectstore
+
+    bucket = objectstore.new_bucket(s3_endpoint)
+    settings.MEDIA_ROOT = tmp_path / "media-unused"
+    settings.STORAGES = {**settings.STORAGES, "default": objectstore.storage_settings(s3_endpoint, bucket)}
+    return bucket
