@@ -213,6 +213,8 @@ def s3_endpoint(tmp_path_factory):
 
     given = os.environ.get("REPORTIN_TEST_S3_ENDPOINT")
     if given:
+        # Its port may answer before its volume server has registered.
+        wait_for(lambda: objectstore.bucket_ready(given), timeout=60, interval=0.5, message=f"the object store at {given}")
         yield given
         return
     weed = objectstore.require_weed()

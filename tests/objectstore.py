@@ -81,7 +81,7 @@ def start_weed(folder: Path, weed: str) -> tuple[subprocess.Popen, str]:
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"weed exited at start:\n{(folder / 'weed.log').read_text(errors='replace')[-3000:]}")
-        if _bucket_ready(endpoint):
+        if bucket_ready(endpoint):
             return process, endpoint
         if time.monotonic() > deadline:
             process.terminate()
@@ -99,7 +99,7 @@ def client(endpoint: str):
     )
 
 
-def _bucket_ready(endpoint: str) -> bool:
+def bucket_ready(endpoint: str) -> bool:
     """The S3 gateway answers and can write (the volume server has registered)."""
     try:
         s3 = client(endpoint)

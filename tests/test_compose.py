@@ -31,7 +31,7 @@ def test_the_services_of_the_design_are_all_there():
     assert SERVICES["beat"]["deploy"]["replicas"] == 1
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "beat", "db", "redis"])
+@pytest.mark.parametrize("name", ["web", "worker", "beat", "db", "redis", "objectstore"])
 def test_every_long_running_service_has_a_health_check(name):
     assert SERVICES[name]["healthcheck"]["test"]
 
@@ -84,3 +84,30 @@ def test_the_image_builds_from_files_that_exist():
                 assert (ROOT / source).exists(), source
     assert "dlib-bin" in (ROOT / "requirements.txt").read_text()
     assert "--no-deps -r requirements-nodeps.txt" in dockerfile
+
+
+def _dependencies(name: str) -> set[str]:
+    """Every service `name` waits for, directly or through another."""
+    found, todo = set(), [name]
+    while todo:
+        for dependency in SERVICES[todo.pop()].get("depends_on", {}):
+            if dependency not in found:
+                found.add(dependency)
+                todo.append(dependency)
+    return found
+
+
+def test_photos_and_exports_go_to_the_object_store_service():
+    store = SERVICES["objectstore"]
+    assert store["image"].startswith("chrislusf/seaweedfs:") and "-s3" in store["command"]
+    assert "ports" not in store  # internal network only
+    assert any(volume.startswith("objects:") for volume in store["volumes"]) and "objects" in COMPOSE["volumes"]
+    identities = COMPOSE["configs"][store["configs"][0]["source"]]["content"]
+    assert "${REPORTIN_S3_SECRET_ACCESS_KEY:?" in identities
+    for name in ("web", "worker", "beat", "migrate", "storage-init"):
+        env = SERVICES[name]["environment"]
+        assert env["REPORTIN_S3_BUCKET"] and env["REPORTIN_S3_ENDPOINT_URL"].endswith("//objectstore:8333}")
+        assert "objectstore" in _dependencies(name)
+    assert command_of("storage-init")[:3] == ["python", "manage.py", "storage_bucket"]
+    for name in ("web", "worker"):
+        assert SERVICES[name]["depends_on"]["storage-init"]["condition"] == "service_completed_successfully"
