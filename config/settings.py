@@ -113,6 +113,22 @@ DATABASES = {"default": _db}
 # --- Celery ---------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# Seconds after which Redis delivers again a message its worker has not acknowledged.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 120, minimum=10)
+# No task may outlive the visibility timeout, or Redis would hand its message to a second
+# worker while the first still runs it (an 80 s task ran three times at once with 30 s).
+# Every task gets these limits unless it sets its own (scoring does, lower); long jobs work
+# in chunks of at most REPORTIN_LONG_TASK_BUDGET seconds and queue their own continuation.
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", min(300, CELERY_VISIBILITY_TIMEOUT * 3 // 4), minimum=5)
+if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT")
+CELERY_TASK_SOFT_TIME_LIMIT = max(3, CELERY_TASK_TIME_LIMIT * 5 // 6)
+# A long job's chunk stops taking more work after this many seconds and queues the rest.
+REPORTIN_LONG_TASK_BUDGET = env_float("REPORTIN_LONG_TASK_BUDGET", CELERY_TASK_SOFT_TIME_LIMIT / 3, minimum=0.5)
+if REPORTIN_LONG_TASK_BUDGET >= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("REPORTIN_LONG_TASK_BUDGET must be below the tasks' soft time limit")
+# Rows of an export written per part (each part is one idempotent, committed step).
+REPORTIN_EXPORT_CHUNK_ROWS = env_int("REPORTIN_EXPORT_CHUNK_ROWS", 20_000, minimum=10)
 _broker_scheme = urlsplit(CELERY_BROKER_URL).scheme
 if _broker_scheme not in {"filesystem", "redis", "rediss", "amqp", "pyamqp"}:
     raise ImproperlyConfigured(
@@ -136,7 +152,7 @@ else:
     # time limit); if it did not, the duplicate would still change nothing (the claim).
     # The reconciler (config/celery.py) covers anything the broker itself loses.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 120, minimum=30),
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
         # A broker that vanishes without closing the connection must not hang a publish (a

@@ -3,9 +3,11 @@
 import ctypes
 import ctypes.util
 import logging
+import time
 
 from celery import shared_task
 from celery.signals import task_postrun
+from django.conf import settings
 from django.utils import timezone
 
 from reportin import scoring
@@ -88,9 +90,35 @@ def _scoring_queue_length() -> int | None:
         return None
 
 
+# Items deleted per purge step: one plan query per step, and a step ends quickly.
+PURGE_STEP = 200
+
+
 @shared_task
 def data_purge_expired() -> dict:
-    """Daily: delete the images and encodings whose retention period is over (audited)."""
+    """Daily: delete the images and encodings whose retention period is over (audited).
+
+    Runs in steps within REPORTIN_LONG_TASK_BUDGET seconds, then queues itself for the rest:
+    every step recomputes what is due, so what a killed worker left undone is simply found
+    again, and nothing is deleted twice."""
     from reportin import retention
 
-    return retention.purge_expired().counts
+    deadline = time.monotonic() + settings.REPORTIN_LONG_TASK_BUDGET
+    totals: dict[str, int] = {}
+    while True:
+        plan = retention.purge_plan(now=timezone.now())
+        step, left = {}, PURGE_STEP
+        for data_class, ids in plan.items():
+            step[data_class], left = ids[:left], left - len(ids[:left])
+        counts = retention.purge_expired(plan=step).counts
+        for data_class, count in counts.items():
+            totals[data_class] = totals.get(data_class, 0) + count
+        more = sum(len(ids) for ids in plan.values()) > PURGE_STEP
+        # Continue only while steps make progress: an item that stays due but cannot be
+        # deleted must not keep the queue busy for ever.
+        if not more or not any(counts.values()):
+            return totals
+        if time.monotonic() > deadline:
+            data_purge_expired.delay()
+            logger.info("purge: %s so far; the rest continues in a new task", totals)
+            return totals
