@@ -128,7 +128,7 @@ REPORTIN_LONG_TASK_BUDGET = env_float("REPORTIN_LONG_TASK_BUDGET", CELERY_TASK_S
 if REPORTIN_LONG_TASK_BUDGET >= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("REPORTIN_LONG_TASK_BUDGET must be below the tasks' soft time limit")
 # Rows of an export written per part (each part is one idempotent, committed step).
-REPORTIN_EXPORT_CHUNK_ROWS = env_int("REPORTIN_EXPORT_CHUNK_ROWS", 20_000, minimum=10)
+REPORTIN_EXPORT_CHUNK_ROWS = env_int("REPORTIN_EXPORT_CHUNK_ROWS", 20_000, minimum=1)
 _broker_scheme = urlsplit(CELERY_BROKER_URL).scheme
 if _broker_scheme not in {"filesystem", "redis", "rediss", "amqp", "pyamqp"}:
     raise ImproperlyConfigured(
