@@ -84,3 +84,26 @@ def test_an_export_longer_than_the_visibility_timeout_runs_once_and_is_complete(
     with state.file.open("rb") as handle:
         rows = list(csv.DictReader(io.StringIO(handle.read().decode())))
     assert sorted(r["UCI"] for r in rows) == sorted(p.uci for p in people for _ in range(2))
+
+
+@pytest.mark.django_db
+def test_materialisation_runs_in_resumable_steps_that_do_nothing_twice():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from enforcement import services
+    from enforcement.models import ReportingWindow
+
+    for _ in range(3):
+        factories.condition(factories.client())
+    before = ReportingWindow.objects.count()
+    later = timezone.now() + timedelta(days=3)  # the horizon has moved three days on
+    after_id, created, steps = 0, 0, 0
+    while after_id is not None:
+        # One condition per step, and every step out of time: the chain goes on where it stopped.
+        made, after_id = services.windows_materialise_step(after_id=after_id, deadline=0, chunk_size=1, now=later)
+        created, steps = created + made, steps + 1
+    assert steps == 4 and created == 3 * 3  # three conditions, one step that found none left
+    assert ReportingWindow.objects.count() == before + created
+    assert services.windows_materialise_step(deadline=0, chunk_size=1, now=later)[0] == 0
