@@ -178,6 +178,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Exactly one beat sends: the others stand by until its lock is free (config/beat.py).
+CELERY_BEAT_SCHEDULER = "config.beat:LockedScheduler"
 
 # --- Cache ----------------------------------------------------------------------------------
 
