@@ -38,6 +38,21 @@ def log(message: str) -> None:
     print(f"[reconcile bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _distinct_checkins(broker: str) -> int:
+    """The check-ins named by the messages in the scoring queue (each must be there once)."""
+    import base64
+
+    import redis
+
+    client = redis.Redis.from_url(broker)
+    ids = set()
+    for raw in client.lrange("scoring", 0, -1):
+        message = json.loads(raw)
+        args, _, _ = json.loads(base64.b64decode(message["body"]))
+        ids.add(args[0])
+    return len(ids)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkins", type=int, default=90_000)
@@ -109,12 +124,13 @@ def main() -> int:
                 if count == 0 or runs > 30:
                     break
             in_queue = queued()
+            distinct = _distinct_checkins(args.broker)
             channel.queue_purge("scoring")
         # Beat starts a run every minute; the last run found nothing left (it is not counted).
         # The first run comes at most a minute after Redis is back.
         working_runs = runs - 1
         requeued_s = 60.0 + 60.0 * max(0, working_runs - 1) + (per_run[working_runs - 1]["seconds"] if working_runs else 0.0)
-        ok = in_queue == args.checkins and requeued_s <= GOAL_S
+        ok = in_queue == distinct == args.checkins and requeued_s <= GOAL_S
         print(json.dumps({
             "bench": "reconcile_backlog",
             "checkins": args.checkins,
@@ -123,6 +139,7 @@ def main() -> int:
             "publishing_s": round(busy, 2),
             "publish_rate_per_s": round(args.checkins / busy, 1) if busy else None,
             "in_scoring_queue": in_queue,
+            "distinct_checkins_in_queue": distinct,
             "requeued_within_s_of_redis_returning": round(requeued_s, 1),
             "goal_s": GOAL_S,
             "ratio_to_goal": round(requeued_s / GOAL_S, 3),

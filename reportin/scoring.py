@@ -323,9 +323,10 @@ def checkins_to_requeue(*, now: datetime, queued: int | None = None, batch: int 
     `queued` is the number of messages waiting in the scoring queue, when known. Check-ins
     still `received` are left alone while at least as many messages wait as there are such
     check-ins: the queue is behind, not lossy, and re-queueing a backlog every minute would
-    only grow it. When fewer wait, only the difference is queued, newest first: a run that
-    stopped at its time budget queued the oldest, so the ones it did not reach are the newest
-    (a broker restarted without its data comes back empty, and then all are queued)."""
+    only grow it. When fewer wait, only those past the first `queued` are queued, oldest
+    first: runs queue oldest first and the queue is first in, first out, so after a run that
+    stopped at its time budget the ones not reached are exactly those (a broker restarted
+    without its data comes back empty, and then all are queued)."""
     candidates = reportin_selectors.checkins_to_rescore(now=now, lease=SCORING_LEASE)
     waiting = candidates.filter(status=CheckInStatus.RECEIVED)
     waiting_count = waiting.count()
@@ -333,10 +334,9 @@ def checkins_to_requeue(*, now: datetime, queued: int | None = None, batch: int 
     if wanted < waiting_count:
         logger.info("reconciler left %d waiting check-ins to the %d queued messages", waiting_count - wanted, queued)
     dead = candidates.exclude(status=CheckInStatus.RECEIVED).values_list("pk", flat=True)
-    if wanted == waiting_count:
-        lost = waiting.values_list("pk", flat=True)
-    else:
-        lost = waiting.order_by("-received_at", "-pk").values_list("pk", flat=True)[:wanted]
+    lost = waiting.order_by("received_at", "pk").values_list("pk", flat=True)
+    if wanted < waiting_count:
+        lost = lost[waiting_count - wanted :]
     for source in (dead, lost):
         ids: list[int] = []
         for pk in source.iterator(chunk_size=batch):

@@ -88,7 +88,9 @@ def checkins_reconcile() -> int:
                 for checkin_id in ids:
                     message = app.amqp.as_task_v2(uuid(), checkin_score.name, args=(checkin_id,))
                     producer.publish(
-                        message.body, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue] if not count else None,
+                        # The default exchange delivers straight to the queue named by the
+                        # routing key (AMQP and Redis alike), with no binding lookup per message.
+                        message.body, exchange="", routing_key=queue.name, declare=[queue] if not count else None,
                         headers=message.headers, serializer="json", retry=True, **message.properties,
                     )
                     count += 1

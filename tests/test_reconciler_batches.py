@@ -38,10 +38,10 @@ def test_every_checkin_left_unjudged_is_requeued_in_batches_with_no_cap(settings
     assert list(scoring.checkins_to_requeue(now=later, queued=None, batch=100)) == [ids]  # oldest first
 
 
-def test_a_queue_that_holds_part_of_the_backlog_gets_only_the_rest_newest_first():
+def test_a_queue_that_holds_part_of_the_backlog_gets_only_the_rest():
     ids = _received(5)
     later = timezone.now() + timedelta(minutes=30)
     # A run stopped at its time budget after queueing the three oldest: two are missing.
-    assert list(scoring.checkins_to_requeue(now=later, queued=3, batch=100)) == [ids[:2:-1]]
+    assert list(scoring.checkins_to_requeue(now=later, queued=3, batch=100)) == [ids[3:]]
     assert list(scoring.checkins_to_requeue(now=later, queued=5, batch=100)) == []  # behind, not lossy
     assert list(scoring.checkins_to_requeue(now=timezone.now(), queued=0)) == []  # too recent to be lost
