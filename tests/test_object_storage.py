@@ -202,3 +202,16 @@ def test_storage_bucket_creates_a_missing_bucket_and_checks_it(s3_endpoint, sett
     assert _objects(s3_endpoint, bucket) == {}  # the probe is gone
     call_command("storage_bucket")
     assert "Created" not in capsys.readouterr().out
+
+
+def test_an_object_of_the_older_format_is_read_and_resealed_in_place(s3_endpoint, s3_bucket):
+    s3 = objectstore.client(s3_endpoint)
+    s3.put_object(Bucket=s3_bucket, Key="references/old.img", Body=crypto.encrypt(b"sealed before the segment format"))
+    with default_storage.open("references/old.img") as handle:
+        assert handle.read() == b"sealed before the segment format"
+    assert default_storage.needs_reseal("references/old.img")
+    default_storage.reseal("references/old.img")
+    assert crypto.is_stream(_objects(s3_endpoint, s3_bucket)["references/old.img"])
+    assert not default_storage.needs_reseal("references/old.img")
+    with default_storage.open("references/old.img") as handle:
+        assert handle.read() == b"sealed before the segment format"
