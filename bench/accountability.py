@@ -116,7 +116,7 @@ def load(clients: int, checkins: int) -> None:
         with raw.copy(
             "COPY reportin_checkin (selfie, selfie_sha256, selfie_phash, selfie_format, latitude, longitude, accuracy_m, captured_at, "
             "received_at, idempotency_key, request_fingerprint, reported_address, reported_employment, reported_family_status, status, "
-            "location_result, scoring_attempts, updated_at, client_id, device_id) FROM STDIN"
+            "location_result, scoring_attempts, scoring_task_id, updated_at, client_id, device_id) FROM STDIN"
         ) as copy:
             for i in range(checkins):
                 client_id = client_ids[i % len(client_ids)]
@@ -143,6 +143,7 @@ def load(clients: int, checkins: int) -> None:
                         status,
                         "not_checked",
                         1,
+                        "",
                         received,
                         client_id,
                         devices[client_id],

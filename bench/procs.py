@@ -197,7 +197,7 @@ def _cleanup() -> None:
             server.stop()
 
 
-def worker(env: dict, log_path: Path, *, queues: str = "scoring,default", concurrency: int = 1, name: str = "worker", extra: list[str] = ()) -> Proc:
+def worker(env: dict, log_path: Path, *, queues: str = "scoring,default,long", concurrency: int = 1, name: str = "worker", extra: list[str] = ()) -> Proc:
     """The production worker command."""
     argv = [
         sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--concurrency", str(concurrency),

@@ -13,8 +13,15 @@ app.autodiscover_tasks()
 
 # Face scoring is CPU-heavy and has its own queue so it can get its own workers; everything
 # else (sweeps, reminders, housekeeping) is light and shares "default".
+# Long jobs (exports, purges, window materialisation) have the `long` queue, so that a big
+# one never delays a sweep or a reminder; they run in chunks that each end well within the
+# task time limit (below the broker's visibility timeout) and queue their own continuation.
+LONG_QUEUE = "long"
 app.conf.task_routes = {
     "reportin.tasks.checkin_score": {"queue": "scoring"},
+    "enforcement.tasks.export_run": {"queue": LONG_QUEUE},
+    "enforcement.tasks.windows_materialise": {"queue": LONG_QUEUE},
+    "reportin.tasks.data_purge_expired": {"queue": LONG_QUEUE},
 }
 
 app.conf.beat_schedule = {

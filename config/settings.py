@@ -144,6 +144,22 @@ DATABASES = {"default": _db}
 # --- Celery ---------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# Seconds after which Redis delivers again a message its worker has not acknowledged.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 120, minimum=10)
+# No task may outlive the visibility timeout, or Redis would hand its message to a second
+# worker while the first still runs it (an 80 s task ran three times at once with 30 s).
+# Every task gets these limits unless it sets its own (scoring does, lower); long jobs work
+# in chunks of at most REPORTIN_LONG_TASK_BUDGET seconds and queue their own continuation.
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", min(300, CELERY_VISIBILITY_TIMEOUT * 3 // 4), minimum=5)
+if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT")
+CELERY_TASK_SOFT_TIME_LIMIT = max(3, CELERY_TASK_TIME_LIMIT * 5 // 6)
+# A long job's chunk stops taking more work after this many seconds and queues the rest.
+REPORTIN_LONG_TASK_BUDGET = env_float("REPORTIN_LONG_TASK_BUDGET", CELERY_TASK_SOFT_TIME_LIMIT / 3, minimum=0.5)
+if REPORTIN_LONG_TASK_BUDGET >= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("REPORTIN_LONG_TASK_BUDGET must be below the tasks' soft time limit")
+# Rows of an export written per part (each part is one idempotent, committed step).
+REPORTIN_EXPORT_CHUNK_ROWS = env_int("REPORTIN_EXPORT_CHUNK_ROWS", 20_000, minimum=1)
 _broker_scheme = urlsplit(CELERY_BROKER_URL).scheme
 if _broker_scheme not in {"filesystem", "redis", "rediss", "amqp", "pyamqp"}:
     raise ImproperlyConfigured(
@@ -167,7 +183,7 @@ else:
     # time limit); if it did not, the duplicate would still change nothing (the claim).
     # The reconciler (config/celery.py) covers anything the broker itself loses.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 120, minimum=30),
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
         # A broker that vanishes without closing the connection must not hang a publish (a
@@ -193,6 +209,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Exactly one beat sends: the others stand by until its lock is free (config/beat.py).
+CELERY_BEAT_SCHEDULER = "config.beat:LockedScheduler"
 
 # --- Cache ----------------------------------------------------------------------------------
 
@@ -219,8 +237,32 @@ else:
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
 STATIC_URL = "/static/"
 STATIC_ROOT = _ensure_dir(Path(env_str("STATIC_ROOT", str(DATA_DIR / "static"))).resolve())
+# Where selfies, reference photos, liveness frames and exports go. Empty: the folder above
+# (embedded default, one host). A bucket name: an S3-compatible object store shared by every
+# web and worker host (SeaweedFS in development and CI; see README "Object storage"). Files
+# are encrypted by the application either way; the store only ever holds ciphertext.
+REPORTIN_S3_BUCKET = env_str("REPORTIN_S3_BUCKET", "")
+if REPORTIN_S3_BUCKET:
+    _s3_endpoint = env_str("REPORTIN_S3_ENDPOINT_URL", "")
+    if _s3_endpoint and urlsplit(_s3_endpoint).scheme not in ("http", "https"):
+        raise ImproperlyConfigured("REPORTIN_S3_ENDPOINT_URL must be an http:// or https:// URL")
+    _private_storage = {
+        "BACKEND": "enforcement.storage.S3EncryptedStorage",
+        "OPTIONS": {
+            "bucket_name": REPORTIN_S3_BUCKET,
+            "endpoint_url": _s3_endpoint or None,
+            "access_key": env_str("REPORTIN_S3_ACCESS_KEY_ID", "") or None,
+            "secret_key": env_str("REPORTIN_S3_SECRET_ACCESS_KEY", "") or None,
+            "region_name": env_str("REPORTIN_S3_REGION", "us-east-1"),
+            # A key prefix, so that one bucket can serve several deployments.
+            "location": env_str("REPORTIN_S3_PREFIX", "").strip("/"),
+        },
+    }
+else:
+    _private_storage = {"BACKEND": "enforcement.storage.PrivateEncryptedStorage"}
 STORAGES = {
-    "default": {"BACKEND": "enforcement.storage.PrivateEncryptedStorage"},
+    # Every file field without its own storage uses this one, new ones included.
+    "default": _private_storage,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True

@@ -7,6 +7,7 @@ and SQLite (the embedded default) alike; where the two differ, PostgreSQL gets t
 form and the SQLite form is the same logic in more statements.
 """
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
@@ -177,8 +178,22 @@ def materialise(
     """Create the windows of active remote conditions (of open cases) that open before
     `until`, with their reminders, one transaction per chunk of conditions. Returns the
     number of windows created."""
+    created, _ = materialise_from(
+        now=now, until=until, closing_reminder=closing_reminder, condition_ids=condition_ids, chunk_size=chunk_size
+    )
+    return created
+
+
+def materialise_from(
+    *, now: datetime, until: datetime, closing_reminder: timedelta | None, condition_ids: list[int] | None = None,
+    chunk_size: int = 20_000, after_id: int = 0, deadline: float | None = None,
+) -> tuple[int, int | None]:
+    """materialise() for the conditions after `after_id`, stopping after the chunk that ends
+    past `deadline` (time.monotonic()). Returns (windows created, the condition id to resume
+    after, or None when every condition is done). Each chunk commits on its own, so a run cut
+    anywhere is resumed by the next one with nothing done twice (ON CONFLICT DO NOTHING)."""
     shared = _Windows(now, until)
-    created, after_id = 0, 0
+    created = 0
     # A chunk of a run of its own is safe to lose in a crash (the next run redoes it), so its
     # commit need not wait for the disk. Inside a caller's transaction (condition_set) the
     # setting would cover the caller's own work too, so it is left alone there.
@@ -190,9 +205,11 @@ def materialise(
                     cursor.execute("SET LOCAL synchronous_commit = off")
             conditions = list(_conditions_to_materialise(after_id=after_id, condition_ids=condition_ids)[:chunk_size])
             if not conditions:
-                return created
+                return created, None
             after_id = conditions[-1][0]
             created += _insert(_new_windows(conditions, shared, closing_reminder), now=now)
+        if deadline is not None and time.monotonic() > deadline:
+            return created, after_id
 
 
 # --- The sweep ------------------------------------------------------------------------------

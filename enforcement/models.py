@@ -864,7 +864,7 @@ class ExportStatus(models.TextChoices):
 
 EXPORT_STATUS_TRANSITIONS = {
     ExportStatus.PENDING: frozenset({ExportStatus.RUNNING, ExportStatus.FAILED}),
-    # running -> running: a redelivered message starts the file again.
+    # running -> running: the next step, or a worker taking over a dead one's lease.
     ExportStatus.RUNNING: frozenset({ExportStatus.RUNNING, ExportStatus.DONE, ExportStatus.FAILED}),
     ExportStatus.DONE: frozenset(),
     ExportStatus.FAILED: frozenset(),
@@ -892,6 +892,14 @@ class ExportJob(models.Model):
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Resumable writing (enforcement.exports.export_step): the highest id when the export
+    # started, the last id written, the parts written so far, the steps (tasks) that worked
+    # on it, and until when the worker writing it holds it.
+    upper_pk = models.BigIntegerField(null=True, blank=True)
+    cursor = models.BigIntegerField(null=True, blank=True)
+    parts = models.PositiveIntegerField(default=0)
+    steps = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

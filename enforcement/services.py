@@ -737,6 +737,20 @@ def windows_materialise(*, now: datetime | None = None, condition_ids: list[int]
     )
 
 
+def windows_materialise_step(*, after_id: int = 0, deadline: float | None = None, chunk_size: int = 2_000, now: datetime | None = None) -> tuple[int, int | None]:
+    """windows_materialise in resumable steps for the long queue: the conditions after
+    `after_id`, until `deadline` (time.monotonic()). Returns (windows created, the condition
+    id to continue after, or None when done)."""
+    now = now or timezone.now()
+    hours = settings.REPORTIN_REMINDER_HOURS_BEFORE_CLOSE
+    return compliance.materialise_from(
+        now=now,
+        until=compliance.horizon_end(now, settings.REPORTIN_WINDOW_HORIZON_DAYS),
+        closing_reminder=timedelta(hours=hours) if hours else None,
+        after_id=after_id, deadline=deadline, chunk_size=chunk_size,
+    )
+
+
 def windows_discard_upcoming(*, client: Client, now: datetime) -> None:
     """Remove the client's windows that have not opened yet, with their reminders: the
     condition changed, or remote reporting ended. Windows that opened stay: they are the record."""

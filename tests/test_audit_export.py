@@ -3,14 +3,16 @@ while a progress page follows it; the file is encrypted at rest and only its req
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from enforcement import exports
 from enforcement.models import AuditEvent, ExportJob
 from tests import factories
-from tests.conftest import wait_for
+from tests.conftest import stored_files, wait_for
 
 
 def _people(n: int):
@@ -70,25 +72,78 @@ def test_a_long_list_is_written_by_a_worker_behind_a_progress_page(celery_worker
     assert client.get(progress_url + "download/").status_code == 404
 
 
+def _file_rows(job) -> list[dict]:
+    with job.file.open("rb") as handle:
+        return list(csv.DictReader(io.StringIO(handle.read().decode())))
+
+
 @pytest.mark.django_db
-def test_a_running_export_counts_its_progress_as_it_writes(monkeypatch):
-    _people(5)
+def test_an_export_is_written_in_committed_parts_and_a_duplicate_message_does_nothing(settings, media_root):
+    settings.REPORTIN_EXPORT_CHUNK_ROWS = 3
+    people = _people(5)  # 10 consent records
     auditor = factories.staff("auditor-progress", role="Auditor", region_code=None)
-    job = ExportJob.objects.create(
-        requested_by=auditor, model_label="enforcement.consentrecord", query="", total=10, created_at=factories.MONDAY_MORNING
-    )
-    monkeypatch.setattr(exports, "PROGRESS_EVERY", 3)
-    seen = []
-    real_rows = exports.rows
+    job = exports.export_start(user=auditor, model_label="enforcement.consentrecord", query="", total=10)
+    progress = []
+    while True:
+        # A deadline already past: one part per step, as if every step ran out of time.
+        outcome = exports.export_step(job_id=job.pk, deadline=0)
+        state = ExportJob.objects.get(pk=job.pk)
+        progress.append((outcome, state.done, state.parts))
+        if outcome != exports.StepOutcome.MORE:
+            break
+    assert progress == [("more", 3, 1), ("more", 6, 2), ("more", 9, 3), ("done", 10, 4)]
+    assert (state.status, state.total, state.steps) == ("done", 10, 4)
+    rows = _file_rows(state)
+    assert len(rows) == 10 and sorted(r["UCI"] for r in rows) == sorted(p.uci for p in people for _ in range(2))
+    assert not stored_files(media_root, "exports/parts/" + str(job.pk))  # the parts are gone
+    assert exports.export_step(job_id=job.pk, deadline=0) == "skipped"  # a duplicate message
 
-    def watched(columns, queryset):
-        for line in real_rows(columns, queryset):
-            seen.append(ExportJob.objects.get(pk=job.pk).done)
-            yield line
 
-    monkeypatch.setattr(exports, "rows", watched)
-    done = exports.export_run(job_id=job.pk)
-    assert (done.status, done.done, done.total) == ("done", 10, 10)
-    # Before each row is written, the page would show: 0 until 3 rows are written, then 3, 6, 9.
-    assert seen == [0, 0, 0, 0, 3, 3, 3, 6, 6, 6, 9]
-    assert exports.export_run(job_id=job.pk) is None  # a duplicate message does nothing
+@pytest.mark.django_db
+def test_a_killed_workers_export_resumes_where_it_stopped_and_never_counts_back(settings, media_root, monkeypatch):
+    settings.REPORTIN_EXPORT_CHUNK_ROWS = 3
+    people = _people(4)  # 8 consent records
+    auditor = factories.staff("auditor-resume", role="Auditor", region_code=None)
+    job = exports.export_start(user=auditor, model_label="enforcement.consentrecord", query="", total=8)
+    real_write = exports._write_part
+    written = []
+
+    class Killed(BaseException):
+        """The worker process dies (SIGKILL): nothing after this line runs, no handler."""
+
+    def dies_at_the_second_part(name, columns, chunk):
+        written.append(name)
+        if len(written) == 2:
+            raise Killed
+        real_write(name, columns, chunk)
+
+    monkeypatch.setattr(exports, "_write_part", dies_at_the_second_part)
+    started = timezone.now()
+    with pytest.raises(Killed):
+        exports.export_step(job_id=job.pk, deadline=float("inf"), now=started)
+    state = ExportJob.objects.get(pk=job.pk)
+    assert (state.status, state.done, state.parts) == ("running", 3, 1)
+    # While the dead worker's lease lasts, a redelivered message leaves the job alone.
+    assert exports.export_step(job_id=job.pk, deadline=float("inf"), now=started + timedelta(seconds=5)) == "skipped"
+    # After it (the task time limit), the redelivery takes over at the second part.
+    later = started + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 6)
+    assert exports.export_step(job_id=job.pk, deadline=float("inf"), now=later) == "done"
+    state = ExportJob.objects.get(pk=job.pk)
+    assert (state.status, state.done, state.total, state.parts, state.steps) == ("done", 8, 8, 3, 2)
+    assert written == [exports.part_name(job.pk, n) for n in (1, 2, 2, 3)]
+    rows = _file_rows(state)
+    assert sorted(r["UCI"] for r in rows) == sorted(p.uci for p in people for _ in range(2))
+
+
+@pytest.mark.django_db
+def test_rows_added_while_an_export_runs_do_not_move_its_end(settings, media_root):
+    settings.REPORTIN_EXPORT_CHUNK_ROWS = 3
+    _people(3)
+    auditor = factories.staff("auditor-snapshot", role="Auditor", region_code=None)
+    job = exports.export_start(user=auditor, model_label="enforcement.consentrecord", query="", total=6)
+    assert exports.export_step(job_id=job.pk, deadline=0) == "more"
+    _people(2)  # four more consent records, newer than the export
+    while exports.export_step(job_id=job.pk, deadline=0) == "more":
+        pass
+    state = ExportJob.objects.get(pk=job.pk)
+    assert (state.status, state.done, state.total) == ("done", 6, 6) and len(_file_rows(state)) == 6

@@ -32,7 +32,7 @@ def test_the_services_of_the_design_are_all_there():
     assert SERVICES["beat"]["deploy"]["replicas"] == 1
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "beat", "db", "redis"])
+@pytest.mark.parametrize("name", ["web", "worker", "worker-long", "beat", "db", "redis", "objectstore"])
 def test_every_long_running_service_has_a_health_check(name):
     assert SERVICES[name]["healthcheck"]["test"]
 
@@ -98,17 +98,26 @@ def test_web_runs_gunicorn_with_the_projects_config_and_wsgi_app():
     assert hasattr(importlib.import_module(module_name), attribute)
 
 
-@pytest.mark.parametrize(("name", "subcommand"), [("worker", "worker"), ("beat", "beat")])
+@pytest.mark.parametrize(("name", "subcommand"), [("worker", "worker"), ("worker-long", "worker"), ("beat", "beat")])
 def test_worker_and_beat_run_the_projects_celery_app(name, subcommand):
     command = command_of(name)
     assert command[:3] == ["celery", "-A", "config"] and command[3] == subcommand
     from config.celery import app
 
     assert importlib.import_module("config").celery_app is app
-    if "-Q" in command:
-        queues = set(command[command.index("-Q") + 1].split(","))
-        routed = {route["queue"] for route in app.conf.task_routes.values()} | {app.conf.task_default_queue}
-        assert routed <= queues, "every queue tasks are routed to must be consumed"
+
+
+def test_every_queue_tasks_are_routed_to_is_consumed_by_a_worker_service():
+    from config.celery import app
+
+    consumed = set()
+    for name in SERVICES:
+        command = command_of(name) if SERVICES[name].get("command") else []
+        if command[:4] == ["celery", "-A", "config", "worker"]:
+            consumed |= set(command[command.index("-Q") + 1].split(","))
+    routed = {route["queue"] for route in app.conf.task_routes.values()} | {app.conf.task_default_queue}
+    assert routed == {"scoring", "default", "long"} and routed <= consumed
+    assert command_of("worker-long")[command_of("worker-long").index("-Q") + 1] == "long"
 
 
 def test_manage_py_commands_in_compose_exist():
@@ -127,3 +136,30 @@ def test_the_image_builds_from_files_that_exist():
                 assert (ROOT / source).exists(), source
     assert "dlib-bin" in (ROOT / "requirements.txt").read_text()
     assert "--no-deps -r requirements-nodeps.txt" in dockerfile
+
+
+def _dependencies(name: str) -> set[str]:
+    """Every service `name` waits for, directly or through another."""
+    found, todo = set(), [name]
+    while todo:
+        for dependency in SERVICES[todo.pop()].get("depends_on", {}):
+            if dependency not in found:
+                found.add(dependency)
+                todo.append(dependency)
+    return found
+
+
+def test_photos_and_exports_go_to_the_object_store_service():
+    store = SERVICES["objectstore"]
+    assert store["image"].startswith("chrislusf/seaweedfs:") and "-s3" in store["command"]
+    assert "ports" not in store  # internal network only
+    assert any(volume.startswith("objects:") for volume in store["volumes"]) and "objects" in COMPOSE["volumes"]
+    identities = COMPOSE["configs"][store["configs"][0]["source"]]["content"]
+    assert "${REPORTIN_S3_SECRET_ACCESS_KEY:?" in identities
+    for name in ("web", "worker", "beat", "migrate", "storage-init"):
+        env = SERVICES[name]["environment"]
+        assert env["REPORTIN_S3_BUCKET"] and env["REPORTIN_S3_ENDPOINT_URL"].endswith("//objectstore:8333}")
+        assert "objectstore" in _dependencies(name)
+    assert command_of("storage-init")[:3] == ["python", "manage.py", "storage_bucket"]
+    for name in ("web", "worker"):
+        assert SERVICES[name]["depends_on"]["storage-init"]["condition"] == "service_completed_successfully"

@@ -100,7 +100,7 @@ class Stack:
 
     # -- processes
 
-    def worker(self, *, concurrency: int = 1, name: str = "worker", queues: str = "scoring,default", extra: list[str] = ()) -> procs.Proc:
+    def worker(self, *, concurrency: int = 1, name: str = "worker", queues: str = "scoring,default,long", extra: list[str] = ()) -> procs.Proc:
         proc = procs.worker(self.env, self.log_path(name), queues=queues, concurrency=concurrency, name=name, extra=extra).start()
         self.procs.append(proc)
         procs.wait_worker_ready(proc)

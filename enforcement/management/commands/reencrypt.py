@@ -1,4 +1,6 @@
-"""Re-encrypt biometric data sealed with an older key under the current (first) key.
+"""Re-encrypt biometric data sealed with an older key under the current (first) key, and
+rewrite stored files of the older whole-blob format in the segment format bound to their
+storage name (enforcement.crypto).
 
 After putting a new key first in REPORTIN_ENCRYPTION_KEYS, everything stays readable; this
 command moves old data to the new key so that the old one can eventually be removed.
@@ -14,13 +16,13 @@ from enforcement import crypto
 from enforcement.models import ReferencePhoto
 from enforcement.progress import Progress
 from enforcement.services import audit_record
-from enforcement.storage import PrivateEncryptedStorage
+from enforcement.storage import EncryptedStorageMixin
 
 
 def encrypted_file_fields():
     for model in apps.get_models():
         for field in model._meta.get_fields():
-            if isinstance(field, models.FileField) and isinstance(field.storage, PrivateEncryptedStorage):
+            if isinstance(field, models.FileField) and isinstance(field.storage, EncryptedStorageMixin):
                 yield model, field
 
 
@@ -42,11 +44,11 @@ class Command(BaseCommand):
                     if not storage.exists(name):
                         progress.update(advance=1)
                         continue
-                    sealed = storage.read_sealed(name)
-                    if crypto.key_id_of(sealed) != current:
+                    # Older key, or the older whole-blob format that is not bound to its name.
+                    if storage.needs_reseal(name):
                         counts[label] = counts.get(label, 0) + 1
                         if not dry_run:
-                            storage.replace_sealed(name, crypto.encrypt(crypto.decrypt(sealed)))
+                            storage.reseal(name)
                     progress.update(advance=1)
 
         photos = ReferencePhoto.objects.filter(encoding__isnull=False).values_list("pk", "encoding")
