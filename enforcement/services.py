@@ -149,6 +149,16 @@ def image_check(data: bytes, *, field: str) -> images.ImageInfo:
         raise _image_rejected(exc, field=field) from None
 
 
+def image_strip_metadata(data: bytes, info: images.ImageInfo, *, field: str) -> bytes:
+    """The upload without its metadata (EXIF incl. GPS, XMP, text chunks, HEIC metadata items),
+    orientation kept as the only tag; no pixel is decoded (biometrics.images.strip_metadata).
+    The web tier stores this; the worker makes the upright JPEG (image_stored_copy)."""
+    try:
+        return images.strip_metadata(data, info)
+    except images.ImageRejected as exc:
+        raise _image_rejected(exc, field=field) from None
+
+
 def image_stored_copy(data: bytes, info: images.ImageInfo, *, field: str) -> bytes:
     """The copy of an uploaded image that is kept (upright, no metadata). Raises DomainError
     naming `field` when the header was fine but the pixels cannot be decoded (a truncated PNG)."""

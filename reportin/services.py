@@ -216,8 +216,11 @@ def checkin_submit(
             code="consent_required",
             status=403,
         )
+    # Header checks and metadata stripping only: no pixel is decoded in the web tier, so no
+    # upload can cost a request more than a scan of its bytes. The worker turns the picture
+    # upright and HEIC or PNG into JPEG, under its time limit (scoring._selfie_analyse).
     info = enforcement_services.image_check(selfie, field="selfie")
-    clean = enforcement_services.image_stored_copy(selfie, info, field="selfie")
+    clean = enforcement_services.image_strip_metadata(selfie, info, field="selfie")
     width, height = info.upright_size
 
     checkin = CheckIn(

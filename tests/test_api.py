@@ -17,7 +17,7 @@ from enforcement.models import (
     InvestigationTask,
     ReportingCondition,
 )
-from reportin import services
+from reportin import scoring, services
 from reportin.models import CheckIn, Device
 from tests import factories, images
 from tests.conftest import make_reporter, stored_files
@@ -261,7 +261,7 @@ def test_a_checkin_is_stored_clean_and_answered_before_scoring(reporter, media_r
         assert handle.read()[:3] == b"\xff\xd8\xff"
 
 
-def test_exif_gps_is_stripped_and_orientation_applied(reporter, media_root):
+def test_exif_gps_is_stripped_at_once_and_orientation_applied_by_the_worker(reporter, media_root):
     picture = images.astronaut().resize((300, 200))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to view
@@ -270,9 +270,16 @@ def test_exif_gps_is_stripped_and_orientation_applied(reporter, media_root):
     checkin = CheckIn.objects.get(pk=response.json()["id"])
     with checkin.selfie.open("rb") as handle:
         stored = Image.open(io.BytesIO(handle.read()))
+    # The request kept the pixels as sent (no decoding there) with the orientation as the only tag.
+    assert stored.size == (300, 200) and dict(stored.getexif()) == {0x0112: 6}
+    assert (checkin.selfie_width, checkin.selfie_height) == (200, 300)
+    scoring.checkin_score(checkin_id=checkin.pk)
+    checkin.refresh_from_db()
+    with checkin.selfie.open("rb") as handle:
+        stored = Image.open(io.BytesIO(handle.read()))
     assert stored.size == (200, 300)  # upright
     assert not stored.getexif() and "exif" not in stored.info
-    assert (checkin.selfie_width, checkin.selfie_height) == (200, 300)
+    assert len(stored_files(media_root)) == 1  # the turned copy is gone
 
 
 def test_exif_gps_is_stripped_from_an_upright_jpeg_without_reencoding(reporter, media_root):
@@ -294,8 +301,10 @@ def test_a_heic_selfie_from_an_iphone_is_accepted(reporter, media_root):
     assert response.status_code == 202, response.content
     checkin = CheckIn.objects.get(pk=response.json()["id"])
     assert checkin.selfie_format == "heif"
+    scoring.checkin_score(checkin_id=checkin.pk)
+    checkin.refresh_from_db()
     with checkin.selfie.open("rb") as handle:
-        assert handle.read()[:3] == b"\xff\xd8\xff"  # kept as a clean JPEG
+        assert handle.read()[:3] == b"\xff\xd8\xff"  # the worker keeps it as a clean JPEG
 
 
 def test_a_retry_with_the_same_key_returns_the_same_checkin(reporter, media_root):
