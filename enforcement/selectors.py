@@ -1,7 +1,7 @@
 """Reads of the enforcement domain that are more than a filter. Time is an argument."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import OuterRef, Subquery
 
@@ -94,10 +94,18 @@ def windows_current_and_next(*, client: Client, now: datetime) -> tuple[Reportin
     return current, upcoming
 
 
+# How far the server's clock may trail the moment a window opens when a report arrives for
+# it. The phone's clock is the client's to set, so only the server's receipt proves a report
+# was not sent before its window opened (issue 14.10: a report sent 5 minutes early, its
+# capture time set inside the window, used to count).
+WINDOW_RECEIPT_SKEW = timedelta(minutes=1)
+
+
 def window_for_capture(*, client: Client, captured_at: datetime, received_at: datetime) -> ReportingWindow | None:
     """The window a report captured at `captured_at` counts for: it was captured while the
-    window was open and arrived before its grace period ended (a phone that was offline may
-    send it late). None means an unscheduled report."""
+    window was open, received no earlier than WINDOW_RECEIPT_SKEW before it opened, and
+    received before its grace period ended (a phone that was offline may send it late).
+    None means an unscheduled report."""
     return (
         ReportingWindow.objects.filter(
             client=client,
@@ -106,6 +114,7 @@ def window_for_capture(*, client: Client, captured_at: datetime, received_at: da
             deadline_at__gte=received_at,
             condition__method=ReportingMethod.REMOTE,
         )
+        .filter(opens_at__lte=received_at + WINDOW_RECEIPT_SKEW)
         .exclude(status=WindowStatus.EXCUSED)
         .order_by("opens_at")
         .first()

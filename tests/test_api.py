@@ -353,6 +353,22 @@ def test_a_report_captured_in_a_window_and_received_late_within_grace_counts_for
     assert response.json()["window"]["id"] == window.pk
 
 
+def test_a_report_sent_before_its_window_opens_does_not_count_for_it(reporter, media_root):
+    # Issue 14.10: the phone's clock is set 4 minutes ahead, into a window that opens in 3.
+    now = timezone.now()
+    factories.window(reporter.client, opens_at=now + timedelta(minutes=3), minutes=60)
+    response = reporter.check_in(captured_at=(now + timedelta(minutes=4)).isoformat())
+    assert response.status_code == 202, response.content
+    assert response.json()["window"] is None
+
+
+def test_a_report_received_within_the_clock_skew_of_the_opening_counts(reporter, media_root):
+    now = timezone.now()
+    window = factories.window(reporter.client, opens_at=now + timedelta(seconds=30), minutes=60)
+    response = reporter.check_in(captured_at=(now + timedelta(seconds=40)).isoformat())
+    assert response.json()["window"]["id"] == window.pk
+
+
 def test_a_report_received_after_the_grace_period_is_unscheduled(reporter, media_root):
     now = timezone.now()
     factories.window(reporter.client, opens_at=now - timedelta(minutes=180), minutes=60, grace_minutes=60)
