@@ -11,7 +11,6 @@ file holds exactly the rows the auditor saw (with the requester's own visibility
 names its columns in `csv_columns` on its admin class: (header, attribute path or function).
 """
 
-import csv
 import io
 import logging
 import tempfile
@@ -25,6 +24,7 @@ from django.db import transaction
 from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 
+from enforcement import csvfile
 from enforcement.errors import InvalidTransition
 from enforcement.models import EXPORT_STATUS_TRANSITIONS, ExportJob, ExportStatus, User
 
@@ -32,8 +32,6 @@ logger = logging.getLogger(__name__)
 
 # Rows between two progress updates of a running export.
 PROGRESS_EVERY = 500
-# Cells a spreadsheet would run as a formula (CSV injection): such text gets a leading quote.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cell(obj, spec) -> object:
@@ -44,13 +42,7 @@ def cell(obj, spec) -> object:
         value = obj
         for part in spec.replace(".", "__").split("__"):
             value = getattr(value, part, None) if value is not None else None
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    return csvfile.safe(value)
 
 
 def rows(columns: list[tuple[str, object]], queryset) -> Iterator[list]:
@@ -59,17 +51,8 @@ def rows(columns: list[tuple[str, object]], queryset) -> Iterator[list]:
         yield [cell(obj, spec) for _, spec in columns]
 
 
-class _Echo:
-    """A file that returns what is written: csv.writer then yields each line for streaming."""
-
-    def write(self, value):
-        return value
-
-
 def csv_lines(lines: Iterable[list]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    for line in lines:
-        yield writer.writerow(line)
+    return csvfile.lines(lines)
 
 
 def filename(model_label: str, now: datetime) -> str:
@@ -137,7 +120,7 @@ def export_run(*, job_id: int, now: datetime | None = None) -> ExportJob | None:
         ExportJob.objects.filter(pk=job_id).update(total=total)
         with tempfile.TemporaryFile() as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            writer = csv.writer(text)
+            writer = csvfile.writer(text)
             written = -1  # the header is not a row
             for line in rows(model_admin.csv_columns, queryset):
                 writer.writerow(line)
