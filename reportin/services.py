@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
@@ -19,6 +20,8 @@ from enforcement.models import (
     ActivationCode,
     Channel,
     Client,
+    ConsentKind,
+    ReportingWindow,
     TaskResolution,
 )
 from reportin import tasks
@@ -205,12 +208,11 @@ def checkin_submit(
         selfie_sha256=selfie_sha256, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
         captured_at=captured_at, address=address, employment=employment, family_status=family_status,
     )
-    # Only the id: a retry is rare, and the full row costs a noticeable share of a check-in.
-    if CheckIn.objects.filter(device=device, idempotency_key=idempotency_key).values_list("pk", flat=True).first():
-        existing = CheckIn.objects.select_related("window").get(device=device, idempotency_key=idempotency_key)
+    facts = _checkin_facts(device=device, idempotency_key=idempotency_key, captured_at=captured_at, received_at=now)
+    if facts["existing"] is not None:
+        existing = CheckIn.objects.select_related("window").get(pk=facts["existing"])
         return _same_or_conflict(existing, fingerprint), False
-
-    if not enforcement_selectors.consent_allows_remote(client=client):
+    if not all(facts[f"consent_{kind}"] for kind in ConsentKind.values):
         raise DomainError(
             _("Remote reporting needs both consents. Please report in person at your CBSA office, or give consent in the app."),
             code="consent_required",
@@ -226,7 +228,7 @@ def checkin_submit(
     checkin = CheckIn(
         client=client,
         device=device,
-        window=enforcement_selectors.window_for_capture(client=client, captured_at=captured_at, received_at=now),
+        window=_window_of(facts),
         selfie_sha256=hashlib.sha256(clean).hexdigest(),
         selfie_format=info.format,
         selfie_width=width,
@@ -272,6 +274,35 @@ def checkin_submit(
         checkin.selfie.delete(save=False)
         raise
     return checkin, True
+
+
+_WINDOW_FACTS = ("id", "client_id", "status", "opens_at", "closes_at", "deadline_at")
+
+
+def _checkin_facts(*, device: Device, idempotency_key: str, captured_at: datetime, received_at: datetime) -> dict:
+    """Everything a check-in must know before it is stored, in one round trip: an earlier
+    check-in with this key (a retry), each consent, and the window the report counts for
+    (enforcement.selectors.windows_for_capture)."""
+    windows = enforcement_selectors.windows_for_capture(client_ref=OuterRef("pk"), captured_at=captured_at, received_at=received_at)
+    return (
+        Client.objects.filter(pk=device.client_id)
+        .annotate(
+            existing=Subquery(CheckIn.objects.filter(device_id=device.pk, idempotency_key=idempotency_key).values("pk")[:1]),
+            **enforcement_selectors.consent_remote_expressions(OuterRef("pk")),
+            **{f"window_{name}": Subquery(windows.values(name)[:1]) for name in _WINDOW_FACTS},
+        )
+        .values("existing", *(f"consent_{kind}" for kind in ConsentKind.values), *(f"window_{name}" for name in _WINDOW_FACTS))
+        .get()
+    )
+
+
+def _window_of(facts: dict) -> ReportingWindow | None:
+    """The window from _checkin_facts, as a model instance whose other fields load on access."""
+    if facts["window_id"] is None:
+        return None
+    # from_db takes the values in the model's field order.
+    names = [field.attname for field in ReportingWindow._meta.concrete_fields if field.attname in _WINDOW_FACTS]
+    return ReportingWindow.from_db(Client.objects.db, names, [facts[f"window_{name}"] for name in names])
 
 
 def _same_or_conflict(existing: CheckIn, fingerprint: str) -> CheckIn:

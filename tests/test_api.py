@@ -515,3 +515,30 @@ def test_a_bug_answers_500_in_the_error_shape_without_details(reporter, monkeypa
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "server_error"
     assert b"secret" not in response.content
+
+
+def test_a_checkin_is_one_read_and_two_writes_with_no_nested_savepoint(reporter, media_root):
+    # Issue 16.5: the retry probe, both consents and the window come back in one statement;
+    # the window is marked reported inside the check-in's own transaction, not a savepoint.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    window = factories.window(reporter.client, opens_at=now - timedelta(minutes=30), minutes=60)
+    with CaptureQueriesContext(connection) as statements:
+        checkin, created = services.checkin_submit(
+            device=reporter.device, selfie=images.selfie(), latitude=43.65, longitude=-79.38, accuracy_m=10,
+            captured_at=now, idempotency_key="lean", now=now,
+        )
+    sql = [statement["sql"].split()[0].upper() for statement in statements.captured_queries]
+    # The test runs inside a transaction, so the check-in's own one shows as one savepoint.
+    assert sql == ["SELECT", "SAVEPOINT", "INSERT", "UPDATE", "RELEASE"], sql
+    assert created and checkin.window_id == window.pk
+    window.refresh_from_db()
+    assert window.status == "reported"
+    # Every promise holds: the retry answers with the same check-in, consent is required.
+    again, created = services.checkin_submit(
+        device=reporter.device, selfie=images.selfie(), latitude=43.65, longitude=-79.38, accuracy_m=10,
+        captured_at=now, idempotency_key="lean", now=now,
+    )
+    assert again.pk == checkin.pk and not created
