@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 
 from biometrics import images
-from enforcement import roles, services
+from enforcement import http, roles, services
 from enforcement.models import Client, InvestigationTask
 
 VIEW_BIOMETRICS = "enforcement.view_biometrics"
@@ -28,7 +28,7 @@ def serve(request, *, file, client: Client, object_type: str, object_id: int, ta
         data = handle.read()
     services.biometric_access_record(
         viewer=request.user, client=client, object_type=object_type, object_id=object_id, task=task,
-        ip_address=request.META.get("REMOTE_ADDR"),
+        ip_address=http.client_address(request),
     )
     # Stored copies are clean JPEGs (biometrics.images.stored_copy), except a selfie the worker
     # has not turned into one yet: it is kept as uploaded, metadata stripped.
