@@ -81,6 +81,44 @@ def selfies(count: int) -> list[bytes]:
     return out
 
 
+def phone_photos() -> dict[str, bytes]:
+    """12 MP photos as phones send them (issue 14.2): an upright JPEG, the same picture stored
+    turned with EXIF orientation 6 (as phones write portrait photos), and a HEIC of about the
+    same size (1.4-1.6 MB each, so the web tier's cost differs by format, not by bytes). The
+    web tier must not decode any of them. Encoding a 12 MP HEIC takes a minute or two, so the
+    photos are kept under var/bench/ once made."""
+    import pillow_heif
+    from PIL import Image
+    from skimage import data
+
+    cache = ROOT / "var" / "bench"
+    names = ("upright_jpeg_12mp", "rotated_jpeg_12mp", "heic_12mp")
+    if all((cache / name).is_file() for name in names):
+        return {name: (cache / name).read_bytes() for name in names}
+    face = Image.fromarray(data.astronaut()).resize((3024, 3024), Image.Resampling.BICUBIC)
+    upright = Image.new("RGB", (4032, 3024), (90, 110, 130))
+    upright.paste(face, (504, 0))
+    out = {}
+    gps = Image.Exif()
+    gps[0x8825] = {1: "N", 2: (43.0, 39.0, 11.0), 3: "W", 4: (79.0, 22.0, 59.0)}
+    buffer = io.BytesIO()
+    upright.save(buffer, format="JPEG", quality=95, exif=gps)
+    out["upright_jpeg_12mp"] = buffer.getvalue()
+    turned = upright.transpose(Image.Transpose.ROTATE_90)  # stored turned, shown upright
+    gps[0x0112] = 6
+    buffer = io.BytesIO()
+    turned.save(buffer, format="JPEG", quality=95, exif=gps)
+    out["rotated_jpeg_12mp"] = buffer.getvalue()
+    del gps[0x0112]  # HEIC turns the picture with its own property, not EXIF
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(upright).save(buffer, quality=80, exif=gps.tobytes())
+    out["heic_12mp"] = buffer.getvalue()
+    cache.mkdir(parents=True, exist_ok=True)
+    for name, photo in out.items():
+        (cache / name).write_bytes(photo)
+    return out
+
+
 def create_clients(count: int) -> list[str]:
     """N clients enrolled, consented and activated through the real services; returns tokens."""
     from django.utils import timezone
@@ -229,6 +267,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0.0
+
+
 def server_pids(master: int) -> tuple[list[int], list[int]]:
     """gunicorn's workers, and the PostgreSQL backends serving this database."""
     from django.db import connection
@@ -271,6 +319,7 @@ async def _with_cpu(master: int, warmup: float, phase) -> dict:
     await asyncio.sleep(warmup)  # requests are counted from here on
     start: dict[tuple[str, int], float] = {}
     last: dict[tuple[str, int], float] = {}
+    rss = {"start": 0.0, "peak": 0.0}
 
     def sample(first: bool = False) -> None:
         # Sampled twice a second: gunicorn recycles workers (max_requests) and their database
@@ -281,6 +330,12 @@ async def _with_cpu(master: int, warmup: float, phase) -> dict:
                 value = cpu_seconds([pid])
                 start.setdefault((kind, pid), value if first else 0.0)
                 last[(kind, pid)] = value
+        # The web workers' resident memory, summed: what a photo's decoding would add and
+        # keep (glibc rarely gives a large freed block back).
+        total = sum(rss_mb(pid) for pid in workers)
+        if first:
+            rss["start"] = total
+        rss["peak"] = max(rss["peak"], total)
 
     await asyncio.to_thread(sample, True)
     while not task.done():
@@ -291,6 +346,8 @@ async def _with_cpu(master: int, warmup: float, phase) -> dict:
     for kind in ("web", "db"):
         spent = sum(last[key] - start[key] for key in last if key[0] == kind)
         result[f"{kind}_cpu_ms_per_request"] = round(spent * 1000 / requests, 2)
+    result["web_rss_mb_start"] = round(rss["start"], 1)
+    result["web_rss_mb_growth"] = round(rss["peak"] - rss["start"], 1)
     return result
 
 
@@ -327,6 +384,20 @@ def profile_checkins(tokens: list[str], body: bytes, boundary: str, count: int) 
     stats.sort_stats("tottime").print_stats(25)
 
 
+def photo_ratios(photos: dict) -> dict:
+    """Issue 14.2's goal: a turned JPEG and a HEIC cost the web tier at most 2x the upright
+    JPEG's CPU per request and under 20 MB more memory."""
+    upright = photos.get("upright_jpeg_12mp")
+    if not upright:
+        return {}
+    out = {}
+    for name in ("rotated_jpeg_12mp", "heic_12mp"):
+        phase = photos[name]
+        out[f"{name}_web_cpu_vs_upright"] = round(phase["web_cpu_ms_per_request"] / max(0.01, upright["web_cpu_ms_per_request"]), 2)
+        out[f"{name}_web_extra_mb"] = round(phase["web_rss_mb_start"] + phase["web_rss_mb_growth"] - upright["web_rss_mb_start"] - upright["web_rss_mb_growth"], 1)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=200, help="activated clients (N)")
@@ -337,6 +408,8 @@ def main() -> int:
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--broker-url", default=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/1"))
     parser.add_argument("--cache-url", default=os.environ.get("CACHE_URL", ""), help="default: the broker's Redis")
+    parser.add_argument("--photo-duration", type=float, default=8.0, help="measured seconds per 12 MP photo phase (0: skip)")
+    parser.add_argument("--photo-connections", type=int, default=8, help="connections in the 12 MP photo phases")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="also cProfile N check-ins in-process (stderr)")
     args = parser.parse_args()
     if not args.database_url.startswith("postgres"):
@@ -374,6 +447,13 @@ def main() -> int:
                   "connections": args.connections, "warmup": args.warmup, "duration": args.duration}
         checkins = measured(server.pid, args.warmup, load(path="/api/v1/check-ins", **common))
         baseline = measured(server.pid, args.warmup, load(path="/api/bench/upload", **common))
+        photos = {}
+        if args.photo_duration:
+            for name, photo in phone_photos().items():
+                photo_common = {**common, "bodies": [multipart_body(photo, captured_at, boundary)],
+                                "connections": args.photo_connections, "duration": args.photo_duration}
+                photos[name] = measured(server.pid, args.warmup, load(path="/api/v1/check-ins", **photo_common))
+                photos[name]["photo_kb"] = round(len(photo) / 1024, 1)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -398,6 +478,8 @@ def main() -> int:
         "checkin": checkins,
         "baseline_upload_only": baseline,
         "ratio_accepted_vs_baseline": round(checkins["accepted_per_s"] / baseline["accepted_per_s"], 3) if baseline["accepted_per_s"] else None,
+        "photos_12mp": photos,
+        **photo_ratios(photos),
         "load_generator_cpu_s": round(client_cpu_s, 1),
         "setup_s": round(setup_s, 1),
         "scoring_messages_purged": purged,

@@ -9,6 +9,7 @@ import io
 import re
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,29 +160,56 @@ def _jpeg_segments(data: bytes):
 # A marker inside or after entropy-coded data: 0xFF followed by neither a stuffed zero, a
 # restart marker nor another (fill) 0xFF.
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_SOS = 0xDA
+_EOI = 0xD9
+# libjpeg decodes every scan over the whole image, so a progressive file that repeats a tiny
+# refinement scan thousands of times costs minutes of CPU from a few hundred kilobytes (issue
+# 14.1). Cameras and libjpeg's progressive mode write about 10 scans (3 for a baseline file
+# with one scan per component); three times that leaves room for any real encoder.
+MAX_JPEG_SCANS = 32
+# Metadata segments: APP1-APP13 and APP15 (EXIF incl. GPS, XMP, ICC, maker notes, Photoshop
+# IRB) and comments. APP0 (JFIF) and APP14 (Adobe: how to read the colour channels) carry
+# nothing about the person and are needed to decode the pixels right.
+_METADATA_MARKERS = frozenset([*range(0xE1, 0xEE), 0xEF, 0xFE])
 
 
-def _jpeg_end(data: bytes, scan_start: int) -> int | None:
-    """The offset just past the EOI marker that ends the image, or None when the image is
-    truncated. Walks the scans (a progressive JPEG has several, with tables between them),
-    so bytes appended after the image (a ZIP or HTML polyglot, padding) are never mistaken
-    for part of it, whatever they contain."""
+def _jpeg_after_header(data: bytes, scan_start: int) -> tuple[list[tuple[int, int, int]], int | None]:
+    """The segments between and after the scans, from the first scan's data to the EOI marker
+    that ends the image: ([(marker, start, end), ...], offset just past EOI), or None for the
+    offset when the image is truncated. Walks the scans (a progressive JPEG has several, with
+    tables and possibly APPn segments between them), so bytes appended after the image (a ZIP
+    or HTML polyglot, padding) are never mistaken for part of it, whatever they contain.
+    Raises ImageRejected past MAX_JPEG_SCANS scans: counting stops the walk early, so a scan
+    bomb costs a fraction of a millisecond to refuse."""
+    segments = []
+    scans = 1  # the header walk ended at the first SOS
     pos = scan_start
     size = len(data)
     while True:
         found = _JPEG_MARKER.search(data, pos)
         if found is None:
-            return None
+            return segments, None
         pos = found.start()
         marker = data[pos + 1]
-        if marker == 0xD9:
-            return pos + 2
+        if marker == _EOI:
+            return segments, pos + 2
         if pos + 4 > size:
-            return None
+            return segments, None
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         if length < 2:
-            return None
+            return segments, None
+        if marker == _SOS:
+            scans += 1
+            if scans > MAX_JPEG_SCANS:
+                raise ImageRejected(
+                    "invalid_image", f"The JPEG file has more than {MAX_JPEG_SCANS} scans; no camera writes that many.", scans=scans
+                )
+        segments.append((marker, pos, pos + 2 + length))
         pos += 2 + length
+
+
+def _jpeg_end(data: bytes, scan_start: int) -> int | None:
+    return _jpeg_after_header(data, scan_start)[1]
 
 
 def _jpeg_scan_start(data: bytes) -> int:
@@ -202,22 +230,198 @@ def _check_jpeg_structure(data: bytes) -> None:
         raise ImageRejected("invalid_image", "The JPEG file is truncated.")
 
 
-def strip_jpeg_metadata(data: bytes) -> bytes:
-    """The same JPEG without APP1-APP15 (EXIF incl. GPS, XMP, ICC, maker notes) and comment
-    segments, and without anything after its end-of-image marker (padding, or the other half
-    of a polyglot file). Pixels are untouched (no re-encoding)."""
-    out = [data[:2]]
-    last_end = 2
-    for marker, start, end in _jpeg_segments(data):
-        out.append(data[last_end:start])  # fill bytes / standalone markers between segments
-        if not (0xE1 <= marker <= 0xEF or marker == 0xFE):
-            out.append(data[start:end])
-        last_end = end
-    image_end = _jpeg_end(data, last_end)
+def _exif_orientation_only(orientation: int) -> bytes:
+    """A TIFF/EXIF block holding nothing but the orientation tag (big-endian, one IFD entry)."""
+    return b"MM\x00*" + struct.pack(">IHHHIHHI", 8, 1, EXIF_ORIENTATION, 3, 1, orientation, 0, 0)
+
+
+def strip_jpeg_metadata(data: bytes, *, keep_orientation: int = 1) -> bytes:
+    """The same JPEG without metadata segments (see _METADATA_MARKERS) wherever they are, in
+    the header or between the scans of a progressive file, and without anything after its
+    end-of-image marker (padding, or the other half of a polyglot file). Pixels are untouched
+    (no decoding, no re-encoding). With `keep_orientation` other than 1, a new EXIF segment
+    carries that orientation and nothing else, so whoever decodes the file later can turn it
+    upright."""
+    header = list(_jpeg_segments(data))
+    scan_start = header[-1][2]
+    tail, image_end = _jpeg_after_header(data, scan_start)
     if image_end is None:
         raise ImageRejected("invalid_image", "The JPEG file is truncated.")
+    out = [data[:2]]
+    last_end = 2
+    if keep_orientation != 1:
+        # After the JFIF segment when there is one: JFIF readers expect it first.
+        if header and header[0][0] == 0xE0 and header[0][1] == 2:
+            out.append(data[2 : header[0][2]])
+            last_end = header[0][2]
+        body = b"Exif\x00\x00" + _exif_orientation_only(keep_orientation)
+        out.append(b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body)
+    for marker, start, end in header + tail:
+        if start < last_end:
+            continue
+        out.append(data[last_end:start])  # fill bytes, standalone markers, entropy-coded data
+        if marker not in _METADATA_MARKERS:
+            out.append(data[start:end])
+        last_end = end
     out.append(data[last_end:image_end])
     return b"".join(out)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Chunks a PNG needs to be shown as its author meant; everything else (tEXt, zTXt, iTXt,
+# eXIf, tIME, private chunks) is metadata and goes.
+_PNG_KEPT_CHUNKS = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"bKGD", b"pHYs"})
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def strip_png_metadata(data: bytes, *, keep_orientation: int = 1) -> bytes:
+    """The same PNG with only the chunks of _PNG_KEPT_CHUNKS, nothing after IEND, and (when
+    `keep_orientation` is not 1) an eXIf chunk holding only the orientation. No decoding."""
+    out = [_PNG_SIGNATURE]
+    pos = len(_PNG_SIGNATURE)
+    size = len(data)
+    while True:
+        if pos + 12 > size:
+            raise ImageRejected("invalid_image", "The PNG file is truncated.")
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > size:
+            raise ImageRejected("invalid_image", "The PNG file is truncated.")
+        if kind == b"IDAT" and keep_orientation != 1:
+            out.append(_png_chunk(b"eXIf", _exif_orientation_only(keep_orientation)))
+            keep_orientation = 1
+        if kind in _PNG_KEPT_CHUNKS:
+            out.append(data[pos:end])
+        if kind == b"IEND":
+            return b"".join(out)
+        pos = end
+
+
+def _boxes(data: bytes, start: int, end: int):
+    """Yield (type, box start, payload start, box end) of the ISO-BMFF boxes in data[start:end]."""
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        payload = pos + 8
+        if size == 1:
+            if pos + 16 > end:
+                raise ImageRejected("invalid_image", "The HEIC file is damaged (bad box structure).")
+            (size,) = struct.unpack(">Q", data[pos + 8 : pos + 16])
+            payload = pos + 16
+        elif size == 0:
+            size = end - pos
+        if size < payload - pos or pos + size > end:
+            raise ImageRejected("invalid_image", "The HEIC file is damaged (bad box structure).")
+        yield kind, pos, payload, pos + size
+        pos += size
+
+
+def _uint(data: bytes, pos: int, size: int) -> int:
+    return int.from_bytes(data[pos : pos + size], "big") if size else 0
+
+
+def strip_heif_metadata(data: bytes) -> bytes:
+    """The same HEIC with the payload of every metadata item (EXIF incl. GPS, XMP and any other
+    MIME item) overwritten with zeros and the item's type renamed, so no reader finds it. Done
+    in place, byte for byte the same length, so every offset in the file stays valid and the
+    image is not decoded. Orientation in HEIC is a property of the image (irot/imir), not
+    EXIF, and is kept."""
+    out = bytearray(data)
+    meta = next(((p, e) for kind, _, p, e in _boxes(data, 0, len(data)) if kind == b"meta"), None)
+    if meta is None:
+        raise ImageRejected("invalid_image", "The HEIC file has no metadata box.")
+    inner = list(_boxes(data, meta[0] + 4, meta[1]))  # meta is a full box: version and flags first
+    metadata_items: dict[int, int] = {}  # item id -> offset of its type code
+    idat = next(((p, e) for kind, _, p, e in inner if kind == b"idat"), None)
+    for kind, _, payload, end in inner:
+        if kind != b"iinf":
+            continue
+        version = data[payload]
+        first = payload + 4 + (2 if version == 0 else 4)
+        for entry, _, entry_payload, _ in _boxes(data, first, end):
+            entry_version = data[entry_payload]
+            if entry != b"infe" or entry_version < 2:
+                continue
+            id_size = 2 if entry_version == 2 else 4
+            item_id = _uint(data, entry_payload + 4, id_size)
+            type_at = entry_payload + 4 + id_size + 2
+            if data[type_at : type_at + 4] in (b"Exif", b"mime", b"uri "):
+                metadata_items[item_id] = type_at
+    for kind, _, payload, end in inner:
+        if kind != b"iloc":
+            continue
+        version = data[payload]
+        sizes = data[payload + 4 : payload + 6]
+        offset_size, length_size, base_size = sizes[0] >> 4, sizes[0] & 15, sizes[1] >> 4
+        index_size = sizes[1] & 15 if version in (1, 2) else 0
+        pos = payload + 6
+        count_size = 2 if version < 2 else 4
+        count = _uint(data, pos, count_size)
+        pos += count_size
+        for _ in range(count):
+            item_id = _uint(data, pos, count_size)
+            pos += count_size
+            method = 0
+            if version in (1, 2):
+                method = data[pos + 1] & 15
+                pos += 2
+            pos += 2  # data reference index
+            base = _uint(data, pos, base_size)
+            pos += base_size
+            extents = _uint(data, pos, 2)
+            pos += 2
+            for _ in range(extents):
+                pos += index_size
+                offset = _uint(data, pos, offset_size)
+                pos += offset_size
+                length = _uint(data, pos, length_size)
+                pos += length_size
+                if pos > end:
+                    raise ImageRejected("invalid_image", "The HEIC file is damaged (bad item locations).")
+                if item_id not in metadata_items:
+                    continue
+                if method == 0:
+                    start = base + offset
+                elif method == 1 and idat is not None:
+                    start = idat[0] + base + offset
+                else:
+                    continue
+                stop = len(data) if length == 0 else start + length
+                if start > len(data) or stop > len(data):
+                    raise ImageRejected("invalid_image", "The HEIC file is truncated.")
+                out[start:stop] = bytes(stop - start)
+    for type_at in metadata_items.values():
+        # An unknown item type is skipped by every reader; the zeroed payload stays unread.
+        out[type_at : type_at + 4] = b"free"
+    return bytes(out)
+
+
+def strip_metadata(data: bytes, info: ImageInfo) -> bytes:
+    """The bytes to store for an upload that passed inspect(): the same image without its
+    metadata, orientation kept as the only tag. Cheap (no decoding): the web tier calls it;
+    turning the picture upright and converting HEIC or PNG to JPEG is the worker's job
+    (stored_copy), under the worker's time limit."""
+    if info.format == "jpeg":
+        return strip_jpeg_metadata(data, keep_orientation=info.orientation)
+    if info.format == "png":
+        return strip_png_metadata(data, keep_orientation=info.orientation)
+    return strip_heif_metadata(data)
+
+
+def is_upright_jpeg(data: bytes) -> bool:
+    """Whether stored bytes are already the final form: a JPEG without an orientation to apply."""
+    return sniff_format(data) == "jpeg" and _orientation_of(data) == 1
+
+
+def _orientation_of(data: bytes) -> int:
+    try:
+        return _orientation(Image.open(io.BytesIO(data)))
+    except Exception:
+        return 1
 
 
 def stored_copy(data: bytes, info: ImageInfo, *, quality: int = 92) -> bytes:

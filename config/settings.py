@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "reportin.api.middleware.RequestLogMiddleware",
+    "reportin.api.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -360,6 +361,16 @@ REPORTIN_IMAGE_MAX_PIXELS = env_int("REPORTIN_IMAGE_MAX_PIXELS", 40_000_000, min
 
 # --- Domain settings ------------------------------------------------------------------------
 
+# Where the task page's "open the position on a map" link goes: a URL with {lat} and {lon},
+# e.g. https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=15/{lat}/{lon} or the
+# agency's own map server. Empty (the default): no link, as following it sends a person's
+# position to that site (issue 14.14).
+REPORTIN_MAP_URL = env_str("REPORTIN_MAP_URL", "")
+if REPORTIN_MAP_URL and (
+    not REPORTIN_MAP_URL.startswith("https://") or "{lat}" not in REPORTIN_MAP_URL or "{lon}" not in REPORTIN_MAP_URL
+):
+    raise ImproperlyConfigured("REPORTIN_MAP_URL must be an https:// URL containing {lat} and {lon}, or empty")
+
 REPORTIN_ACTIVATION_CODE_TTL_HOURS = env_int("REPORTIN_ACTIVATION_CODE_TTL_HOURS", 72, minimum=1)
 REPORTIN_WINDOW_HORIZON_DAYS = env_int("REPORTIN_WINDOW_HORIZON_DAYS", 14, minimum=1, maximum=92)
 REPORTIN_MISSES_FOR_SUPERVISOR = env_int("REPORTIN_MISSES_FOR_SUPERVISOR", 3, minimum=1)
@@ -426,7 +437,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        # Capped in size and nesting depth (issue 14.9).
+        "reportin.api.uploads.CappedJSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": [],

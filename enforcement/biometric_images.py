@@ -5,10 +5,12 @@ caches. Selfies (reportin) and reference photos (here) both go through `serve`."
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 
-from enforcement import roles, services
+from biometrics import images
+from enforcement import http, roles, services
 from enforcement.models import Client, InvestigationTask
 
 VIEW_BIOMETRICS = "enforcement.view_biometrics"
+_CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "heif": "image/heif"}
 
 
 def may_view(user, client: Client) -> bool:
@@ -26,10 +28,12 @@ def serve(request, *, file, client: Client, object_type: str, object_id: int, ta
         data = handle.read()
     services.biometric_access_record(
         viewer=request.user, client=client, object_type=object_type, object_id=object_id, task=task,
-        ip_address=request.META.get("REMOTE_ADDR"),
+        ip_address=http.client_address(request),
     )
-    # Stored copies are clean JPEGs (biometrics.images.stored_copy).
-    response = HttpResponse(data, content_type="image/jpeg")
+    # Stored copies are clean JPEGs (biometrics.images.stored_copy), except a selfie the worker
+    # has not turned into one yet: it is kept as uploaded, metadata stripped.
+    kind = images.sniff_format(data)
+    response = HttpResponse(data, content_type=_CONTENT_TYPES.get(kind, "application/octet-stream"))
     response["Cache-Control"] = "no-store, private"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Disposition"] = "inline"

@@ -12,7 +12,6 @@ file holds exactly the rows the auditor saw (with the requester's own visibility
 names its columns in `csv_columns` on its admin class: (header, attribute path or function).
 """
 
-import csv
 import io
 import logging
 import tempfile
@@ -32,13 +31,12 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 
+from enforcement import csvfile
 from enforcement.models import EXPORT_STATUS_TRANSITIONS, ExportJob, ExportStatus, User
 from enforcement.transitions import transition
 
 logger = logging.getLogger(__name__)
 
-# Cells a spreadsheet would run as a formula (CSV injection): such text gets a leading quote.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cell(obj, spec) -> object:
@@ -49,13 +47,7 @@ def cell(obj, spec) -> object:
         value = obj
         for part in spec.replace(".", "__").split("__"):
             value = getattr(value, part, None) if value is not None else None
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    return csvfile.safe(value)
 
 
 def rows(columns: list[tuple[str, object]], queryset) -> Iterator[list]:
@@ -64,17 +56,8 @@ def rows(columns: list[tuple[str, object]], queryset) -> Iterator[list]:
         yield [cell(obj, spec) for _, spec in columns]
 
 
-class _Echo:
-    """A file that returns what is written: csv.writer then yields each line for streaming."""
-
-    def write(self, value):
-        return value
-
-
 def csv_lines(lines: Iterable[list]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    for line in lines:
-        yield writer.writerow(line)
+    return csvfile.lines(lines)
 
 
 def filename(model_label: str, now: datetime) -> str:
@@ -153,7 +136,7 @@ def _write_part(name: str, columns, chunk) -> None:
         default_storage.delete(name)
     with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        writer = csv.writer(text)
+        writer = csvfile.writer(text)
         for obj in chunk:
             writer.writerow([cell(obj, spec) for _, spec in columns])
         text.flush()
@@ -248,7 +231,7 @@ def export_step(*, job_id: int, deadline: float, now: datetime | None = None) ->
                 mine.update(lease_until=None)
                 return StepOutcome.MORE
         header = io.StringIO()
-        csv.writer(header).writerow([str(h) for h, _ in columns])
+        csvfile.writer(header).writerow([str(h) for h, _ in columns])
         names = [part_name(job_id, n) for n in range(1, job.parts + 1)]
         job.file.save(
             filename(job.model_label, job.created_at),

@@ -1,9 +1,9 @@
 """Reads of the enforcement domain that are more than a filter. Time is an argument."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import BooleanField, Case, OuterRef, Q, Subquery, When
 
 from enforcement.models import (
     Client,
@@ -69,20 +69,30 @@ def consent_states(*, client: Client) -> dict[str, ConsentState]:
     return {kind: ConsentState(kind, latest[kind], versions.get(kind)) for kind in ConsentKind.values}
 
 
+def consent_remote_expressions(client_ref) -> dict[str, Subquery]:
+    """For each consent kind, an expression that is true when the client's latest record of
+    that kind grants consent to the current version of its text. `client_ref` is the client's
+    id or an OuterRef to it, so a caller can fold the test into a query of its own (the
+    check-in does: one round trip, see reportin.services.checkin_submit)."""
+    expressions = {}
+    for kind in ConsentKind.values:
+        current = ConsentText.objects.filter(kind=kind).order_by("-published_at", "-id").values("version")[:1]
+        latest = (
+            ConsentRecord.objects.filter(client_id=client_ref, kind=kind)
+            .order_by("-recorded_at", "-id")
+            .annotate(ok=Case(When(decision=ConsentDecision.GRANTED, text_version=Subquery(current), then=True), default=False))
+            .values("ok")[:1]
+        )
+        expressions[f"consent_{kind}"] = Subquery(latest, output_field=BooleanField())
+    return expressions
+
+
 def consent_allows_remote(*, client: Client) -> bool:
-    """Both consents granted, each to the current version of its text. One lean query: it runs
-    on every check-in (a person's consent history is a handful of rows)."""
-    current = ConsentText.objects.filter(kind=OuterRef("kind")).order_by("-published_at", "-id").values("version")[:1]
-    rows = (
-        ConsentRecord.objects.filter(client=client)
-        .annotate(current_version=Subquery(current))
-        .order_by("kind", "-recorded_at", "-id")
-        .values_list("kind", "decision", "text_version", "current_version")
-    )
-    latest = {}
-    for kind, decision, version, current_version in rows:
-        latest.setdefault(kind, decision == ConsentDecision.GRANTED and version == current_version)
-    return all(latest.get(kind, False) for kind in ConsentKind.values)
+    """Both consents granted, each to the current version of its text."""
+    row = Client.objects.filter(pk=client.pk).annotate(**consent_remote_expressions(OuterRef("pk"))).values(
+        *(f"consent_{kind}" for kind in ConsentKind.values)
+    ).first()
+    return bool(row) and all(row.values())
 
 
 def condition_active(*, client: Client) -> ReportingCondition | None:
@@ -97,21 +107,29 @@ def windows_current_and_next(*, client: Client, now: datetime) -> tuple[Reportin
     return current, upcoming
 
 
-def window_for_capture(*, client: Client, captured_at: datetime, received_at: datetime) -> ReportingWindow | None:
-    """The window a report captured at `captured_at` counts for: it was captured while the
-    window was open and arrived before its grace period ended (a phone that was offline may
-    send it late). None means an unscheduled report."""
+# How far the server's clock may trail the moment a window opens when a report arrives for
+# it. The phone's clock is the client's to set, so only the server's receipt proves a report
+# was not sent before its window opened (issue 14.10: a report sent 5 minutes early, its
+# capture time set inside the window, used to count).
+WINDOW_RECEIPT_SKEW = timedelta(minutes=1)
+
+
+def windows_for_capture(*, client_ref, captured_at: datetime, received_at: datetime):
+    """The windows a report captured at `captured_at` may count for, first one first: it was
+    captured while the window was open, received no earlier than WINDOW_RECEIPT_SKEW before it
+    opened, and received before its grace period ended (a phone that was offline may send it
+    late). `client_ref` is the client's id or an OuterRef to it."""
     return (
         ReportingWindow.objects.filter(
-            client=client,
+            client_id=client_ref,
             opens_at__lte=captured_at,
             closes_at__gte=captured_at,
             deadline_at__gte=received_at,
             condition__method=ReportingMethod.REMOTE,
         )
+        .filter(opens_at__lte=received_at + WINDOW_RECEIPT_SKEW)
         .exclude(status=WindowStatus.EXCUSED)
         .order_by("opens_at")
-        .first()
     )
 
 
@@ -139,3 +157,8 @@ def checkin_task_resolutions(*, checkin_id: int, client: Client) -> set[str] | N
     if any(status != TaskStatus.RESOLVED for status, _ in rows):
         return None
     return {resolution for _, resolution in rows if resolution}
+
+
+def window_for_capture(*, client: Client, captured_at: datetime, received_at: datetime) -> ReportingWindow | None:
+    """The window such a report counts for (windows_for_capture); None means an unscheduled report."""
+    return windows_for_capture(client_ref=client.pk, captured_at=captured_at, received_at=received_at).first()

@@ -355,6 +355,16 @@ def image_check(data: bytes, *, field: str) -> images.ImageInfo:
         raise _image_rejected(exc, field=field) from None
 
 
+def image_strip_metadata(data: bytes, info: images.ImageInfo, *, field: str) -> bytes:
+    """The upload without its metadata (EXIF incl. GPS, XMP, text chunks, HEIC metadata items),
+    orientation kept as the only tag; no pixel is decoded (biometrics.images.strip_metadata).
+    The web tier stores this; the worker makes the upright JPEG (image_stored_copy)."""
+    try:
+        return images.strip_metadata(data, info)
+    except images.ImageRejected as exc:
+        raise _image_rejected(exc, field=field) from None
+
+
 def image_stored_copy(data: bytes, info: images.ImageInfo, *, field: str) -> bytes:
     """The copy of an uploaded image that is kept (upright, no metadata). Raises DomainError
     naming `field` when the header was fine but the pixels cannot be decoded (a truncated PNG)."""
@@ -784,12 +794,14 @@ def window_satisfy(*, window: ReportingWindow, checkin_id: int, now: datetime | 
     )
 
 
-@transaction.atomic
+# No savepoint when nested: its one caller (reportin's checkin_submit) aborts the whole
+# check-in on any error, and a savepoint is two more statements on the hottest path.
+@transaction.atomic(savepoint=False)
 def window_checkin_received(
     *, client: Client, window: ReportingWindow | None, checkin_id: int, captured_at: datetime, received_at: datetime
 ) -> None:
     """Reportin calls this when it stores a check-in, with the window it counts for (None if
-    it counts for none, see selectors.window_for_capture).
+    it counts for none, see selectors.windows_for_capture).
 
     A check-in that counts marks its window reported, so that the sweep does not call the
     window missed while the selfie is being checked, however long that takes. A check-in

@@ -12,7 +12,6 @@ another supervisor). Every decision goes through a service that writes an audit 
 It is registered from reportin because the task page shows reportin's check-ins and selfies.
 """
 
-import csv
 from datetime import timedelta
 
 from django import forms
@@ -27,7 +26,7 @@ from django.utils.html import format_html
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
-from enforcement import biometric_images, roles
+from enforcement import biometric_images, csvfile, roles
 from enforcement import services as enforcement_services
 from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin
 from enforcement.errors import DomainError
@@ -248,7 +247,7 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="tasks.csv"'
         response["Cache-Control"] = "no-store, private"
-        writer = csv.writer(response)
+        writer = csvfile.writer(response)  # a client's name may start with "="
         writer.writerow(["id", "uci", "client", "region", "reason", "priority", "status", "assignee", "created_at", "due_by", "resolution"])
         for t in rows:
             writer.writerow([

@@ -1,6 +1,7 @@
 """Scoring a check-in: claim it, analyse its selfie, compare with the references, record the
 result and conclude (verified, or tasks for an officer). Run by reportin.tasks.checkin_score."""
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -8,6 +9,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -160,7 +162,29 @@ def _selfie_analyse(checkin: CheckIn) -> faces.Analysis:
             data = handle.read()
     except crypto.DecryptionError as exc:
         return faces.Analysis(faces.Outcome.UNREADABLE, "The stored photo could not be decrypted.", detail={"error": str(exc)})
+    if not images.is_upright_jpeg(data):
+        try:
+            data = _selfie_normalise(checkin, data)
+        except images.ImageRejected as exc:
+            return faces.Analysis(faces.Outcome.UNREADABLE, exc.message, detail={"code": exc.code})
     return faces.analyse(data, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
+
+
+def _selfie_normalise(checkin: CheckIn, data: bytes) -> bytes:
+    """Replace a stored selfie that is not yet an upright JPEG (a turned JPEG, a PNG or a HEIC,
+    stored as uploaded minus its metadata) with the upright clean JPEG officers will see.
+
+    Done here rather than in the request because it decodes the whole picture: a 40 MP HEIC
+    costs seconds and hundreds of megabytes, which the worker's time limit and memory bound
+    and a web process must not spend on any upload. Runs under the
+    scoring claim, so no other attempt touches the file meanwhile; a retry after a crash finds
+    either the old file (and does it again) or the new one (already upright)."""
+    clean = images.stored_copy(data, images.inspect(data, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS))
+    old_name = checkin.selfie.name
+    checkin.selfie.save("selfie", ContentFile(clean), save=False)
+    CheckIn.objects.filter(pk=checkin.pk).update(selfie=checkin.selfie.name, selfie_sha256=hashlib.sha256(clean).hexdigest())
+    checkin.selfie.storage.delete(old_name)
+    return clean
 
 
 def _reference_encodings(client: Client) -> list[tuple[ReferencePhoto, np.ndarray]]:

@@ -4,12 +4,15 @@ import hashlib
 import logging
 import math
 import secrets
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from enforcement import selectors as enforcement_selectors
@@ -19,6 +22,7 @@ from enforcement.models import (
     ActivationCode,
     Channel,
     Client,
+    ConsentKind,
     ReportingWindow,
     TaskResolution,
     WindowStatus,
@@ -208,25 +212,27 @@ def checkin_submit(
         selfie_sha256=selfie_sha256, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
         captured_at=captured_at, address=address, employment=employment, family_status=family_status,
     )
-    # Only the id: a retry is rare, and the full row costs a noticeable share of a check-in.
-    if CheckIn.objects.filter(device=device, idempotency_key=idempotency_key).values_list("pk", flat=True).first():
-        existing = CheckIn.objects.select_related("window").get(device=device, idempotency_key=idempotency_key)
+    facts = _checkin_facts(device=device, idempotency_key=idempotency_key, captured_at=captured_at, received_at=now)
+    if facts["existing"] is not None:
+        existing = CheckIn.objects.select_related("window").get(pk=facts["existing"])
         return _same_or_conflict(existing, fingerprint), False
-
-    if not enforcement_selectors.consent_allows_remote(client=client):
+    if not all(facts[f"consent_{kind}"] for kind in ConsentKind.values):
         raise DomainError(
             _("Remote reporting needs both consents. Please report in person at your CBSA office, or give consent in the app."),
             code="consent_required",
             status=403,
         )
+    # Header checks and metadata stripping only: no pixel is decoded in the web tier, so no
+    # upload can cost a request more than a scan of its bytes. The worker turns the picture
+    # upright and HEIC or PNG into JPEG, under its time limit (scoring._selfie_analyse).
     info = enforcement_services.image_check(selfie, field="selfie")
-    clean = enforcement_services.image_stored_copy(selfie, info, field="selfie")
+    clean = enforcement_services.image_strip_metadata(selfie, info, field="selfie")
     width, height = info.upright_size
 
     checkin = CheckIn(
         client=client,
         device=device,
-        window=enforcement_selectors.window_for_capture(client=client, captured_at=captured_at, received_at=now),
+        window=_window_of(facts),
         selfie_sha256=hashlib.sha256(clean).hexdigest(),
         selfie_format=info.format,
         selfie_width=width,
@@ -272,6 +278,111 @@ def checkin_submit(
         checkin.selfie.delete(save=False)
         raise
     return checkin, True
+
+
+_WINDOW_FACTS = ("id", "client_id", "status", "opens_at", "closes_at", "deadline_at")
+
+
+def _checkin_facts_query(*, device_id: int, client_id: int, idempotency_key: str, captured_at: datetime, received_at: datetime):
+    windows = enforcement_selectors.windows_for_capture(client_ref=OuterRef("pk"), captured_at=captured_at, received_at=received_at)
+    return (
+        Client.objects.filter(pk=client_id)
+        .annotate(
+            existing=Subquery(CheckIn.objects.filter(device_id=device_id, idempotency_key=idempotency_key).values("pk")[:1]),
+            **enforcement_selectors.consent_remote_expressions(OuterRef("pk")),
+            **{f"window_{name}": Subquery(windows.values(name)[:1]) for name in _WINDOW_FACTS},
+        )
+        .values("existing", *(f"consent_{kind}" for kind in ConsentKind.values), *(f"window_{name}" for name in _WINDOW_FACTS))
+    )
+
+
+# Values no real request has, standing in for the inputs when the query is compiled once.
+_SENTINELS = {
+    "device_id": 987_654_321_000_001,
+    "client_id": 987_654_321_000_002,
+    "idempotency_key": "\x1freportin-compiled-query-key\x1f",
+    "captured_at": datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC),
+    "received_at": datetime(2001, 2, 3, 4, 6, 7, 8, tzinfo=UTC),
+}
+_compiled_facts: dict[str, tuple] = {}
+
+
+def _compile_checkin_facts(connection) -> tuple[str, list, list[str]]:
+    """The facts query compiled once per process and database: (sql, params with each input's
+    place marked, column names). Building this query through the ORM costs more CPU than the
+    rest of the request (eleven subqueries resolved and compiled each time); its text never
+    changes, only the inputs, so it is built from the one definition above with sentinel
+    inputs, and each sentinel's place in the parameters is remembered."""
+    query = _checkin_facts_query(**_SENTINELS).query
+    compiler = query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    adapt = connection.ops.adapt_datetimefield_value
+    places = {
+        adapt(_SENTINELS["captured_at"]): "captured_at",
+        adapt(_SENTINELS["received_at"]): "received_at",
+        adapt(_SENTINELS["received_at"] + enforcement_selectors.WINDOW_RECEIPT_SKEW): "received_plus_skew",
+        _SENTINELS["device_id"]: "device_id",
+        _SENTINELS["client_id"]: "client_id",
+        _SENTINELS["idempotency_key"]: "idempotency_key",
+    }
+    marked = [_Input(places[value]) if isinstance(value, (int, str, datetime)) and value in places else value for value in params]
+    found = {value.name for value in marked if isinstance(value, _Input)}
+    if found != set(places.values()):  # the query changed shape: say so rather than guess
+        raise RuntimeError(f"check-in facts query: inputs {set(places.values()) - found} not found in the compiled parameters")
+    return sql, marked, [alias for _, _, alias in compiler.select]
+
+
+@dataclass(frozen=True)
+class _Input:
+    name: str
+
+
+def _checkin_facts(*, device: Device, idempotency_key: str, captured_at: datetime, received_at: datetime) -> dict:
+    """Everything a check-in must know before it is stored, in one round trip: an earlier
+    check-in with this key (a retry), each consent, and the window the report counts for
+    (enforcement.selectors.windows_for_capture)."""
+    from django.db import connections
+
+    connection = connections[Client.objects.db]
+    if connection.vendor not in _compiled_facts:
+        _compiled_facts[connection.vendor] = _compile_checkin_facts(connection)
+    sql, marked, columns = _compiled_facts[connection.vendor]
+    adapt = connection.ops.adapt_datetimefield_value
+    inputs = {
+        "device_id": device.pk,
+        "client_id": device.client_id,
+        "idempotency_key": idempotency_key,
+        "captured_at": adapt(captured_at),
+        "received_at": adapt(received_at),
+        "received_plus_skew": adapt(received_at + enforcement_selectors.WINDOW_RECEIPT_SKEW),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [inputs[value.name] if isinstance(value, _Input) else value for value in marked])
+        row = cursor.fetchone()
+    if row is None:
+        raise Client.DoesNotExist
+    facts = dict(zip(columns, row, strict=True))
+    for name in ("window_opens_at", "window_closes_at", "window_deadline_at"):
+        facts[name] = _aware(facts[name])
+    return facts
+
+
+def _aware(value):
+    """A datetime as the database gave it: SQLite gives text in UTC, PostgreSQL a datetime."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
+
+
+def _window_of(facts: dict) -> ReportingWindow | None:
+    """The window from _checkin_facts, as a model instance whose other fields load on access."""
+    if facts["window_id"] is None:
+        return None
+    # from_db takes the values in the model's field order.
+    names = [field.attname for field in ReportingWindow._meta.concrete_fields if field.attname in _WINDOW_FACTS]
+    return ReportingWindow.from_db(Client.objects.db, names, [facts[f"window_{name}"] for name in names])
 
 
 def _same_or_conflict(existing: CheckIn, fingerprint: str) -> CheckIn:

@@ -7,9 +7,10 @@ face comparison (reportin's), next to the client's enforcement records.
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from biometrics import faces
@@ -60,9 +61,17 @@ def face_decision_words(match: FaceMatch | None) -> str:
 
 
 def map_url(latitude: float, longitude: float) -> str:
-    return "https://www.openstreetmap.org/?" + urlencode({"mlat": f"{latitude:.6f}", "mlon": f"{longitude:.6f}"}) + (
-        f"#map=15/{latitude:.6f}/{longitude:.6f}"
-    )
+    """The configured map site's page for this position (settings.REPORTIN_MAP_URL), or "" when
+    no map site is configured: following the link tells that site where the person was."""
+    template = settings.REPORTIN_MAP_URL
+    if not template:
+        return ""
+    return template.replace("{lat}", quote(f"{latitude:.6f}")).replace("{lon}", quote(f"{longitude:.6f}"))
+
+
+def map_site() -> str:
+    """The host the map link leads to, for the page to say so."""
+    return urlsplit(settings.REPORTIN_MAP_URL).hostname or "" if settings.REPORTIN_MAP_URL else ""
 
 
 def location_words(checkin: CheckIn) -> str:
@@ -98,6 +107,7 @@ class TaskPage:
     decision_words: str
     location_words: str
     map_url: str
+    map_site: str
     references: list[ReferencePhoto]
     timeline: list[TimelineEntry]
     consents: list
@@ -161,6 +171,7 @@ def task_page(*, task: InvestigationTask) -> TaskPage:
         decision_words=face_decision_words(match) if checkin else "",
         location_words=location_words(checkin) if checkin else "",
         map_url=map_url(checkin.latitude, checkin.longitude) if checkin else "",
+        map_site=map_site(),
         references=references,
         timeline=timeline[:TIMELINE_LENGTH],
         consents=consent_rows(client),

@@ -139,6 +139,61 @@ def png_text_bomb() -> bytes:
     return base[:end] + bomb + base[end:]
 
 
+def progressive_jpeg(image: Image.Image | None = None, **save_kwargs) -> bytes:
+    return images.jpeg(image or images.astronaut_elsewhere(), quality=85, progressive=True, **save_kwargs)
+
+
+def jpeg_scans(data: bytes) -> list[bytes]:
+    """Each scan of a JPEG: its SOS segment and the entropy-coded data up to the next marker."""
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xDA]
+    scans = []
+    for start in starts:
+        (length,) = struct.unpack(">H", data[start + 2 : start + 4])
+        pos = start + 2 + length
+        while not (data[pos] == 0xFF and data[pos + 1] not in (0x00, *range(0xD0, 0xD8))):
+            pos += 1
+        scans.append(data[start:pos])
+    return scans
+
+
+def progressive_scan_bomb(repeats: int = 30_000, *, orientation: int = 1) -> bytes:
+    """Issue 14.1: a 12 MP progressive JPEG whose smallest refinement scan (15 bytes: a flat
+    picture has no detail to refine) is repeated thousands of times before its end marker.
+    libjpeg decodes every scan over the whole picture, so the cost grows with the file, not
+    with its pixels: 30,000 repeats make a 520 KB file (the reviewer's was 504 KB)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = progressive_jpeg(Image.new("RGB", (4032, 3024), (120, 90, 70)), exif=exif.tobytes())
+    smallest = min(jpeg_scans(data)[1:], key=len)
+    end = data.rindex(b"\xff\xd9")
+    return data[:end] + smallest * repeats + data[end:]
+
+
+def gps_exif(orientation: int = 1) -> bytes:
+    exif = Image.Exif()
+    if orientation != 1:
+        exif[0x0112] = orientation
+    exif[0x8825] = {1: "N", 2: (43.0, 39.0, 11.0), 3: "W", 4: (79.0, 22.0, 59.0)}
+    return exif.tobytes()
+
+
+SECRET_NOTE = b"Lives at 12 Elm St, Toronto"
+
+
+def metadata_between_scans() -> bytes:
+    """Issue 14.2: a progressive JPEG with an EXIF block (GPS included), an XMP block and a
+    comment after its third scan, where a strip of the header alone leaves them."""
+    data = progressive_jpeg()
+    exif = b"Exif\x00\x00" + gps_exif()
+    xmp = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta>" + SECRET_NOTE + b"</x:xmpmeta>"
+    blocks = b"".join(
+        bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
+        for marker, body in ((0xE1, exif), (0xE1, xmp), (0xFE, SECRET_NOTE))
+    )
+    third = data.index(jpeg_scans(data)[3])
+    return data[:third] + blocks + data[third:]
+
+
 def bmp() -> bytes:
     buffer = io.BytesIO()
     images.astronaut().save(buffer, format="BMP")
@@ -159,7 +214,13 @@ def corpus() -> tuple[Hostile, ...]:
         Hostile("png_flat_36mp", flat_png(6000, 6000), "selfie.png", "image/png", 400, "image_too_large", UNREADABLE),
         # ...and one within the cap, decoded and scored (no face in it).
         Hostile("png_flat_9mp", flat_png(3000, 3000), "selfie.png", "image/png", 202, None, NO_USABLE_FACE),
-        Hostile("png_text_chunk_bomb", png_text_bomb(), "selfie.png", "image/png", 400, "invalid_image", UNREADABLE),
+        # A text chunk that inflates to 64 MB: the request drops it unread (no pixel or text is
+        # decoded there); a worker handed the raw file refuses it.
+        Hostile("png_text_chunk_bomb", png_text_bomb(), "selfie.png", "image/png", 202, None, UNREADABLE),
+        # Progressive JPEG scan bomb (issue 14.1): refused by counting scans, never decoded.
+        Hostile("progressive_jpeg_scan_bomb", progressive_scan_bomb(), "selfie.jpg", "image/jpeg", 400, "invalid_image", UNREADABLE),
+        # Metadata between the scans of a progressive JPEG (issue 14.2): stripped, then scored.
+        Hostile("jpeg_metadata_between_scans", metadata_between_scans(), "selfie.jpg", "image/jpeg", 202, None, ANY_VERDICT),
         # Damaged files.
         Hostile("truncated_jpeg", truncated(jpeg), "selfie.jpg", "image/jpeg", 400, "invalid_image", UNREADABLE),
         Hostile("truncated_png", truncated(astronaut_png()), "selfie.png", "image/png", 400, "invalid_image", UNREADABLE),

@@ -17,7 +17,7 @@ from enforcement.models import (
     InvestigationTask,
     ReportingCondition,
 )
-from reportin import services
+from reportin import scoring, services
 from reportin.models import CheckIn, Device
 from tests import factories, images
 from tests.conftest import make_reporter, stored_files
@@ -281,7 +281,7 @@ def test_a_checkin_is_stored_clean_and_answered_before_scoring(reporter, media_r
         assert handle.read()[:3] == b"\xff\xd8\xff"
 
 
-def test_exif_gps_is_stripped_and_orientation_applied(reporter, media_root):
+def test_exif_gps_is_stripped_at_once_and_orientation_applied_by_the_worker(reporter, media_root):
     picture = images.astronaut().resize((300, 200))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to view
@@ -290,9 +290,16 @@ def test_exif_gps_is_stripped_and_orientation_applied(reporter, media_root):
     checkin = CheckIn.objects.get(pk=response.json()["id"])
     with checkin.selfie.open("rb") as handle:
         stored = Image.open(io.BytesIO(handle.read()))
+    # The request kept the pixels as sent (no decoding there) with the orientation as the only tag.
+    assert stored.size == (300, 200) and dict(stored.getexif()) == {0x0112: 6}
+    assert (checkin.selfie_width, checkin.selfie_height) == (200, 300)
+    scoring.checkin_score(checkin_id=checkin.pk)
+    checkin.refresh_from_db()
+    with checkin.selfie.open("rb") as handle:
+        stored = Image.open(io.BytesIO(handle.read()))
     assert stored.size == (200, 300)  # upright
     assert not stored.getexif() and "exif" not in stored.info
-    assert (checkin.selfie_width, checkin.selfie_height) == (200, 300)
+    assert len(stored_files(media_root)) == 1  # the turned copy is gone
 
 
 def test_exif_gps_is_stripped_from_an_upright_jpeg_without_reencoding(reporter, media_root):
@@ -314,8 +321,10 @@ def test_a_heic_selfie_from_an_iphone_is_accepted(reporter, media_root):
     assert response.status_code == 202, response.content
     checkin = CheckIn.objects.get(pk=response.json()["id"])
     assert checkin.selfie_format == "heif"
+    scoring.checkin_score(checkin_id=checkin.pk)
+    checkin.refresh_from_db()
     with checkin.selfie.open("rb") as handle:
-        assert handle.read()[:3] == b"\xff\xd8\xff"  # kept as a clean JPEG
+        assert handle.read()[:3] == b"\xff\xd8\xff"  # the worker keeps it as a clean JPEG
 
 
 def test_a_retry_with_the_same_key_returns_the_same_checkin(reporter, media_root):
@@ -361,6 +370,22 @@ def test_a_report_captured_in_a_window_and_received_late_within_grace_counts_for
     window = factories.window(reporter.client, opens_at=now - timedelta(minutes=90), minutes=60, grace_minutes=60)
     captured = now - timedelta(minutes=45)  # inside the window, which closed 30 minutes ago
     response = reporter.check_in(captured_at=captured.isoformat())
+    assert response.json()["window"]["id"] == window.pk
+
+
+def test_a_report_sent_before_its_window_opens_does_not_count_for_it(reporter, media_root):
+    # Issue 14.10: the phone's clock is set 4 minutes ahead, into a window that opens in 3.
+    now = timezone.now()
+    factories.window(reporter.client, opens_at=now + timedelta(minutes=3), minutes=60)
+    response = reporter.check_in(captured_at=(now + timedelta(minutes=4)).isoformat())
+    assert response.status_code == 202, response.content
+    assert response.json()["window"] is None
+
+
+def test_a_report_received_within_the_clock_skew_of_the_opening_counts(reporter, media_root):
+    now = timezone.now()
+    window = factories.window(reporter.client, opens_at=now + timedelta(seconds=30), minutes=60)
+    response = reporter.check_in(captured_at=(now + timedelta(seconds=40)).isoformat())
     assert response.json()["window"]["id"] == window.pk
 
 
@@ -517,3 +542,30 @@ def test_a_bug_answers_500_in_the_error_shape_without_details(reporter, monkeypa
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "server_error"
     assert b"secret" not in response.content
+
+
+def test_a_checkin_is_one_read_and_two_writes_with_no_nested_savepoint(reporter, media_root):
+    # Issue 16.5: the retry probe, both consents and the window come back in one statement;
+    # the window is marked reported inside the check-in's own transaction, not a savepoint.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    window = factories.window(reporter.client, opens_at=now - timedelta(minutes=30), minutes=60)
+    with CaptureQueriesContext(connection) as statements:
+        checkin, created = services.checkin_submit(
+            device=reporter.device, selfie=images.selfie(), latitude=43.65, longitude=-79.38, accuracy_m=10,
+            captured_at=now, idempotency_key="lean", now=now,
+        )
+    sql = [statement["sql"].split()[0].upper() for statement in statements.captured_queries]
+    # The test runs inside a transaction, so the check-in's own one shows as one savepoint.
+    assert sql == ["SELECT", "SAVEPOINT", "INSERT", "UPDATE", "RELEASE"], sql
+    assert created and checkin.window_id == window.pk
+    window.refresh_from_db()
+    assert window.status == "reported"
+    # Every promise holds: the retry answers with the same check-in, consent is required.
+    again, created = services.checkin_submit(
+        device=reporter.device, selfie=images.selfie(), latitude=43.65, longitude=-79.38, accuracy_m=10,
+        captured_at=now, idempotency_key="lean", now=now,
+    )
+    assert again.pk == checkin.pk and not created

@@ -317,3 +317,23 @@ def test_pillow_never_decodes_a_bomb_even_when_asked_directly():
 def test_the_benchmark_baseline_endpoint_does_not_exist_unless_enabled(reporter):
     response = reporter.api.post("/api/bench/upload", {"selfie": SimpleUploadedFile("s.jpg", images.selfie())}, format="multipart")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("body", [b"[" * 30000, b'{"a":' * 33 + b"1" + b"}" * 33, b"[" * 20000 + b"]" * 20000])
+def test_deeply_nested_json_is_a_400_in_the_error_shape_not_a_500(body):
+    # Issue 14.9: 60 KB of "[" gave a 500 with a traceback, unauthenticated.
+    response = APIClient().generic("POST", "/api/v1/activate", body, content_type="application/json")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["code"] == "malformed_request"
+    assert set(response.json()["error"]) == {"code", "message", "fields"}
+
+
+def test_json_nested_to_the_limit_is_read_and_brackets_inside_strings_do_not_count(reporter):
+    from reportin.api.uploads import JSON_MAX_DEPTH, json_depth_exceeds
+
+    assert not json_depth_exceeds(b"[" * JSON_MAX_DEPTH + b"]" * JSON_MAX_DEPTH)
+    assert json_depth_exceeds(b"[" * (JSON_MAX_DEPTH + 1) + b"]" * (JSON_MAX_DEPTH + 1))
+    assert not json_depth_exceeds(b'{"kind": "[[[[' + b"[" * 100 + b'\\" {{{", "decision": 1}')
+    # A real request with brackets in its text is answered as usual (an invalid kind here).
+    response = reporter.api.post("/api/v1/consents", {"kind": "[" * 40, "decision": "granted"}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_input"

