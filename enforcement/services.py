@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
-from enforcement import audit, compliance, crypto, notifications, roles
+from enforcement import audit, compliance, crypto, notifications, roles, selectors
 from enforcement.errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 from enforcement.models import (
     ESCALATION_STATUS_TRANSITIONS,
@@ -42,6 +42,8 @@ from enforcement.models import (
     Notification,
     NotificationStatus,
     PhotoStatus,
+    RecentReference,
+    RecentReferenceSource,
     ReferencePhoto,
     Region,
     ReportingCondition,
@@ -59,6 +61,9 @@ from enforcement.models import (
 logger = logging.getLogger(__name__)
 
 MAX_REFERENCE_PHOTOS = 5
+# Recent selfies the decision uses beside the enrolment photos (RecentReference): few, so
+# that the template stays anchored on the photos an officer enrolled.
+MAX_RECENT_REFERENCES = 2
 
 
 # --- Audit ----------------------------------------------------------------------------------
@@ -210,6 +215,57 @@ def _reference_photo_store(*, client: Client, clean: bytes, analysis: faces.Anal
         details={"status": photo.status, "rejection_code": photo.rejection_code},
     )
     return photo
+
+
+@transaction.atomic
+def recent_reference_add(
+    *,
+    client: Client,
+    checkin_id: int,
+    encoding,
+    source: str,
+    distance: float | None,
+    threshold: float | None,
+    added_by: User | None,
+    now: datetime | None = None,
+) -> RecentReference | None:
+    """Keep a check-in selfie's encoding as a recent reference, if allowed: the client's
+    biometric consent is current, no task about this check-in is open, the encoding is of the
+    current model, and it is not there already. Returns None (and adds nothing) otherwise.
+    The set is bounded: beyond MAX_RECENT_REFERENCES the oldest active one is retired.
+    Enrolment photos are never touched."""
+    now = now or timezone.now()
+    if source not in RecentReferenceSource.values:
+        raise ValueError(f"unknown recent reference source {source!r}")
+    # The client row is locked: two check-ins concluding at once cannot both count the set
+    # before either adds to it and leave it over the bound.
+    Client.objects.select_for_update().filter(pk=client.pk).first()
+    if RecentReference.objects.filter(checkin_id=checkin_id).exists():
+        return None
+    if InvestigationTask.objects.filter(checkin_id=checkin_id).exclude(status=TaskStatus.RESOLVED).exists():
+        return None
+    if not selectors.consent_allows_remote(client=client):
+        return None
+    recent = RecentReference.objects.create(
+        client=client,
+        checkin_id=checkin_id,
+        source=source,
+        encoding=crypto.encrypt(faces.encoding_to_bytes(encoding)),
+        model_version=faces.MODEL_VERSION,
+        distance=distance,
+        threshold=threshold,
+        added_by=added_by,
+        created_at=now,
+    )
+    retired = list(
+        RecentReference.objects.filter(client=client, active=True).order_by("-created_at", "-pk").values_list("pk", flat=True)[MAX_RECENT_REFERENCES:]
+    )
+    RecentReference.objects.filter(pk__in=retired).update(active=False, retired_at=now)
+    audit_record(
+        actor=added_by, action="recent_reference.add", obj=recent, client=client, now=now,
+        details={"checkin_id": checkin_id, "source": source, "distance": distance, "threshold": threshold, "retired": retired},
+    )
+    return recent
 
 
 # --- Conditions -----------------------------------------------------------------------------

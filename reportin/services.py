@@ -21,7 +21,7 @@ from enforcement.models import (
     Client,
     TaskResolution,
 )
-from reportin import tasks
+from reportin import scoring, tasks
 from reportin.models import (
     CHECKIN_STATUS_TRANSITIONS,
     ActivationThrottle,
@@ -302,13 +302,15 @@ def task_decide(*, task, resolution: str, note: str, officer, now: datetime | No
     """Resolve a task (enforcement.services.task_resolve). For a task about a check-in, the
     officer's identity decision settles the check-in as the automatic path would have:
     confirmed -> verified and its window satisfied (window_satisfy, as for a match); not
-    confirmed -> rejected and its window missed."""
+    confirmed -> rejected and its window missed. A confirmed selfie may become a recent
+    reference (scoring.checkin_reference_adopt: with consent, once nothing about it is open)."""
     now = now or timezone.now()
     task = enforcement_services.task_resolve(task=task, resolution=resolution, note=note, by=officer, now=now)
     if task.checkin_id is not None and resolution in enforcement_services.IDENTITY_RESOLUTIONS:
-        checkin_review(
-            checkin_id=task.checkin_id, confirmed=resolution == TaskResolution.IDENTITY_CONFIRMED, officer=officer, task=task, now=now
-        )
+        confirmed = resolution == TaskResolution.IDENTITY_CONFIRMED
+        checkin_review(checkin_id=task.checkin_id, confirmed=confirmed, officer=officer, task=task, now=now)
+        if confirmed:
+            scoring.checkin_reference_adopt(checkin_id=task.checkin_id, officer=officer, now=now)
     return task
 
 

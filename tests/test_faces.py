@@ -11,7 +11,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from biometrics import faces
 from biometrics import images as imaging
-from reportin.services import REPLAY_MAX_BITS
+from reportin.scoring import REPLAY_MAX_BITS
 from tests import images
 from tests.conftest import ROOT
 

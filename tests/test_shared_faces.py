@@ -10,7 +10,7 @@ from django.conf import settings
 
 from biometrics import evaluation, faces
 from biometrics import images as imaging
-from reportin.services import REPLAY_MAX_BITS
+from reportin.scoring import REPLAY_MAX_BITS
 
 MAX_PIXELS = 40_000_000
 
