@@ -168,9 +168,8 @@ def reference_photo_add(*, client: Client, data: bytes, uploaded_by: User | None
     `ready` with an encrypted encoding, or `rejected` with the reason in plain words."""
     info = image_check(data, field="image")
     clean = image_stored_copy(data, info, field="image")
-    # The same pipeline as a check-in's, with the stricter reference gate and a jittered
-    # encoding (biometrics.faces.enrol): enrolment is rare and the encoding is used for years.
-    # About a second of CPU: done before the transaction, which then only writes.
+    # The same pipeline as a check-in's, with the reference gate (biometrics.faces.enrol).
+    # The face analysis runs before the transaction, which then only writes.
     analysis = faces.enrol(clean, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
     return _reference_photo_store(client=client, clean=clean, analysis=analysis, uploaded_by=uploaded_by)
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from biometrics import calibration, faces
 from biometrics import images as imaging
@@ -166,3 +166,27 @@ def test_evaluation_decides_each_gallery_with_the_threshold_of_its_size(folder):
     assert report["threshold"] == calibration.threshold_for(live.REPORTIN_FACE_THRESHOLDS, 2)
     assert report["thresholds"] == {str(k): v for k, v in live.REPORTIN_FACE_THRESHOLDS.items()}
     assert set(report["operating_points"]) == {"0.001", "0.0001"}
+
+
+def test_a_news_style_250px_photo_serves_as_a_reference():
+    """Issue 15.2: the old gate refused an ordinary 250x250 news photo whose face box is
+    62-74 px, or which is a little soft; both give usable encodings (docs/face-calibration.md)."""
+    small = images.astronaut().resize((250, 229), Image.Resampling.LANCZOS)
+    soft = small.filter(ImageFilter.GaussianBlur(1.5))
+    reference = faces.enrol(images.jpeg(images.astronaut()), max_pixels=MAX_PIXELS)
+    for picture in (small, soft):
+        analysis = faces.enrol(images.jpeg(picture), max_pixels=MAX_PIXELS)
+        assert analysis.outcome == faces.Outcome.OK, (analysis.message, analysis.quality)
+        assert analysis.quality["face_px"] < 80  # the old reference gate's minimum
+        assert faces.compare(analysis.encoding, [reference.encoding], threshold=0.5).matched
+    assert faces.enrol(images.jpeg(soft), max_pixels=MAX_PIXELS).quality["sharpness"] < 0.08  # the old gate's minimum
+
+
+def test_a_reference_that_truly_cannot_serve_is_refused_with_the_figure_and_the_limit():
+    tiny = images.astronaut().resize((200, 183), Image.Resampling.LANCZOS)
+    analysis = faces.enrol(images.jpeg(tiny), max_pixels=MAX_PIXELS)
+    assert analysis.outcome == faces.Outcome.LOW_QUALITY
+    assert analysis.message.startswith("This photo cannot serve as a reference: the face is too small")
+    assert f"{analysis.quality['face_px']} pixels wide; at least {faces.REFERENCE_GATE.min_face_px}" in analysis.message
+    # The same photo as a selfie gets the person's words instead.
+    assert faces.PROBE_GATE.min_face_px <= analysis.quality["face_px"] or "Take the photo closer" in faces.analyse(images.jpeg(tiny), max_pixels=MAX_PIXELS).message
