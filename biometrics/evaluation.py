@@ -298,7 +298,7 @@ def plot(scores: dict, threshold: float, path: Path) -> None:
     det.plot([axis(x, floor_x) for x, _ in curve], [axis(y, floor_y) for _, y in curve], drawstyle="steps-post", label="DET")
     op_x = _fraction(sum(1 for d in impostor if d <= threshold), n_impostor)
     op_y = _fraction(n_genuine - sum(1 for d in genuine if d <= threshold), n_genuine)
-    det.plot([axis(op_x, floor_x)], [axis(op_y, floor_y)], "o", color="crimson", label=f"threshold {threshold:.2f}: FMR {op_x:.3%}, FNMR {op_y:.2%}")
+    det.plot([axis(op_x, floor_x)], [axis(op_y, floor_y)], "o", color="crimson", label=f"threshold {threshold:.3f}: FMR {op_x:.3%}, FNMR {op_y:.2%}")
     for set_ticks, set_limits, floor in ((det.set_xticks, det.set_xlim, floor_x), (det.set_yticks, det.set_ylim, floor_y)):
         ticks = [t for t in (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5) if t >= floor]
         set_ticks([probit(t) for t in ticks], [f"{t:.2%}" for t in ticks])
@@ -312,7 +312,7 @@ def plot(scores: dict, threshold: float, path: Path) -> None:
     bins = [i / 50 for i in range(0, 61)]
     histogram.hist(impostor, bins=bins, density=True, alpha=0.6, label=f"impostor ({n_impostor})", color="tab:orange")
     histogram.hist(genuine, bins=bins, density=True, alpha=0.6, label=f"genuine ({len(genuine)} acquired)", color="tab:blue")
-    histogram.axvline(threshold, color="crimson", linestyle="--", label=f"threshold {threshold:.2f}")
+    histogram.axvline(threshold, color="crimson", linestyle="--", label=f"threshold {threshold:.3f}")
     histogram.set_xlabel("face distance (smaller is more alike)")
     histogram.set_ylabel("density")
     histogram.set_title("Distance distributions")

@@ -89,7 +89,7 @@ PROBE_GATE = QualityGate(
 # (the face must be whole and lit), and no stricter where it refused usable news-style
 # photos (a 74 px face, an ordinary soft 250x250 portrait).
 REFERENCE_GATE = QualityGate(
-    min_face_px=60, min_sharpness=0.055, min_brightness=50.0, max_brightness=220.0, min_contrast=12.0, max_yaw=0.6, max_outside=0.05,
+    min_face_px=60, min_sharpness=0.06, min_brightness=50.0, max_brightness=220.0, min_contrast=12.0, max_yaw=0.6, max_outside=0.05,
     reference=True,
 )
 

@@ -162,7 +162,8 @@ def _text(r: dict) -> str:
     e = r["enrolment"]
     lines = [
         f"Face matcher evaluation of {r['dir']}" + (f" (excluding {', '.join(r['excluded'])})" if r["excluded"] else ""),
-        f"  pipeline {r['pipeline_version']}, model {r['model_version']}{', FULL SIZE' if r['full_size'] else ''}; threshold {r['threshold']:.2f}",
+        f"  pipeline {r['pipeline_version']}, model {r['model_version']}{', FULL SIZE' if r['full_size'] else ''}; threshold {r['threshold']:.3f}"
+        + (f" (per number of references: {', '.join(f'K={k} {v:.3f}' for k, v in r['thresholds'].items())})" if r.get("thresholds") else ""),
         f"  identities {r['identities']}, "
         + ("every photo enrolled alone, compared with every other: " if r["all_pairs"] else f"references per identity K={r['references_per_identity']}: ")
         + f"{e['ready']}/{e['attempted']} enrolled"
