@@ -134,3 +134,17 @@ def test_no_recent_reference_stands_in_for_missing_enrolment_photos():
     )
     assert kept is not None
     assert scoring._reference_encodings(client) == []
+
+
+def test_a_closed_cases_purge_removes_its_recent_reference_encodings_and_the_export_lists_them(enrolled, settings):
+    from reportin import retention
+    from tests.test_retention import close_case
+
+    checkin, _ = score(enrolled, images.astronaut_elsewhere(), key="a")
+    recent = RecentReference.objects.get(checkin_id=checkin.pk)
+    assert "enforcement.recentreference" in retention.client_records(enrolled["client"])
+    close_case(enrolled["client"], days_ago=settings.REPORTIN_RETAIN_REFERENCE_DAYS + 1)
+    retention.purge_expired(now=timezone.now())
+    recent.refresh_from_db()
+    assert bytes(recent.encoding) == b"" and not recent.active and recent.retired_at is not None
+    assert scoring._reference_encodings(enrolled["client"]) == []
