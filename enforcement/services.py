@@ -435,6 +435,15 @@ def consent_record(
             evidence={"kind": kind, "decision": decision, "condition_switched_to_in_person": bool(switched)},
             now=now,
         )
+    if decision != ConsentDecision.GRANTED and kind == ConsentKind.BIOMETRIC:
+        # Recent references exist only by this consent: without it they stop being used.
+        retired = list(RecentReference.objects.filter(client=client, active=True).values_list("pk", flat=True))
+        if retired:
+            RecentReference.objects.filter(pk__in=retired).update(active=False, retired_at=now)
+            audit_record(
+                actor=recorded_by, actor_label=None if recorded_by else f"client {client.uci}", action="recent_reference.retire",
+                client=client, details={"ids": retired, "reason": "biometric consent " + decision}, now=now,
+            )
     return record
 
 

@@ -90,6 +90,22 @@ def test_without_biometric_consent_nothing_is_kept(enrolled):
     assert kept is None and not RecentReference.objects.exists()
 
 
+def test_withdrawing_biometric_consent_retires_the_recent_references(enrolled):
+    from enforcement.selectors import consent_current_versions
+
+    client = enrolled["client"]
+    kept = enforcement_services.recent_reference_add(
+        client=client, checkin_id=11, encoding=np.zeros(128), source="verified_close", distance=0.3, threshold=0.54, added_by=None,
+    )
+    assert kept is not None
+    enforcement_services.consent_record(
+        client=client, kind="biometric", decision="withdrawn", text_version=consent_current_versions()["biometric"], language="en", channel="app",
+    )
+    kept.refresh_from_db()
+    assert not kept.active and kept.retired_at is not None
+    assert AuditEvent.objects.get(action="recent_reference.retire").details["ids"] == [kept.pk]
+
+
 def test_the_set_is_bounded_the_oldest_is_retired_and_each_addition_is_audited(enrolled):
     client = enrolled["client"]
     added = [
