@@ -13,7 +13,10 @@ Counting rules (ISO/IEC 19795-1 terms):
   has no encoding, and counting it as a correct rejection would flatter the FMR);
 - a genuine attempt against an identity none of whose references could be enrolled counts as
   a false non-match as well (the failed enrolments are listed);
-- confidence intervals are Wilson score intervals at 95%.
+- each attempt is decided with the threshold of its gallery's number of ready references
+  (biometrics/calibration.py), unless one fixed threshold is given;
+- confidence intervals are Wilson score intervals at 95%; `calibrate` bootstraps over
+  identities instead, as attempts that share photos are not independent.
 """
 
 import csv
@@ -22,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from biometrics import faces, images
+import numpy as np
+
+from biometrics import calibration, faces, images
 
 Z95 = 1.959964
 
@@ -71,7 +76,8 @@ def evaluate(
     *,
     references: int,
     exclude: list[str],
-    threshold: float,
+    threshold: float | None = None,
+    thresholds: dict[int, float] | None = None,
     max_pixels: int,
     full_size: bool = False,
     all_pairs: bool = False,
@@ -80,9 +86,14 @@ def evaluate(
     """Run the evaluation. Returns (report, scores): the report is JSON-ready; scores holds
     the raw distances for plotting.
 
+    Each attempt is decided as production decides it: with `thresholds` (per number of ready
+    references in the gallery), or with one fixed `threshold` when that is given.
+
     `all_pairs` enrols every photo on its own and probes it against every other photo (K is
     ignored): about seven times the impostor attempts of K=1 from the same folder, for
     calibration; the attempts share photos, so they are far from independent."""
+    if threshold is None and not thresholds:
+        raise ValueError("give a threshold or the calibrated thresholds")
     people = identities(root, exclude)
     total = sum(len(files) for files in people.values()) * (2 if all_pairs else 1)
     done = 0
@@ -117,9 +128,13 @@ def evaluate(
             if key == probe.path or (identity != probe.identity and not (acquired and encodings)):
                 continue
             distance = None
+            limit = threshold if threshold is not None else calibration.threshold_for(thresholds, len(encodings))
             if acquired and encodings:
-                distance = faces.compare(probe.analysis.encoding, encodings, threshold=threshold).distance
-            attempt = {"probe": probe.path, "identity": probe.identity, "reference": key, "outcome": probe.analysis.outcome, "distance": distance}
+                distance = faces.compare(probe.analysis.encoding, encodings, threshold=limit).distance
+            attempt = {
+                "probe": probe.path, "identity": probe.identity, "reference": key, "outcome": probe.analysis.outcome,
+                "distance": distance, "threshold": limit,
+            }
             (genuine if identity == probe.identity else impostor).append(attempt)
 
     report = {
@@ -128,11 +143,14 @@ def evaluate(
         "excluded": sorted(exclude),
         "references_per_identity": None if all_pairs else references,
         "all_pairs": all_pairs,
-        "threshold": threshold,
+        # the threshold of a gallery of K references (all-pairs: of one); each gallery's own
+        # number of ready references decides its attempts ("thresholds")
+        "threshold": threshold if threshold is not None else calibration.threshold_for(thresholds, 1 if all_pairs else references),
+        "thresholds": None if threshold is not None else {str(k): v for k, v in thresholds.items()},
         "model_version": faces.MODEL_VERSION,
         "pipeline_version": faces.PIPELINE_VERSION,
         "full_size": full_size,
-        **summary(genuine, impostor, threshold),
+        **summary(genuine, impostor),
         "fta_count": sum(1 for p in probes if p.analysis.outcome != faces.Outcome.OK),
         "probes": len(probes),
         "enrolment": {
@@ -161,6 +179,7 @@ def evaluate(
         ],
     }
     report["score_statistics"] = _statistics(genuine, impostor)
+    report["operating_points"] = operating_points(genuine, impostor)
     report["fta"] = report["fta_count"] / len(probes) if probes else None
     report["fta_ci95"] = list(wilson(report["fta_count"], len(probes)))
     scores = {
@@ -193,9 +212,29 @@ def _statistics(genuine: list[dict], impostor: list[dict]) -> dict:
     }
 
 
-def summary(genuine: list[dict], impostor: list[dict], threshold: float) -> dict:
-    misses = sum(1 for a in genuine if a["distance"] is None or a["distance"] > threshold)
-    false_matches = sum(1 for a in impostor if a["distance"] <= threshold)
+def operating_points(genuine: list[dict], impostor: list[dict], fmrs: tuple[float, ...] = (0.001, 0.0001)) -> dict:
+    """FNMR where the FMR is 0.1% and 0.01% on these attempts (the threshold read off the
+    impostor distances): how good the scores are, apart from the threshold shipped. Below
+    about 3/FMR impostor attempts the point is a guess and is flagged so."""
+    distances = np.array([a["distance"] for a in impostor], dtype=np.float64)
+    scores = np.array([np.nan if a["distance"] is None else a["distance"] for a in genuine], dtype=np.float64)
+    points = {}
+    for target in fmrs:
+        if not distances.size or not scores.size:
+            continue
+        t = calibration.threshold_at(distances, None, target)
+        points[f"{target:g}"] = {
+            "threshold": round(t, 4),
+            "fnmr": round(calibration.fnmr(scores, t), 5),
+            "enough_impostors": bool(distances.size * target >= 3),
+        }
+    return points
+
+
+def summary(genuine: list[dict], impostor: list[dict], threshold: float | None = None) -> dict:
+    """Counts and rates, each attempt decided with `threshold` or else with its own."""
+    misses = sum(1 for a in genuine if a["distance"] is None or a["distance"] > (a["threshold"] if threshold is None else threshold))
+    false_matches = sum(1 for a in impostor if a["distance"] <= (a["threshold"] if threshold is None else threshold))
     fnmr, fmr = rate(misses, len(genuine)), rate(false_matches, len(impostor))
     return {
         "genuine": len(genuine),
@@ -209,7 +248,7 @@ def summary(genuine: list[dict], impostor: list[dict], threshold: float) -> dict
     }
 
 
-def by_group(scores: dict, groups: dict[str, str], threshold: float) -> dict:
+def by_group(scores: dict, groups: dict[str, str], threshold: float | None = None) -> dict:
     """FNMR over each group's genuine attempts and FMR over the impostor attempts whose probe
     belongs to the group, with 95% intervals. Identities missing from the file are 'unassigned'."""
     result = {}
@@ -219,8 +258,8 @@ def by_group(scores: dict, groups: dict[str, str], threshold: float) -> dict:
         impostor = [a for a in scores["impostor_attempts"] if groups.get(a["identity"], "unassigned") == name]
         result[name] = {
             "identities": len({a["identity"] for a in genuine + impostor}),
-            "fnmr": rate(sum(1 for a in genuine if a["distance"] is None or a["distance"] > threshold), len(genuine)),
-            "fmr": rate(sum(1 for a in impostor if a["distance"] <= threshold), len(impostor)),
+            "fnmr": rate(sum(1 for a in genuine if a["distance"] is None or a["distance"] > (threshold or a["threshold"])), len(genuine)),
+            "fmr": rate(sum(1 for a in impostor if a["distance"] <= (threshold or a["threshold"])), len(impostor)),
         }
     return result
 
@@ -259,7 +298,7 @@ def plot(scores: dict, threshold: float, path: Path) -> None:
     det.plot([axis(x, floor_x) for x, _ in curve], [axis(y, floor_y) for _, y in curve], drawstyle="steps-post", label="DET")
     op_x = _fraction(sum(1 for d in impostor if d <= threshold), n_impostor)
     op_y = _fraction(n_genuine - sum(1 for d in genuine if d <= threshold), n_genuine)
-    det.plot([axis(op_x, floor_x)], [axis(op_y, floor_y)], "o", color="crimson", label=f"threshold {threshold:.2f}: FMR {op_x:.3%}, FNMR {op_y:.2%}")
+    det.plot([axis(op_x, floor_x)], [axis(op_y, floor_y)], "o", color="crimson", label=f"threshold {threshold:.3f}: FMR {op_x:.3%}, FNMR {op_y:.2%}")
     for set_ticks, set_limits, floor in ((det.set_xticks, det.set_xlim, floor_x), (det.set_yticks, det.set_ylim, floor_y)):
         ticks = [t for t in (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5) if t >= floor]
         set_ticks([probit(t) for t in ticks], [f"{t:.2%}" for t in ticks])
@@ -273,7 +312,7 @@ def plot(scores: dict, threshold: float, path: Path) -> None:
     bins = [i / 50 for i in range(0, 61)]
     histogram.hist(impostor, bins=bins, density=True, alpha=0.6, label=f"impostor ({n_impostor})", color="tab:orange")
     histogram.hist(genuine, bins=bins, density=True, alpha=0.6, label=f"genuine ({len(genuine)} acquired)", color="tab:blue")
-    histogram.axvline(threshold, color="crimson", linestyle="--", label=f"threshold {threshold:.2f}")
+    histogram.axvline(threshold, color="crimson", linestyle="--", label=f"threshold {threshold:.3f}")
     histogram.set_xlabel("face distance (smaller is more alike)")
     histogram.set_ylabel("density")
     histogram.set_title("Distance distributions")
@@ -294,3 +333,90 @@ def _percentile(values: list[float], q: int) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 1)
+
+
+def calibrate(
+    root: Path,
+    *,
+    exclude: list[str],
+    max_pixels: int,
+    ks: tuple[int, ...] = (1, 2, 3),
+    target_fmr: float = calibration.TARGET_FMR,
+    rounds: int = calibration.BOOTSTRAP_ROUNDS,
+    fixed: dict[int, float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Choose the threshold for `target_fmr` per number of references K on a labelled folder,
+    with bootstrap intervals over identities (biometrics/calibration.py).
+
+    Each photo is processed once: the first max(ks) of each identity are enrolled, every
+    other photo is analysed as a probe. For each K, the galleries are the identities whose
+    first K photos all enrolled (a template of exactly K ready references); genuine attempts
+    are their later photos, impostor attempts every acquired probe of another identity.
+    `fixed` gives the thresholds shipped so far, to report their rates too."""
+    people = identities(root, exclude)
+    names = sorted(people)
+    index = {name: i for i, name in enumerate(names)}
+    most = max(ks)
+    total = sum(len(files) for files in people.values())
+    done = 0
+    refs: dict[str, list] = {}
+    probes: list[tuple[str, int, faces.Analysis]] = []
+    failed_refs = []
+    for name, files in people.items():
+        refs[name] = []
+        for i, path in enumerate(files):
+            data = _stored_form(path.read_bytes(), max_pixels)
+            if i < most:
+                analysis = faces.enrol(data, max_pixels=max_pixels)
+                refs[name].append(analysis.encoding if analysis.outcome == faces.Outcome.OK else None)
+                if analysis.outcome != faces.Outcome.OK:
+                    failed_refs.append({"image": str(path.relative_to(root)), "outcome": analysis.outcome, "message": analysis.message})
+            if i >= 1:
+                probes.append((name, i, faces.analyse(data, max_pixels=max_pixels)))
+            done += 1
+            if progress:
+                progress(done, total)
+    per_k = {}
+    for k in ks:
+        gallery = [(name, refs[name][:k]) for name in names if len(refs[name]) >= k and all(e is not None for e in refs[name][:k])]
+        if not gallery:
+            continue
+        gallery_names = np.array([index[name] for name, _ in gallery])
+        gallery_encodings = [encodings for _, encodings in gallery]
+        own = {name: j for j, (name, _) in enumerate(gallery)}
+        genuine, genuine_id, impostor, impostor_probe, impostor_gallery = [], [], [], [], []
+        for name, i, analysis in probes:
+            acquired = analysis.outcome == faces.Outcome.OK
+            if name in own and i >= k:
+                genuine_id.append(index[name])
+                genuine.append(
+                    faces.compare(analysis.encoding, gallery_encodings[own[name]], threshold=1.0).distance if acquired else np.nan
+                )
+            if not acquired:
+                continue
+            distances = np.array([faces.compare(analysis.encoding, encodings, threshold=1.0).distance for encodings in gallery_encodings])
+            others = gallery_names != index[name]
+            impostor.extend(distances[others])
+            impostor_probe.extend([index[name]] * int(others.sum()))
+            impostor_gallery.extend(gallery_names[others])
+        attempts = calibration.Attempts(
+            np.array(genuine, dtype=np.float64), np.array(genuine_id, dtype=np.int64), np.array(impostor, dtype=np.float64),
+            np.array(impostor_probe, dtype=np.int64), np.array(impostor_gallery, dtype=np.int64), len(names),
+        )
+        per_k[str(k)] = calibration.choose(
+            attempts, target=target_fmr, rounds=rounds, fixed=None if fixed is None else calibration.threshold_for(fixed, k)
+        )
+    return {
+        "dir": str(root),
+        "identities": len(names),
+        "photos": total,
+        "excluded": sorted(exclude),
+        "model_version": faces.MODEL_VERSION,
+        "pipeline_version": faces.PIPELINE_VERSION,
+        "target_fmr": target_fmr,
+        "thresholds": {k: v["threshold"] for k, v in per_k.items()},
+        "per_k": per_k,
+        "fta": {"probes": len(probes), "failed": sum(1 for *_, a in probes if a.outcome != faces.Outcome.OK)},
+        "failed_references": failed_refs,
+    }

@@ -28,11 +28,13 @@ except ImportError:  # pragma: no cover - pillow-heif is in requirements.txt
 Image.MAX_IMAGE_PIXELS = 64_000_000
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
-ACCEPTED_FORMATS = ("jpeg", "png", "heif")
+ACCEPTED_FORMATS = ("jpeg", "png", "heif", "webp")
 # PNGs are decoded whole (no reduced-scale decoding) and a photo stored as PNG above a few
 # megapixels is larger than the upload cap: a bigger one is a flat picture compressed a
-# thousandfold, a decompression bomb in all but name (36 MP from 120 KB).
+# thousandfold, a decompression bomb in all but name (36 MP from 120 KB). Lossless WEBP is
+# the same kind of file (and decoded whole too), so the same cap applies to it.
 PNG_MAX_PIXELS = 16_000_000
+_WHOLE_DECODE_FORMATS = ("png", "webp")
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"avif"}
 EXIF_ORIENTATION = 0x0112
 
@@ -50,7 +52,7 @@ class ImageRejected(Exception):
 
 @dataclass(frozen=True)
 class ImageInfo:
-    format: str  # jpeg, png or heif
+    format: str  # jpeg, png, heif or webp
     width: int  # as stored in the file, before orientation
     height: int
     orientation: int  # EXIF orientation, 1 when absent
@@ -105,7 +107,7 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
             width, height = image.size
             if width < 1 or height < 1:
                 raise ImageRejected("invalid_image", "The photo has no pixels.")
-            cap = min(max_pixels, PNG_MAX_PIXELS) if kind == "png" else max_pixels
+            cap = min(max_pixels, PNG_MAX_PIXELS) if kind in _WHOLE_DECODE_FORMATS else max_pixels
             if width * height > cap:
                 raise ImageRejected(
                     "image_too_large",

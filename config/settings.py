@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from biometrics import calibration as _calibration
 from config import devsecrets
 from config.devsecrets import private_dir
 from config.env import env_bool, env_float, env_int, env_list, env_rate, env_str
@@ -374,9 +375,21 @@ if REPORTIN_MAP_URL and (
 REPORTIN_ACTIVATION_CODE_TTL_HOURS = env_int("REPORTIN_ACTIVATION_CODE_TTL_HOURS", 72, minimum=1)
 REPORTIN_WINDOW_HORIZON_DAYS = env_int("REPORTIN_WINDOW_HORIZON_DAYS", 14, minimum=1, maximum=92)
 REPORTIN_MISSES_FOR_SUPERVISOR = env_int("REPORTIN_MISSES_FOR_SUPERVISOR", 3, minimum=1)
-# Distance to the client's face template at or below which a selfie matches. Calibrated with
-# `manage.py evaluate_matcher` (docs/face-calibration.md); change it only after re-measuring.
-REPORTIN_FACE_THRESHOLD = env_float("REPORTIN_FACE_THRESHOLD", 0.54, minimum=0.0, maximum=2.0)
+# Distance to the client's face template at or below which a selfie matches, per number of
+# ready references (a template of several photos is steadier, and its impostor distances run
+# lower). Chosen by `manage.py evaluate_matcher DIR --calibrate`, which writes this file
+# (docs/face-calibration.md); change it only by re-calibrating.
+REPORTIN_FACE_CALIBRATION = env_str("REPORTIN_FACE_CALIBRATION", str(BASE_DIR / "biometrics" / "calibration.json"))
+try:
+    _face_calibration = _calibration.load(Path(REPORTIN_FACE_CALIBRATION))
+except _calibration.CalibrationError as exc:
+    raise ImproperlyConfigured(f"REPORTIN_FACE_CALIBRATION: {exc}") from None
+REPORTIN_FACE_THRESHOLDS = _face_calibration.thresholds
+# One threshold for every number of references: set it only to override the calibration
+# (an emergency knob); the default is the calibrated threshold of one reference.
+REPORTIN_FACE_THRESHOLD = env_float("REPORTIN_FACE_THRESHOLD", REPORTIN_FACE_THRESHOLDS[1], minimum=0.0, maximum=2.0)
+if env_str("REPORTIN_FACE_THRESHOLD"):
+    REPORTIN_FACE_THRESHOLDS = {1: REPORTIN_FACE_THRESHOLD}
 REPORTIN_TASK_DUE_HOURS = env_int("REPORTIN_TASK_DUE_HOURS", 48, minimum=1)
 # Reminders: one when a window opens, one this many hours before it closes (0: none).
 REPORTIN_REMINDER_HOURS_BEFORE_CLOSE = env_int("REPORTIN_REMINDER_HOURS_BEFORE_CLOSE", 2, minimum=0, maximum=168)

@@ -241,6 +241,46 @@ class ReferencePhoto(models.Model):
         return f"Reference photo {self.pk} of {self.client_id} ({self.status})"
 
 
+class RecentReferenceSource(models.TextChoices):
+    OFFICER_CONFIRMED = "officer_confirmed", _("Selfie confirmed by an officer")
+    VERIFIED_CLOSE = "verified_close", _("Verified selfie well inside the threshold")
+
+
+class RecentReference(models.Model):
+    """A recent check-in selfie's face encoding that the decision uses beside the enrolment
+    photos, so that the comparison follows a face that ages or changes (beard, glasses,
+    weight). Added with the client's biometric consent only, from a check-in without any open
+    task; a bounded set per client (the oldest is retired when a new one comes); never
+    replaces a reference photo. The selfie itself stays with its check-in."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="recent_references")
+    # reportin.CheckIn; an id, not a foreign key: enforcement does not depend on reportin.
+    checkin_id = models.BigIntegerField(unique=True)
+    source = models.CharField(max_length=24, choices=RecentReferenceSource.choices)
+    # The face encoding, encrypted at rest (enforcement.crypto); never shown.
+    encoding = models.BinaryField(editable=False)
+    model_version = models.CharField(max_length=64)
+    distance = models.FloatField(null=True, blank=True, help_text=_("distance to the references when it was added"))
+    threshold = models.FloatField(null=True, blank=True)
+    added_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    active = models.BooleanField(default=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["client", "-created_at"]
+        verbose_name = _("recent reference")
+        verbose_name_plural = _("recent references")
+        # scoring reads a client's active ones on every check-in
+        indexes = [models.Index(fields=["client", "active", "created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(active=True) | Q(retired_at__isnull=False), name="recentref_retired_has_time"),
+        ]
+
+    def __str__(self):
+        return f"Recent reference {self.pk} of {self.client_id} (check-in {self.checkin_id})"
+
+
 # --- Consent --------------------------------------------------------------------------------
 
 

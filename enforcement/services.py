@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
-from enforcement import audit, compliance, crypto, notifications, roles
+from enforcement import audit, compliance, crypto, notifications, roles, selectors
 from enforcement.errors import Conflict, DomainError, Forbidden, NotFound
 from enforcement.models import (
     CASE_STATUS_TRANSITIONS,
@@ -46,6 +46,8 @@ from enforcement.models import (
     Notification,
     NotificationStatus,
     PhotoStatus,
+    RecentReference,
+    RecentReferenceSource,
     ReferencePhoto,
     Region,
     ReportingCondition,
@@ -64,6 +66,9 @@ from enforcement.transitions import transition, transition_one
 logger = logging.getLogger(__name__)
 
 MAX_REFERENCE_PHOTOS = 5
+# Recent selfies the decision uses beside the enrolment photos (RecentReference): few, so
+# that the template stays anchored on the photos an officer enrolled.
+MAX_RECENT_REFERENCES = 2
 
 
 # --- Audit ----------------------------------------------------------------------------------
@@ -379,9 +384,8 @@ def reference_photo_add(*, client: Client, data: bytes, uploaded_by: User | None
     `ready` with an encrypted encoding, or `rejected` with the reason in plain words."""
     info = image_check(data, field="image")
     clean = image_stored_copy(data, info, field="image")
-    # The same pipeline as a check-in's, with the stricter reference gate and a jittered
-    # encoding (biometrics.faces.enrol): enrolment is rare and the encoding is used for years.
-    # About a second of CPU: done before the transaction, which then only writes.
+    # The same pipeline as a check-in's, with the reference gate (biometrics.faces.enrol).
+    # The face analysis runs before the transaction, which then only writes.
     analysis = faces.enrol(clean, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
     return _reference_photo_store(client=client, clean=clean, analysis=analysis, uploaded_by=uploaded_by)
 
@@ -445,6 +449,57 @@ def reference_photo_set_active(*, photo: ReferencePhoto, active: bool, by: User,
         actor=by, action="reference_photo.activate" if active else "reference_photo.deactivate", obj=photo, client=photo.client, now=now,
     )
     return True
+
+
+@transaction.atomic
+def recent_reference_add(
+    *,
+    client: Client,
+    checkin_id: int,
+    encoding,
+    source: str,
+    distance: float | None,
+    threshold: float | None,
+    added_by: User | None,
+    now: datetime | None = None,
+) -> RecentReference | None:
+    """Keep a check-in selfie's encoding as a recent reference, if allowed: the client's
+    biometric consent is current, no task about this check-in is open, the encoding is of the
+    current model, and it is not there already. Returns None (and adds nothing) otherwise.
+    The set is bounded: beyond MAX_RECENT_REFERENCES the oldest active one is retired.
+    Enrolment photos are never touched."""
+    now = now or timezone.now()
+    if source not in RecentReferenceSource.values:
+        raise ValueError(f"unknown recent reference source {source!r}")
+    # The client row is locked: two check-ins concluding at once cannot both count the set
+    # before either adds to it and leave it over the bound.
+    Client.objects.select_for_update().filter(pk=client.pk).first()
+    if RecentReference.objects.filter(checkin_id=checkin_id).exists():
+        return None
+    if InvestigationTask.objects.filter(checkin_id=checkin_id).exclude(status=TaskStatus.RESOLVED).exists():
+        return None
+    if not selectors.consent_allows_remote(client=client):
+        return None
+    recent = RecentReference.objects.create(
+        client=client,
+        checkin_id=checkin_id,
+        source=source,
+        encoding=crypto.encrypt(faces.encoding_to_bytes(encoding)),
+        model_version=faces.MODEL_VERSION,
+        distance=distance,
+        threshold=threshold,
+        added_by=added_by,
+        created_at=now,
+    )
+    retired = list(
+        RecentReference.objects.filter(client=client, active=True).order_by("-created_at", "-pk").values_list("pk", flat=True)[MAX_RECENT_REFERENCES:]
+    )
+    RecentReference.objects.filter(pk__in=retired).update(active=False, retired_at=now)
+    audit_record(
+        actor=added_by, action="recent_reference.add", obj=recent, client=client, now=now,
+        details={"checkin_id": checkin_id, "source": source, "distance": distance, "threshold": threshold, "retired": retired},
+    )
+    return recent
 
 
 # --- Conditions -----------------------------------------------------------------------------
@@ -657,6 +712,15 @@ def consent_record(
         )
     if kind == ConsentKind.BIOMETRIC and decision != ConsentDecision.GRANTED:
         reference_photos_withdraw(client=client, actor=recorded_by, now=now)
+    if decision != ConsentDecision.GRANTED and kind == ConsentKind.BIOMETRIC:
+        # Recent references exist only by this consent: without it they stop being used.
+        retired = list(RecentReference.objects.filter(client=client, active=True).values_list("pk", flat=True))
+        if retired:
+            RecentReference.objects.filter(pk__in=retired).update(active=False, retired_at=now)
+            audit_record(
+                actor=recorded_by, actor_label=None if recorded_by else f"client {client.uci}", action="recent_reference.retire",
+                client=client, details={"ids": retired, "reason": "biometric consent " + decision}, now=now,
+            )
     return record
 
 

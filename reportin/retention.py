@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from biometrics import faces
@@ -31,6 +33,7 @@ from enforcement.models import (
     InvestigationTask,
     Notification,
     PhotoStatus,
+    RecentReference,
     ReferencePhoto,
     ReportingCondition,
     ReportingWindow,
@@ -126,13 +129,21 @@ def _selfie_purge(pk: int, *, now: datetime) -> bool:
         return True
 
 
-def _photo_purge(pk: int, *, due) -> bool:
+def _photo_purge(pk: int, *, due, recent_too: bool = False) -> bool:
+    """Purge one reference photo; with `recent_too` (a closed case's photos), also the face
+    encodings of the client's recent references (selfie encodings kept as references), which
+    are biometric data of the same kind and fall under the same rule."""
     with transaction.atomic():
         photo = due.select_for_update().filter(pk=pk).first()
         if photo is None:
             return False
+        now = timezone.now()
         _delete_file_after_commit(photo.image)
-        ReferencePhoto.objects.filter(pk=pk).update(image="", encoding=None, status=PhotoStatus.PURGED, active=False, updated_at=timezone.now())
+        ReferencePhoto.objects.filter(pk=pk).update(image="", encoding=None, status=PhotoStatus.PURGED, active=False, updated_at=now)
+        if recent_too:
+            RecentReference.objects.filter(client_id=photo.client_id).exclude(encoding=b"").update(
+                encoding=b"", active=False, retired_at=Coalesce("retired_at", Value(now))
+            )
         return True
 
 
@@ -155,7 +166,7 @@ def purge_expired(*, now: datetime | None = None, plan: dict[str, list[int]] | N
     result = PurgeResult()
     purgers = {
         SELFIES: lambda pk: _selfie_purge(pk, now=now),
-        REFERENCE_PHOTOS: lambda pk: _photo_purge(pk, due=reference_photos_due(now=now)),
+        REFERENCE_PHOTOS: lambda pk: _photo_purge(pk, due=reference_photos_due(now=now), recent_too=True),
         REJECTED_PHOTOS: lambda pk: _photo_purge(pk, due=rejected_photos_due(now=now)),
         EXPORTS: lambda pk: _export_purge(pk, now=now),
     }
@@ -214,6 +225,7 @@ def client_records(client: Client) -> dict[str, models.QuerySet]:
         ReportingCondition.objects.filter(client=client),
         ReportingWindow.objects.filter(client=client),
         ReferencePhoto.objects.filter(client=client),
+        RecentReference.objects.filter(client=client),
         ConsentRecord.objects.filter(client=client),
         CircumstanceChange.objects.filter(client=client),
         ActivationCode.objects.filter(client=client),
@@ -230,8 +242,8 @@ def client_records(client: Client) -> dict[str, models.QuerySet]:
     return {qs.model._meta.label_lower: qs.order_by("pk") for qs in querysets}
 
 
-def _encoding_list(photo: ReferencePhoto) -> list[float] | None:
-    if photo.encoding is None:
+def _encoding_list(photo: ReferencePhoto | RecentReference) -> list[float] | None:
+    if not photo.encoding:
         return None
     return [round(float(x), 6) for x in faces.encoding_from_bytes(crypto.decrypt(bytes(photo.encoding)))]
 
@@ -248,6 +260,8 @@ def client_export(*, client: Client, out, exported_by: str) -> dict[str, int]:
         rows = []
         for instance in queryset.iterator(chunk_size=500):
             row = _row(instance)
+            if isinstance(instance, RecentReference):
+                row["encoding"] = _encoding_list(instance)
             if isinstance(instance, ReferencePhoto):
                 row["encoding"] = _encoding_list(instance)
                 if instance.image:

@@ -15,11 +15,19 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from biometrics import faces, images
+from biometrics import calibration, faces, images
 from enforcement import crypto, location
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
-from enforcement.models import Client, PhotoStatus, ReferencePhoto, TaskPriority, TaskReason
+from enforcement.models import (
+    Client,
+    PhotoStatus,
+    RecentReference,
+    RecentReferenceSource,
+    ReferencePhoto,
+    TaskPriority,
+    TaskReason,
+)
 from enforcement.transitions import transition
 from reportin import selectors as reportin_selectors
 from reportin.models import CHECKIN_STATUS_TRANSITIONS, CheckIn, CheckInStatus, FaceDecision, FaceMatch
@@ -50,6 +58,10 @@ REPLAY_MAX_BITS = 8
 # ...and a copy has the eyes where the original had them (landmarks move a pixel or two when a
 # copy is resized; 2% of the frame is tens of pixels).
 REPLAY_MAX_EYE_SHIFT = 0.02
+
+# A verified selfie at least this far inside the threshold may become a recent reference
+# (docs/face-calibration.md: "References that age with the person").
+RECENT_REFERENCE_MARGIN = 0.10
 
 _REASON_FOR = {
     FaceDecision.NON_MATCH: TaskReason.FACE_NON_MATCH,
@@ -187,13 +199,35 @@ def _selfie_normalise(checkin: CheckIn, data: bytes) -> bytes:
     return clean
 
 
-def _reference_encodings(client: Client) -> list[tuple[ReferencePhoto, np.ndarray]]:
-    """The client's ready reference encodings of the current model. Encodings of another
+def _reference_encodings(client: Client) -> list[tuple[ReferencePhoto | RecentReference, np.ndarray]]:
+    """The client's ready reference encodings of the current model, enrolment photos first,
+    then the active recent references (enforcement.RecentReference). Encodings of another
     model version are not comparable and are left out (re-enrol those photos)."""
     photos = ReferencePhoto.objects.filter(
         client=client, status=PhotoStatus.READY, active=True, encoding__isnull=False, model_version=faces.MODEL_VERSION
     ).order_by("pk")
-    return [(photo, faces.encoding_from_bytes(crypto.decrypt(bytes(photo.encoding)))) for photo in photos]
+    enrolled = [(photo, faces.encoding_from_bytes(crypto.decrypt(bytes(photo.encoding)))) for photo in photos]
+    if not enrolled:
+        return []  # recent references only ever complement enrolment photos, never stand alone
+    recent = RecentReference.objects.filter(client=client, active=True, model_version=faces.MODEL_VERSION).order_by("created_at", "pk")
+    return enrolled + [(ref, faces.encoding_from_bytes(crypto.decrypt(bytes(ref.encoding)))) for ref in recent]
+
+
+def _reference_key(ref: ReferencePhoto | RecentReference) -> str:
+    """How a reference is named in FaceMatch.distances: an enrolment photo by its id (as
+    always), a recent reference as "recent:<id>"."""
+    return f"recent:{ref.pk}" if isinstance(ref, RecentReference) else str(ref.pk)
+
+
+def _references_used(references: list, distances: list[float]) -> list[dict]:
+    """For the officer: every reference the decision used, what it is and how far it was."""
+    rows = []
+    for (ref, _), distance in zip(references, distances):
+        if isinstance(ref, RecentReference):
+            rows.append({"kind": "recent", "id": ref.pk, "source": ref.source, "checkin_id": ref.checkin_id, "added": ref.created_at.isoformat(), "distance": round(distance, 4)})
+        else:
+            rows.append({"kind": "enrolment", "id": ref.pk, "added": ref.created_at.isoformat(), "distance": round(distance, 4)})
+    return rows
 
 
 def _replay_find(*, checkin: CheckIn, analysis: faces.Analysis) -> dict:
@@ -233,7 +267,9 @@ def _eyes_shift(a: list, b: list) -> float:
 
 
 def _checkin_record(*, checkin: CheckIn, analysis: faces.Analysis, references: list, replay: dict, started: float, now: datetime) -> FaceMatch | None:
-    threshold = settings.REPORTIN_FACE_THRESHOLD
+    # A template of more references is steadier and calls for its own threshold (calibrated per
+    # number of ready references: biometrics/calibration.json).
+    threshold = calibration.threshold_for(settings.REPORTIN_FACE_THRESHOLDS, len(references))
     comparison, message = None, analysis.message
     if analysis.outcome == faces.Outcome.OK and references:
         comparison = faces.compare(analysis.encoding, [encoding for _, encoding in references], threshold=threshold)
@@ -244,6 +280,8 @@ def _checkin_record(*, checkin: CheckIn, analysis: faces.Analysis, references: l
     else:
         decision = _DECISION_FOR[analysis.outcome]
     detail = {"message": message, "references": len(references), "pipeline_ms": round(analysis.duration_ms, 1), **analysis.detail}
+    if comparison is not None:
+        detail["references_used"] = _references_used(references, comparison.distances)
     try:
         with transaction.atomic():
             match = FaceMatch.objects.create(
@@ -252,8 +290,8 @@ def _checkin_record(*, checkin: CheckIn, analysis: faces.Analysis, references: l
                 best_distance=None if comparison is None else round(comparison.distance, 4),
                 similarity=None if comparison is None else round(max(0.0, min(1.0, 1 - comparison.distance / (2 * threshold))), 4),
                 threshold=threshold,
-                reference_photo=None if comparison is None else references[comparison.nearest][0],
-                distances={} if comparison is None else {str(photo.pk): round(d, 4) for (photo, _), d in zip(references, comparison.distances)},
+                reference_photo=None if comparison is None else _nearest_photo(references, comparison.distances),
+                distances={} if comparison is None else {_reference_key(ref): round(d, 4) for (ref, _), d in zip(references, comparison.distances)},
                 faces_found=analysis.faces_found,
                 face_box=analysis.face_box,
                 quality=analysis.quality,
@@ -266,9 +304,53 @@ def _checkin_record(*, checkin: CheckIn, analysis: faces.Analysis, references: l
                 scored_at=now,
             )
             _checkin_conclude(checkin, match, phash=analysis.phash, now=now)
+            if comparison is not None:
+                _recent_reference_offer(checkin=checkin, match=match, encoding=analysis.encoding, now=now)
     except IntegrityError:
         return None  # another attempt recorded this check-in's result first
     return match
+
+
+def _nearest_photo(references: list, distances: list[float]) -> ReferencePhoto:
+    """The nearest enrolment photo (FaceMatch.reference_photo names a photo an officer can see)."""
+    photos = [(d, ref) for (ref, _), d in zip(references, distances) if isinstance(ref, ReferencePhoto)]
+    return min(photos, key=lambda pair: pair[0])[1]
+
+
+def _recent_reference_offer(*, checkin: CheckIn, match: FaceMatch, encoding: np.ndarray, now: datetime) -> None:
+    """A verified selfie well inside the threshold (RECENT_REFERENCE_MARGIN) becomes a recent
+    reference, unless anything about the check-in is open (a replay suspicion, a location
+    task, a quality sample...): enforcement.services.recent_reference_add checks that, and
+    the client's consent."""
+    if match.decision != FaceDecision.MATCH or match.best_distance is None:
+        return
+    if match.best_distance > match.threshold - RECENT_REFERENCE_MARGIN:
+        return
+    if not CheckIn.objects.filter(pk=checkin.pk, status=CheckInStatus.VERIFIED).exists():
+        return
+    enforcement_services.recent_reference_add(
+        client=checkin.client, checkin_id=checkin.pk, encoding=encoding, source=RecentReferenceSource.VERIFIED_CLOSE,
+        distance=match.best_distance, threshold=match.threshold, added_by=None, now=now,
+    )
+
+
+def checkin_reference_adopt(*, checkin_id: int, officer, now: datetime) -> RecentReference | None:
+    """After an officer confirmed the identity of a check-in's selfie: keep its encoding as a
+    recent reference (enforcement.services.recent_reference_add decides whether it may: the
+    client's consent, no open task about the check-in). The selfie is analysed again, as
+    encodings of selfies are not stored; one that yields no usable face is not kept."""
+    checkin = CheckIn.objects.select_related("client").filter(pk=checkin_id, status=CheckInStatus.VERIFIED).first()
+    if checkin is None:
+        return None
+    analysis = _selfie_analyse(checkin)
+    if analysis.outcome != faces.Outcome.OK:
+        return None
+    match = FaceMatch.objects.filter(checkin_id=checkin.pk).first()
+    return enforcement_services.recent_reference_add(
+        client=checkin.client, checkin_id=checkin.pk, encoding=analysis.encoding, source=RecentReferenceSource.OFFICER_CONFIRMED,
+        distance=None if match is None else match.best_distance, threshold=None if match is None else match.threshold,
+        added_by=officer, now=now,
+    )
 
 
 def _checkin_conclude(checkin: CheckIn, match: FaceMatch, *, phash: str, now: datetime) -> None:

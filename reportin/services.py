@@ -28,7 +28,7 @@ from enforcement.models import (
     WindowStatus,
 )
 from enforcement.transitions import transition
-from reportin import tasks
+from reportin import scoring, tasks
 from reportin.models import (
     CHECKIN_STATUS_TRANSITIONS,
     ActivationThrottle,
@@ -459,6 +459,10 @@ def task_decide(*, task, resolution: str, note: str, officer, now: datetime | No
     now = now or timezone.now()
     task = enforcement_services.task_close(task=task, resolution=resolution, note=note, by=officer, now=now)
     _after_resolution(task, officer=officer, now=now)
+    if task.checkin_id is not None and resolution == TaskResolution.IDENTITY_CONFIRMED:
+        # A confirmed selfie may become a recent reference (issue 15.4: with consent, once
+        # nothing about the check-in is open; recent_reference_add checks both).
+        scoring.checkin_reference_adopt(checkin_id=task.checkin_id, officer=officer, now=now)
     return task
 
 

@@ -15,7 +15,14 @@ from django.utils.translation import gettext as _
 
 from biometrics import faces
 from enforcement import selectors as enforcement_selectors
-from enforcement.models import CircumstanceChange, InvestigationTask, PhotoStatus, ReferencePhoto, ReportingWindow
+from enforcement.models import (
+    CircumstanceChange,
+    InvestigationTask,
+    PhotoStatus,
+    RecentReferenceSource,
+    ReferencePhoto,
+    ReportingWindow,
+)
 from reportin.models import CheckIn, FaceDecision, FaceMatch, LocationResult
 
 TIMELINE_LENGTH = 12
@@ -115,6 +122,27 @@ class TaskPage:
     time_zone: str
     escalations: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    references_used: list[str] = field(default_factory=list)
+
+
+def references_used_words(match: FaceMatch | None) -> list[str]:
+    """One line per reference the decision used (scoring records them in the match's detail):
+    enrolment photos, and recent references (confirmed or verified selfies) with their
+    origin, so that an officer sees what the selfie was compared with."""
+    lines = []
+    for row in ((match.detail or {}).get("references_used") or []) if match else []:
+        added = row.get("added", "")[:10]
+        if row.get("kind") == "recent":
+            source = RecentReferenceSource(row["source"]).label if row.get("source") in RecentReferenceSource.values else row.get("source", "")
+            lines.append(
+                _("Recent reference %(id)s from check-in %(checkin)s (%(source)s, added %(added)s): distance %(distance).3f")
+                % {"id": row["id"], "checkin": row.get("checkin_id"), "source": source, "added": added, "distance": row["distance"]}
+            )
+        else:
+            lines.append(
+                _("Enrolment photo %(id)s (enrolled %(added)s): distance %(distance).3f") % {"id": row["id"], "added": added, "distance": row["distance"]}
+            )
+    return lines
 
 
 def consent_rows(client) -> list[tuple[str, object]]:
@@ -179,4 +207,5 @@ def task_page(*, task: InvestigationTask) -> TaskPage:
         time_zone=tz_name,
         escalations=list(task.escalations.select_related("proposed_by", "decided_by").order_by("-proposed_at")),
         notes=list(task.notes.select_related("author")),
+        references_used=references_used_words(match),
     )

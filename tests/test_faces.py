@@ -93,12 +93,24 @@ def test_a_face_too_small_to_compare_is_low_quality():
     assert analysis.quality["face_px"] < faces.PROBE_GATE.min_face_px
 
 
-def test_a_blurred_face_is_low_quality():
+def test_a_face_blurred_below_the_gate_is_low_quality():
+    # HOG stops finding a face at about the blur where the sharpness figure bottoms out
+    # (0.055 for this portrait), so the limit is exercised on the figures themselves.
+    figures = {"face_px": 200, "outside": 0.0, "brightness": 120.0, "contrast": 40.0, "sharpness": 0.04, "yaw": 0.0}
+    assert "blurred" in faces._gate(figures, faces.PROBE_GATE)
+    assert "too blurred (sharpness 0.040; at least 0.060)" in faces._gate(figures, faces.REFERENCE_GATE)
+    assert faces._gate({**figures, "sharpness": 0.07}, faces.PROBE_GATE) == ""
+
+
+def test_a_soft_but_usable_face_is_compared_not_refused(reference):
+    """Issue 15.2: the old gate (sharpness 0.075) refused this photo as blurred, yet its
+    encoding is as close to the reference as a sharp selfie's."""
     portrait = images.astronaut()
-    blurred = portrait.resize((portrait.width * 3, portrait.height * 3)).filter(ImageFilter.GaussianBlur(8))
-    analysis = analyse(blurred)
-    assert analysis.outcome == faces.Outcome.LOW_QUALITY, analysis.quality
-    assert "blurred" in analysis.message
+    soft = portrait.resize((portrait.width * 3, portrait.height * 3)).filter(ImageFilter.GaussianBlur(8))
+    analysis = analyse(soft)
+    assert analysis.outcome == faces.Outcome.OK, analysis.message
+    assert analysis.quality["sharpness"] < 0.075
+    assert faces.compare(analysis.encoding, [reference.encoding], threshold=0.5).matched
 
 
 def test_a_dark_face_is_low_quality():
@@ -153,17 +165,20 @@ def test_the_reduced_working_size_decides_like_full_size_processing(reference):
 
 def test_the_reference_gate_is_stricter_than_the_probe_gate():
     portrait = images.astronaut()
-    small = portrait.resize((round(portrait.width * 0.7), round(portrait.height * 0.7)), Image.Resampling.LANCZOS)
+    small = portrait.resize((round(portrait.width * 0.56), round(portrait.height * 0.56)), Image.Resampling.LANCZOS)
     assert analyse(small).outcome == faces.Outcome.OK
     enrolled = faces.enrol(images.jpeg(small), max_pixels=MAX_PIXELS)
     assert enrolled.outcome == faces.Outcome.LOW_QUALITY
     assert f"at least {faces.REFERENCE_GATE.min_face_px}" in enrolled.message
 
 
-def test_enrolment_encodes_with_jitter(reference):
-    plain = analyse(images.astronaut())
-    # The average over jittered copies is not the plain encoding, but the same face.
-    assert 0.01 < np.linalg.norm(reference.encoding - plain.encoding) < 0.25
+def test_a_face_is_encoded_with_its_mirror_image(reference):
+    """Issue 15.3: references and selfies are the mean of the encodings of the face and of
+    its mirror image, so a mirrored photo encodes almost alike (one pass: 0.19 apart)."""
+    flipped = analyse(images.astronaut().transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    assert np.linalg.norm(reference.encoding - flipped.encoding) < 0.12
+    # Enrolment and a selfie of the same picture encode the same way.
+    assert np.linalg.norm(reference.encoding - analyse(images.astronaut()).encoding) < 1e-9
 
 
 def test_the_decision_is_made_on_the_mean_of_the_references():

@@ -92,7 +92,7 @@ def test_the_task_page_reads_a_fixed_number_of_queries(client, officer, case):
           "quality": {"face_px": 180, "sharpness": 0.3, "brightness": 120}},
          "distance 0.62 against threshold 0.55: not a match; face 180 px, sharp, well lit"),
         ({"decision": "match", "best_distance": 0.31, "threshold": 0.54, "faces_found": 1,
-          "quality": {"face_px": 60, "sharpness": 0.05, "brightness": 30}},
+          "quality": {"face_px": 60, "sharpness": 0.04, "brightness": 30}},
          "distance 0.31 against threshold 0.54: a match; face 60 px, blurred, too dark"),
         ({"decision": "no_face", "best_distance": None, "threshold": 0.54, "faces_found": 0, "quality": {},
           "detail": {"message": "No face was found."}},
@@ -125,7 +125,8 @@ def test_assign_to_me_then_resolve_identity_confirmed_verifies_the_checkin_and_s
     assert (window.status, window.satisfied_by_checkin_id) == ("satisfied", case["checkin"].pk)
     # (Sign-in events, "staff.*", are the officer's too.)
     actions = list(AuditEvent.objects.filter(actor=officer).exclude(action__startswith="staff.").order_by("seq").values_list("action", flat=True))
-    assert actions == ["task.assign", "task.resolve", "checkin.review"]
+    # The confirmed selfie (new haircut) joins the client's recent references (issue 15.4).
+    assert actions == ["task.assign", "task.resolve", "checkin.review", "recent_reference.add"]
     resolve = AuditEvent.objects.get(action="task.resolve")
     assert resolve.details == {"reason": "face_non_match", "resolution": "identity_confirmed", "note": task.resolution_note}
     # It has left the open queue.
