@@ -402,6 +402,35 @@ def strip_heif_metadata(data: bytes) -> bytes:
     return bytes(out)
 
 
+# WEBP chunks that carry metadata (EXIF with its GPS, XMP, an ICC profile that can carry text),
+# and the VP8X flag bits that announce them.
+_WEBP_METADATA_CHUNKS = {b"EXIF": 0x08, b"XMP ": 0x04, b"ICCP": 0x20}
+
+
+def strip_webp_metadata(data: bytes) -> bytes:
+    """A WEBP (RIFF chunks) without its metadata chunks, the VP8X header saying so. No
+    decoding: the image chunks are copied as they are."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise ImageRejected("invalid_image", "The WEBP file is damaged.")
+    kept, position, dropped_flags = [], 12, 0
+    while position + 8 <= len(data):
+        fourcc = data[position : position + 4]
+        size = int.from_bytes(data[position + 4 : position + 8], "little")
+        if position + 8 + size > len(data):
+            raise ImageRejected("invalid_image", "The WEBP file is truncated.")
+        end = min(position + 8 + size + (size & 1), len(data))  # chunks are padded to even sizes
+        if fourcc in _WEBP_METADATA_CHUNKS:
+            dropped_flags |= _WEBP_METADATA_CHUNKS[fourcc]
+        else:
+            kept.append(bytearray(data[position:end]))
+        position = end
+    for chunk in kept:
+        if chunk[:4] == b"VP8X" and len(chunk) > 8:
+            chunk[8] &= ~(dropped_flags | 0x2C) & 0xFF
+    body = b"WEBP" + b"".join(bytes(chunk) for chunk in kept)
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
 def strip_metadata(data: bytes, info: ImageInfo) -> bytes:
     """The bytes to store for an upload that passed inspect(): the same image without its
     metadata, orientation kept as the only tag. Cheap (no decoding): the web tier calls it;
@@ -411,6 +440,9 @@ def strip_metadata(data: bytes, info: ImageInfo) -> bytes:
         return strip_jpeg_metadata(data, keep_orientation=info.orientation)
     if info.format == "png":
         return strip_png_metadata(data, keep_orientation=info.orientation)
+    if info.format == "webp":
+        # (A WEBP's orientation lives in its EXIF, which goes: phones send upright WEBPs.)
+        return strip_webp_metadata(data)
     return strip_heif_metadata(data)
 
 

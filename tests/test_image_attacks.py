@@ -126,3 +126,20 @@ def test_png_text_chunks_are_stripped_in_the_request(reporter, media_root):
     assert picture.format == "PNG" and not picture.text and not picture.getexif()
     assert hostile_images.SECRET_NOTE not in stored and b"iTXt" not in stored
     assert picture.tobytes() == Image.open(io.BytesIO(buffer.getvalue())).tobytes()
+
+
+def test_webp_metadata_is_stripped_in_the_request(reporter, media_root):
+    buffer = io.BytesIO()
+    images.astronaut_elsewhere().save(buffer, format="WEBP", quality=90, exif=hostile_images.gps_exif(), xmp=hostile_images.SECRET_NOTE)
+    upload = buffer.getvalue()
+    assert hostile_images.SECRET_NOTE in upload and Image.open(io.BytesIO(upload)).getexif().get(0x8825)
+    response = reporter.check_in(selfie=SimpleUploadedFile("selfie.webp", upload, "image/webp"))
+    assert response.status_code == 202, response.content[:300]
+    checkin = CheckIn.objects.get(pk=response.json()["id"])
+    stored = _stored(checkin)
+    assert hostile_images.SECRET_NOTE not in stored and b"EXIF" not in stored
+    picture = Image.open(io.BytesIO(stored))
+    assert picture.format == "WEBP" and not picture.getexif() and not picture.info.get("xmp")
+    assert picture.tobytes() == Image.open(io.BytesIO(upload)).tobytes()  # the pixels as sent
+    scoring.checkin_score(checkin_id=checkin.pk)
+    assert _stored(checkin)[:3] == b"\xff\xd8\xff"  # the worker made the clean JPEG

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('enforcement', '0006_condition_schedule_not_null'),
+        ('enforcement', '0011_scale_export_resumable'),
     ]
 
     operations = [
