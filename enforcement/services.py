@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
-from enforcement import audit, compliance, crypto, notifications, roles
+from enforcement import audit, channels, compliance, crypto, notifications, roles
 from enforcement.errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 from enforcement.models import (
     ESCALATION_STATUS_TRANSITIONS,
@@ -36,11 +36,13 @@ from enforcement.models import (
     ConsentKind,
     ConsentRecord,
     ConsentText,
+    ContactChannel,
     Escalation,
     EscalationStatus,
     InvestigationTask,
     Notification,
     NotificationStatus,
+    NotifyChannel,
     PhotoStatus,
     ReferencePhoto,
     Region,
@@ -546,61 +548,225 @@ def client_attention_clear(*, client: Client, cleared_by: User, reason: str, now
     return True
 
 
-# --- Reminders ------------------------------------------------------------------------------
+# --- Reminders and notices: channels, the outbox, delivery ---------------------------------
+# (issue 18: the `channel` helper's section)
 
 NOTIFICATION_MAX_ATTEMPTS = 5
 
 
-def notifications_send(*, now: datetime | None = None, batch_size: int = 100, time_budget_s: float = 45.0) -> int:
-    """Send the reminders that are due through the configured sender
-    (REPORTIN_NOTIFICATION_SENDER). A reminder whose window is no longer open, or has closed,
-    is cancelled; a sender error is retried with growing delays, then recorded as failed.
-    Returns the number sent."""
+def contact_channels_set(
+    *, client: Client, channels: list[dict], language: str, recorded_via: str, recorded_by: User | None = None, now: datetime | None = None
+) -> list[ContactChannel]:
+    """The person's choice of channels for reminders and notices, each with their consent: the
+    exact words they were shown (notifications.consent_text) in `language`. `channels` is the
+    whole new choice: [{"channel": "sms", "address": "+16135550123"}, {"channel": "push",
+    "push_endpoint": ..., "push_p256dh": ..., "push_auth": ...}, {"channel": "email"}]; a channel
+    left out is ended. Reminders already queued follow the choice at once. Empty: email only, as
+    before channels could be chosen (a person without an email address then gets none)."""
+    now = now or timezone.now()
+    wanted = {}
+    for item in channels:
+        name = item["channel"]
+        if name in wanted:
+            message = _("Each channel can be chosen once.")
+            raise DomainError(message, code="invalid_input", fields={"channels": message})
+        wanted[name] = {field: item.get(field, "") or "" for field in ("address", "push_endpoint", "push_p256dh", "push_auth")}
+    if NotifyChannel.EMAIL in wanted and not client.email:
+        message = _("There is no email address on file; ask your officer to add one, or choose another channel.")
+        raise DomainError(message, code="invalid_input", fields={"channels": message})
+    with transaction.atomic():
+        Client.objects.select_for_update().filter(pk=client.pk).first()  # one change of choice at a time per person
+        current = {row.channel: row for row in ContactChannel.objects.filter(client=client, ended_at__isnull=True)}
+        kept, added, ended = [], [], []
+        for name, row in current.items():
+            same = name in wanted and all(getattr(row, field) == value for field, value in wanted[name].items())
+            if same:
+                kept.append(row)
+            else:
+                row.ended_at = now
+                row.save(update_fields=["ended_at"])
+                ended.append(name)
+        for name, where in wanted.items():
+            if name in current and current[name] in kept:
+                continue
+            added.append(ContactChannel.objects.create(
+                client=client, channel=name, consent_text=notifications.consent_text(name, language), consent_language=language,
+                recorded_via=recorded_via, recorded_by=recorded_by, chosen_at=now, **where,
+            ))
+        before = set(current) or {NotifyChannel.EMAIL}
+        after = set(wanted) or {NotifyChannel.EMAIL}
+        _notifications_follow_choice(client=client, dropped=before - after, new=after - before, now=now)
+        audit_record(
+            actor=recorded_by, actor_label=None if recorded_by else f"client {client.uci}", action="contact_channels.set", client=client,
+            details={"channels": sorted(wanted), "ended": sorted(ended), "via": recorded_via, "language": language}, now=now,
+        )
+    return kept + added
+
+
+def _notifications_follow_choice(*, client: Client, dropped: set[str], new: set[str], now: datetime) -> None:
+    if dropped:
+        Notification.objects.filter(client=client, channel__in=dropped, status=NotificationStatus.PENDING).update(
+            status=NotificationStatus.CANCELLED, last_error="the person no longer chose this channel"
+        )
+    if new:
+        queued = set(
+            Notification.objects.filter(client=client, status=NotificationStatus.PENDING, send_after__gt=now)
+            .values_list("window_id", "notice_id", "kind", "send_after")
+        )
+        Notification.objects.bulk_create(
+            [Notification(client=client, window_id=window_id, notice_id=notice_id, kind=kind, channel=name, send_after=send_after)
+             for window_id, notice_id, kind, send_after in queued for name in new],
+            ignore_conflicts=True,
+        )
+
+
+def notifications_claim(*, now: datetime, limit: int) -> list[int]:
+    """Take up to `limit` due messages for sending (pending -> sending, `claimed_at` = now: the
+    claim's token, handed to notifications_deliver); returns their ids."""
+    with transaction.atomic():
+        # SKIP LOCKED: two claimers at once take different messages, never the same one.
+        ids = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status=NotificationStatus.PENDING, send_after__lte=now)
+            .order_by("send_after", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Notification.objects.filter(pk__in=ids, status=NotificationStatus.PENDING).update(status=NotificationStatus.SENDING, claimed_at=now)
+    return ids
+
+
+def notifications_reclaim(*, now: datetime, lease: timedelta, limit: int) -> list[int]:
+    """Messages left in `sending` longer than `lease` (their sender died): taken again with a
+    new token (`claimed_at` = now), to be sent only after asking the provider whether it already
+    has them. The dead sender's message, if the broker hands it out again, carries the old token
+    and finds nothing left to do."""
+    with transaction.atomic():
+        # SKIP LOCKED + a conditional UPDATE: a live sender finishing a row wins over the reclaim.
+        ids = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status=NotificationStatus.SENDING, claimed_at__lt=now - lease)
+            .order_by("claimed_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENDING).update(claimed_at=now)
+    return ids
+
+
+def notifications_in_flight() -> int:
+    """Messages claimed and not yet sent: the dispatcher claims no more while the notify
+    workers have this much in hand, so that none waits in the queue past its lease."""
+    return Notification.objects.filter(status=NotificationStatus.SENDING).count()
+
+
+def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None, now: datetime | None = None, check_provider: bool = False) -> int:
+    """Send the claimed messages `ids` through their channels, several at once, outside any
+    database transaction (a slow provider holds no lock), and record each outcome as it comes.
+    With `check_provider` (a retry after a sender died) the provider is asked first whether it
+    already has a message, so that none is sent twice. `claimed_at` is the claim's token: rows
+    claimed again since (by notifications_reclaim) are someone else's. Returns the number sent."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     now = now or timezone.now()
     sender = import_string(settings.REPORTIN_NOTIFICATION_SENDER)
+    mine = Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENDING)
+    if claimed_at is not None:
+        mine = mine.filter(claimed_at=claimed_at)
+    rows = list(mine.select_related("client", "client__region", "window").order_by("pk"))
+    chosen = {
+        (row.client_id, row.channel): row
+        for row in ContactChannel.objects.filter(client_id__in={n.client_id for n in rows}, ended_at__isnull=True)
+    }
+    outcomes, to_send = [], []
+    for notification in rows:
+        window = notification.window
+        if window is not None and (window.status != WindowStatus.OPEN or now >= window.closes_at):
+            # extra=None: no attempt was made.
+            outcomes.append((notification, NotificationStatus.CANCELLED, f"window {window.status}, closes {window.closes_at:%Y-%m-%d %H:%M} UTC", None))
+            continue
+        notification.contact = notifications.contact(notification, chosen.get((notification.client_id, notification.channel)))
+        notification.check_provider = check_provider
+        to_send.append(notification)
+
+    limiter = channels.RateLimiter(settings.REPORTIN_CHANNEL_RATES)
+
+    def attempt(notification: Notification):
+        limiter.acquire(notification.channel)
+        try:
+            return notification, NotificationStatus.SENT, "", sender(notification) or ""
+        except notifications.Undeliverable as exc:
+            return notification, NotificationStatus.CANCELLED, str(exc)[:1000], ""
+        except Exception as exc:  # any other sender failure is retried, then recorded
+            logger.warning("notification %s: sender failed: %s", notification.pk, exc)
+            return notification, NotificationStatus.PENDING, f"{type(exc).__name__}: {exc}"[:1000], getattr(exc, "after_s", None) or 0
+
+    sent = 0
+    if to_send:
+        workers = max(1, min(settings.REPORTIN_NOTIFY_CONCURRENCY, len(to_send)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notify") as pool:
+            futures = [pool.submit(attempt, notification) for notification in to_send]
+            # Outcomes are written as they come, in small batches: a sender killed midway loses
+            # at most the batch not yet written (those rows stay `sending`, and are reclaimed).
+            batch, last = [], time.monotonic()
+            for future in as_completed(futures):
+                batch.append(future.result())
+                if len(batch) >= 50 or time.monotonic() - last > 0.5:
+                    sent += _notifications_record(batch, now=now)
+                    batch, last = [], time.monotonic()
+            outcomes.extend(batch)
+    sent += _notifications_record(outcomes, now=now)
+    return sent
+
+
+def _notifications_record(outcomes: list, *, now: datetime) -> int:
+    """Write send outcomes; each row only if still `sending` (a reclaim may have taken it)."""
+    sent = 0
+    with transaction.atomic():
+        for notification, status, reason, extra in outcomes:
+            attempts = notification.attempts + (0 if extra is None and status == NotificationStatus.CANCELLED else 1)
+            changes = {"attempts": attempts, "last_error": reason}
+            if status == NotificationStatus.SENT:
+                changes.update(status=status, sent_at=now, provider_reference=extra)
+            elif status == NotificationStatus.PENDING:
+                if attempts < NOTIFICATION_MAX_ATTEMPTS:
+                    delay = max(timedelta(minutes=2**attempts), timedelta(seconds=extra))
+                    changes.update(status=status, send_after=now + delay)
+                else:
+                    status = NotificationStatus.FAILED
+                    changes.update(status=status)
+            else:
+                changes.update(status=status)
+            InvalidTransition.check(NOTIFICATION_STATUS_TRANSITIONS, NotificationStatus.SENDING, status)
+            if Notification.objects.filter(pk=notification.pk, status=NotificationStatus.SENDING).update(**changes):
+                sent += status == NotificationStatus.SENT
+    return sent
+
+
+def notifications_send(*, now: datetime | None = None, batch_size: int = 100, time_budget_s: float = 45.0) -> int:
+    """Claim and send what is due, in this process (the embedded configuration and tests;
+    production spreads the work over the notify queue: notifications_dispatch). Returns the
+    number sent."""
+    now = now or timezone.now()
     started, sent = time.monotonic(), 0
     while time.monotonic() - started < time_budget_s:
-        with transaction.atomic():
-            # SKIP LOCKED: two senders at once take different reminders, never the same one.
-            batch = list(
-                Notification.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("client", "client__region", "window")
-                .filter(status=NotificationStatus.PENDING, send_after__lte=now)
-                .order_by("send_after", "pk")[:batch_size]
-            )
-            for notification in batch:
-                sent += _notification_deliver(notification, sender=sender, now=now)
-        if len(batch) < batch_size:
+        ids = notifications_claim(now=now, limit=batch_size)
+        sent += notifications_deliver(ids=ids, claimed_at=now, now=now)
+        if len(ids) < batch_size:
             break
     return sent
 
 
-def _notification_deliver(notification: Notification, *, sender, now: datetime) -> bool:
-    window = notification.window
-    fields = ["status", "attempts", "last_error", "sent_at", "send_after"]
-    if window is not None and (window.status != WindowStatus.OPEN or now >= window.closes_at):
-        new_status, notification.last_error = NotificationStatus.CANCELLED, f"window {window.status}, closes {window.closes_at:%Y-%m-%d %H:%M} UTC"
-    else:
-        notification.attempts += 1
-        try:
-            sender(notification)
-        except notifications.Undeliverable as exc:
-            new_status, notification.last_error = NotificationStatus.CANCELLED, str(exc)
-        except Exception as exc:  # any sender failure is retried, then recorded
-            logger.warning("notification %s: sender failed: %s", notification.pk, exc)
-            notification.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-            if notification.attempts < NOTIFICATION_MAX_ATTEMPTS:
-                notification.send_after = now + timedelta(minutes=2**notification.attempts)
-                new_status = NotificationStatus.PENDING
-            else:
-                new_status = NotificationStatus.FAILED
-        else:
-            new_status, notification.sent_at, notification.last_error = NotificationStatus.SENT, now, ""
-    if new_status != NotificationStatus.PENDING:
-        InvalidTransition.check(NOTIFICATION_STATUS_TRANSITIONS, notification.status, new_status)
-    notification.status = new_status
-    notification.save(update_fields=fields)
-    return new_status == NotificationStatus.SENT
+def notification_receipt(*, provider_reference: str, delivered: bool, reason: str = "", now: datetime | None = None) -> bool:
+    """The provider's delivery receipt for a sent message: delivered to the phone, or failed
+    with the provider's reason. False when no sent message has this reference."""
+    now = now or timezone.now()
+    status = NotificationStatus.DELIVERED if delivered else NotificationStatus.FAILED
+    InvalidTransition.check(NOTIFICATION_STATUS_TRANSITIONS, NotificationStatus.SENT, status)
+    changes = {"status": status, "delivered_at": now} if delivered else {"status": status, "last_error": reason[:1000]}
+    return bool(
+        Notification.objects.filter(provider_reference=provider_reference, status=NotificationStatus.SENT).exclude(provider_reference="").update(**changes)
+    )
 
 
 # --- Tasks ----------------------------------------------------------------------------------

@@ -172,6 +172,21 @@ def device_revoke(*, device: Device, revoked_by, now: datetime | None = None) ->
         enforcement_services.audit_record(actor=revoked_by, action="device.revoke", obj=device, client=device.client, now=now)
 
 
+@transaction.atomic
+def device_remove(*, device: Device, now: datetime | None = None) -> bool:
+    """The person removes the app from this phone: the token stops working at once, for good.
+    Returns False when the device was already revoked (a repeated request changes nothing)."""
+    now = now or timezone.now()
+    if not Device.objects.filter(pk=device.pk, revoked_at__isnull=True).update(revoked_at=now, removed_by_person=True):
+        return False
+    device.revoked_at, device.removed_by_person = now, True
+    enforcement_services.audit_record(
+        actor=None, actor_label=f"client {device.client.uci}", action="device.remove", obj=device, client=device.client,
+        details={"device": device.name, "platform": device.platform}, now=now,
+    )
+    return True
+
+
 # --- Check-ins ------------------------------------------------------------------------------
 
 
