@@ -6,12 +6,14 @@ errors from enforcement.errors, and an audit event for every decision a person m
 
 import hashlib
 import logging
+import os
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -666,8 +668,6 @@ def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None,
     With `check_provider` (a retry after a sender died) the provider is asked first whether it
     already has a message, so that none is sent twice. `claimed_at` is the claim's token: rows
     claimed again since (by notifications_reclaim) are someone else's. Returns the number sent."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
     now = now or timezone.now()
     sender = import_string(settings.REPORTIN_NOTIFICATION_SENDER)
     mine = Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENDING)
@@ -703,43 +703,65 @@ def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None,
 
     sent = 0
     if to_send:
-        workers = max(1, min(settings.REPORTIN_NOTIFY_CONCURRENCY, len(to_send)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notify") as pool:
-            futures = [pool.submit(attempt, notification) for notification in to_send]
-            # Outcomes are written as they come, in small batches: a sender killed midway loses
-            # at most the batch not yet written (those rows stay `sending`, and are reclaimed).
-            batch, last = [], time.monotonic()
-            for future in as_completed(futures):
-                batch.append(future.result())
-                if len(batch) >= 50 or time.monotonic() - last > 0.5:
-                    sent += _notifications_record(batch, now=now)
-                    batch, last = [], time.monotonic()
-            outcomes.extend(batch)
+        futures = [_sender_pool().submit(attempt, notification) for notification in to_send]
+        # Outcomes are written as they come, in small batches: a sender killed midway loses
+        # at most the batch not yet written (those rows stay `sending`, and are reclaimed).
+        batch, last = [], time.monotonic()
+        for future in as_completed(futures):
+            batch.append(future.result())
+            if len(batch) >= 100 or time.monotonic() - last > 0.5:
+                sent += _notifications_record(batch, now=now)
+                batch, last = [], time.monotonic()
+        outcomes.extend(batch)
     sent += _notifications_record(outcomes, now=now)
     return sent
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_pid: int | None = None
+
+
+def _sender_pool() -> ThreadPoolExecutor:
+    """The sender threads of this process, kept between chunks with their HTTP connections
+    (a forked worker makes its own)."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        _pool = ThreadPoolExecutor(max_workers=settings.REPORTIN_NOTIFY_CONCURRENCY, thread_name_prefix="notify")
+        _pool_pid = os.getpid()
+    return _pool
+
+
 def _notifications_record(outcomes: list, *, now: datetime) -> int:
-    """Write send outcomes; each row only if still `sending` (a reclaim may have taken it)."""
+    """Write send outcomes; each row only if still `sending` (a reclaim may have taken it).
+    The sent ones, nearly all, in one statement."""
+    sent_rows = [(n.pk, extra) for n, status, _reason, extra in outcomes if status == NotificationStatus.SENT]
     sent = 0
     with transaction.atomic():
+        if sent_rows:
+            table = connection.ops.quote_name(Notification._meta.db_table)
+            values = ", ".join(["(%s, %s)"] * len(sent_rows))
+            with connection.cursor() as cursor:
+                # UPDATE ... FROM (VALUES ...), whose columns both name column1, column2: PostgreSQL, and
+                # SQLite since 3.33.
+                cursor.execute(
+                    f"UPDATE {table} SET status = %s, sent_at = %s, attempts = attempts + 1, last_error = '', "
+                    f"provider_reference = v.column2 FROM (VALUES {values}) AS v "
+                    f"WHERE {table}.id = v.column1 AND {table}.status = %s",
+                    [NotificationStatus.SENT, connection.ops.adapt_datetimefield_value(now), *[item for row in sent_rows for item in row], NotificationStatus.SENDING],
+                )
+                sent = cursor.rowcount
         for notification, status, reason, extra in outcomes:
-            attempts = notification.attempts + (0 if extra is None and status == NotificationStatus.CANCELLED else 1)
-            changes = {"attempts": attempts, "last_error": reason}
             if status == NotificationStatus.SENT:
-                changes.update(status=status, sent_at=now, provider_reference=extra)
-            elif status == NotificationStatus.PENDING:
+                continue
+            attempts = notification.attempts + (0 if extra is None and status == NotificationStatus.CANCELLED else 1)
+            changes = {"attempts": attempts, "last_error": reason, "status": status}
+            if status == NotificationStatus.PENDING:
                 if attempts < NOTIFICATION_MAX_ATTEMPTS:
-                    delay = max(timedelta(minutes=2**attempts), timedelta(seconds=extra))
-                    changes.update(status=status, send_after=now + delay)
+                    changes["send_after"] = now + max(timedelta(minutes=2**attempts), timedelta(seconds=extra))
                 else:
-                    status = NotificationStatus.FAILED
-                    changes.update(status=status)
-            else:
-                changes.update(status=status)
-            InvalidTransition.check(NOTIFICATION_STATUS_TRANSITIONS, NotificationStatus.SENDING, status)
-            if Notification.objects.filter(pk=notification.pk, status=NotificationStatus.SENDING).update(**changes):
-                sent += status == NotificationStatus.SENT
+                    changes["status"] = NotificationStatus.FAILED
+            InvalidTransition.check(NOTIFICATION_STATUS_TRANSITIONS, NotificationStatus.SENDING, changes["status"])
+            Notification.objects.filter(pk=notification.pk, status=NotificationStatus.SENDING).update(**changes)
     return sent
 
 
