@@ -10,16 +10,23 @@ the row (enforcement.channels: email through Django's email backend, SMS through
 Web Push).
 """
 
+from datetime import datetime
+
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
 from enforcement import channels, schedule
 from enforcement.channels import Undeliverable  # noqa: F401  (senders raise it from here too)
-from enforcement.models import ContactChannel, Notification, NotificationKind, NotifyChannel
+from enforcement.models import ContactChannel, Notice, NoticeKind, Notification, NotificationKind, NotifyChannel, TaskReason
 
 
 def text(notification: Notification) -> channels.Text:
     """The message in the client's language, with times in the client's local time."""
+    if notification.notice_id is not None:
+        notice = notification.notice
+        # The loaded client, not a query: senders run in threads, outside the caller's transaction.
+        notice.client = notification.client
+        return notice_text(notice, notification.client.preferred_language)
     client, window = notification.client, notification.window
     language = client.preferred_language
     with translation.override(language):
@@ -92,3 +99,72 @@ def consent_text(channel: str, language: str) -> str:
             ),
         }
         return str(texts[channel])
+
+
+def reason_words() -> dict[str, str]:
+    """Why an officer could not accept a check-in, in plain words: the category only, never a
+    score or a threshold."""
+    return {
+        TaskReason.FACE_NON_MATCH: _("the photo did not clearly show that it was you"),
+        TaskReason.NO_FACE: _("no face could be seen in the photo"),
+        TaskReason.MULTIPLE_FACES: _("more than one face was in the photo"),
+        TaskReason.LOW_QUALITY: _("the photo was too dark, blurred or small"),
+        TaskReason.UNREADABLE_IMAGE: _("the photo could not be read"),
+        TaskReason.POSSIBLE_REPLAY: _("the photo looked like one sent before, or like a picture of a picture"),
+        TaskReason.LOCATION_OUTSIDE_AREA: _("the location sent was outside the area your conditions allow"),
+    }
+
+
+def _local(client, value: str | None) -> str:
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value).astimezone(schedule.zone(client.local_time_zone))
+    return formats.date_format(moment, "DATETIME_FORMAT")
+
+
+def notice_text(notice: Notice, language: str) -> channels.Text:
+    """What a notice says, in `language`, with times in the person's local time."""
+    client, details = notice.client, notice.details
+    with translation.override(language):
+        zone = schedule.zone(client.local_time_zone)
+        if notice.kind == NoticeKind.MISSED_WINDOW:
+            window = notice.window
+            values = {"opens": formats.date_format(window.opens_at.astimezone(zone), "DATETIME_FORMAT"),
+                      "closes": formats.date_format(window.closes_at.astimezone(zone), "DATETIME_FORMAT")}
+            title = _("You missed a reporting window")
+            body = _(
+                "We did not receive a check-in for your reporting window of %(opens)s to %(closes)s. What to do now: "
+                "check in in the app as soon as you can (it is recorded as late), and tell your officer what happened; "
+                "you can answer from this notice. If you cannot use the app, report in person at your CBSA office."
+            ) % values
+        elif notice.kind == NoticeKind.EXTRA_CHECKIN:
+            title = _("Check-in kept, but it does not count for a window")
+            body = _(
+                "We received your check-in of %(when)s and kept it on your file. It does not count for a reporting "
+                "window: none was open at that time. Check in again during your next window."
+            ) % {"when": _local(client, details.get("captured_at"))}
+        elif notice.kind == NoticeKind.CHECKIN_REVIEW:
+            title = _("An officer will look at your check-in")
+            body = _(
+                "Your check-in of %(when)s could not be confirmed automatically, so an officer will look at it. "
+                "You do not need to do anything now; you will be told the outcome here."
+            ) % {"when": _local(client, details.get("captured_at"))}
+        elif notice.kind == NoticeKind.REVIEW_OUTCOME and details.get("confirmed"):
+            title = _("Your check-in was accepted")
+            body = _("An officer looked at your check-in of %(when)s and accepted it.") % {"when": _local(client, details.get("captured_at"))}
+            if details.get("window_counts"):
+                body += " " + _("It counts for your reporting window.")
+        elif notice.kind == NoticeKind.REVIEW_OUTCOME:
+            reason = reason_words().get(details.get("reason"), _("the check-in could not be confirmed"))
+            title = _("Your check-in was not accepted")
+            body = _(
+                "An officer looked at your check-in of %(when)s and could not accept it, because %(reason)s. Your officer "
+                "will contact you. If you think this is wrong, you can say so from this notice."
+            ) % {"when": _local(client, details.get("captured_at")), "reason": reason}
+        else:  # remote reporting off
+            title = _("Remote reporting is off")
+            body = _(
+                "You will not report in the app for now. Report in person at your CBSA office on the days your "
+                "conditions say; your officer will contact you to arrange it."
+            )
+    return channels.Text(language=language, subject=str(title), short=f"ReportIn: {title}. {body}", body=f"{body}\n")

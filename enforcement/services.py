@@ -42,6 +42,8 @@ from enforcement.models import (
     Escalation,
     EscalationStatus,
     InvestigationTask,
+    Notice,
+    NoticeKind,
     Notification,
     NotificationStatus,
     NotifyChannel,
@@ -376,6 +378,7 @@ def consent_record(
         )
         if switched:
             windows_discard_upcoming(client=client, now=now)
+        notice_post(client=client, kind=NoticeKind.REMOTE_OFF, details={"consent": kind, "decision": decision}, now=now)
         task_open(
             client=client,
             reason=TaskReason.CONSENT_WITHDRAWN,
@@ -446,12 +449,15 @@ def windows_sweep(*, now: datetime | None = None, client: Client | None = None) 
     REPORTIN_MISSES_FOR_SUPERVISOR of them flag the client for a supervisor's attention.
     Safe to run twice or at once (see enforcement.compliance). Returns the tasks opened."""
     now = now or timezone.now()
-    return compliance.sweep(
+    opened = compliance.sweep(
         now=now,
         due_by=now + timedelta(hours=settings.REPORTIN_TASK_DUE_HOURS),
         flag_at=settings.REPORTIN_MISSES_FOR_SUPERVISOR,
         client_id=client.pk if client is not None else None,
     )
+    if opened:
+        notices_for_missed_windows(now=now, client=client)  # the person is told too, with what to do now
+    return opened
 
 
 def window_satisfy(*, window: ReportingWindow, checkin_id: int, now: datetime | None = None) -> bool:
@@ -487,6 +493,9 @@ def window_checkin_received(
             return  # reported, satisfied or excused already: none of them ever becomes open again
         if not ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.MISSED).exists():
             return
+    else:
+        # Kept on file, but it counts for no window: the person must not read "accepted" as "done".
+        notice_post(client=client, kind=NoticeKind.EXTRA_CHECKIN, checkin_id=checkin_id, details={"captured_at": captured_at.isoformat()}, now=received_at)
     # A window whose deadline passed since the last sweep gets its task now, so the note
     # below finds it instead of arriving a minute before the task.
     windows_sweep(now=received_at, client=client)
@@ -606,20 +615,97 @@ def contact_channels_set(
 
 
 def _notifications_follow_choice(*, client: Client, dropped: set[str], new: set[str], now: datetime) -> None:
+    # What is queued, read before the dropped channels' rows are cancelled: the new channels
+    # get the same messages at the same times.
+    queued = set(
+        Notification.objects.filter(client=client, status=NotificationStatus.PENDING, send_after__gt=now)
+        .values_list("window_id", "notice_id", "kind", "send_after")
+    ) if new else set()
     if dropped:
         Notification.objects.filter(client=client, channel__in=dropped, status=NotificationStatus.PENDING).update(
             status=NotificationStatus.CANCELLED, last_error="the person no longer chose this channel"
         )
-    if new:
-        queued = set(
-            Notification.objects.filter(client=client, status=NotificationStatus.PENDING, send_after__gt=now)
-            .values_list("window_id", "notice_id", "kind", "send_after")
-        )
+    if queued:
         Notification.objects.bulk_create(
             [Notification(client=client, window_id=window_id, notice_id=notice_id, kind=kind, channel=name, send_after=send_after)
              for window_id, notice_id, kind, send_after in queued for name in new],
             ignore_conflicts=True,
         )
+
+
+def _notice_channels(client: Client) -> list[str]:
+    chosen = list(ContactChannel.objects.filter(client=client, ended_at__isnull=True).values_list("channel", flat=True))
+    if chosen:
+        return chosen
+    return [NotifyChannel.EMAIL] if client.email else []
+
+
+def notice_post(
+    *, client: Client, kind: str, window: ReportingWindow | None = None, checkin_id: int | None = None, details: dict | None = None,
+    now: datetime | None = None,
+) -> Notice:
+    """Tell the person something (NoticeKind): a notice for the app's home screen and a message
+    on each of their channels, sent at once. One notice per event: a second call for the same
+    window or check-in returns the first. `details` must never hold a score or a threshold."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            notice = Notice.objects.create(client=client, kind=kind, window=window, checkin_id=checkin_id, details=details or {}, created_at=now)
+    except IntegrityError:  # the same event told already (unique per window / check-in and kind)
+        lookup = {"window": window} if window is not None else {"checkin_id": checkin_id}
+        return Notice.objects.get(client=client, kind=kind, **lookup)
+    Notification.objects.bulk_create(
+        [Notification(client=client, notice=notice, kind=kind, channel=name, send_after=now) for name in _notice_channels(client)]
+    )
+    return notice
+
+
+def notices_for_missed_windows(*, now: datetime, client: Client | None = None) -> int:
+    """A notice (and its messages) for every window the sweep marked missed at `now`: set-based,
+    as the sweep is. Returns the notices created."""
+    table = {name: connection.ops.quote_name(model._meta.db_table) for name, model in (
+        ("notice", Notice), ("window", ReportingWindow), ("message", Notification), ("chosen", ContactChannel), ("client", Client),
+    )}
+    at = connection.ops.adapt_datetimefield_value(now)
+    only = "" if client is None else "AND w.client_id = %s"
+    extra = [] if client is None else [client.pk]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table['notice']} (client_id, kind, window_id, details, created_at) "
+            f"SELECT w.client_id, %s, w.id, '{{}}', %s FROM {table['window']} w "
+            f"WHERE w.status = %s AND w.missed_at = %s {only} ON CONFLICT DO NOTHING",
+            [NoticeKind.MISSED_WINDOW, at, WindowStatus.MISSED, at, *extra],
+        )
+        created = cursor.rowcount
+        if created:
+            new = f"SELECT id, client_id FROM {table['notice']} WHERE kind = %s AND created_at = %s"
+            columns = "(client_id, notice_id, kind, channel, status, send_after, attempts, provider_reference, last_error, created_at)"
+            # One message per chosen channel, or by email when none was chosen (and there is an address).
+            cursor.execute(
+                f"INSERT INTO {table['message']} {columns} SELECT n.client_id, n.id, %s, c.channel, %s, %s, 0, '', '', %s "
+                f"FROM ({new}) n JOIN {table['chosen']} c ON c.client_id = n.client_id AND c.ended_at IS NULL ON CONFLICT DO NOTHING",
+                [NoticeKind.MISSED_WINDOW, NotificationStatus.PENDING, at, at, NoticeKind.MISSED_WINDOW, at],
+            )
+            cursor.execute(
+                f"INSERT INTO {table['message']} {columns} SELECT n.client_id, n.id, %s, %s, %s, %s, 0, '', '', %s "
+                f"FROM ({new}) n JOIN {table['client']} p ON p.id = n.client_id AND p.email <> '' "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table['chosen']} c WHERE c.client_id = n.client_id AND c.ended_at IS NULL) "
+                "ON CONFLICT DO NOTHING",
+                [NoticeKind.MISSED_WINDOW, NotifyChannel.EMAIL, NotificationStatus.PENDING, at, at, NoticeKind.MISSED_WINDOW, at],
+            )
+    return created
+
+
+def notice_read(*, client: Client, notice_id: int, now: datetime | None = None) -> Notice:
+    """The person has seen a notice: it leaves the home screen (and stays in the list)."""
+    now = now or timezone.now()
+    notice = Notice.objects.filter(client=client, pk=notice_id).first()
+    if notice is None:
+        raise NotFound(code="notice_not_found")
+    if notice.read_at is None:
+        Notice.objects.filter(pk=notice.pk, read_at__isnull=True).update(read_at=now)
+        notice.read_at = now
+    return notice
 
 
 def notifications_claim(*, now: datetime, limit: int) -> list[int]:
@@ -673,7 +759,7 @@ def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None,
     mine = Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENDING)
     if claimed_at is not None:
         mine = mine.filter(claimed_at=claimed_at)
-    rows = list(mine.select_related("client", "client__region", "window").order_by("pk"))
+    rows = list(mine.select_related("client", "client__region", "window", "notice", "notice__window").order_by("pk"))
     chosen = {
         (row.client_id, row.channel): row
         for row in ContactChannel.objects.filter(client_id__in={n.client_id for n in rows}, ended_at__isnull=True)

@@ -19,6 +19,7 @@ from enforcement.models import (
     ActivationCode,
     Channel,
     Client,
+    NoticeKind,
     TaskResolution,
 )
 from reportin import tasks
@@ -345,6 +346,13 @@ def checkin_review(*, checkin_id: int, confirmed: bool, officer, task=None, now:
     enforcement_services.audit_record(
         actor=officer, action="checkin.review", obj=checkin, client=checkin.client,
         details={"status": new_status, "task": getattr(task, "pk", None), "window": checkin.window_id, "window_satisfied": satisfied},
+        now=now,
+    )
+    # The outcome in plain words with its reason category (enforcement.notifications), never the score.
+    enforcement_services.notice_post(
+        client=checkin.client, kind=NoticeKind.REVIEW_OUTCOME, checkin_id=checkin.pk,
+        details={"confirmed": confirmed, "reason": getattr(task, "reason", ""), "captured_at": checkin.captured_at.isoformat(),
+                 "window_counts": satisfied},
         now=now,
     )
     return True

@@ -6,6 +6,7 @@ their consent, and delivery status per message."""
 from datetime import date, time, timedelta
 
 import pytest
+from django.utils import timezone
 
 from enforcement import services
 from enforcement.models import AuditEvent, ContactChannel, Notification
@@ -179,11 +180,11 @@ def test_each_chosen_channel_gets_its_own_reminder_with_its_own_status(gc_notify
 
 def test_choosing_channels_in_the_app_records_consent_and_queued_reminders_follow(push):
     reporter = make_reporter(email="a@example.org")
-    factories.office_hours(reporter.client)
+    factories.condition(reporter.client, starts_on=timezone.localdate() + timedelta(days=1))  # reminders ahead
     assert set(Notification.objects.filter(client=reporter.client).values_list("channel", flat=True)) == {"email"}
     shown = reporter.api.get("/api/v1/channels", HTTP_ACCEPT_LANGUAGE="fr").json()
     sms_text = next(item["consent_text"] for item in shown["available"] if item["channel"] == "sms")
-    assert "GC Notify" in sms_text and sms_text.startswith("J")  # French
+    assert "Notification GC" in sms_text and sms_text.startswith("J")  # French
     response = reporter.api.put(
         "/api/v1/channels", {"language": "fr", "channels": [{"channel": "sms", "address": NUMBER}, push.subscription()]}, format="json"
     )

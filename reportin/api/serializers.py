@@ -211,6 +211,9 @@ class MeOutput(serializers.Serializer):
     current_window = WindowOutput(allow_null=True)
     next_window = WindowOutput(allow_null=True)
     pending_actions = PendingActionOutput(many=True)
+    pending_notices = serializers.ListField(
+        child=serializers.DictField(), help_text="Unread notices, newest first, as GET /api/v1/notices gives them."
+    )
 
 
 # --- Check-ins ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from enforcement import services as enforcement_services
 from enforcement.errors import DomainError
 from enforcement.models import WEEKDAY_NAMES, Channel
 from reportin import selectors, services
+from reportin.api import notice_shapes as notices
 from reportin.api import serializers as s
 from reportin.api.auth import DeviceRequired, DeviceTokenAuthentication, RequestRateThrottle
 from reportin.api.docs import AUTH_ERRORS, BODY_ERRORS, error_responses
@@ -242,6 +243,7 @@ class MeView(_Device):
                             "current_window": _WINDOW_EXAMPLE,
                             "next_window": {**_WINDOW_EXAMPLE, "id": 813, "opens_at": "2026-03-05T14:00:00Z", "closes_at": "2026-03-05T22:00:00Z", "deadline_at": "2026-03-05T23:00:00Z", "opens_at_local": "2026-03-05T09:00:00-05:00", "closes_at_local": "2026-03-05T17:00:00-05:00", "deadline_at_local": "2026-03-05T18:00:00-05:00"},
                             "pending_actions": [{"code": "renew_consent", "message": "A consent text has changed. Read it again and give your answer."}],
+                            "pending_notices": [],
                         },
                     )
                 ],
@@ -273,6 +275,7 @@ class MeView(_Device):
             "current_window": s.WindowOutput.of(overview.current_window, zone),
             "next_window": s.WindowOutput.of(overview.next_window, zone),
             "pending_actions": [{"code": code, "message": messages[code]} for code in overview.pending_actions],
+            "pending_notices": notices.unread_notices(client, request.LANGUAGE_CODE),
         }
         return Response(s.MeOutput(body).data)
 
