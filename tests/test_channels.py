@@ -127,8 +127,8 @@ def test_delivery_receipts_from_gc_notify_record_delivered_and_failed_with_the_r
     delivered = {"id": by_number[NUMBER], "reference": "x", "to": NUMBER, "status": "delivered", "notification_type": "sms"}
     failed = {"id": by_number["+16135550124"], "status": "permanent-failure", "status_description": "Failed",
               "provider_response": "The phone number is not in service", "notification_type": "sms"}
-    assert client.post("/api/v1/notify/receipts", delivered, content_type="application/json", **headers).status_code == 204
-    assert client.post("/api/v1/notify/receipts", failed, content_type="application/json", **headers).status_code == 204
+    assert client.post("/api/v1/notify/receipts", delivered, content_type="application/json", **headers).json() == {"recorded": True}
+    assert client.post("/api/v1/notify/receipts", failed, content_type="application/json", **headers).json() == {"recorded": True}
     one = Notification.objects.get(client=first, kind="window_opened")
     two = Notification.objects.get(client=second, kind="window_opened")
     assert one.status == "delivered" and one.delivered_at is not None

@@ -164,6 +164,10 @@ class ReceiptInput(serializers.Serializer):
     provider_response = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=500)
 
 
+class ReceiptOutput(serializers.Serializer):
+    recorded = serializers.BooleanField()
+
+
 # GC Notify's final statuses: delivered, or a failure whose description is kept as the reason.
 FAILED_STATUSES = {"permanent-failure", "temporary-failure", "technical-failure", "failed"}
 
@@ -183,7 +187,17 @@ class NotifyReceiptView(APIView):
         summary="GC Notify delivery receipts (called by GC Notify, not by the app)",
         description="Authorization: Bearer <GC_NOTIFY_CALLBACK_TOKEN>, the token configured for the service's callbacks.",
         request=ReceiptInput,
-        responses={204: OpenApiResponse(description="Recorded (or not ours: ignored)."), **error_responses("NotifyReceipt", ["invalid_input", "invalid_token", *BODY_ERRORS])},
+        responses={
+            200: OpenApiResponse(
+                ReceiptOutput, description="`recorded` is false for a receipt of no message of ours, or not final yet.",
+                examples=[OpenApiExample("recorded", value={"recorded": True})],
+            ),
+            **error_responses("NotifyReceipt", ["invalid_input", "invalid_token", *BODY_ERRORS]),
+        },
+        examples=[OpenApiExample("delivered", value={
+            "id": "740e5834-3a29-46b4-9a6f-16142fde0ec6", "reference": "reportin-notification-812", "to": "+16135550123",
+            "status": "delivered", "status_description": "Delivered", "provider_response": None, "notification_type": "sms",
+        }, request_only=True)],
         tags=["providers"],
     )
     def post(self, request):
@@ -196,9 +210,10 @@ class NotifyReceiptView(APIView):
         serializer = ReceiptInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        recorded = False
         if data["status"] == "delivered":
-            enforcement_services.notification_receipt(provider_reference=data["id"], delivered=True)
+            recorded = enforcement_services.notification_receipt(provider_reference=data["id"], delivered=True)
         elif data["status"] in FAILED_STATUSES:
             reason = f"GC Notify {data['status']}: {data.get('status_description') or ''} {data.get('provider_response') or ''}".strip()
-            enforcement_services.notification_receipt(provider_reference=data["id"], delivered=False, reason=reason)
-        return Response(status=204)
+            recorded = enforcement_services.notification_receipt(provider_reference=data["id"], delivered=False, reason=reason)
+        return Response({"recorded": recorded})

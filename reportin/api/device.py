@@ -1,11 +1,17 @@
 """DELETE /api/v1/device: the person removes ReportIn from this phone."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from reportin import services
 from reportin.api.docs import AUTH_ERRORS, error_responses
 from reportin.api.views import _Device
+
+
+class DeviceRemovedOutput(serializers.Serializer):
+    device = serializers.CharField(help_text="The name the phone was activated with.")
+    removed_at = serializers.DateTimeField()
 
 
 class DeviceRemoveView(_Device):
@@ -19,11 +25,15 @@ class DeviceRemoveView(_Device):
         ),
         request=None,
         responses={
-            204: OpenApiResponse(description="Removed; the token no longer works."),
+            200: OpenApiResponse(
+                DeviceRemovedOutput, description="Removed; the token no longer works.",
+                examples=[OpenApiExample("removed", value={"device": "Pixel 8", "removed_at": "2026-03-02T16:20:00Z"})],
+            ),
             **error_responses("DeviceRemove", ["throttled", *AUTH_ERRORS]),
         },
         tags=["profile"],
     )
     def delete(self, request):
-        services.device_remove(device=request.auth)
-        return Response(status=204)
+        device = request.auth
+        services.device_remove(device=device)
+        return Response(DeviceRemovedOutput({"device": device.name, "removed_at": device.revoked_at}).data)

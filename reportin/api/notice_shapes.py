@@ -15,7 +15,7 @@ _ACTIONS = {
 
 class NoticeOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=NoticeKind.choices)
+    kind = serializers.CharField(help_text="One of: " + ", ".join(NoticeKind.values))
     title = serializers.CharField()
     body = serializers.CharField()
     created_at = serializers.DateTimeField()

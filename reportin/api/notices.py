@@ -34,9 +34,10 @@ class NoticeReadView(_Device):
     @extend_schema(
         operation_id="notice_read",
         summary="Mark a notice as read (it leaves the home screen)",
+        description="It stays in GET /api/v1/notices. Another person's notice answers 404, like one that does not exist.",
         request=None,
         responses={200: OpenApiResponse(NoticeOutput, examples=[OpenApiExample("read", value={**NOTICE_EXAMPLE, "read": True})]),
-                   **error_responses("NoticeRead", ["notice_not_found", "throttled", *AUTH_ERRORS])},
+                   **error_responses("NoticeRead", ["notice_not_found", "not_found", "throttled", *AUTH_ERRORS])},
         tags=["notices"],
     )
     def post(self, request, notice_id: int):
