@@ -34,6 +34,7 @@ from enforcement.models import (
     Escalation,
     Language,
     Notification,
+    Office,
     ReferencePhoto,
     Region,
     ReportingCondition,
@@ -475,9 +476,15 @@ class EscalationAdmin(ScopedReadOnlyAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ScopedReadOnlyAdmin):
-    list_display = ["client", "kind", "status", "send_after", "sent_at", "attempts"]
-    list_filter = ["status", "kind"]
+    list_display = ["client", "kind", "channel", "status", "send_after", "sent_at", "delivered_at", "attempts", "last_error"]
+    list_filter = ["status", "channel", "kind"]
     search_fields = CLIENT_SEARCH
     list_select_related = ["client"]
+
+@admin.register(Office)
+class OfficeAdmin(admin.ModelAdmin):
+    list_display = ["name", "region", "phone", "hours", "main", "active"]
+    list_filter = ["region", "active"]
+
 
 from enforcement import admin_audit  # noqa: E402,F401  (the auditors' views)

@@ -729,6 +729,30 @@ NOTIFICATION_STATUS_TRANSITIONS = {
 }
 
 
+class Office(models.Model):
+    """A CBSA office where people of a region report in person; shown to them in the app."""
+
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="offices", verbose_name=_("region"))
+    name = models.CharField(_("name"), max_length=120)
+    name_fr = models.CharField(_("French name"), max_length=120)
+    address = models.TextField(_("address"), max_length=500)
+    hours = models.CharField(_("opening hours"), max_length=200, help_text=_("E.g. Monday to Friday, 8:30 to 16:00."))
+    hours_fr = models.CharField(_("opening hours (French)"), max_length=200)
+    phone = models.CharField(_("phone"), max_length=32)
+    languages = models.CharField(_("languages spoken"), max_length=200, blank=True, help_text=_("E.g. English, French, Spanish."))
+    # The office a person of the region is sent to in person (several offices: the first by name).
+    main = models.BooleanField(_("the region's main office"), default=False)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["region", "-main", "name"]
+        verbose_name = _("office")
+        verbose_name_plural = _("offices")
+
+    def __str__(self):
+        return self.name
+
+
 class NoticeKind(models.TextChoices):
     MISSED_WINDOW = "missed_window", _("A reporting window was missed")
     EXTRA_CHECKIN = "extra_checkin", _("A check-in was kept but counts for no window")

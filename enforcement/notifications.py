@@ -163,8 +163,15 @@ def notice_text(notice: Notice, language: str) -> channels.Text:
             ) % {"when": _local(client, details.get("captured_at")), "reason": reason}
         else:  # remote reporting off
             title = _("Remote reporting is off")
-            body = _(
-                "You will not report in the app for now. Report in person at your CBSA office on the days your "
-                "conditions say; your officer will contact you to arrange it."
-            )
+            office = details.get("office")
+            if office:
+                body = _(
+                    "You will not report in the app for now. Report in person at %(office)s, %(address)s (%(hours)s; "
+                    "phone %(phone)s) on the days your conditions say; your officer will contact you to arrange it."
+                ) % {"office": office["name"], "address": office["address"], "hours": office["hours"], "phone": office["phone"]}
+            else:
+                body = _(
+                    "You will not report in the app for now. Report in person at your CBSA office on the days your "
+                    "conditions say; your officer will contact you to arrange it."
+                )
     return channels.Text(language=language, subject=str(title), short=f"ReportIn: {title}. {body}", body=f"{body}\n")

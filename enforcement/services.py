@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
-from enforcement import audit, channels, compliance, crypto, notifications, roles
+from enforcement import audit, channels, compliance, crypto, notifications, roles, selectors
 from enforcement.errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 from enforcement.models import (
     ESCALATION_STATUS_TRANSITIONS,
@@ -378,7 +378,9 @@ def consent_record(
         )
         if switched:
             windows_discard_upcoming(client=client, now=now)
-        notice_post(client=client, kind=NoticeKind.REMOTE_OFF, details={"consent": kind, "decision": decision}, now=now)
+        # Where and when to report instead, as the office is now (a snapshot: the notice is a record).
+        office = selectors.office_public(selectors.office_for(client=client), client.preferred_language)
+        notice_post(client=client, kind=NoticeKind.REMOTE_OFF, details={"consent": kind, "decision": decision, "office": office}, now=now)
         task_open(
             client=client,
             reason=TaskReason.CONSENT_WITHDRAWN,
