@@ -241,3 +241,56 @@ def test_the_same_channel_twice_is_refused():
     response = reporter.api.put("/api/v1/channels", body, format="json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_input"
     assert not ContactChannel.objects.exists()
+
+
+# --- Fan-out (issue 18.2) -------------------------------------------------------------------
+
+
+def test_a_stale_chunk_finds_nothing_to_do_once_its_rows_were_reclaimed(gc_notify):
+    person_with([{"channel": "sms", "address": NUMBER}])
+    [claimed] = services.notifications_claim(now=OPENS, limit=10)
+    later = OPENS + timedelta(minutes=10)
+    services.notifications_reclaim(now=later, lease=timedelta(minutes=5), limit=10)
+    # The first claim's task, handed out again by the broker, carries the old token.
+    assert services.notifications_deliver(ids=[claimed], claimed_at=OPENS, now=later) == 0
+    assert gc_notify.sent == []
+    assert services.notifications_deliver(ids=[claimed], claimed_at=later, now=later, check_provider=True) == 1
+    assert len(gc_notify.sent) == 1
+
+
+def test_sends_keep_to_the_providers_rate(gc_notify, settings):
+    import time as clock
+
+    settings.REPORTIN_CHANNEL_RATES = {"sms": 3}
+    # Counters that count exactly under a burst of sender threads, as Redis does in production
+    # (the file cache, the embedded default, may undercount a little).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "rate-test"}}
+    for number in range(7):
+        person_with([{"channel": "sms", "address": f"+1613555{number:04d}"}])
+    started = clock.monotonic()
+    assert services.notifications_send(now=OPENS) == 7
+    # 7 sends at 3 a second need at least two second boundaries.
+    assert clock.monotonic() - started > 1.0
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_dispatcher_hands_chunks_to_a_real_notify_worker(celery_worker, settings):
+    from pathlib import Path
+
+    from enforcement.tasks import notifications_dispatch
+
+    client = factories.client(email="fanout-test@example.org")
+    factories.condition(client, starts_on=timezone.localdate() - timedelta(days=1))  # a day-long window under way
+    due = Notification.objects.filter(client=client, send_after__lte=timezone.now()).count()
+    assert due >= 1
+    assert notifications_dispatch(budget_s=1.0) >= due  # claimed and queued on `notify`, not sent here
+    folder = Path(settings.EMAIL_FILE_PATH)
+
+    def delivered():
+        rows = Notification.objects.filter(client=client, send_after__lte=timezone.now())
+        return all(row.status == "sent" for row in rows) and rows.exists()
+
+    from tests.conftest import wait_for
+
+    wait_for(delivered, timeout=60, message=f"the notify worker to send (worker log:\n{celery_worker.log()})")
+    assert any("fanout-test@example.org" in path.read_text() for path in folder.glob("*.log"))
