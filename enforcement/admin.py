@@ -31,8 +31,10 @@ from enforcement.models import (
     ConsentDecision,
     ConsentKind,
     ConsentText,
+    ContactChannel,
     Escalation,
     Language,
+    Notice,
     Notification,
     Office,
     ReferencePhoto,
@@ -480,6 +482,24 @@ class NotificationAdmin(ScopedReadOnlyAdmin):
     list_filter = ["status", "channel", "kind"]
     search_fields = CLIENT_SEARCH
     list_select_related = ["client"]
+
+@admin.register(ContactChannel)
+class ContactChannelAdmin(ScopedReadOnlyAdmin):
+    """The person's channel choices with the consent they gave (changed by them in the app)."""
+
+    list_display = ["client", "channel", "chosen_at", "ended_at", "consent_language", "recorded_via"]
+    list_filter = ["channel", "recorded_via"]
+    search_fields = CLIENT_SEARCH
+    list_select_related = ["client"]
+
+
+@admin.register(Notice)
+class NoticeAdmin(ScopedReadOnlyAdmin):
+    list_display = ["client", "kind", "created_at", "read_at"]
+    list_filter = ["kind"]
+    search_fields = CLIENT_SEARCH
+    list_select_related = ["client"]
+
 
 @admin.register(Office)
 class OfficeAdmin(admin.ModelAdmin):

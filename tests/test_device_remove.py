@@ -57,3 +57,15 @@ def test_officers_see_the_device_as_removed_by_the_person(client):
     assert page.count("Active") >= 1 and str(kept.client) in page
     detail = client.get(f"/admin/reportin/device/{reporter.device.pk}/change/").content.decode()
     assert "Removed by the person" in detail
+
+
+def test_officers_see_a_persons_channels_and_notices_in_admin(client):
+    from enforcement import services
+
+    reporter = make_reporter()
+    services.contact_channels_set(client=reporter.client, channels=[{"channel": "sms", "address": "+16135550123"}], language="en", recorded_via="app")
+    client.force_login(factories.staff("officer"))
+    page = client.get("/admin/enforcement/contactchannel/")
+    assert page.status_code == 200 and str(reporter.client) in page.content.decode()
+    assert client.get("/admin/enforcement/notice/").status_code == 200
+    assert client.get("/admin/enforcement/office/").status_code == 200

@@ -4,6 +4,18 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from enforcement.roles import AUDITOR, OFFICER, SUPERVISOR, grant
+
+
+def channel_readers(apps, schema_editor):
+    """Staff read the person's channel choices and notices; supervisors keep the offices."""
+    read = {"contactchannel": ["view"], "notice": ["view"], "office": ["view"]}
+    grant(apps, "enforcement", {
+        OFFICER: read,
+        SUPERVISOR: {**read, "office": ["view", "add", "change"]},
+        AUDITOR: read,
+    })
+
 
 class Migration(migrations.Migration):
 
@@ -161,4 +173,5 @@ class Migration(migrations.Migration):
             model_name='notice',
             constraint=models.UniqueConstraint(condition=models.Q(('checkin_id__isnull', False)), fields=('checkin_id', 'kind'), name='notice_one_per_checkin_kind'),
         ),
+        migrations.RunPython(channel_readers, migrations.RunPython.noop),
     ]
