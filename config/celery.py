@@ -22,6 +22,9 @@ app.conf.task_routes = {
     "enforcement.tasks.export_run": {"queue": LONG_QUEUE},
     "enforcement.tasks.windows_materialise": {"queue": LONG_QUEUE},
     "reportin.tasks.data_purge_expired": {"queue": LONG_QUEUE},
+    # Messages to people wait on providers (GC Notify, push services, SMTP), not on the CPU:
+    # their own queue and workers, so a morning's reminders never delay scoring or sweeps.
+    "enforcement.tasks.notifications_deliver": {"queue": "notify"},
 }
 
 app.conf.beat_schedule = {
@@ -47,9 +50,9 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=7, hour="*/6"),
         "options": {"expires": 3 * 3600},
     },
-    # Every minute: send the reminders that are due.
+    # Every minute: claim the messages that are due, in chunks, for the notify workers.
     "send-reminders": {
-        "task": "enforcement.tasks.notifications_send",
+        "task": "enforcement.tasks.notifications_dispatch",
         "schedule": crontab(),
         "options": {"expires": 55},
     },

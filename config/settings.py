@@ -394,7 +394,33 @@ REPORTIN_TASK_DUE_HOURS = env_int("REPORTIN_TASK_DUE_HOURS", 48, minimum=1)
 # Reminders: one when a window opens, one this many hours before it closes (0: none).
 REPORTIN_REMINDER_HOURS_BEFORE_CLOSE = env_int("REPORTIN_REMINDER_HOURS_BEFORE_CLOSE", 2, minimum=0, maximum=168)
 # Dotted path of the callable that delivers a reminder (enforcement/notifications.py).
-REPORTIN_NOTIFICATION_SENDER = env_str("REPORTIN_NOTIFICATION_SENDER", "enforcement.notifications.send_email")
+REPORTIN_NOTIFICATION_SENDER = env_str("REPORTIN_NOTIFICATION_SENDER", "enforcement.notifications.send")
+# Delivery (enforcement.channels): messages sent at once per notify task, the claim size, the
+# lease after which a message left `sending` by a dead sender is taken again, and per-provider
+# sends per second across all workers (0: no limit).
+REPORTIN_NOTIFY_CONCURRENCY = env_int("REPORTIN_NOTIFY_CONCURRENCY", 32, minimum=1, maximum=512)
+REPORTIN_NOTIFY_CHUNK = env_int("REPORTIN_NOTIFY_CHUNK", 500, minimum=1, maximum=10_000)
+REPORTIN_NOTIFY_LEASE_S = env_int("REPORTIN_NOTIFY_LEASE_S", 300, minimum=10)
+REPORTIN_NOTIFY_MAX_IN_FLIGHT = env_int("REPORTIN_NOTIFY_MAX_IN_FLIGHT", 20_000, minimum=1)
+REPORTIN_CHANNEL_RATES = {
+    "email": env_int("REPORTIN_RATE_EMAIL_PER_S", 50, minimum=0),
+    "sms": env_int("REPORTIN_RATE_SMS_PER_S", 1000, minimum=0),
+    "push": env_int("REPORTIN_RATE_PUSH_PER_S", 1000, minimum=0),
+}
+REPORTIN_PROVIDER_TIMEOUT_S = env_float("REPORTIN_PROVIDER_TIMEOUT_S", 10.0, minimum=0.1)
+# SMS through GC Notify: the API (https://api.notification.canada.ca in production), the API key
+# (<name>-<service id>-<secret>), and one template id per language whose content is ((body)).
+GC_NOTIFY_API_URL = env_str("GC_NOTIFY_API_URL", "https://api.notification.canada.ca")
+GC_NOTIFY_API_KEY = env_str("GC_NOTIFY_API_KEY", "")
+GC_NOTIFY_SMS_TEMPLATES = {"en": env_str("GC_NOTIFY_SMS_TEMPLATE_EN", ""), "fr": env_str("GC_NOTIFY_SMS_TEMPLATE_FR", "")}
+# The bearer token GC Notify sends with its delivery receipts (POST /api/v1/notify/receipts).
+GC_NOTIFY_CALLBACK_TOKEN = env_str("GC_NOTIFY_CALLBACK_TOKEN", "")
+# Web Push (RFC 8030/8291/8292): the VAPID key pair (private key as base64url DER or PEM; the
+# public key, base64url uncompressed point, is what the web app subscribes with), a contact.
+REPORTIN_VAPID_PRIVATE_KEY = env_str("REPORTIN_VAPID_PRIVATE_KEY", "")
+REPORTIN_VAPID_PUBLIC_KEY = env_str("REPORTIN_VAPID_PUBLIC_KEY", "")
+REPORTIN_VAPID_SUBJECT = env_str("REPORTIN_VAPID_SUBJECT", "mailto:reportin@localhost")
+REPORTIN_PUSH_TTL_S = env_int("REPORTIN_PUSH_TTL_S", 4 * 3600, minimum=0)
 
 # --- Retention (manage.py purge_expired; daily on beat) -------------------------------------
 # Selfies: deleted this many days after their check-in is settled (verified or rejected),

@@ -33,9 +33,12 @@ from enforcement.models import (
     ConsentDecision,
     ConsentKind,
     ConsentText,
+    ContactChannel,
     Escalation,
     Language,
+    Notice,
     Notification,
+    Office,
     PhotoStatus,
     ReferencePhoto,
     Region,
@@ -588,9 +591,33 @@ class EscalationAdmin(ScopedReadOnlyAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ScopedReadOnlyAdmin):
-    list_display = ["client", "kind", "status", "send_after", "sent_at", "attempts"]
-    list_filter = ["status", "kind"]
+    list_display = ["client", "kind", "channel", "status", "send_after", "sent_at", "delivered_at", "attempts", "last_error"]
+    list_filter = ["status", "channel", "kind"]
     search_fields = CLIENT_SEARCH
     list_select_related = ["client"]
+
+@admin.register(ContactChannel)
+class ContactChannelAdmin(ScopedReadOnlyAdmin):
+    """The person's channel choices with the consent they gave (changed by them in the app)."""
+
+    list_display = ["client", "channel", "chosen_at", "ended_at", "consent_language", "recorded_via"]
+    list_filter = ["channel", "recorded_via"]
+    search_fields = CLIENT_SEARCH
+    list_select_related = ["client"]
+
+
+@admin.register(Notice)
+class NoticeAdmin(ScopedReadOnlyAdmin):
+    list_display = ["client", "kind", "created_at", "read_at"]
+    list_filter = ["kind"]
+    search_fields = CLIENT_SEARCH
+    list_select_related = ["client"]
+
+
+@admin.register(Office)
+class OfficeAdmin(admin.ModelAdmin):
+    list_display = ["name", "region", "phone", "hours", "main", "active"]
+    list_filter = ["region", "active"]
+
 
 from enforcement import admin_audit  # noqa: E402,F401  (the auditors' views)

@@ -18,10 +18,12 @@ from enforcement import schedule
 from enforcement.models import (
     CaseStatus,
     Client,
+    ContactChannel,
     InvestigationTask,
     Notification,
     NotificationKind,
     NotificationStatus,
+    NotifyChannel,
     ReportingCondition,
     ReportingMethod,
     ReportingWindow,
@@ -37,6 +39,7 @@ TASK = connection.ops.quote_name(InvestigationTask._meta.db_table)
 CLIENT = connection.ops.quote_name(Client._meta.db_table)
 NOTE = connection.ops.quote_name(TaskNote._meta.db_table)
 NOTIFICATION = connection.ops.quote_name(Notification._meta.db_table)
+CONTACT_CHANNEL = connection.ops.quote_name(ContactChannel._meta.db_table)
 NEW_WINDOWS = "reportin_new_windows"  # a temporary table, one per materialisation chunk
 
 OPEN_CASES = [status for status in CaseStatus.values if status not in (CaseStatus.REMOVED, CaseStatus.CLOSED)]
@@ -160,14 +163,25 @@ def _insert(rows: list[tuple], *, now: datetime) -> int:
             [WindowStatus.OPEN, _db(now)],
         )
         created = cursor.rowcount
+        # One reminder per channel the person chose (enforcement_contactchannel), or by email
+        # when they chose none: what everyone got before channels could be chosen.
+        chosen = (
+            f"SELECT cc.channel FROM {CONTACT_CHANNEL} cc WHERE cc.client_id = w.client_id AND cc.ended_at IS NULL"
+        )
+        channel_sources = (
+            (f"JOIN {CONTACT_CHANNEL} ch ON ch.client_id = w.client_id AND ch.ended_at IS NULL", "ch.channel", ""),
+            ("", f"'{NotifyChannel.EMAIL}'", f"AND NOT EXISTS ({chosen})"),
+        )
         for kind, send_after in ((NotificationKind.WINDOW_OPENED, "n.opens_at"), (NotificationKind.WINDOW_CLOSING, "n.closing_at")):
-            cursor.execute(
-                f"INSERT INTO {NOTIFICATION} (client_id, window_id, kind, status, send_after, attempts, last_error, created_at) "
-                f"SELECT w.client_id, w.id, %s, %s, {send_after}, 0, '', %s FROM {NEW_WINDOWS} n "
-                f"JOIN {WINDOW} w ON w.condition_id = n.condition_id AND w.opens_at = n.opens_at "
-                f"WHERE w.status = %s AND {send_after} IS NOT NULL ON CONFLICT DO NOTHING",
-                [kind, NotificationStatus.PENDING, _db(now), WindowStatus.OPEN],
-            )
+            for join, channel, only in channel_sources:
+                cursor.execute(
+                    f"INSERT INTO {NOTIFICATION} (client_id, window_id, kind, channel, status, send_after, attempts, "
+                    "provider_reference, last_error, created_at) "
+                    f"SELECT w.client_id, w.id, %s, {channel}, %s, {send_after}, 0, '', '', %s FROM {NEW_WINDOWS} n "
+                    f"JOIN {WINDOW} w ON w.condition_id = n.condition_id AND w.opens_at = n.opens_at {join} "
+                    f"WHERE w.status = %s AND {send_after} IS NOT NULL {only} ON CONFLICT DO NOTHING",
+                    [kind, NotificationStatus.PENDING, _db(now), WindowStatus.OPEN],
+                )
         cursor.execute(f"DROP TABLE {NEW_WINDOWS}")
     return created
 

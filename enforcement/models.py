@@ -763,34 +763,122 @@ class NotificationKind(models.TextChoices):
     WINDOW_CLOSING = "window_closing", _("Reporting window closing soon")
 
 
+class NotifyChannel(models.TextChoices):
+    """How a message reaches the person (enforcement.channels has one class per value)."""
+
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("Text message (SMS)")
+    PUSH = "push", _("App notification (web push)")
+
+
 class NotificationStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
+    PENDING = "pending", _("Queued")
+    # Claimed by a sender; a row left here by a dead sender is taken again after a lease.
+    SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
     FAILED = "failed", _("Failed")
     CANCELLED = "cancelled", _("Cancelled")
 
 
 NOTIFICATION_STATUS_TRANSITIONS = {
-    NotificationStatus.PENDING: frozenset({NotificationStatus.SENT, NotificationStatus.FAILED, NotificationStatus.CANCELLED}),
+    NotificationStatus.PENDING: frozenset(
+        {NotificationStatus.SENDING, NotificationStatus.SENT, NotificationStatus.FAILED, NotificationStatus.CANCELLED}
+    ),
+    # sending -> pending: a provider error worth retrying later.
+    NotificationStatus.SENDING: frozenset(
+        {NotificationStatus.PENDING, NotificationStatus.SENT, NotificationStatus.FAILED, NotificationStatus.CANCELLED}
+    ),
     NotificationStatus.FAILED: frozenset({NotificationStatus.PENDING}),
-    NotificationStatus.SENT: frozenset(),
+    # The provider's later receipt: handed to the phone, or refused by the network.
+    NotificationStatus.SENT: frozenset({NotificationStatus.DELIVERED, NotificationStatus.FAILED}),
+    NotificationStatus.DELIVERED: frozenset(),
     NotificationStatus.CANCELLED: frozenset(),
 }
 
 
+class Office(models.Model):
+    """A CBSA office where people of a region report in person; shown to them in the app."""
+
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="offices", verbose_name=_("region"))
+    name = models.CharField(_("name"), max_length=120)
+    name_fr = models.CharField(_("French name"), max_length=120)
+    address = models.TextField(_("address"), max_length=500)
+    hours = models.CharField(_("opening hours"), max_length=200, help_text=_("E.g. Monday to Friday, 8:30 to 16:00."))
+    hours_fr = models.CharField(_("opening hours (French)"), max_length=200)
+    phone = models.CharField(_("phone"), max_length=32)
+    languages = models.CharField(_("languages spoken"), max_length=200, blank=True, help_text=_("E.g. English, French, Spanish."))
+    # The office a person of the region is sent to in person (several offices: the first by name).
+    main = models.BooleanField(_("the region's main office"), default=False)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["region", "-main", "name"]
+        verbose_name = _("office")
+        verbose_name_plural = _("offices")
+
+    def __str__(self):
+        return self.name
+
+
+class NoticeKind(models.TextChoices):
+    MISSED_WINDOW = "missed_window", _("A reporting window was missed")
+    EXTRA_CHECKIN = "extra_checkin", _("A check-in was kept but counts for no window")
+    CHECKIN_REVIEW = "checkin_review", _("A check-in needs an officer's look")
+    REVIEW_OUTCOME = "review_outcome", _("An officer decided on a check-in")
+    REMOTE_OFF = "remote_off", _("Remote reporting is off")
+
+
+class Notice(models.Model):
+    """Something the person must be told: shown on the app's home screen until read, and sent
+    on their channels (a Notification per channel). What it says is written from `kind` and
+    `details` in the reader's language (enforcement.notifications.notice_text); `details`
+    never holds a score or a threshold."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=32, choices=NoticeKind.choices)
+    window = models.ForeignKey(ReportingWindow, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    checkin_id = models.BigIntegerField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
+        constraints = [
+            # One notice per event, whatever path reports it twice.
+            models.UniqueConstraint(fields=["window", "kind"], condition=Q(window__isnull=False), name="notice_one_per_window_kind"),
+            models.UniqueConstraint(fields=["checkin_id", "kind"], condition=Q(checkin_id__isnull=False), name="notice_one_per_checkin_kind"),
+        ]
+        indexes = [
+            # The home screen: the person's unread notices.
+            models.Index(fields=["client", "-created_at"], condition=Q(read_at__isnull=True), name="notice_unread_idx"),
+        ]
+
+
 class Notification(models.Model):
-    """Outbox of reminders; a worker sends what is due through the configured sender."""
+    """Outbox of messages to a person, one row per channel; a sender delivers what is due.
+    A reminder points at its window; a notice's message at its notice."""
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="notifications")
-    # Indexed by the unique (window, kind) constraint below.
+    # Indexed by the unique (window, kind, channel) constraint below.
     window = models.ForeignKey(
         ReportingWindow, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications", db_index=False
     )
-    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    notice = models.ForeignKey(Notice, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices + NoticeKind.choices)
+    channel = models.CharField(max_length=8, choices=NotifyChannel.choices, default=NotifyChannel.EMAIL)
     status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
     send_after = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The provider's id of the message (GC Notify's notification id, the push service's location).
+    provider_reference = models.CharField(max_length=200, blank=True)
+    # Empty once sent; otherwise why not (the provider's own reason where it gave one).
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -799,12 +887,49 @@ class Notification(models.Model):
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
         constraints = [
-            models.UniqueConstraint(fields=["window", "kind"], condition=Q(window__isnull=False), name="notification_one_per_window_kind"),
+            models.UniqueConstraint(
+                fields=["window", "kind", "channel"], condition=Q(window__isnull=False), name="notification_one_per_window_kind_channel"
+            ),
+            models.UniqueConstraint(fields=["notice", "channel"], condition=Q(notice__isnull=False), name="notification_one_per_notice_channel"),
         ]
         indexes = [
             # The sender: pending notifications that are due.
             models.Index(fields=["send_after"], condition=Q(status="pending"), name="notification_due_idx"),
+            # The lease sweep: claimed rows whose sender died (notifications_dispatch).
+            models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="notification_sending_idx"),
         ]
+
+
+class ContactChannel(models.Model):
+    """A channel the person chose for reminders and notices, with the consent they gave to it:
+    the exact words shown, in which language, through which channel. Choosing again ends the
+    earlier row (`ended_at`) instead of overwriting it, so the history stays."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contact_channels")
+    channel = models.CharField(max_length=8, choices=NotifyChannel.choices)
+    # Where to: a phone number (E.164) for SMS; empty for email (the client's address) and push.
+    address = models.CharField(max_length=32, blank=True)
+    # A Web Push subscription (endpoint and the browser's keys), for push.
+    push_endpoint = models.URLField(max_length=1000, blank=True)
+    push_p256dh = models.CharField(max_length=200, blank=True)
+    push_auth = models.CharField(max_length=64, blank=True)
+    consent_text = models.TextField()
+    consent_language = models.CharField(max_length=2, choices=Language.choices)
+    recorded_via = models.CharField(max_length=16, choices=Channel.choices)
+    recorded_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    chosen_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["client", "channel", "-chosen_at"]
+        verbose_name = _("contact channel")
+        verbose_name_plural = _("contact channels")
+        constraints = [
+            models.UniqueConstraint(fields=["client", "channel"], condition=Q(ended_at__isnull=True), name="contact_channel_one_current"),
+        ]
+
+    def __str__(self):
+        return f"{self.client}: {self.get_channel_display()}"
 
 
 # --- Accountability -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from enforcement.models import (
     ConsentRecord,
     ConsentText,
     InvestigationTask,
+    Office,
     ReportingCondition,
     ReportingMethod,
     ReportingWindow,
@@ -162,3 +163,34 @@ def checkin_task_resolutions(*, checkin_id: int, client: Client) -> set[str] | N
 def window_for_capture(*, client: Client, captured_at: datetime, received_at: datetime) -> ReportingWindow | None:
     """The window such a report counts for (windows_for_capture); None means an unscheduled report."""
     return windows_for_capture(client_ref=client.pk, captured_at=captured_at, received_at=received_at).first()
+
+
+# --- Office and contact (issue 18.6) --------------------------------------------------------
+
+
+def office_for(*, client: Client) -> Office | None:
+    """The office the person reports to in person: their region's main active office (else the
+    first by name)."""
+    return Office.objects.filter(region_id=client.region_id, active=True).order_by("-main", "name").first()
+
+
+def office_public(office: Office | None, language: str) -> dict | None:
+    """What the person may see of an office, in their language."""
+    if office is None:
+        return None
+    french = language == "fr"
+    return {
+        "name": (office.name_fr if french else office.name) or office.name,
+        "address": office.address,
+        "hours": (office.hours_fr if french else office.hours) or office.hours,
+        "phone": office.phone,
+        "languages": [item.strip() for item in office.languages.split(",") if item.strip()],
+    }
+
+
+def missed_windows_recent(*, client: Client, now: datetime, days: int = 30) -> list[ReportingWindow]:
+    """The person's missed windows that opened in the last `days` days, newest first."""
+    return list(
+        ReportingWindow.objects.filter(client=client, status=WindowStatus.MISSED, opens_at__gte=now - timedelta(days=days))
+        .order_by("-opens_at")[:10]
+    )

@@ -6,13 +6,15 @@ errors from enforcement.errors, and an audit event for every decision a person m
 
 import hashlib
 import logging
+import os
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -20,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
-from enforcement import audit, compliance, crypto, notifications, roles, selectors
+from enforcement import audit, channels, compliance, crypto, notifications, roles, selectors
 from enforcement.errors import Conflict, DomainError, Forbidden, NotFound
 from enforcement.models import (
     CASE_STATUS_TRANSITIONS,
@@ -39,12 +41,16 @@ from enforcement.models import (
     ConsentKind,
     ConsentRecord,
     ConsentText,
+    ContactChannel,
     Escalation,
     EscalationStatus,
     InvestigationTask,
     Language,
+    Notice,
+    NoticeKind,
     Notification,
     NotificationStatus,
+    NotifyChannel,
     PhotoStatus,
     RecentReference,
     RecentReferenceSource,
@@ -61,7 +67,7 @@ from enforcement.models import (
     User,
     WindowStatus,
 )
-from enforcement.transitions import transition, transition_one
+from enforcement.transitions import sources_of, transition, transition_one
 
 logger = logging.getLogger(__name__)
 
@@ -698,6 +704,9 @@ def consent_record(
         )
         if switched:
             windows_discard_upcoming(client=client, now=now)
+        # Where and when to report instead, as the office is now (a snapshot: the notice is a record).
+        office = selectors.office_public(selectors.office_for(client=client), client.preferred_language)
+        notice_post(client=client, kind=NoticeKind.REMOTE_OFF, details={"consent": kind, "decision": decision, "office": office}, now=now)
         task_open(
             client=client,
             reason=TaskReason.CONSENT_WITHDRAWN,
@@ -837,12 +846,15 @@ def windows_sweep(*, now: datetime | None = None, client: Client | None = None) 
     REPORTIN_MISSES_FOR_SUPERVISOR of them flag the client for a supervisor's attention.
     Safe to run twice or at once (see enforcement.compliance). Returns the tasks opened."""
     now = now or timezone.now()
-    return compliance.sweep(
+    opened = compliance.sweep(
         now=now,
         due_by=now + timedelta(hours=settings.REPORTIN_TASK_DUE_HOURS),
         flag_at=settings.REPORTIN_MISSES_FOR_SUPERVISOR,
         client_id=client.pk if client is not None else None,
     )
+    if opened:
+        notices_for_missed_windows(now=now, client=client)  # the person is told too, with what to do now
+    return opened
 
 
 def window_satisfy(*, window: ReportingWindow, checkin_id: int, now: datetime | None = None) -> bool:
@@ -879,6 +891,9 @@ def window_checkin_received(
             return  # reported, satisfied or excused already: none of them ever becomes open again
         if not ReportingWindow.objects.filter(pk=window.pk, status=WindowStatus.MISSED).exists():
             return
+    else:
+        # Kept on file, but it counts for no window: the person must not read "accepted" as "done".
+        notice_post(client=client, kind=NoticeKind.EXTRA_CHECKIN, checkin_id=checkin_id, details={"captured_at": captured_at.isoformat()}, now=received_at)
     # A window whose deadline passed since the last sweep gets its task now, so the note
     # below finds it instead of arriving a minute before the task.
     windows_sweep(now=received_at, client=client)
@@ -944,67 +959,333 @@ def client_attention_clear(*, client: Client, cleared_by: User, reason: str, now
     return True
 
 
-# --- Reminders ------------------------------------------------------------------------------
+# --- Reminders and notices: channels, the outbox, delivery ---------------------------------
+# (issue 18: the `channel` helper's section)
 
 NOTIFICATION_MAX_ATTEMPTS = 5
 
 
-def notifications_send(*, now: datetime | None = None, batch_size: int = 100, time_budget_s: float = 45.0) -> int:
-    """Send the reminders that are due through the configured sender
-    (REPORTIN_NOTIFICATION_SENDER). A reminder whose window is no longer open, or has closed,
-    is cancelled; a sender error is retried with growing delays, then recorded as failed.
-    Returns the number sent."""
+def contact_channels_set(
+    *, client: Client, channels: list[dict], language: str, recorded_via: str, recorded_by: User | None = None, now: datetime | None = None
+) -> list[ContactChannel]:
+    """The person's choice of channels for reminders and notices, each with their consent: the
+    exact words they were shown (notifications.consent_text) in `language`. `channels` is the
+    whole new choice: [{"channel": "sms", "address": "+16135550123"}, {"channel": "push",
+    "push_endpoint": ..., "push_p256dh": ..., "push_auth": ...}, {"channel": "email"}]; a channel
+    left out is ended. Reminders already queued follow the choice at once. Empty: email only, as
+    before channels could be chosen (a person without an email address then gets none)."""
+    now = now or timezone.now()
+    wanted = {}
+    for item in channels:
+        name = item["channel"]
+        if name in wanted:
+            message = _("Each channel can be chosen once.")
+            raise DomainError(message, code="invalid_input", fields={"channels": message})
+        wanted[name] = {field: item.get(field, "") or "" for field in ("address", "push_endpoint", "push_p256dh", "push_auth")}
+    if NotifyChannel.EMAIL in wanted and not client.email:
+        message = _("There is no email address on file; ask your officer to add one, or choose another channel.")
+        raise DomainError(message, code="invalid_input", fields={"channels": message})
+    with transaction.atomic():
+        Client.objects.select_for_update().filter(pk=client.pk).first()  # one change of choice at a time per person
+        current = {row.channel: row for row in ContactChannel.objects.filter(client=client, ended_at__isnull=True)}
+        kept, added, ended = [], [], []
+        for name, row in current.items():
+            same = name in wanted and all(getattr(row, field) == value for field, value in wanted[name].items())
+            if same:
+                kept.append(row)
+            else:
+                row.ended_at = now
+                row.save(update_fields=["ended_at"])
+                ended.append(name)
+        for name, where in wanted.items():
+            if name in current and current[name] in kept:
+                continue
+            added.append(ContactChannel.objects.create(
+                client=client, channel=name, consent_text=notifications.consent_text(name, language), consent_language=language,
+                recorded_via=recorded_via, recorded_by=recorded_by, chosen_at=now, **where,
+            ))
+        before = set(current) or {NotifyChannel.EMAIL}
+        after = set(wanted) or {NotifyChannel.EMAIL}
+        _notifications_follow_choice(client=client, dropped=before - after, new=after - before, now=now)
+        audit_record(
+            actor=recorded_by, actor_label=None if recorded_by else f"client {client.uci}", action="contact_channels.set", client=client,
+            details={"channels": sorted(wanted), "ended": sorted(ended), "via": recorded_via, "language": language}, now=now,
+        )
+    return kept + added
+
+
+def _notifications_follow_choice(*, client: Client, dropped: set[str], new: set[str], now: datetime) -> None:
+    # What is queued, read before the dropped channels' rows are cancelled: the new channels
+    # get the same messages at the same times.
+    queued = set(
+        Notification.objects.filter(client=client, status=NotificationStatus.PENDING, send_after__gt=now)
+        .values_list("window_id", "notice_id", "kind", "send_after")
+    ) if new else set()
+    if dropped:
+        Notification.objects.filter(client=client, channel__in=dropped, status=NotificationStatus.PENDING).update(
+            status=NotificationStatus.CANCELLED, last_error="the person no longer chose this channel"
+        )
+    if queued:
+        Notification.objects.bulk_create(
+            [Notification(client=client, window_id=window_id, notice_id=notice_id, kind=kind, channel=name, send_after=send_after)
+             for window_id, notice_id, kind, send_after in queued for name in new],
+            ignore_conflicts=True,
+        )
+
+
+def _notice_channels(client: Client) -> list[str]:
+    chosen = list(ContactChannel.objects.filter(client=client, ended_at__isnull=True).values_list("channel", flat=True))
+    if chosen:
+        return chosen
+    return [NotifyChannel.EMAIL] if client.email else []
+
+
+def notice_post(
+    *, client: Client, kind: str, window: ReportingWindow | None = None, checkin_id: int | None = None, details: dict | None = None,
+    now: datetime | None = None,
+) -> Notice:
+    """Tell the person something (NoticeKind): a notice for the app's home screen and a message
+    on each of their channels, sent at once. One notice per event: a second call for the same
+    window or check-in returns the first. `details` must never hold a score or a threshold."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            notice = Notice.objects.create(client=client, kind=kind, window=window, checkin_id=checkin_id, details=details or {}, created_at=now)
+    except IntegrityError:  # the same event told already (unique per window / check-in and kind)
+        lookup = {"window": window} if window is not None else {"checkin_id": checkin_id}
+        return Notice.objects.get(client=client, kind=kind, **lookup)
+    Notification.objects.bulk_create(
+        [Notification(client=client, notice=notice, kind=kind, channel=name, send_after=now) for name in _notice_channels(client)]
+    )
+    return notice
+
+
+def notices_for_missed_windows(*, now: datetime, client: Client | None = None) -> int:
+    """A notice (and its messages) for every window the sweep marked missed at `now`: set-based,
+    as the sweep is. Returns the notices created."""
+    table = {name: connection.ops.quote_name(model._meta.db_table) for name, model in (
+        ("notice", Notice), ("window", ReportingWindow), ("message", Notification), ("chosen", ContactChannel), ("client", Client),
+    )}
+    at = connection.ops.adapt_datetimefield_value(now)
+    only = "" if client is None else "AND w.client_id = %s"
+    extra = [] if client is None else [client.pk]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table['notice']} (client_id, kind, window_id, details, created_at) "
+            f"SELECT w.client_id, %s, w.id, '{{}}', %s FROM {table['window']} w "
+            f"WHERE w.status = %s AND w.missed_at = %s {only} ON CONFLICT DO NOTHING",
+            [NoticeKind.MISSED_WINDOW, at, WindowStatus.MISSED, at, *extra],
+        )
+        created = cursor.rowcount
+        if created:
+            new = f"SELECT id, client_id FROM {table['notice']} WHERE kind = %s AND created_at = %s"
+            columns = "(client_id, notice_id, kind, channel, status, send_after, attempts, provider_reference, last_error, created_at)"
+            # One message per chosen channel, or by email when none was chosen (and there is an address).
+            cursor.execute(
+                f"INSERT INTO {table['message']} {columns} SELECT n.client_id, n.id, %s, c.channel, %s, %s, 0, '', '', %s "
+                f"FROM ({new}) n JOIN {table['chosen']} c ON c.client_id = n.client_id AND c.ended_at IS NULL ON CONFLICT DO NOTHING",
+                [NoticeKind.MISSED_WINDOW, NotificationStatus.PENDING, at, at, NoticeKind.MISSED_WINDOW, at],
+            )
+            cursor.execute(
+                f"INSERT INTO {table['message']} {columns} SELECT n.client_id, n.id, %s, %s, %s, %s, 0, '', '', %s "
+                f"FROM ({new}) n JOIN {table['client']} p ON p.id = n.client_id AND p.email <> '' "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table['chosen']} c WHERE c.client_id = n.client_id AND c.ended_at IS NULL) "
+                "ON CONFLICT DO NOTHING",
+                [NoticeKind.MISSED_WINDOW, NotifyChannel.EMAIL, NotificationStatus.PENDING, at, at, NoticeKind.MISSED_WINDOW, at],
+            )
+    return created
+
+
+def notice_read(*, client: Client, notice_id: int, now: datetime | None = None) -> Notice:
+    """The person has seen a notice: it leaves the home screen (and stays in the list)."""
+    now = now or timezone.now()
+    notice = Notice.objects.filter(client=client, pk=notice_id).first()
+    if notice is None:
+        raise NotFound(code="notice_not_found")
+    if notice.read_at is None:
+        Notice.objects.filter(pk=notice.pk, read_at__isnull=True).update(read_at=now)
+        notice.read_at = now
+    return notice
+
+
+def notifications_claim(*, now: datetime, limit: int) -> list[int]:
+    """Take up to `limit` due messages for sending (pending -> sending, `claimed_at` = now: the
+    claim's token, handed to notifications_deliver); returns their ids."""
+    with transaction.atomic():
+        # SKIP LOCKED: two claimers at once take different messages, never the same one.
+        ids = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status=NotificationStatus.PENDING, send_after__lte=now)
+            .order_by("send_after", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            transition(
+                Notification.objects.filter(pk__in=ids, status=NotificationStatus.PENDING),
+                table=NOTIFICATION_STATUS_TRANSITIONS, to=NotificationStatus.SENDING, claimed_at=now,
+            )
+    return ids
+
+
+def notifications_reclaim(*, now: datetime, lease: timedelta, limit: int) -> list[int]:
+    """Messages left in `sending` longer than `lease` (their sender died): taken again with a
+    new token (`claimed_at` = now), to be sent only after asking the provider whether it already
+    has them. The dead sender's message, if the broker hands it out again, carries the old token
+    and finds nothing left to do."""
+    with transaction.atomic():
+        # SKIP LOCKED + a conditional UPDATE: a live sender finishing a row wins over the reclaim.
+        ids = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status=NotificationStatus.SENDING, claimed_at__lt=now - lease)
+            .order_by("claimed_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENDING).update(claimed_at=now)
+    return ids
+
+
+def notifications_in_flight() -> int:
+    """Messages claimed and not yet sent: the dispatcher claims no more while the notify
+    workers have this much in hand, so that none waits in the queue past its lease."""
+    return Notification.objects.filter(status=NotificationStatus.SENDING).count()
+
+
+def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None, now: datetime | None = None, check_provider: bool = False) -> int:
+    """Send the claimed messages `ids` through their channels, several at once, outside any
+    database transaction (a slow provider holds no lock), and record each outcome as it comes.
+    With `check_provider` (a retry after a sender died) the provider is asked first whether it
+    already has a message, so that none is sent twice. `claimed_at` is the claim's token: rows
+    claimed again since (by notifications_reclaim) are someone else's. Returns the number sent."""
     now = now or timezone.now()
     sender = import_string(settings.REPORTIN_NOTIFICATION_SENDER)
+    mine = Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENDING)
+    if claimed_at is not None:
+        mine = mine.filter(claimed_at=claimed_at)
+    rows = list(mine.select_related("client", "client__region", "window", "notice", "notice__window").order_by("pk"))
+    chosen = {
+        (row.client_id, row.channel): row
+        for row in ContactChannel.objects.filter(client_id__in={n.client_id for n in rows}, ended_at__isnull=True)
+    }
+    outcomes, to_send = [], []
+    for notification in rows:
+        window = notification.window
+        if window is not None and (window.status != WindowStatus.OPEN or now >= window.closes_at):
+            # extra=None: no attempt was made.
+            outcomes.append((notification, NotificationStatus.CANCELLED, f"window {window.status}, closes {window.closes_at:%Y-%m-%d %H:%M} UTC", None))
+            continue
+        notification.contact = notifications.contact(notification, chosen.get((notification.client_id, notification.channel)))
+        notification.check_provider = check_provider
+        to_send.append(notification)
+
+    limiter = channels.RateLimiter(settings.REPORTIN_CHANNEL_RATES)
+
+    def attempt(notification: Notification):
+        limiter.acquire(notification.channel)
+        try:
+            return notification, NotificationStatus.SENT, "", sender(notification) or ""
+        except notifications.Undeliverable as exc:
+            return notification, NotificationStatus.CANCELLED, str(exc)[:1000], ""
+        except Exception as exc:  # any other sender failure is retried, then recorded
+            logger.warning("notification %s: sender failed: %s", notification.pk, exc)
+            return notification, NotificationStatus.PENDING, f"{type(exc).__name__}: {exc}"[:1000], getattr(exc, "after_s", None) or 0
+
+    sent = 0
+    if to_send:
+        futures = [_sender_pool().submit(attempt, notification) for notification in to_send]
+        # Outcomes are written as they come, in small batches: a sender killed midway loses
+        # at most the batch not yet written (those rows stay `sending`, and are reclaimed).
+        batch, last = [], time.monotonic()
+        for future in as_completed(futures):
+            batch.append(future.result())
+            if len(batch) >= 100 or time.monotonic() - last > 0.5:
+                sent += _notifications_record(batch, now=now)
+                batch, last = [], time.monotonic()
+        outcomes.extend(batch)
+    sent += _notifications_record(outcomes, now=now)
+    return sent
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid: int | None = None
+
+
+def _sender_pool() -> ThreadPoolExecutor:
+    """The sender threads of this process, kept between chunks with their HTTP connections
+    (a forked worker makes its own)."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        _pool = ThreadPoolExecutor(max_workers=settings.REPORTIN_NOTIFY_CONCURRENCY, thread_name_prefix="notify")
+        _pool_pid = os.getpid()
+    return _pool
+
+
+def _notifications_record(outcomes: list, *, now: datetime) -> int:
+    """Write send outcomes; each row only if still `sending` (a reclaim may have taken it).
+    The sent ones, nearly all, in one statement."""
+    sent_rows = [(n.pk, extra) for n, status, _reason, extra in outcomes if status == NotificationStatus.SENT]
+    # The sent ones in one hand-written UPDATE (sending -> sent, which the table allows: checked
+    # here so that a change of the table cannot leave this statement behind).
+    assert NotificationStatus.SENDING in sources_of(NOTIFICATION_STATUS_TRANSITIONS, NotificationStatus.SENT)
+    sent = 0
+    with transaction.atomic():
+        if sent_rows:
+            table = connection.ops.quote_name(Notification._meta.db_table)
+            values = ", ".join(["(%s, %s)"] * len(sent_rows))
+            with connection.cursor() as cursor:
+                # UPDATE ... FROM (VALUES ...), whose columns both name column1, column2: PostgreSQL, and
+                # SQLite since 3.33.
+                cursor.execute(
+                    f"UPDATE {table} SET status = %s, sent_at = %s, attempts = attempts + 1, last_error = '', "
+                    f"provider_reference = v.column2 FROM (VALUES {values}) AS v "
+                    f"WHERE {table}.id = v.column1 AND {table}.status = %s",
+                    [NotificationStatus.SENT, connection.ops.adapt_datetimefield_value(now), *[item for row in sent_rows for item in row], NotificationStatus.SENDING],
+                )
+                sent = cursor.rowcount
+        for notification, status, reason, extra in outcomes:
+            if status == NotificationStatus.SENT:
+                continue
+            attempts = notification.attempts + (0 if extra is None and status == NotificationStatus.CANCELLED else 1)
+            changes = {"attempts": attempts, "last_error": reason, "status": status}
+            if status == NotificationStatus.PENDING:
+                if attempts < NOTIFICATION_MAX_ATTEMPTS:
+                    changes["send_after"] = now + max(timedelta(minutes=2**attempts), timedelta(seconds=extra))
+                else:
+                    changes["status"] = NotificationStatus.FAILED
+            to = changes.pop("status")
+            transition(
+                Notification.objects.filter(pk=notification.pk, status=NotificationStatus.SENDING),
+                table=NOTIFICATION_STATUS_TRANSITIONS, to=to, **changes,
+            )
+    return sent
+
+
+def notifications_send(*, now: datetime | None = None, batch_size: int = 100, time_budget_s: float = 45.0) -> int:
+    """Claim and send what is due, in this process (the embedded configuration and tests;
+    production spreads the work over the notify queue: notifications_dispatch). Returns the
+    number sent."""
+    now = now or timezone.now()
     started, sent = time.monotonic(), 0
     while time.monotonic() - started < time_budget_s:
-        with transaction.atomic():
-            # SKIP LOCKED: two senders at once take different reminders, never the same one.
-            batch = list(
-                Notification.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("client", "client__region", "window")
-                .filter(status=NotificationStatus.PENDING, send_after__lte=now)
-                .order_by("send_after", "pk")[:batch_size]
-            )
-            for notification in batch:
-                sent += _notification_deliver(notification, sender=sender, now=now)
-        if len(batch) < batch_size:
+        ids = notifications_claim(now=now, limit=batch_size)
+        sent += notifications_deliver(ids=ids, claimed_at=now, now=now)
+        if len(ids) < batch_size:
             break
     return sent
 
 
-def _notification_deliver(notification: Notification, *, sender, now: datetime) -> bool:
-    window = notification.window
-    fields = ["status", "attempts", "last_error", "sent_at", "send_after"]
-    if window is not None and (window.status != WindowStatus.OPEN or now >= window.closes_at):
-        new_status, notification.last_error = NotificationStatus.CANCELLED, f"window {window.status}, closes {window.closes_at:%Y-%m-%d %H:%M} UTC"
-    else:
-        notification.attempts += 1
-        try:
-            sender(notification)
-        except notifications.Undeliverable as exc:
-            new_status, notification.last_error = NotificationStatus.CANCELLED, str(exc)
-        except Exception as exc:  # any sender failure is retried, then recorded
-            logger.warning("notification %s: sender failed: %s", notification.pk, exc)
-            notification.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-            if notification.attempts < NOTIFICATION_MAX_ATTEMPTS:
-                notification.send_after = now + timedelta(minutes=2**notification.attempts)
-                new_status = NotificationStatus.PENDING
-            else:
-                new_status = NotificationStatus.FAILED
-        else:
-            new_status, notification.sent_at, notification.last_error = NotificationStatus.SENT, now, ""
-    values = {name: getattr(notification, name) for name in fields if name != "status"}
-    if new_status == NotificationStatus.PENDING:
-        # A retry later: the reminder stays pending with its attempt counted.
-        Notification.objects.filter(pk=notification.pk).update(**values)
-    else:
-        transition_one(
-            Notification.objects.filter(pk=notification.pk), table=NOTIFICATION_STATUS_TRANSITIONS, to=new_status,
-            current=notification.status, **values,
+def notification_receipt(*, provider_reference: str, delivered: bool, reason: str = "", now: datetime | None = None) -> bool:
+    """The provider's delivery receipt for a sent message: delivered to the phone, or failed
+    with the provider's reason. False when no sent message has this reference."""
+    now = now or timezone.now()
+    status = NotificationStatus.DELIVERED if delivered else NotificationStatus.FAILED
+    changes = {"delivered_at": now} if delivered else {"last_error": reason[:1000]}
+    return bool(
+        transition(
+            Notification.objects.filter(provider_reference=provider_reference, status=NotificationStatus.SENT).exclude(provider_reference=""),
+            table=NOTIFICATION_STATUS_TRANSITIONS, to=status, **changes,
         )
-    notification.status = new_status
-    return new_status == NotificationStatus.SENT
+    )
 
 
 # --- Tasks ----------------------------------------------------------------------------------

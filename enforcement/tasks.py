@@ -5,9 +5,11 @@ in the database.
 """
 
 import time
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from enforcement import audit, services
 
@@ -32,6 +34,43 @@ def windows_materialise(after_id: int = 0) -> int:
 @shared_task
 def notifications_send() -> int:
     return services.notifications_send()
+
+
+@shared_task
+def notifications_dispatch(budget_s: float = 50.0) -> int:
+    """Claim what is due in chunks and hand each chunk to a notify worker, plus chunks whose
+    sender died; never more in hand at once than REPORTIN_NOTIFY_MAX_IN_FLIGHT (the rest
+    waits in the table, not in the broker, so no claim outlives its lease in a queue). Runs
+    up to `budget_s`, a beat interval. Returns the number of messages handed over."""
+    started, handed = time.monotonic(), 0
+    chunk = settings.REPORTIN_NOTIFY_CHUNK
+    lease = timedelta(seconds=settings.REPORTIN_NOTIFY_LEASE_S)
+    while time.monotonic() - started < budget_s:
+        now = timezone.now()
+        stale = services.notifications_reclaim(now=now, lease=lease, limit=chunk)
+        if stale:
+            notifications_deliver.delay(stale, claimed_at=now.isoformat(), check_provider=True)
+        if services.notifications_in_flight() >= settings.REPORTIN_NOTIFY_MAX_IN_FLIGHT:
+            time.sleep(0.5)
+            continue
+        now = timezone.now()
+        ids = services.notifications_claim(now=now, limit=chunk)
+        if ids:
+            notifications_deliver.delay(ids, claimed_at=now.isoformat())
+        handed += len(stale) + len(ids)
+        if not ids and not stale:
+            break  # nothing due now; the next run (a minute on) takes what falls due meanwhile
+    return handed
+
+
+# acks_late + reject_on_worker_lost: a chunk whose worker was killed goes to another worker,
+# which asks the provider before resending (the `redelivered` flag), so nothing is sent twice.
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def notifications_deliver(self, ids: list[int], claimed_at: str, check_provider: bool = False) -> int:
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    return services.notifications_deliver(
+        ids=ids, claimed_at=datetime.fromisoformat(claimed_at), check_provider=check_provider or redelivered
+    )
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -19,11 +19,11 @@ from reportin.models import CheckIn, Device, FaceMatch
 
 @admin.register(Device)
 class DeviceAdmin(RegionScopedAdmin):
-    list_display = ["client", "name", "platform", "token_prefix", "activated_at", "last_seen_at", "revoked_at"]
-    list_filter = ["platform"]
+    list_display = ["client", "name", "platform", "token_prefix", "activated_at", "last_seen_at", "state", "revoked_at"]
+    list_filter = ["platform", "removed_by_person"]
     search_fields = CLIENT_SEARCH
     list_select_related = ["client"]
-    fields = ["client", "name", "platform", "token_prefix", "activated_at", "last_seen_at", "revoked_at", "revoked_by"]
+    fields = ["client", "name", "platform", "token_prefix", "activated_at", "last_seen_at", "state", "revoked_at", "revoked_by", "removed_by_person"]
     readonly_fields = fields
     actions = ["revoke"]
 
@@ -32,6 +32,10 @@ class DeviceAdmin(RegionScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("state"))
+    def state(self, device):
+        return device.state
 
     @admin.action(description=_("Revoke the selected devices (their tokens stop working at once)"), permissions=["change"])
     def revoke(self, request, queryset):

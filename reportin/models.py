@@ -32,6 +32,9 @@ class Device(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The person removed the app from the phone themselves (DELETE /api/v1/device): officers
+    # must not read a revocation without a staff member as a lost or confiscated phone.
+    removed_by_person = models.BooleanField(_("removed by the person"), default=False)
 
     class Meta:
         ordering = ["-activated_at"]
@@ -44,6 +47,12 @@ class Device(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is None:
+            return str(_("Active"))
+        return str(_("Removed by the person") if self.removed_by_person else _("Revoked by an officer"))
 
 
 class CheckInStatus(models.TextChoices):

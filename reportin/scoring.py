@@ -21,6 +21,7 @@ from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
 from enforcement.models import (
     Client,
+    NoticeKind,
     PhotoStatus,
     RecentReference,
     RecentReferenceSource,
@@ -406,6 +407,12 @@ def _checkin_conclude(checkin: CheckIn, match: FaceMatch, *, phash: str, now: da
         )
     if verified and checkin.window_id:
         enforcement_services.window_satisfy(window=checkin.window, checkin_id=checkin.pk, now=now)
+    if not verified:
+        # The person is told an officer will look (never why: the reason comes with the decision).
+        enforcement_services.notice_post(
+            client=checkin.client, kind=NoticeKind.CHECKIN_REVIEW, checkin_id=checkin.pk,
+            details={"captured_at": checkin.captured_at.isoformat()}, now=now,
+        )
 
 
 def quality_sampled(checkin_id: int) -> bool:

@@ -23,6 +23,8 @@ from enforcement.models import (
     Channel,
     Client,
     ConsentKind,
+    InvestigationTask,
+    NoticeKind,
     ReportingWindow,
     TaskResolution,
     WindowStatus,
@@ -177,6 +179,21 @@ def device_revoke(*, device: Device, revoked_by, now: datetime | None = None) ->
     now = now or timezone.now()
     if Device.objects.filter(pk=device.pk, revoked_at__isnull=True).update(revoked_at=now, revoked_by=revoked_by):
         enforcement_services.audit_record(actor=revoked_by, action="device.revoke", obj=device, client=device.client, now=now)
+
+
+@transaction.atomic
+def device_remove(*, device: Device, now: datetime | None = None) -> bool:
+    """The person removes the app from this phone: the token stops working at once, for good.
+    Returns False when the device was already revoked (a repeated request changes nothing)."""
+    now = now or timezone.now()
+    if not Device.objects.filter(pk=device.pk, revoked_at__isnull=True).update(revoked_at=now, removed_by_person=True):
+        return False
+    device.revoked_at, device.removed_by_person = now, True
+    enforcement_services.audit_record(
+        actor=None, actor_label=f"client {device.client.uci}", action="device.remove", obj=device, client=device.client,
+        details={"device": device.name, "platform": device.platform}, now=now,
+    )
+    return True
 
 
 # --- Check-ins ------------------------------------------------------------------------------
@@ -508,6 +525,17 @@ def checkin_settle(*, checkin_id: int, officer, now: datetime) -> bool:
         details={"status": new_status, "resolutions": sorted(resolutions), "window": checkin.window_id, "window_status": window_settled},
         now=now,
     )
+    if new_status in (CheckInStatus.VERIFIED, CheckInStatus.REJECTED):
+        # The outcome in plain words with its reason category (enforcement.notifications), never
+        # the score. (A check-in only "reviewed" -- contact made, escalated, excused -- is the
+        # officer's to explain: the person hears from them, and its window's own notice.)
+        reason = InvestigationTask.objects.filter(checkin_id=checkin.pk).order_by("pk").values_list("reason", flat=True).first()
+        enforcement_services.notice_post(
+            client=checkin.client, kind=NoticeKind.REVIEW_OUTCOME, checkin_id=checkin.pk,
+            details={"confirmed": new_status == CheckInStatus.VERIFIED, "reason": reason or "", "captured_at": checkin.captured_at.isoformat(),
+                     "window_counts": window_settled == WindowStatus.SATISFIED},
+            now=now,
+        )
     return True
 
 

@@ -3,7 +3,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from reportin import webapp
-from reportin.api import views
+from reportin.api import channels, device, notices, views
 
 app_name = "api"
 
@@ -12,6 +12,11 @@ urlpatterns = [
     path("api/v1/consent-text", views.ConsentTextView.as_view(), name="consent-text"),
     path("api/v1/consents", views.ConsentsView.as_view(), name="consents"),
     path("api/v1/me", views.MeView.as_view(), name="me"),
+    path("api/v1/device", device.DeviceRemoveView.as_view(), name="device"),
+    path("api/v1/channels", channels.ChannelsView.as_view(), name="channels"),
+    path("api/v1/notices", notices.NoticesView.as_view(), name="notices"),
+    re_path(r"^api/v1/notices/(?P<notice_id>[0-9]{1,18})/read$", notices.NoticeReadView.as_view(), name="notice-read"),
+    path("api/v1/notify/receipts", channels.NotifyReceiptView.as_view(), name="notify-receipts"),
     path("api/v1/check-ins", views.CheckInsView.as_view(), name="checkins"),
     # At most 18 digits: a larger id is no id of ours, and must not reach the database as one.
     re_path(r"^api/v1/check-ins/(?P<checkin_id>[0-9]{1,18})$", views.CheckInDetailView.as_view(), name="checkin"),

@@ -116,7 +116,7 @@ def test_every_queue_tasks_are_routed_to_is_consumed_by_a_worker_service():
         if command[:4] == ["celery", "-A", "config", "worker"]:
             consumed |= set(command[command.index("-Q") + 1].split(","))
     routed = {route["queue"] for route in app.conf.task_routes.values()} | {app.conf.task_default_queue}
-    assert routed == {"scoring", "default", "long"} and routed <= consumed
+    assert routed == {"scoring", "default", "long", "notify"} and routed <= consumed
     assert command_of("worker-long")[command_of("worker-long").index("-Q") + 1] == "long"
 
 

@@ -26,6 +26,7 @@ ERROR_CODES = {
     "consent_required": (403, "Remote reporting needs both consents. Please report in person at your CBSA office, or give consent in the app."),
     "not_found": (404, "Not found."),
     "checkin_not_found": (404, "Not found."),
+    "notice_not_found": (404, "Not found."),
     "consent_text_not_found": (404, "There is no consent text for this kind and language."),
     "text_version_outdated": (409, "A newer version of this consent text has been published; read it before giving consent."),
     "idempotency_key_reused": (409, "This Idempotency-Key was already used for a different check-in."),

@@ -39,6 +39,27 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
+def _field_errors(detail, prefix: str = "") -> dict[str, str]:
+    """Field -> message; a nested field is named by its path (`channels[1].address`), so the
+    app can put the message beside the right input."""
+    if isinstance(detail, dict):
+        out = {}
+        for name, value in detail.items():
+            if isinstance(name, int):  # a list's item, as DRF reports some of them
+                path = f"{prefix}[{name}]"
+            else:
+                path = f"{prefix}.{name}" if prefix else str(name)
+            out.update(_field_errors(value, path))
+        return out
+    if isinstance(detail, list) and any(isinstance(item, (dict, list)) for item in detail):
+        out = {}
+        for index, item in enumerate(detail):
+            if item:
+                out.update(_field_errors(item, f"{prefix}[{index}]"))
+        return out
+    return {prefix or "non_field_errors": _flatten(detail)}
+
+
 # The framework's own exceptions: (class, code, message); the first match wins.
 FRAMEWORK_ERRORS = [
     (exceptions.NotAuthenticated, "not_authenticated", gettext_lazy("Send the device token: Authorization: Token <token>.")),
@@ -98,7 +119,7 @@ def exception_handler(exc, context):
         return error_response(400, "bad_request", _("The request was refused as malformed."))
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        fields = {name: _flatten(value) for name, value in detail.items()}
+        fields = _field_errors(detail)
         return error_response(400, "invalid_input", _("Some fields are missing or not valid."), fields)
     if isinstance(exc, exceptions.APIException):
         headers = {}

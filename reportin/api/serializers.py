@@ -208,6 +208,18 @@ class PendingActionOutput(serializers.Serializer):
     message = serializers.CharField()
 
 
+class OfficeOutput(serializers.Serializer):
+    name = serializers.CharField()
+    address = serializers.CharField()
+    hours = serializers.CharField()
+    phone = serializers.CharField()
+    languages = serializers.ListField(child=serializers.CharField())
+
+
+class OfficerOutput(serializers.Serializer):
+    name = serializers.CharField()
+
+
 class MeOutput(serializers.Serializer):
     profile = ProfileOutput()
     consents = ConsentsOutput()
@@ -215,6 +227,12 @@ class MeOutput(serializers.Serializer):
     current_window = WindowOutput(allow_null=True)
     next_window = WindowOutput(allow_null=True)
     pending_actions = PendingActionOutput(many=True)
+    pending_notices = serializers.ListField(
+        child=serializers.DictField(), help_text="Unread notices, newest first, as GET /api/v1/notices gives them."
+    )
+    office = OfficeOutput(allow_null=True, help_text="Where to report in person, and whom to call.")
+    case_officer = OfficerOutput(allow_null=True)
+    recent_missed_windows = WindowOutput(many=True, help_text="Missed windows of the last 30 days, newest first.")
 
 
 # --- Check-ins ------------------------------------------------------------------------------

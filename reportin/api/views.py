@@ -19,6 +19,7 @@ from enforcement import services as enforcement_services
 from enforcement.errors import DomainError
 from enforcement.models import WEEKDAY_NAMES, Channel
 from reportin import selectors, services
+from reportin.api import notice_shapes as notices
 from reportin.api import serializers as s
 from reportin.api.auth import DeviceRequired, DeviceTokenAuthentication, RequestRateThrottle
 from reportin.api.docs import AUTH_ERRORS, BODY_ERRORS, error_responses
@@ -223,6 +224,13 @@ _WINDOW_EXAMPLE = {
 }
 
 
+def _officer_public(officer) -> dict | None:
+    """The case officer as the person may see them: the name only (their contact is the office's)."""
+    if officer is None:
+        return None
+    return {"name": officer.get_full_name() or officer.get_username()}
+
+
 class MeView(_Device):
     @extend_schema(
         operation_id="me",
@@ -249,6 +257,10 @@ class MeView(_Device):
                             "current_window": _WINDOW_EXAMPLE,
                             "next_window": {**_WINDOW_EXAMPLE, "id": 813, "opens_at": "2026-03-05T14:00:00Z", "closes_at": "2026-03-05T22:00:00Z", "deadline_at": "2026-03-05T23:00:00Z", "opens_at_local": "2026-03-05T09:00:00-05:00", "closes_at_local": "2026-03-05T17:00:00-05:00", "deadline_at_local": "2026-03-05T18:00:00-05:00"},
                             "pending_actions": [{"code": "renew_consent", "message": "A consent text has changed. Read it again and give your answer."}],
+                            "pending_notices": [],
+                            "office": {"name": "Toronto CBSA office", "address": "6900 Airport Rd, Mississauga ON L4V 1E8", "hours": "Monday to Friday, 8:00 to 16:00", "phone": "+1 905-676-2563", "languages": ["English", "French", "Spanish"]},
+                            "case_officer": {"name": "Alex Martin"},
+                            "recent_missed_windows": [],
                         },
                     )
                 ],
@@ -282,6 +294,12 @@ class MeView(_Device):
             "current_window": s.WindowOutput.of(overview.current_window, zone),
             "next_window": s.WindowOutput.of(overview.next_window, zone),
             "pending_actions": [{"code": code, "message": messages[code]} for code in overview.pending_actions],
+            "pending_notices": notices.unread_notices(client, request.LANGUAGE_CODE),
+            "office": enforcement_selectors.office_public(enforcement_selectors.office_for(client=client), request.LANGUAGE_CODE),
+            "case_officer": _officer_public(client.case_officer),
+            "recent_missed_windows": [
+                s.WindowOutput.of(window, zone) for window in enforcement_selectors.missed_windows_recent(client=client, now=timezone.now())
+            ],
         }
         return Response(s.MeOutput(body).data)
 

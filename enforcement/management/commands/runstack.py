@@ -54,7 +54,7 @@ class Command(BaseCommand):
         schedule = str(settings.DATA_DIR / "celerybeat-schedule")
         commands = {
             "web": [python, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py", "--bind", f"{bind_host}:{port}"],
-            "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q", "scoring,default,long", "--concurrency", str(worker_concurrency), "-l", "INFO"],
+            "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q", "scoring,default,long,notify", "--concurrency", str(worker_concurrency), "-l", "INFO"],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO", "-s", schedule],
         }
         children: dict[str, subprocess.Popen] = {}

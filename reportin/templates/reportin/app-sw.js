@@ -39,3 +39,31 @@ self.addEventListener("fetch", (event) => {
   }
   // Everything else (the API above all) goes to the network as usual.
 });
+
+// A notice or reminder pushed by the server (enforcement.channels.WebPushChannel: RFC 8291
+// encrypted, so only this browser reads it). Shown as a notification; a tap opens the app.
+self.addEventListener("push", (event) => {
+  let message = {};
+  try {
+    message = event.data ? event.data.json() : {};
+  } catch (error) {
+    message = { body: event.data ? event.data.text() : "" };
+  }
+  event.waitUntil(self.registration.showNotification(message.title || "ReportIn", {
+    body: message.body || "",
+    tag: message.tag,
+    lang: message.lang,
+    data: { url: message.url || CONFIG.shell },
+  }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = (event.notification.data && event.notification.data.url) || CONFIG.shell;
+  event.waitUntil(
+    self.clients.matchAll({ type: "window" }).then((open) => {
+      const app = open.find((client) => new URL(client.url).pathname.startsWith(CONFIG.shell));
+      return app ? app.focus() : self.clients.openWindow(url);
+    }),
+  );
+});

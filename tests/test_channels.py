@@ -1,0 +1,296 @@
+"""Channels (issue 18.1): reminders by SMS through GC Notify (a local stand-in speaking its
+documented API over HTTP) and by Web Push (a local push endpoint that checks the VAPID
+signature and decrypts the payload with the subscription's keys), the person's choice with
+their consent, and delivery status per message."""
+
+from datetime import date, time, timedelta
+
+import pytest
+from django.utils import timezone
+
+from enforcement import services
+from enforcement.models import AuditEvent, ContactChannel, Notification
+from tests import factories
+from tests.conftest import make_reporter
+from tests.gcnotify import API_KEY, REFUSED_NUMBER, TEMPLATES, GCNotify
+from tests.push_endpoint import PushEndpoint, vapid_keys
+
+pytestmark = pytest.mark.django_db
+
+local = factories.toronto
+OPENS = local(2026, 3, 2, 9, 0)
+CLOSES = local(2026, 3, 2, 17, 0)
+NUMBER = "+16135550123"
+
+
+@pytest.fixture
+def gc_notify(settings):
+    with GCNotify() as standin:
+        settings.GC_NOTIFY_API_URL = standin.url
+        settings.GC_NOTIFY_API_KEY = API_KEY
+        settings.GC_NOTIFY_SMS_TEMPLATES = TEMPLATES
+        settings.REPORTIN_REMINDER_HOURS_BEFORE_CLOSE = 2
+        yield standin
+
+
+@pytest.fixture
+def push(settings):
+    private, public = vapid_keys()
+    settings.REPORTIN_VAPID_PRIVATE_KEY, settings.REPORTIN_VAPID_PUBLIC_KEY = private, public
+    settings.REPORTIN_VAPID_SUBJECT = "mailto:reportin-ops@example.org"
+    with PushEndpoint(vapid_public_key=public) as endpoint:
+        yield endpoint
+
+
+def person_with(channels: list[dict], *, language="en", email="person@example.org"):
+    """A client who chose `channels` (with consent) and then got a day's condition with reminders."""
+    client = factories.client(email=email, preferred_language=language, given_name="Ana")
+    services.contact_channels_set(client=client, channels=channels, language=language, recorded_via="app")
+    factories.condition(
+        client, window_start=time(9, 0), window_minutes=480, grace_minutes=60, starts_on=date(2026, 3, 1),
+        ends_on=date(2026, 3, 2), now=factories.MONDAY_MORNING,
+    )
+    return client
+
+
+def test_an_sms_reminder_goes_through_gc_notify_signed_and_in_the_persons_language(gc_notify):
+    client = person_with([{"channel": "sms", "address": NUMBER}], language="fr")
+    assert set(Notification.objects.filter(client=client).values_list("channel", flat=True)) == {"sms"}
+    assert services.notifications_send(now=OPENS + timedelta(minutes=1)) == 1
+    [sms] = gc_notify.sent
+    assert sms["phone_number"] == NUMBER and sms["template"]["id"] == TEMPLATES["fr"]
+    assert "Votre période de présentation se termine le 2 mars 2026 17:00" in sms["body"] or "2 mars 2026 17:00" in sms["body"]
+    notification = Notification.objects.get(client=client, kind="window_opened")
+    assert (notification.status, notification.provider_reference) == ("sent", sms["id"])
+    assert sms["reference"] == f"reportin-notification-{notification.pk}"
+
+
+def test_a_number_gc_notify_refuses_is_cancelled_with_its_reason(gc_notify):
+    client = person_with([{"channel": "sms", "address": REFUSED_NUMBER}])
+    assert services.notifications_send(now=OPENS) == 0
+    notification = Notification.objects.get(client=client, kind="window_opened")
+    assert notification.status == "cancelled"
+    assert notification.last_error == "GC Notify 400: ValidationError: phone_number Not a valid phone number"
+
+
+def test_a_rate_limited_sms_is_queued_again_not_lost(gc_notify):
+    client = person_with([{"channel": "sms", "address": NUMBER}])
+    gc_notify.rate_limited = True
+    assert services.notifications_send(now=OPENS) == 0
+    notification = Notification.objects.get(client=client, kind="window_opened")
+    assert notification.status == "pending" and notification.send_after > OPENS
+    assert "RateLimitError" in notification.last_error
+    gc_notify.rate_limited = False
+    assert services.notifications_send(now=notification.send_after) == 1
+    assert len(gc_notify.sent) == 1
+
+
+def test_a_wrong_api_key_is_refused_by_gc_notify_and_retried(gc_notify, settings):
+    settings.GC_NOTIFY_API_KEY = API_KEY[:-1] + ("0" if API_KEY[-1] != "0" else "1")
+    person_with([{"channel": "sms", "address": NUMBER}])
+    assert services.notifications_send(now=OPENS) == 0
+    notification = Notification.objects.get(kind="window_opened")
+    assert notification.status == "pending" and "AuthError: Invalid token: signature" in notification.last_error
+    assert gc_notify.sent == []
+
+
+def test_after_a_sender_died_gc_notify_is_asked_first_and_nothing_is_sent_twice(gc_notify):
+    person_with([{"channel": "sms", "address": NUMBER}])
+    [claimed] = services.notifications_claim(now=OPENS, limit=10)
+    assert services.notifications_deliver(ids=[claimed], now=OPENS) == 1
+    # The sender sent but died before writing it down: the row is back in `sending`.
+    Notification.objects.filter(pk=claimed).update(status="sending", claimed_at=OPENS, provider_reference="")
+    later = OPENS + timedelta(minutes=10)
+    assert services.notifications_reclaim(now=later, lease=timedelta(minutes=5), limit=10) == [claimed]
+    assert services.notifications_deliver(ids=[claimed], now=later, check_provider=True) == 1
+    assert len(gc_notify.sent) == 1
+    notification = Notification.objects.get(pk=claimed)
+    assert (notification.status, notification.provider_reference) == ("sent", gc_notify.sent[0]["id"])
+
+
+def test_a_message_that_never_reached_gc_notify_is_sent_on_the_retry(gc_notify):
+    person_with([{"channel": "sms", "address": NUMBER}])
+    [claimed] = services.notifications_claim(now=OPENS, limit=10)
+    later = OPENS + timedelta(minutes=10)
+    assert services.notifications_reclaim(now=later, lease=timedelta(minutes=5), limit=10) == [claimed]
+    assert services.notifications_deliver(ids=[claimed], now=later, check_provider=True) == 1
+    assert len(gc_notify.sent) == 1
+
+
+def test_delivery_receipts_from_gc_notify_record_delivered_and_failed_with_the_reason(gc_notify, settings, client):
+    settings.GC_NOTIFY_CALLBACK_TOKEN = "callback-secret-0123456789"
+    first = person_with([{"channel": "sms", "address": NUMBER}])
+    second = person_with([{"channel": "sms", "address": "+16135550124"}])
+    assert services.notifications_send(now=OPENS) == 2
+    by_number = {sms["phone_number"]: sms["id"] for sms in gc_notify.sent}
+    headers = {"HTTP_AUTHORIZATION": "Bearer callback-secret-0123456789"}
+    delivered = {"id": by_number[NUMBER], "reference": "x", "to": NUMBER, "status": "delivered", "notification_type": "sms"}
+    failed = {"id": by_number["+16135550124"], "status": "permanent-failure", "status_description": "Failed",
+              "provider_response": "The phone number is not in service", "notification_type": "sms"}
+    assert client.post("/api/v1/notify/receipts", delivered, content_type="application/json", **headers).json() == {"recorded": True}
+    assert client.post("/api/v1/notify/receipts", failed, content_type="application/json", **headers).json() == {"recorded": True}
+    one = Notification.objects.get(client=first, kind="window_opened")
+    two = Notification.objects.get(client=second, kind="window_opened")
+    assert one.status == "delivered" and one.delivered_at is not None
+    assert two.status == "failed" and two.last_error == "GC Notify permanent-failure: Failed The phone number is not in service"
+
+
+def test_a_receipt_without_the_callback_token_changes_nothing(gc_notify, settings, client):
+    settings.GC_NOTIFY_CALLBACK_TOKEN = "callback-secret-0123456789"
+    person_with([{"channel": "sms", "address": NUMBER}])
+    services.notifications_send(now=OPENS)
+    body = {"id": gc_notify.sent[0]["id"], "status": "delivered"}
+    response = client.post("/api/v1/notify/receipts", body, content_type="application/json", HTTP_AUTHORIZATION="Bearer wrong")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_token"
+    assert Notification.objects.get(kind="window_opened").status == "sent"
+
+
+def test_a_push_reminder_is_encrypted_for_the_subscription_and_signed_with_vapid(push):
+    client = person_with([push.subscription()])
+    assert services.notifications_send(now=OPENS) == 1
+    assert push.errors == []
+    [message] = push.received
+    assert message["payload"]["title"] == "Your reporting window is open"
+    assert "closes on March 2, 2026, 5 p.m." in message["payload"]["body"]
+    assert message["payload"]["url"] == "/app/" and message["payload"]["lang"] == "en"
+    assert message["vapid"]["sub"] == "mailto:reportin-ops@example.org"
+    notification = Notification.objects.get(client=client, kind="window_opened")
+    assert notification.status == "sent" and notification.provider_reference == f"{push.origin}/messages/1"
+
+
+def test_a_push_subscription_the_browser_dropped_is_cancelled_with_the_reason(push):
+    person_with([push.subscription()])
+    push.gone = True
+    assert services.notifications_send(now=OPENS) == 0
+    notification = Notification.objects.get(kind="window_opened")
+    assert notification.status == "cancelled" and notification.last_error.startswith("push service 410")
+
+
+def test_each_chosen_channel_gets_its_own_reminder_with_its_own_status(gc_notify, push, mailoutbox):
+    client = person_with([{"channel": "email"}, {"channel": "sms", "address": NUMBER}, push.subscription()])
+    assert services.notifications_send(now=OPENS) == 3
+    assert len(gc_notify.sent) == 1 and len(push.received) == 1 and len(mailoutbox) == 1
+    assert sorted(Notification.objects.filter(client=client, kind="window_opened").values_list("channel", "status")) == [
+        ("email", "sent"), ("push", "sent"), ("sms", "sent"),
+    ]
+
+
+# --- The choice, over the API ---------------------------------------------------------------
+
+
+def test_choosing_channels_in_the_app_records_consent_and_queued_reminders_follow(push):
+    reporter = make_reporter(email="a@example.org")
+    factories.condition(reporter.client, starts_on=timezone.localdate() + timedelta(days=1))  # reminders ahead
+    assert set(Notification.objects.filter(client=reporter.client).values_list("channel", flat=True)) == {"email"}
+    shown = reporter.api.get("/api/v1/channels", HTTP_ACCEPT_LANGUAGE="fr").json()
+    sms_text = next(item["consent_text"] for item in shown["available"] if item["channel"] == "sms")
+    assert "Notification GC" in sms_text and sms_text.startswith("J")  # French
+    response = reporter.api.put(
+        "/api/v1/channels", {"language": "fr", "channels": [{"channel": "sms", "address": NUMBER}, push.subscription()]}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert [(item["channel"], item["address"]) for item in response.json()["channels"]] == [("push", ""), ("sms", "•••••••••123")]
+    rows = {row.channel: row for row in ContactChannel.objects.filter(client=reporter.client, ended_at__isnull=True)}
+    assert rows["sms"].consent_text == sms_text and rows["sms"].consent_language == "fr" and rows["sms"].recorded_via == "app"
+    queued = Notification.objects.filter(client=reporter.client, status="pending")
+    assert {n.channel for n in queued} == {"sms", "push"}
+    assert set(Notification.objects.filter(client=reporter.client, channel="email").values_list("status", flat=True)) == {"cancelled"}
+    assert AuditEvent.objects.filter(action="contact_channels.set", client=reporter.client).count() == 1
+
+
+def test_choosing_again_keeps_the_history(push):
+    reporter = make_reporter()
+    reporter.api.put("/api/v1/channels", {"language": "en", "channels": [{"channel": "sms", "address": NUMBER}]}, format="json")
+    reporter.api.put("/api/v1/channels", {"language": "en", "channels": [{"channel": "sms", "address": "+16135550999"}]}, format="json")
+    rows = list(ContactChannel.objects.filter(client=reporter.client).order_by("chosen_at", "pk").values_list("address", "ended_at"))
+    assert [address for address, _ in rows] == [NUMBER, "+16135550999"]
+    assert rows[0][1] is not None and rows[1][1] is None
+
+
+@pytest.mark.parametrize(
+    ("channels", "field"),
+    [
+        ([{"channel": "sms", "address": "613-555-0123"}], "channels[0].address"),
+        ([{"channel": "email"}, {"channel": "sms"}], "channels[1].address"),
+        ([{"channel": "fax"}], "channels[0].channel"),
+        ([{"channel": "push", "push_endpoint": "ftp://push.example/1", "push_p256dh": "x", "push_auth": "y"}], "channels[0].push_endpoint"),
+        ([{"channel": "push", "push_endpoint": "https://push.example/1", "push_p256dh": "AAAA", "push_auth": "AAAAAAAAAAAAAAAAAAAAAA"}], "channels[0].push_p256dh"),
+        ([{"channel": "email", "address": NUMBER}], "channels[0].address"),
+        ([{"channel": "sms", "address": NUMBER, "colour": "red"}], "channels[0].colour"),
+    ],
+)
+def test_a_bad_choice_is_refused_with_the_field_and_changes_nothing(channels, field):
+    reporter = make_reporter()
+    response = reporter.api.put("/api/v1/channels", {"language": "en", "channels": channels}, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and list(error["fields"]) == [field], error
+    assert not ContactChannel.objects.exists()
+
+
+def test_email_cannot_be_chosen_without_an_address_on_file():
+    reporter = make_reporter(email="")
+    response = reporter.api.put("/api/v1/channels", {"language": "en", "channels": [{"channel": "email"}]}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_input"
+    assert not ContactChannel.objects.exists()
+
+
+def test_the_same_channel_twice_is_refused():
+    reporter = make_reporter()
+    body = {"language": "en", "channels": [{"channel": "sms", "address": NUMBER}, {"channel": "sms", "address": "+16135550999"}]}
+    response = reporter.api.put("/api/v1/channels", body, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_input"
+    assert not ContactChannel.objects.exists()
+
+
+# --- Fan-out (issue 18.2) -------------------------------------------------------------------
+
+
+def test_a_stale_chunk_finds_nothing_to_do_once_its_rows_were_reclaimed(gc_notify):
+    person_with([{"channel": "sms", "address": NUMBER}])
+    [claimed] = services.notifications_claim(now=OPENS, limit=10)
+    later = OPENS + timedelta(minutes=10)
+    services.notifications_reclaim(now=later, lease=timedelta(minutes=5), limit=10)
+    # The first claim's task, handed out again by the broker, carries the old token.
+    assert services.notifications_deliver(ids=[claimed], claimed_at=OPENS, now=later) == 0
+    assert gc_notify.sent == []
+    assert services.notifications_deliver(ids=[claimed], claimed_at=later, now=later, check_provider=True) == 1
+    assert len(gc_notify.sent) == 1
+
+
+def test_sends_keep_to_the_providers_rate(gc_notify, settings):
+    import time as clock
+
+    settings.REPORTIN_CHANNEL_RATES = {"sms": 3}
+    # Counters that count exactly under a burst of sender threads, as Redis does in production
+    # (the file cache, the embedded default, may undercount a little).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "rate-test"}}
+    for number in range(7):
+        person_with([{"channel": "sms", "address": f"+1613555{number:04d}"}])
+    started = clock.monotonic()
+    assert services.notifications_send(now=OPENS) == 7
+    # 7 sends at 3 a second need at least two second boundaries.
+    assert clock.monotonic() - started > 1.0
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_dispatcher_hands_chunks_to_a_real_notify_worker(celery_worker, settings):
+    from pathlib import Path
+
+    from enforcement.tasks import notifications_dispatch
+
+    client = factories.client(email="fanout-test@example.org")
+    factories.condition(client, starts_on=timezone.localdate() - timedelta(days=1))  # a day-long window under way
+    due = Notification.objects.filter(client=client, send_after__lte=timezone.now()).count()
+    assert due >= 1
+    assert notifications_dispatch(budget_s=1.0) >= due  # claimed and queued on `notify`, not sent here
+    folder = Path(settings.EMAIL_FILE_PATH)
+
+    def delivered():
+        rows = Notification.objects.filter(client=client, send_after__lte=timezone.now())
+        return all(row.status == "sent" for row in rows) and rows.exists()
+
+    from tests.conftest import wait_for
+
+    wait_for(delivered, timeout=60, message=f"the notify worker to send (worker log:\n{celery_worker.log()})")
+    assert any("fanout-test@example.org" in path.read_text() for path in folder.glob("*.log"))
