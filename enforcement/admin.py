@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from enforcement import biometric_images, roles, schedule, selectors, services
+from enforcement import activation_locks, biometric_images, roles, schedule, selectors, services
 from enforcement.errors import DomainError
 from enforcement.models import (
     ActivationCode,
@@ -277,6 +277,7 @@ class ClientAdmin(RegionScopedAdmin):
                 reenrolment_needed=any(p.status == PhotoStatus.PURGED for p in photos) and not any(p.status == PhotoStatus.READY for p in photos),
                 consent_form=InPersonConsentForm(initial={"language": client.preferred_language}),
                 codes=list(client.activation_codes.select_related("issued_by")[:5]),
+                activation_lock=activation_locks.state(uci=client.uci, now=now),
             )
         return super().change_view(request, object_id, form_url, extra)
 

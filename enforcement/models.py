@@ -373,6 +373,34 @@ class ActivationCode(models.Model):
         return f"Activation code {self.pk} for client {self.client_id}"
 
 
+class ActivationThrottle(models.Model):
+    """Failed activation attempts, shared by every web process. Counted per (UCI, client
+    address), so a stranger guessing from elsewhere does not lock out the person at their own
+    address; per UCI with a higher ceiling, against a guess spread over many addresses; and per
+    address, against one address trying many UCIs. Keys are keyed hashes: no UCI or address is
+    kept in clear. `uci_hash` finds the rows of one client, to show and clear them."""
+
+    class Scope(models.TextChoices):
+        UCI = "uci", "UCI"
+        UCI_ADDRESS = "uci_address", _("UCI from one address")
+        ADDRESS = "address", _("Client address")
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    key_hash = models.CharField(max_length=64)
+    uci_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("activation throttle")
+        verbose_name_plural = _("activation throttles")
+        constraints = [models.UniqueConstraint(fields=["scope", "key_hash"], name="activation_throttle_scope_key_unique")]
+
+    def __str__(self):
+        return f"{self.scope} {self.key_hash[:8]}… ({self.failures} failures)"
+
+
 # --- Conditions and windows ------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
-from enforcement import audit, channels, compliance, crypto, notifications, roles, selectors
+from enforcement import activation_locks, audit, channels, compliance, crypto, notifications, roles, selectors
 from enforcement.errors import Conflict, DomainError, Forbidden, NotFound
 from enforcement.models import (
     CASE_STATUS_TRANSITIONS,
@@ -791,7 +791,9 @@ def normalise_activation_code(code: str) -> str:
 @transaction.atomic
 def activation_code_issue(*, client: Client, issued_by: User | None, now: datetime | None = None, ttl_hours: int | None = None) -> tuple[str, ActivationCode]:
     """Issue a single-use activation code. The code itself is returned once and stored hashed;
-    earlier unused codes of the client are revoked."""
+    earlier unused codes of the client are revoked, and the client's activation lock (failed
+    attempts on their UCI, from any address) is cleared: the officer has just seen the person
+    (audited as activation_lock.clear)."""
     now = now or timezone.now()
     ttl = ttl_hours or settings.REPORTIN_ACTIVATION_CODE_TTL_HOURS
     ActivationCode.objects.filter(client=client, used_at__isnull=True, revoked_at__isnull=True).update(revoked_at=now)
@@ -800,6 +802,12 @@ def activation_code_issue(*, client: Client, issued_by: User | None, now: dateti
         client=client, code_hash=hash_secret(code), issued_by=issued_by, issued_at=now, expires_at=now + timedelta(hours=ttl)
     )
     audit_record(actor=issued_by, action="activation_code.issue", obj=record, client=client, details={"expires_at": record.expires_at}, now=now)
+    cleared = activation_locks.clear(uci=client.uci, now=now)
+    if cleared is not None:
+        audit_record(
+            actor=issued_by, action="activation_lock.clear", client=client, now=now,
+            details={"failures": cleared.failures, "addresses": cleared.addresses, "locked_until": cleared.locked_until, "scope": cleared.scope},
+        )
     return f"{code[:4]}-{code[4:8]}-{code[8:]}", record
 
 

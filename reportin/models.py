@@ -189,27 +189,3 @@ class FaceMatch(models.Model):
 
     def __str__(self):
         return f"{self.get_decision_display()} for check-in {self.checkin_id}"
-
-
-class ActivationThrottle(models.Model):
-    """Failed activation attempts per UCI and per client address, shared by every web process.
-    After a few failures the key is locked for a while, longer after each further failure.
-    Keys are keyed hashes: no UCI or address is kept in clear here."""
-
-    class Scope(models.TextChoices):
-        UCI = "uci", "UCI"
-        ADDRESS = "address", _("Client address")
-
-    scope = models.CharField(max_length=8, choices=Scope.choices)
-    key_hash = models.CharField(max_length=64)
-    failures = models.PositiveIntegerField(default=0)
-    last_failure_at = models.DateTimeField(null=True, blank=True)
-    locked_until = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("activation throttle")
-        verbose_name_plural = _("activation throttles")
-        constraints = [models.UniqueConstraint(fields=["scope", "key_hash"], name="activation_throttle_unique_key")]
-
-    def __str__(self):
-        return f"{self.scope} {self.key_hash[:8]}… ({self.failures} failures)"

@@ -2,7 +2,6 @@
 
 import hashlib
 import logging
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -11,13 +10,13 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from enforcement import activation_locks
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
-from enforcement.errors import Conflict, DomainError, NotFound, RateLimited
+from enforcement.errors import Conflict, DomainError, NotFound
 from enforcement.models import (
     ActivationCode,
     Channel,
@@ -33,7 +32,6 @@ from enforcement.transitions import transition
 from reportin import scoring, tasks
 from reportin.models import (
     CHECKIN_STATUS_TRANSITIONS,
-    ActivationThrottle,
     CheckIn,
     CheckInStatus,
     Device,
@@ -45,44 +43,8 @@ logger = logging.getLogger(__name__)
 # --- Devices --------------------------------------------------------------------------------
 
 
-# After this many failed activations for one UCI or one client address, that key is locked;
-# each further failure doubles the lock. Failures are forgotten a day after the last one.
-ACTIVATION_FREE_FAILURES = 5
-ACTIVATION_FIRST_LOCK = timedelta(minutes=1)
-ACTIVATION_MAX_LOCK = timedelta(hours=24)
-ACTIVATION_FAILURES_FORGOTTEN_AFTER = timedelta(hours=24)
-
-
 class _ActivationFailed(DomainError):
     pass
-
-
-def _activation_guards(*, uci: str, client_address: str, now: datetime) -> list[ActivationThrottle]:
-    """Lock and return the throttle rows of this UCI and this address; raise RateLimited if
-    either is locked. The row locks serialise concurrent attempts on the same key, so a burst
-    of parallel guesses is counted one by one (UCI row first, then address: no deadlock)."""
-    rows = []
-    for scope, value in ((ActivationThrottle.Scope.UCI, uci), (ActivationThrottle.Scope.ADDRESS, client_address)):
-        key_hash = salted_hmac("reportin.activation", f"{scope}:{value}").hexdigest()
-        ActivationThrottle.objects.get_or_create(scope=scope, key_hash=key_hash)
-        rows.append(ActivationThrottle.objects.select_for_update().get(scope=scope, key_hash=key_hash))
-    locked_until = max((row.locked_until for row in rows if row.locked_until and row.locked_until > now), default=None)
-    if locked_until is not None:
-        raise RateLimited(
-            _("Too many failed activation attempts. Try again later."),
-            retry_after=math.ceil((locked_until - now).total_seconds()),
-        )
-    return rows
-
-
-def _activation_failure_count(rows: list[ActivationThrottle], now: datetime) -> None:
-    for row in rows:
-        forgotten = row.last_failure_at is None or now - row.last_failure_at > ACTIVATION_FAILURES_FORGOTTEN_AFTER
-        row.failures = 1 if forgotten else row.failures + 1
-        row.last_failure_at = now
-        excess = row.failures - ACTIVATION_FREE_FAILURES
-        row.locked_until = now + min(ACTIVATION_FIRST_LOCK * 2**excess, ACTIVATION_MAX_LOCK) if excess >= 0 else None
-        row.save(update_fields=["failures", "last_failure_at", "locked_until"])
 
 
 def device_activate(
@@ -97,11 +59,12 @@ def device_activate(
 ) -> tuple[str, Device]:
     """Exchange a valid activation code (with the matching UCI and date of birth) for a device
     token, returned once. Any mismatch raises the same generic error; after repeated failures
-    for the UCI or the client address, RateLimited (429 with a growing Retry-After)."""
+    for the UCI from this address, for the UCI from anywhere or for the address (see
+    enforcement.activation_locks), RateLimited (429 with a growing Retry-After)."""
     now = now or timezone.now()
     failure = None
     with transaction.atomic():
-        guards = _activation_guards(uci=uci, client_address=client_address, now=now)
+        guards = activation_locks.guard(uci=uci, client_address=client_address, now=now)
         try:
             with transaction.atomic():
                 token, device = _device_activate(
@@ -110,12 +73,10 @@ def device_activate(
                 )
         except _ActivationFailed as exc:
             # Counted in the outer transaction, which commits: the failure must stick.
-            _activation_failure_count(guards, now)
+            activation_locks.count_failure(guards, now)
             failure = exc
         else:
-            uci_guard = guards[0]
-            uci_guard.failures, uci_guard.locked_until = 0, None
-            uci_guard.save(update_fields=["failures", "locked_until"])
+            activation_locks.forget_failures(guards)
     if failure is not None:
         logger.warning("activation failed from %s", client_address)
         raise failure

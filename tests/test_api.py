@@ -10,7 +10,10 @@ from django.utils import timezone
 from PIL import Image
 from rest_framework.test import APIClient
 
+from enforcement import activation_locks
+from enforcement.errors import RateLimited
 from enforcement.models import (
+    AuditEvent,
     CircumstanceChange,
     ConsentRecord,
     ConsentText,
@@ -100,33 +103,104 @@ def test_last_seen_is_updated_without_a_write_per_request(django_assert_max_num_
     assert Device.objects.get(pk=device.pk).last_seen_at == seen
 
 
-def test_five_failures_for_a_uci_lock_it_with_retry_after_growing():
-    client = factories.client()
-    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    attempt = {
+def wrong_attempt(client):
+    return {
         "activation_code": "WRONG-CODE-0000", "uci": client.uci, "date_of_birth": client.date_of_birth,
         "device_name": "p", "platform": "ios",
     }
-    for number in range(5):
-        with pytest.raises(services.DomainError) as failed:
-            services.device_activate(**attempt, client_address=f"198.51.100.{number}", now=now)
-        assert failed.value.code == "activation_failed"
-    with pytest.raises(services.RateLimited) as locked:
-        services.device_activate(**attempt, client_address="198.51.100.99", now=now)
-    assert locked.value.retry_after == 60
-    # Even the right code waits until the lock ends.
+
+
+def test_five_failures_for_a_uci_from_one_address_lock_it_there_with_retry_after_growing():
+    client = factories.client()
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     code, _ = factories.services.activation_code_issue(client=client, issued_by=None, now=now)
-    with pytest.raises(services.RateLimited):
-        services.device_activate(**{**attempt, "activation_code": code}, client_address="198.51.100.7", now=now + timedelta(seconds=30))
+    attempt = wrong_attempt(client)
+    for _number in range(5):
+        with pytest.raises(services.DomainError) as failed:
+            services.device_activate(**attempt, client_address="198.51.100.1", now=now)
+        assert failed.value.code == "activation_failed"
+    with pytest.raises(RateLimited) as locked:
+        services.device_activate(**attempt, client_address="198.51.100.1", now=now)
+    assert locked.value.retry_after == 60
+    # Even the right code waits there until the lock ends.
+    with pytest.raises(RateLimited):
+        services.device_activate(**{**attempt, "activation_code": code}, client_address="198.51.100.1", now=now + timedelta(seconds=30))
     # After the lock, one more failure locks it for twice as long.
     later = now + timedelta(seconds=61)
     with pytest.raises(services.DomainError):
-        services.device_activate(**attempt, client_address="198.51.100.8", now=later)
-    with pytest.raises(services.RateLimited) as locked_again:
-        services.device_activate(**attempt, client_address="198.51.100.9", now=later)
+        services.device_activate(**attempt, client_address="198.51.100.1", now=later)
+    with pytest.raises(RateLimited) as locked_again:
+        services.device_activate(**attempt, client_address="198.51.100.1", now=later)
     assert locked_again.value.retry_after == 120
-    token, _ = services.device_activate(**{**attempt, "activation_code": code}, client_address="198.51.100.7", now=later + timedelta(seconds=121))
+    token, _ = services.device_activate(**{**attempt, "activation_code": code}, client_address="198.51.100.1", now=later + timedelta(seconds=121))
     assert token
+
+
+def test_a_stranger_guessing_from_elsewhere_does_not_lock_out_the_person_at_their_address():
+    client = factories.client()
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    code, _ = factories.services.activation_code_issue(client=client, issued_by=None, now=now)
+    for _number in range(5):
+        with pytest.raises(services.DomainError):
+            services.device_activate(**wrong_attempt(client), client_address="198.51.100.66", now=now)
+    with pytest.raises(RateLimited):
+        services.device_activate(**wrong_attempt(client), client_address="198.51.100.66", now=now)
+    # The person, at home, is not locked out by the stranger; the stranger stays locked.
+    token, device = services.device_activate(
+        **{**wrong_attempt(client), "activation_code": code}, client_address="203.0.113.10", now=now + timedelta(seconds=1)
+    )
+    assert token and device.client == client
+    with pytest.raises(RateLimited):
+        services.device_activate(**wrong_attempt(client), client_address="198.51.100.66", now=now + timedelta(seconds=2))
+
+
+def test_the_uci_wide_ceiling_stops_a_guess_spread_over_many_addresses():
+    client = factories.client()
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    code, _ = factories.services.activation_code_issue(client=client, issued_by=None, now=now)
+    ceiling = activation_locks.FREE_FAILURES[activation_locks.Scope.UCI]
+    assert ceiling > activation_locks.FREE_FAILURES[activation_locks.Scope.UCI_ADDRESS]
+    for number in range(ceiling):
+        with pytest.raises(services.DomainError) as failed:
+            services.device_activate(**wrong_attempt(client), client_address=f"198.51.100.{number}", now=now)
+        assert failed.value.code == "activation_failed"
+    with pytest.raises(RateLimited) as locked:
+        services.device_activate(**wrong_attempt(client), client_address="198.51.100.200", now=now)
+    assert locked.value.retry_after == 60
+    # Every address waits, the person's too, until the officer clears it (next test) or it ends.
+    with pytest.raises(RateLimited):
+        services.device_activate(**{**wrong_attempt(client), "activation_code": code}, client_address="203.0.113.10", now=now)
+    # Another client's UCI is not affected.
+    other = factories.client()
+    other_code, _ = factories.services.activation_code_issue(client=other, issued_by=None, now=now)
+    assert services.device_activate(**{**wrong_attempt(other), "activation_code": other_code}, client_address="203.0.113.11", now=now)[0]
+
+
+def test_issuing_a_new_code_clears_the_lock_of_the_uci_and_audits_it():
+    client = factories.client()
+    officer = factories.staff("lock-clearing-officer")
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    ceiling = activation_locks.FREE_FAILURES[activation_locks.Scope.UCI]
+    for number in range(ceiling):
+        with pytest.raises(services.DomainError):
+            services.device_activate(**wrong_attempt(client), client_address=f"198.51.100.{number % 4}", now=now)
+    with pytest.raises(RateLimited):
+        services.device_activate(**wrong_attempt(client), client_address="203.0.113.10", now=now)
+    assert activation_locks.state(uci=client.uci, now=now).locked_until is not None
+
+    code, _ = factories.services.activation_code_issue(client=client, issued_by=officer, now=now + timedelta(seconds=30))
+    cleared = AuditEvent.objects.get(action="activation_lock.clear", client=client)
+    assert cleared.actor == officer
+    assert cleared.details["failures"] == ceiling and cleared.details["addresses"] == 4 and cleared.details["scope"] == "uci"
+    after = activation_locks.state(uci=client.uci, now=now + timedelta(seconds=30))
+    assert after.failures == 0 and after.locked_until is None
+    token, _ = services.device_activate(
+        **{**wrong_attempt(client), "activation_code": code}, client_address="203.0.113.10", now=now + timedelta(seconds=31)
+    )
+    assert token
+    # Nothing to clear, nothing audited.
+    factories.services.activation_code_issue(client=client, issued_by=officer, now=now + timedelta(minutes=3))
+    assert AuditEvent.objects.filter(action="activation_lock.clear", client=client).count() == 1
 
 
 def test_five_failures_from_one_address_lock_that_address_over_http():
@@ -149,10 +223,10 @@ def test_five_failures_from_one_address_lock_that_address_over_http():
 def test_the_throttle_tables_hold_no_uci_or_address_in_clear():
     client = factories.client()
     APIClient().post("/api/v1/activate", activation_body(client, "AAAA-BBBB-CCCC"), format="json")
-    from reportin.models import ActivationThrottle
+    from enforcement.models import ActivationThrottle
 
-    stored = " ".join(ActivationThrottle.objects.values_list("key_hash", flat=True))
-    assert ActivationThrottle.objects.count() == 2
+    stored = " ".join(key for row in ActivationThrottle.objects.values_list("key_hash", "uci_hash") for key in row)
+    assert ActivationThrottle.objects.count() == 3
     assert client.uci not in stored and "127.0.0.1" not in stored
 
 

@@ -3,12 +3,14 @@ set the condition with a preview of the next five windows in the client's local 
 in-person consent, issue an activation code (shown once, printable, audited)."""
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image
 
+from enforcement import activation_locks
 from enforcement.models import AuditEvent, Client, ConsentRecord, ReportingCondition
 from reportin import services as reportin_services
 from tests import factories, images
@@ -145,3 +147,42 @@ def test_a_preview_when_replacing_the_active_condition(client, officer):
     text = " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
     # Day 31 is the last day of shorter months.
     assert re.findall(r"\w{3} (2031-\d\d-\d\d) 10:00", text) == ["2031-01-31", "2031-02-28", "2031-03-31", "2031-04-30", "2031-05-31"], text[-800:]
+
+
+def page_text(response) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
+
+
+def test_the_client_page_shows_the_activation_lock_and_a_new_code_clears_it(client, officer):
+    person = factories.client(region_code="atlantic")
+    page = f"{CLIENTS}{person.pk}/change/"
+    assert "activation-lock" not in client.get(page).content.decode()
+    now = timezone.now()
+    wrong = {"activation_code": "WRONG-CODE-0000", "uci": person.uci, "date_of_birth": person.date_of_birth, "device_name": "p", "platform": "ios"}
+    for number in range(2):
+        with pytest.raises(reportin_services.DomainError):
+            reportin_services.device_activate(**wrong, client_address=f"198.51.100.{number}", now=now)
+    assert "2 failed activation attempts in the last day, from 2 addresses (not locked)." in page_text(client.get(page))
+    for number in range(activation_locks.FREE_FAILURES[activation_locks.Scope.UCI] - 2):
+        with pytest.raises(reportin_services.DomainError):
+            reportin_services.device_activate(**wrong, client_address=f"198.51.100.{number % 5}", now=now)
+    until = timezone.localtime(now + timedelta(minutes=1), timezone.get_fixed_timezone(0)).strftime("%Y-%m-%d %H:%M")
+    text = page_text(client.get(page))
+    assert (
+        f"Activation is locked for this UCI from every address until {until} UTC, after 20 failed attempts from 5 addresses." in text
+    ), text[-1500:]
+    assert "Issuing a new activation code clears the lock." in text
+
+    assert client.post(f"{page[:-7]}activation-code/").status_code == 200
+    assert AuditEvent.objects.filter(action="activation_lock.clear", actor=officer, client=person).count() == 1
+    assert "activation-lock" not in client.get(page).content.decode()
+
+
+def test_a_lock_from_some_addresses_only_is_shown_as_such(client, officer):
+    person = factories.client(region_code="atlantic")
+    wrong = {"activation_code": "WRONG-CODE-0000", "uci": person.uci, "date_of_birth": person.date_of_birth, "device_name": "p", "platform": "ios"}
+    for _number in range(5):
+        with pytest.raises(reportin_services.DomainError):
+            reportin_services.device_activate(**wrong, client_address="198.51.100.9")
+    text = page_text(client.get(f"{CLIENTS}{person.pk}/change/"))
+    assert "Activation is locked for this UCI from some addresses until" in text and "after 5 failed attempts from 1 address." in text
