@@ -105,6 +105,9 @@ class TaskPage:
     time_zone: str
     escalations: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    # (frame, its figures) of a liveness challenge check-in, in order; the verdict's messages.
+    liveness_frames: list = field(default_factory=list)
+    liveness_messages: list = field(default_factory=list)
 
 
 def consent_rows(client) -> list[tuple[str, object]]:
@@ -168,4 +171,14 @@ def task_page(*, task: InvestigationTask) -> TaskPage:
         time_zone=tz_name,
         escalations=list(task.escalations.select_related("proposed_by", "decided_by").order_by("-proposed_at")),
         notes=list(task.notes.select_related("author")),
+        **_liveness_rows(checkin, match),
     )
+
+
+def _liveness_rows(checkin, match) -> dict:
+    if checkin is None:
+        return {}
+    figures = (match.liveness if match else None) or {}
+    rows = {row.get("position"): row for row in figures.get("frames", [])}
+    frames = [(frame, rows.get(frame.position, {})) for frame in checkin.liveness_frames.order_by("position")]
+    return {"liveness_frames": frames, "liveness_messages": figures.get("messages", [])}
