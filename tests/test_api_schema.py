@@ -32,6 +32,7 @@ OPERATIONS = {
     ("/api/v1/check-ins", "post"),
     ("/api/v1/check-ins", "get"),
     ("/api/v1/check-ins/{checkin_id}", "get"),
+    ("/api/v1/check-ins/challenge", "post"),
 }
 
 
