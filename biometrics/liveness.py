@@ -52,6 +52,19 @@ SAME_PICTURE_MAX_EYE_SHIFT = 0.02
 FRAME_GATE = faces.QualityGate(**{**faces.PROBE_GATE.__dict__, "max_yaw": 1.5})
 
 
+def challenge_poses(rng) -> list[str]:
+    """A random pose sequence: frontal first (that frame is the check-in's selfie), then both
+    turns in a random order, and half of the time a fourth pose, so that the frames cannot be
+    prepared before the sequence is known. `rng` is a random.Random (the service uses
+    secrets.SystemRandom; the evaluation a seeded one)."""
+    turns = [LEFT, RIGHT]
+    rng.shuffle(turns)
+    poses = [FRONTAL, *turns]
+    if rng.random() < 0.5:
+        poses.append(rng.choice([pose for pose in POSES if pose != poses[-1]]))
+    return poses
+
+
 def image_yaw(quality: dict) -> float:
     """The nose's offset from the eyes' midpoint in eye distances, positive towards the right
     of the picture. biometrics.faces measures it along the eye line from the eye dlib lists

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
+from biometrics import liveness
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
 from enforcement.errors import Conflict, DomainError, InvalidTransition, NotFound, RateLimited
@@ -194,18 +195,6 @@ def _nonce_hash(nonce: str) -> str:
     return salted_hmac("reportin.liveness-nonce", nonce).hexdigest()
 
 
-def _challenge_poses() -> list[str]:
-    """Frontal first (that frame is the check-in's selfie), then both turns in a random order,
-    and half of the time a fourth pose, so that a sequence cannot be filmed before it is asked."""
-    rng = secrets.SystemRandom()
-    turns = [Pose.LEFT.value, Pose.RIGHT.value]
-    rng.shuffle(turns)
-    poses = [Pose.FRONTAL.value, *turns]
-    if rng.random() < 0.5:
-        poses.append(rng.choice([pose for pose in Pose.values if pose != poses[-1]]))
-    return poses
-
-
 def challenge_issue(*, device: Device, now: datetime | None = None) -> tuple[str, LivenessChallenge]:
     """A new single-use liveness challenge for the device's client. Returns (nonce, challenge);
     the nonce is shown once and stored as a keyed hash."""
@@ -221,7 +210,7 @@ def challenge_issue(*, device: Device, now: datetime | None = None) -> tuple[str
         client=device.client,
         device=device,
         nonce_hash=_nonce_hash(nonce),
-        poses=_challenge_poses(),
+        poses=liveness.challenge_poses(secrets.SystemRandom()),
         issued_at=now,
         expires_at=now + timedelta(seconds=settings.REPORTIN_LIVENESS_CHALLENGE_SECONDS),
     )
@@ -291,7 +280,7 @@ def checkin_submit(
     now = now or timezone.now()
     client = device.client
     frames = frames or []
-    if not frames and not selfie:
+    if not frames and selfie is None:
         raise DomainError(_("Send a selfie, or the frames of a liveness challenge."), code="invalid_input", fields={"selfie": _("This field is required.")})
     if frames and not challenge_nonce:
         raise DomainError(_("Send the challenge with its frames."), code="invalid_input", fields={"challenge": _("This field is required.")})
@@ -300,7 +289,7 @@ def checkin_submit(
     liveness_key = ""
     if frames:
         liveness_key = "\x1e".join([_nonce_hash(challenge_nonce), *(hashlib.sha256(frame).hexdigest() for frame in frames)])
-    selfie_sha256 = hashlib.sha256(selfie).hexdigest() if selfie else ""
+    selfie_sha256 = hashlib.sha256(selfie).hexdigest() if selfie is not None else ""
     fingerprint = _fingerprint(
         selfie_sha256=selfie_sha256, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
         captured_at=captured_at, address=address, employment=employment, family_status=family_status, liveness=liveness_key,
@@ -326,7 +315,7 @@ def checkin_submit(
             code="liveness_required",
             fields={"frames": _("This field is required.")},
         )
-    if selfie:
+    if selfie is not None:
         info = enforcement_services.image_check(selfie, field="selfie")
         clean = enforcement_services.image_stored_copy(selfie, info, field="selfie")
     else:
