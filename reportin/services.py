@@ -246,7 +246,8 @@ def _challenge_redeem(*, challenge: LivenessChallenge, checkin: CheckIn, now: da
         raise DomainError(_("This challenge was used already. Ask for a new one."), code="challenge_used", status=409, fields={"challenge": _("Used already.")})
 
 
-def _liveness_required(client: Client) -> bool:
+def liveness_required(client: Client) -> bool:
+    """Whether this client's check-ins must answer a liveness challenge."""
     if not settings.REPORTIN_LIVENESS_REQUIRED:
         return False
     condition = enforcement_selectors.condition_active(client=client)
@@ -309,7 +310,7 @@ def checkin_submit(
     if frames:
         challenge = _challenge_for(device=device, nonce=challenge_nonce, frames=len(frames), now=now)
         frame_copies = _frames_checked(frames)
-    elif _liveness_required(client):
+    elif liveness_required(client):
         raise DomainError(
             _("Answer the liveness challenge: ask for one, turn your head as it says and send the frames with your report."),
             code="liveness_required",

@@ -172,6 +172,7 @@ class ConditionOutput(serializers.Serializer):
     starts_on = serializers.DateField()
     ends_on = serializers.DateField(allow_null=True)
     permitted_area = AreaOutput(allow_null=True)
+    single_selfie_allowed = serializers.BooleanField(help_text=_("Accessibility: one selfie instead of the head-turn challenge."))
 
 
 class WindowOutput(serializers.Serializer):
@@ -215,6 +216,9 @@ class MeOutput(serializers.Serializer):
     current_window = WindowOutput(allow_null=True)
     next_window = WindowOutput(allow_null=True)
     pending_actions = PendingActionOutput(many=True)
+    liveness_required = serializers.BooleanField(
+        help_text=_("Check-ins must answer a liveness challenge (POST /api/v1/check-ins/challenge) and send its frames.")
+    )
 
 
 # --- Check-ins ------------------------------------------------------------------------------

@@ -206,6 +206,7 @@ def _condition_out(condition) -> dict | None:
             {"latitude": condition.area_latitude, "longitude": condition.area_longitude, "radius_km": condition.area_radius_km}
             if condition.has_area else None
         ),
+        "single_selfie_allowed": condition.single_selfie_allowed,
     }
 
 
@@ -238,10 +239,11 @@ class MeView(_Device):
                                 "biometric": {"decision": "granted", "text_version": "2026-01", "current_version": "2026-01", "recorded_at": "2026-01-03T10:00:00Z", "granted": True, "renewal_needed": False},
                                 "remote_reporting_allowed": False,
                             },
-                            "condition": {"method": "remote", "schedule": "weekly", "weekdays": ["Mon", "Thu"], "interval_days": None, "day_of_month": None, "window_start": "09:00", "window_minutes": 480, "grace_minutes": 60, "starts_on": "2026-01-05", "ends_on": None, "permitted_area": {"latitude": 43.6532, "longitude": -79.3832, "radius_km": 50.0}},
+                            "condition": {"method": "remote", "schedule": "weekly", "weekdays": ["Mon", "Thu"], "interval_days": None, "day_of_month": None, "window_start": "09:00", "window_minutes": 480, "grace_minutes": 60, "starts_on": "2026-01-05", "ends_on": None, "permitted_area": {"latitude": 43.6532, "longitude": -79.3832, "radius_km": 50.0}, "single_selfie_allowed": False},
                             "current_window": _WINDOW_EXAMPLE,
                             "next_window": {**_WINDOW_EXAMPLE, "id": 813, "opens_at": "2026-03-05T14:00:00Z", "closes_at": "2026-03-05T22:00:00Z", "deadline_at": "2026-03-05T23:00:00Z", "opens_at_local": "2026-03-05T09:00:00-05:00", "closes_at_local": "2026-03-05T17:00:00-05:00", "deadline_at_local": "2026-03-05T18:00:00-05:00"},
                             "pending_actions": [{"code": "renew_consent", "message": "A consent text has changed. Read it again and give your answer."}],
+                            "liveness_required": True,
                         },
                     )
                 ],
@@ -273,6 +275,7 @@ class MeView(_Device):
             "current_window": s.WindowOutput.of(overview.current_window, zone),
             "next_window": s.WindowOutput.of(overview.next_window, zone),
             "pending_actions": [{"code": code, "message": messages[code]} for code in overview.pending_actions],
+            "liveness_required": services.liveness_required(client),
         }
         return Response(s.MeOutput(body).data)
 
