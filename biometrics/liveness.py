@@ -124,8 +124,16 @@ class Verdict:
     figures: dict = field(default_factory=dict)
 
 
+# Frames are decoded smaller than a selfie: the app films the face filling the oval (a third of
+# the frame or more), so 640 pixels still give the encoder a face of 150 pixels or close, and a
+# camera frame of 1280x960 decodes at half scale. This keeps a three-frame check-in within 2.5
+# times the worker CPU of a single selfie (bench/liveness.py). The frontal frame, which is the
+# selfie, is analysed at the selfie's size.
+FRAME_DECODE_LONG_SIDE = 640
+
+
 def analyse_frame(data: bytes, *, max_pixels: int) -> faces.Analysis:
-    return faces.analyse(data, max_pixels=max_pixels, gate=FRAME_GATE)
+    return faces.analyse(data, max_pixels=max_pixels, gate=FRAME_GATE, decode_long_side=FRAME_DECODE_LONG_SIDE)
 
 
 def same_picture(a_hash: str, a_eyes, b_hash: str, b_eyes) -> bool:

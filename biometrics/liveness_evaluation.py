@@ -109,10 +109,6 @@ def people(root: Path, cache: Cache, *, max_pixels: int, limit: int | None = Non
         if len(paths) < 3:
             counts["too_few_photos"] += 1
             continue
-        reference = cache.get(jpeg(_picture(paths[0]), 95), enrol=True, max_pixels=max_pixels)
-        if reference.encoding is None:
-            counts["reference_unusable"] += 1
-            continue
         candidates = []
         for path in paths[1:]:
             picture = _picture(path)
@@ -132,6 +128,11 @@ def people(root: Path, cache: Cache, *, max_pixels: int, limit: int | None = Non
                 pictures[pose] = best
         if len(pictures) == 1:
             counts["no_turned_photo"] += 1
+            continue
+        # Enrolment (jittered) costs most: only for the people who can take part.
+        reference = cache.get(jpeg(_picture(paths[0]), 95), enrol=True, max_pixels=max_pixels)
+        if reference.encoding is None:
+            counts["reference_unusable"] += 1
             continue
         for pose in (liveness.LEFT, liveness.RIGHT):
             if pose not in pictures:  # the mirror image of the photo turned the other way
