@@ -39,7 +39,7 @@ from enforcement.models import (
     TaskStatus,
 )
 from enforcement.services import audit_record
-from reportin.models import CheckIn, CheckInStatus, Device, FaceMatch
+from reportin.models import CheckIn, CheckInStatus, Device, FaceMatch, LivenessFrame
 
 # --- Retention ------------------------------------------------------------------------------
 
@@ -123,6 +123,10 @@ def _selfie_purge(pk: int, *, now: datetime) -> bool:
             return False
         _delete_file_after_commit(checkin.selfie)
         CheckIn.objects.filter(pk=pk).update(selfie="")
+        # A liveness check-in's frames are pictures of the person like its selfie: they go with it.
+        for frame in LivenessFrame.objects.filter(checkin_id=pk).exclude(image=""):
+            _delete_file_after_commit(frame.image)
+        LivenessFrame.objects.filter(checkin_id=pk).update(image="")
         return True
 
 

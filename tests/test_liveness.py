@@ -18,7 +18,7 @@ from biometrics import faces, liveness
 from enforcement import services as enforcement_services
 from enforcement.errors import DomainError
 from enforcement.models import AccessRecord, InvestigationTask
-from reportin import scoring, services
+from reportin import retention, scoring, services
 from reportin.models import CheckIn, FaceMatch, LivenessChallenge, LivenessFrame
 from tests import factories, images
 from tests.conftest import make_reporter, stored_files
@@ -307,6 +307,32 @@ def test_a_single_selfie_checkin_records_why_it_was_allowed(settings):
     match = scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
     assert match.liveness == {"mode": "single_selfie", "condition_allows_single_selfie": False, "liveness_required": False}
     assert FaceMatch.objects.get().decision == "match"
+
+
+def test_the_frames_are_purged_with_the_selfie(enrolled, media_root, settings):
+    checkin = submit(enrolled, live_frames)
+    scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
+    assert len(stored_files(media_root, "liveness")) == LivenessFrame.objects.count() > 0
+    later = NOW + timedelta(days=settings.REPORTIN_RETAIN_SELFIE_DAYS + 1)
+    result = retention.purge_expired(now=later)
+    assert result.counts["selfies"] == 1
+    assert stored_files(media_root, "liveness") == [] and stored_files(media_root) == []
+    assert not LivenessFrame.objects.exclude(image="").exists()
+
+
+def test_an_officer_allows_a_single_selfie_in_the_condition_form(client, liveness_required):
+    officer = factories.staff("condition-officer")
+    client.force_login(officer)
+    reporter = make_reporter()
+    fields = {
+        "client": reporter.client.pk, "method": "remote", "schedule": "every_n_days", "interval_days": 1, "window_start": "09:30",
+        "window_minutes": 120, "grace_minutes": 30, "starts_on": "2030-03-01", "single_selfie_allowed": "on",
+    }
+    saved = client.post("/admin/enforcement/reportingcondition/add/", fields)
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    assert reporter.client.conditions.get(active=True).single_selfie_allowed is True
+    assert reporter.api.get("/api/v1/me").json()["liveness_required"] is False
+    assert reporter.check_in().status_code == 202
 
 
 # --- What the officer sees ------------------------------------------------------------------
