@@ -36,10 +36,12 @@ MIN_FRAMES, MAX_FRAMES = 3, 5
 
 # A frontal frame: the nose at most this far (eye distances) from the eyes' midpoint.
 FRONTAL_MAX_YAW = 0.2
-# A turned frame: the nose moved at least this far from where it was in the frontal frames, in
-# the direction asked. A real turn of 20-30 degrees moves it 0.25-0.45 eye distances; a flat
-# photo turned by 45 degrees moves it less than 0.05 (docs/liveness.md).
-TURN_MIN_YAW = 0.15
+# A turned frame: the nose on the side asked of where it was in the frontal frames, by at least
+# TURN_MIN_SIDE; and between the turns to the left and to the right it must have moved across
+# the face by TURN_MIN_SPAN. A real turn of 20-30 degrees moves it 0.25-0.45 eye distances each
+# way; a flat photo turned by up to 45 degrees moves it less than 0.15 (docs/liveness.md).
+TURN_MIN_SIDE = 0.05
+TURN_MIN_SPAN = 0.3
 # Frames of a turned head are further from the references than a frontal selfie is, so turned
 # frames are compared with a looser limit; the frontal frames carry the face decision itself.
 TURNED_THRESHOLD_MARGIN = 0.08
@@ -172,7 +174,7 @@ def verify(
         "poses": list(poses),
         "frames": rows,
         "thresholds": {
-            "frontal_max_yaw": FRONTAL_MAX_YAW, "turn_min_yaw": TURN_MIN_YAW, "face": threshold,
+            "frontal_max_yaw": FRONTAL_MAX_YAW, "turn_min_side": TURN_MIN_SIDE, "turn_min_span": TURN_MIN_SPAN, "face": threshold,
             "turned_face": round(threshold + TURNED_THRESHOLD_MARGIN, 4),
         },
     }
@@ -201,10 +203,14 @@ def verify(
             if gap > threshold + 2 * TURNED_THRESHOLD_MARGIN:
                 fail("identity", f"Frames {i + 1} and {j + 1} show different people (distance {gap:.3f}).")
 
-    # Pose: relative to the person's own frontal pose (nobody's nose is exactly central).
+    # Pose. Each turn on its side of the person's own frontal pose (nobody's nose is exactly
+    # central, and a camera held a little to one side moves it too), and the nose swept from
+    # one side to the other between the turns by TURN_MIN_SPAN: a flat picture, however it
+    # is held, keeps it in place.
     frontal = [frame.yaw for _, pose, frame in usable if pose == FRONTAL]
     baseline = float(np.mean(frontal)) if frontal else 0.0
     figures["frontal_yaw"] = _round(baseline)
+    sides = {LEFT: [], RIGHT: []}
     for i, pose, frame in usable:
         if pose == FRONTAL:
             if abs(frame.yaw) > FRONTAL_MAX_YAW:
@@ -212,9 +218,19 @@ def verify(
             continue
         turn = (frame.yaw - baseline) * expected_sign(pose)
         rows[i]["turn"] = round(turn, 3)
-        if turn < TURN_MIN_YAW:
-            how = "the other way" if turn < -TURN_MIN_YAW else "too little, or not at all (a flat picture cannot turn)"
-            fail("pose", f"Frame {i + 1} should show a head turned to the {pose} but it is turned {how} (turn {turn:+.2f}, at least {TURN_MIN_YAW:.2f}).")
+        sides[pose].append(frame.yaw)
+        if turn < TURN_MIN_SIDE:
+            how = "the other way" if turn < -TURN_MIN_SIDE else "too little, or not at all (a flat picture cannot turn)"
+            fail("pose", f"Frame {i + 1} should show a head turned to the {pose} but it is turned {how} (turn {turn:+.2f}).")
+    if sides[LEFT] and sides[RIGHT]:
+        span = min(sides[LEFT]) - max(sides[RIGHT])
+        figures["turn_span"] = round(span, 3)
+        if span < TURN_MIN_SPAN:
+            fail(
+                "pose",
+                f"Between the turns to the left and to the right the nose moved {span:+.2f} eye distances across the face, "
+                f"at least {TURN_MIN_SPAN:.2f} were needed: the head did not turn (a flat picture cannot).",
+            )
 
     # Distinct pictures, and none seen before.
     for a in range(len(frames)):

@@ -39,7 +39,7 @@ from enforcement.models import (
     TaskStatus,
 )
 from enforcement.services import audit_record
-from reportin.models import CheckIn, CheckInStatus, Device, FaceMatch, LivenessFrame
+from reportin.models import CheckIn, CheckInStatus, Device, FaceMatch, LivenessChallenge, LivenessFrame
 
 # --- Retention ------------------------------------------------------------------------------
 
@@ -230,6 +230,8 @@ def client_records(client: Client) -> dict[str, models.QuerySet]:
         Device.objects.filter(client=client),
         checkins,
         FaceMatch.objects.filter(checkin__in=checkins),
+        LivenessChallenge.objects.filter(client=client),
+        LivenessFrame.objects.filter(checkin__in=checkins),
     ]
     return {qs.model._meta.label_lower: qs.order_by("pk") for qs in querysets}
 
@@ -260,6 +262,9 @@ def client_export(*, client: Client, out, exported_by: str) -> dict[str, int]:
             elif isinstance(instance, CheckIn) and instance.selfie:
                 row["selfie_file"] = f"selfies/{instance.pk}.jpg"
                 images.append((row["selfie_file"], instance.selfie))
+            elif isinstance(instance, LivenessFrame) and instance.image:
+                row["image_file"] = f"liveness_frames/{instance.pk}.jpg"
+                images.append((row["image_file"], instance.image))
             rows.append(row)
         data[label] = rows
         counts[label] = len(rows)

@@ -221,7 +221,8 @@ def test_a_head_that_turns_as_asked_passes_and_the_checkin_is_verified(enrolled)
     for row in figures["frames"]:
         assert row["outcome"] == "ok" and row["distance"] <= match.threshold + liveness.TURNED_THRESHOLD_MARGIN
         if row["pose"] != "frontal":
-            assert row["turn"] >= liveness.TURN_MIN_YAW
+            assert row["turn"] >= liveness.TURN_MIN_SIDE
+    assert figures["turn_span"] >= liveness.TURN_MIN_SPAN
     assert figures["challenge"]["answered_in_seconds"] == 0
     checkin.refresh_from_db()
     assert match.decision == "match" and checkin.status == "verified"
@@ -375,7 +376,7 @@ def test_verify_judges_pose_relative_to_the_persons_own_frontal_pose():
     # A flat picture: the nose stays where it was.
     flat = [_frame(0.1, me, "0" * 16, 0.40), _frame(0.13, me, "f" * 16, 0.30), _frame(0.08, me, "0f" * 8, 0.50)]
     verdict = liveness.verify(poses=["frontal", "left", "right"], frames=flat, references=[me], threshold=0.5)
-    assert verdict.failures == ["pose"] and len(verdict.messages) == 2
+    assert verdict.failures == ["pose"] and len(verdict.messages) == 3  # both turns, and the span between them
 
 
 def test_verify_catches_another_persons_turns_and_a_replay():

@@ -74,7 +74,7 @@ class Command(BaseCommand):
         report["apcer"]["reused_nonce"] = evaluation.rate(reused, min(options["nonce_trials"], len(found)))
         report.update({
             "dir": str(root), "people": counts, "threshold": threshold, "analysed_now": cache.computed,
-            "thresholds": {"frontal_max_yaw": liveness.FRONTAL_MAX_YAW, "turn_min_yaw": liveness.TURN_MIN_YAW,
+            "thresholds": {"frontal_max_yaw": liveness.FRONTAL_MAX_YAW, "turn_min_side": liveness.TURN_MIN_SIDE, "turn_min_span": liveness.TURN_MIN_SPAN,
                            "turned_threshold_margin": liveness.TURNED_THRESHOLD_MARGIN, "bona_fide_min_turn": measure.BONA_FIDE_MIN_TURN},
             "limits": LIMITS,
         })
@@ -85,7 +85,7 @@ class Command(BaseCommand):
         if not options["json"]:
             self._print(report)
         line = {
-            "bpcer": report["bpcer"]["rate"], "bona_fide": report["bpcer"]["trials"],
+            "bpcer": report["bpcer"]["rate"], "bpcer_all": report["bpcer_all"]["rate"], "bona_fide": report["bpcer"]["trials"],
             "apcer": {kind: figures["rate"] for kind, figures in report["apcer"].items()},
             "attacks": {kind: figures["trials"] for kind, figures in report["apcer"].items()},
             "goals_met": all(goal["met"] for goal in report["goals"].values()),
@@ -123,7 +123,10 @@ class Command(BaseCommand):
                   f"(of {people['identities']}: {people['too_few_photos']} with fewer than 3 photos, "
                   f"{people['reference_unusable']} without a usable reference, {people['no_turned_photo']} without a turned photo)")
         bpcer = report["bpcer"]
-        out.write(f"  BPCER {_pct(bpcer)} of {bpcer['trials']} bona fide sequences (goal <= {measure.GOALS['bpcer']:.0%})")
+        out.write(f"  BPCER {_pct(bpcer)} of {bpcer['trials']} bona fide sequences (goal <= {measure.GOALS['bpcer']:.0%}): "
+                  "rejected by the liveness checks (pose, repeated or replayed frame)")
+        out.write(f"  BPCER, all causes {_pct(report['bpcer_all'])}: also counting a frame not matched with the reference "
+                  "(the face comparison's FNMR) or without a usable face")
         for kind, figures in report["apcer"].items():
             goal = measure.GOALS.get(kind)
             out.write(f"  APCER {kind:16} {_pct(figures)} of {figures['trials']} attacks" + ("" if goal is None else f" (goal <= {goal:.0%})"))
