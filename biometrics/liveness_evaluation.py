@@ -157,8 +157,9 @@ def _frames(pictures: list[Image.Image], cache: Cache, *, max_pixels: int, quali
     return [cache.get(jpeg(p, quality), enrol=False, max_pixels=max_pixels) for p in pictures]
 
 
-def evaluate(found: list[Person], cache: Cache, *, threshold: float, max_pixels: int, seed: int = 20261207, progress=None) -> dict:
-    """Run every bona fide sequence and every attack through biometrics.liveness.verify."""
+def evaluate(found: list[Person], cache: Cache, *, threshold: float, max_pixels: int, seed: int = 20261207, planar: int = 1, progress=None) -> dict:
+    """Run every bona fide sequence and every attack through biometrics.liveness.verify;
+    `planar` flat-picture attacks per person, each at its own angles."""
     rng = random.Random(seed)
     outcomes = {kind: [] for kind in ("bona_fide", *ATTACK_TYPES)}
     failures = {kind: {} for kind in outcomes}
@@ -184,14 +185,15 @@ def evaluate(found: list[Person], cache: Cache, *, threshold: float, max_pixels:
         repeated = [repeated[0], *_frames([frontal_picture], cache, max_pixels=max_pixels, quality=80), *_frames([frontal_picture], cache, max_pixels=max_pixels, quality=70)]
         judge("repeated", person, poses, repeated)
 
-        flat = []
-        for pose in poses:
-            if pose == liveness.FRONTAL:
-                flat.append(frontal_picture)
-                continue
-            degrees = rng.uniform(20, 45) * -liveness.expected_sign(pose)
-            flat.append(liveness.flat_picture_turned(frontal_picture, yaw_degrees=degrees, pitch_degrees=rng.uniform(-10, 10), distance=rng.uniform(1.2, 2.5)))
-        judge("planar", person, poses, _frames(flat, cache, max_pixels=max_pixels))
+        for _ in range(planar):
+            flat = []
+            for pose in poses:
+                if pose == liveness.FRONTAL:
+                    flat.append(frontal_picture)
+                    continue
+                degrees = rng.uniform(20, 45) * -liveness.expected_sign(pose)
+                flat.append(liveness.flat_picture_turned(frontal_picture, yaw_degrees=degrees, pitch_degrees=rng.uniform(-10, 10), distance=rng.uniform(1.2, 2.5)))
+            judge("planar", person, poses, _frames(flat, cache, max_pixels=max_pixels))
 
         if len(found) > 1:
             other = found[(index + 1 + rng.randrange(len(found) - 1)) % len(found)]

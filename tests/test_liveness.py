@@ -6,6 +6,7 @@ the liveness_failed task with its frames on the task page, and the single-selfie
 where a condition allows it."""
 
 import functools
+import json
 import re
 from datetime import timedelta
 
@@ -388,3 +389,32 @@ def test_verify_catches_another_persons_turns_and_a_replay():
     )
     assert verdict.failures == ["identity", "replayed_frame"], verdict.messages
     assert verdict.figures["frames"][2]["replay_of"] == {"kind": "checkin_frame", "id": 7}
+
+
+# --- evaluate_liveness ------------------------------------------------------------------------
+
+
+def test_evaluate_liveness_reports_apcer_per_attack_and_bpcer(tmp_path, capsys):
+    """On a folder of one person (the astronaut: a reference, a frontal photo and a head turned
+    each way): the bona fide sequence passes and every attack made from it is refused."""
+    from django.core.management import call_command
+
+    person = tmp_path / "photos" / "astronaut"
+    person.mkdir(parents=True)
+    (person / "1.jpg").write_bytes(images.jpeg(images.astronaut()))
+    scene = images.astronaut_elsewhere(position=(200, 30))
+    (person / "2.jpg").write_bytes(images.jpeg(scene))
+    (person / "3.jpg").write_bytes(images.jpeg(images.head_turned(images.astronaut_elsewhere(position=(150, 30)), amount=TURN["left"])))
+    (person / "4.jpg").write_bytes(images.jpeg(images.head_turned(images.astronaut_elsewhere(position=(250, 30)), amount=TURN["right"])))
+    cache = tmp_path / "cache.jsonl"
+    call_command("evaluate_liveness", str(tmp_path / "photos"), "--json", "--cache", str(cache), "--nonce-trials", "1", "--planar", "2")
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["bona_fide"] == 1 and line["bpcer"] == 0 and line["bpcer_all"] == 0
+    for attack in ("repeated", "planar", "wrong_order", "previous_frames", "reused_nonce"):
+        assert line["apcer"][attack] == 0, (attack, line)
+    assert line["attacks"]["planar"] == 2 and line["attacks"]["reused_nonce"] == 1
+    assert line["failure_codes"]["planar"]["pose"] == 2 and line["failure_codes"]["previous_frames"]["replayed_frame"] == 1
+    # A second run takes every analysis from the cache.
+    lines = cache.read_text().count("\n")
+    call_command("evaluate_liveness", str(tmp_path / "photos"), "--json", "--cache", str(cache), "--nonce-trials", "0")
+    assert cache.read_text().count("\n") == lines
