@@ -112,7 +112,7 @@ def main() -> None:
                 if kind == "challenge":
                     liveness_ms.append(match.liveness["duration_ms"])
                     if not match.liveness["passed"]:
-                        verdicts[kind][-1] += ":" + ",".join(match.liveness["failures"])
+                        verdicts[kind][-1] += ":" + " ".join(match.liveness["messages"])
 
     def figures(values):
         ordered = sorted(values)

@@ -110,6 +110,18 @@ def test_the_challenge_is_a_single_use_nonce_with_a_random_pose_sequence_for_two
     assert LivenessChallenge.objects.filter(device=reporter.device, used_at__isnull=True).count() == 12
 
 
+def test_the_challenge_and_its_errors_speak_french(liveness_required):
+    reporter = make_reporter()
+    body = reporter.api.post("/api/v1/check-ins/challenge", HTTP_ACCEPT_LANGUAGE="fr").json()
+    assert body["instructions"][0] == "Regardez droit vers la caméra."
+    refused = reporter.api.post(
+        "/api/v1/check-ins", {"latitude": "43.6", "longitude": "-79.3", "accuracy_m": "10", "captured_at": NOW.isoformat(),
+                              "selfie": SimpleUploadedFile("s.jpg", images.selfie(), "image/jpeg")},
+        format="multipart", HTTP_IDEMPOTENCY_KEY="k", HTTP_ACCEPT_LANGUAGE="fr",
+    )
+    assert refused.json()["error"]["message"].startswith("Répondez au défi de présence")
+
+
 def test_a_challenge_needs_both_consents():
     reporter = make_reporter(consent=False)
     response = reporter.api.post("/api/v1/check-ins/challenge")
@@ -416,5 +428,5 @@ def test_evaluate_liveness_reports_apcer_per_attack_and_bpcer(tmp_path, capsys):
     assert line["failure_codes"]["planar"]["pose"] == 2 and line["failure_codes"]["previous_frames"]["replayed_frame"] == 1
     # A second run takes every analysis from the cache.
     lines = cache.read_text().count("\n")
-    call_command("evaluate_liveness", str(tmp_path / "photos"), "--json", "--cache", str(cache), "--nonce-trials", "0")
+    call_command("evaluate_liveness", str(tmp_path / "photos"), "--json", "--cache", str(cache), "--nonce-trials", "0", "--planar", "2")
     assert cache.read_text().count("\n") == lines
