@@ -5,8 +5,8 @@
 Sets up the embedded configuration in a temporary folder (SQLite, private encrypted media) and
 enrols two clients with the astronaut's portrait as reference photo: one whose condition allows a
 single selfie, one who answers the challenge. The pictures are what the web app sends: frames of
-its camera stream (1280x960 JPEG, quality 90, the astronaut at a random framing with mild sensor
-noise); for the challenge, one per pose (frontal, then turns made with tests/images.head_turned).
+its camera stream (1280x960 JPEG, quality 90, the astronaut's face about 300 px wide as the
+app's oval asks, each frame framed differently, mild sensor noise); for the challenge, one per pose (frontal, then turns made with tests/images.head_turned).
 Every check-in goes through the real services (challenge_issue, checkin_submit) and is scored in
 this process, single-threaded, by reportin.scoring.checkin_score: the whole verdict (decrypt,
 analyse, liveness, replay search, record, conclude). CPU time is this process's (process_time).
@@ -35,9 +35,12 @@ def frame(picture, rng, number: int, *, size=(1280, 960)):
     from PIL import Image
 
     canvas = Image.new("RGB", size, tuple(int(v) for v in rng.integers(60, 200, 3)))
-    height = int(size[1] * (0.8 + 0.05 * (number // 16 % 4)))
+    # The face as the app's oval asks for it: the app shows the middle 720x960 of the frame and
+    # the oval is 62% of that width, so a face filling it is some 300 pixels wide here (the
+    # portrait's shoulders go below the frame).
+    height = int(size[1] * (1.2 + 0.05 * (number // 16 % 4)))
     scaled = picture.resize((round(picture.width * height / picture.height), height), Image.Resampling.BICUBIC)
-    canvas.paste(scaled, (int(size[0] / 2 - scaled.width / 2 - 300 + 40 * (number % 16)), size[1] - height))
+    canvas.paste(scaled, (int(size[0] / 2 - scaled.width / 2 - 300 + 40 * (number % 16)), 0))
     noisy = np.asarray(canvas, dtype=np.float32) + rng.normal(0, 3, (size[1], size[0], 3)).astype(np.float32)
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
