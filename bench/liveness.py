@@ -38,9 +38,9 @@ def frame(picture, rng, number: int, *, size=(1280, 960)):
     # The face as the app's oval asks for it: the app shows the middle 720x960 of the frame and
     # the oval is 62% of that width, so a face filling it is some 300 pixels wide here (the
     # portrait's shoulders go below the frame).
-    height = int(size[1] * (1.2 + 0.05 * (number // 16 % 4)))
+    height = int(size[1] * (1.2 + 0.1 * (number // 8 % 5)))
     scaled = picture.resize((round(picture.width * height / picture.height), height), Image.Resampling.BICUBIC)
-    canvas.paste(scaled, (int(size[0] / 2 - scaled.width / 2 - 300 + 40 * (number % 16)), 0))
+    canvas.paste(scaled, (int(size[0] / 2 - scaled.width / 2 - 300 + 80 * (number % 8)), 0))
     noisy = np.asarray(canvas, dtype=np.float32) + rng.normal(0, 3, (size[1], size[0], 3)).astype(np.float32)
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
