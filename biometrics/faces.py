@@ -151,12 +151,17 @@ def models() -> _Models:
     )
 
 
-def analyse(data: bytes, *, max_pixels: int, gate: QualityGate = PROBE_GATE, full_size: bool = False) -> Analysis:
+def analyse(
+    data: bytes, *, max_pixels: int, gate: QualityGate = PROBE_GATE, full_size: bool = False,
+    decode_long_side: int = DECODE_LONG_SIDE,
+) -> Analysis:
     """Find, check and encode the main face of a photo. `full_size` skips every reduction
-    (for comparing accuracy with full-resolution processing); production never sets it."""
+    (for comparing accuracy with full-resolution processing); production never sets it.
+    `decode_long_side` may be smaller for pictures whose face fills much of the frame (the
+    liveness frames: biometrics.liveness)."""
     laps = _Laps()
     try:
-        array, info, scale = images.decode(data, max_pixels=max_pixels, long_side=None if full_size else DECODE_LONG_SIDE)
+        array, info, scale = images.decode(data, max_pixels=max_pixels, long_side=None if full_size else decode_long_side)
     except images.ImageRejected as exc:
         return _finish(Analysis(Outcome.UNREADABLE, "", detail={"code": exc.code}), Outcome.UNREADABLE, exc.message, laps)
     width, height = info.upright_size

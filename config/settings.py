@@ -436,6 +436,17 @@ REPORTIN_RETAIN_EXPORT_DAYS = env_int("REPORTIN_RETAIN_EXPORT_DAYS", 7, minimum=
 # Audit events, consent records, match figures and access records are kept: they are the
 # record auditors rely on, and hold no image.
 
+# --- Liveness (README: Liveness) -------------------------------------------------------------
+
+# A check-in must answer a head-turn challenge (POST /api/v1/check-ins/challenge, then 3-5
+# frames with the check-in) unless the person's condition allows a single selfie
+# (accessibility). Off by default until every client in use (the phones, the benchmarks and
+# fault scripts that post single selfies) sends frames; set it to 1 in production.
+REPORTIN_LIVENESS_REQUIRED = env_bool("REPORTIN_LIVENESS_REQUIRED", False)
+# How long a challenge may be answered: long enough to turn the head three times on a slow
+# phone, short enough that frames cannot be prepared after seeing the poses.
+REPORTIN_LIVENESS_CHALLENGE_SECONDS = env_int("REPORTIN_LIVENESS_CHALLENGE_SECONDS", 120, minimum=30, maximum=600)
+
 # --- Accountability -------------------------------------------------------------------------
 
 # Share (0..1) of automatic face matches sent to an officer as a `quality_sample` task, so that

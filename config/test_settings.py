@@ -16,6 +16,8 @@ os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("REPORTIN_ENCRYPTION_KEYS", "test:dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHQ=")
 # No random quality-sample tasks where a test does not ask for them (tests/test_quality_sample.py does).
 os.environ.setdefault("REPORTIN_QUALITY_SAMPLE_SHARE", "0")
+# Most tests send one selfie; the liveness tests (tests/test_liveness*.py) turn the challenge on.
+os.environ.setdefault("REPORTIN_LIVENESS_REQUIRED", "0")
 
 from config.settings import *  # noqa: E402,F403
 

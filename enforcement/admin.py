@@ -488,6 +488,7 @@ class ConditionForm(forms.ModelForm):
         fields = [
             "client", "method", "schedule", "weekdays", "interval_days", "day_of_month", "window_start", "window_minutes",
             "grace_minutes", "starts_on", "ends_on", "area_latitude", "area_longitude", "area_radius_km",
+            "single_selfie_allowed",
         ]
 
     # The field each schedule needs. (The database's check lets a NULL through, as SQL checks

@@ -446,6 +446,13 @@ class ReportingCondition(models.Model):
     area_latitude = models.FloatField(_("permitted area: centre latitude"), null=True, blank=True)
     area_longitude = models.FloatField(_("permitted area: centre longitude"), null=True, blank=True)
     area_radius_km = models.FloatField(_("permitted area: radius (km)"), null=True, blank=True)
+    # Accessibility: a person who cannot turn their head on request (or whose phone cannot
+    # film) may report with one selfie; the check-in is recorded as such. Everyone else
+    # answers a liveness challenge (README: Liveness), when REPORTIN_LIVENESS_REQUIRED is on.
+    single_selfie_allowed = models.BooleanField(
+        _("single selfie allowed"), default=False,
+        help_text=_("Accessibility: report with one selfie instead of the head-turn challenge."),
+    )
     active = models.BooleanField(default=True)
     # Windows that open before this instant are not created: set when this condition replaced
     # another (the change time) or came during a window (its end), so the client is never
@@ -583,6 +590,7 @@ class TaskReason(models.TextChoices):
     LOCATION_OUTSIDE_AREA = "location_outside_area", _("Reported from outside the permitted area")
     CONSENT_WITHDRAWN = "consent_withdrawn", _("Consent withdrawn: arrange in-person reporting")
     QUALITY_SAMPLE = "quality_sample", _("Random check of an automatic match")
+    LIVENESS_FAILED = "liveness_failed", _("Liveness challenge not passed")
 
 
 class TaskPriority(models.IntegerChoices):
@@ -1014,6 +1022,7 @@ class AuditVerification(models.Model):
 class BiometricKind(models.TextChoices):
     REFERENCE_PHOTO = "reference_photo", _("Reference photo")
     SELFIE = "selfie", _("Check-in selfie")
+    LIVENESS_FRAME = "liveness_frame", _("Liveness challenge frame")
 
 
 class AccessRecord(models.Model):

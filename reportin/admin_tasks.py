@@ -42,7 +42,7 @@ from enforcement.models import (
     User,
 )
 from reportin import services, triage
-from reportin.models import CheckIn
+from reportin.models import CheckIn, LivenessFrame
 
 UNRESOLVED = "unresolved"
 
@@ -262,6 +262,7 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
         view = self.admin_site.admin_view
         own = [
             path("<int:task_id>/selfie/", view(self.selfie_view), name="enforcement_investigationtask_selfie"),
+            path("<int:task_id>/frame/<int:frame_id>/", view(self.frame_view), name="enforcement_investigationtask_frame"),
             path("<int:task_id>/reference/<int:photo_id>/", view(self.reference_view), name="enforcement_investigationtask_reference"),
             path("<int:task_id>/decide/", view(self.decide_view), name="enforcement_investigationtask_decide"),
         ]
@@ -389,6 +390,15 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
             raise Http404
         return biometric_images.serve(
             request, file=checkin.selfie, client=task.client, object_type=BiometricKind.SELFIE, object_id=checkin.pk, task=task
+        )
+
+    def frame_view(self, request, task_id, frame_id):
+        task = self._task(request, task_id)
+        frame = LivenessFrame.objects.filter(pk=frame_id, checkin_id=task.checkin_id, checkin__client_id=task.client_id).first() if task.checkin_id else None
+        if frame is None:
+            raise Http404
+        return biometric_images.serve(
+            request, file=frame.image, client=task.client, object_type=BiometricKind.LIVENESS_FRAME, object_id=frame.pk, task=task
         )
 
     def reference_view(self, request, task_id, photo_id):

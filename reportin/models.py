@@ -89,6 +89,11 @@ def selfie_path(instance, filename):
     return f"selfies/{uuid.uuid4().hex}.img"
 
 
+class CaptureMode(models.TextChoices):
+    CHALLENGE = "challenge", _("Liveness challenge (head turns)")
+    SINGLE_SELFIE = "single_selfie", _("Single selfie")
+
+
 class CheckIn(models.Model):
     """One report from the phone. Stored before anything else happens; scored afterwards."""
 
@@ -116,6 +121,9 @@ class CheckIn(models.Model):
     reported_address = models.TextField(blank=True)
     reported_employment = models.CharField(max_length=300, blank=True)
     reported_family_status = models.CharField(max_length=300, blank=True)
+    # How the person was captured: a liveness challenge (frames in liveness_frames), or one
+    # selfie (a condition that allows it, or REPORTIN_LIVENESS_REQUIRED off).
+    capture_mode = models.CharField(max_length=16, choices=CaptureMode.choices, default=CaptureMode.SINGLE_SELFIE)
     status = models.CharField(max_length=16, choices=CheckInStatus.choices, default=CheckInStatus.RECEIVED)
     location_result = models.CharField(max_length=16, choices=LocationResult.choices, default=LocationResult.NOT_CHECKED)
     distance_to_area_km = models.FloatField(null=True, blank=True, help_text=_("From the fix to the area's edge; negative inside."))
@@ -175,6 +183,10 @@ class FaceMatch(models.Model):
     quality = models.JSONField(default=dict, blank=True)
     replay = models.JSONField(default=dict, blank=True, help_text=_("Near-identical earlier image, if any."))
     detail = models.JSONField(default=dict, blank=True, help_text=_("Anything else the pipeline recorded."))
+    liveness = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("The liveness challenge's figures: poses asked, yaw, distance and hash of each frame, and the verdict."),
+    )
     model_version = models.CharField(max_length=64)
     pipeline_version = models.CharField(max_length=32)
     duration_ms = models.FloatField()
@@ -189,3 +201,74 @@ class FaceMatch(models.Model):
 
     def __str__(self):
         return f"{self.get_decision_display()} for check-in {self.checkin_id}"
+
+
+class Pose(models.TextChoices):
+    """Head poses a challenge asks for. Left and right are the person's own: turning to their
+    left moves the nose towards the right of an unmirrored front-camera picture."""
+
+    FRONTAL = "frontal", _("Look straight at the camera")
+    LEFT = "left", _("Turn your head to your left")
+    RIGHT = "right", _("Turn your head to your right")
+
+
+class LivenessChallenge(models.Model):
+    """A single-use liveness challenge: a random pose sequence the phone must film before
+    `expires_at`. The nonce itself is shown once; only its keyed hash is kept."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="liveness_challenges")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="liveness_challenges")
+    nonce_hash = models.CharField(max_length=64, unique=True)
+    poses = models.JSONField(help_text=_("The pose sequence asked for, in order."))
+    issued_at = models.DateTimeField()
+    # The check-in request must arrive by then (reportin.services.checkin_submit).
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    checkin = models.OneToOneField(
+        CheckIn, null=True, blank=True, on_delete=models.SET_NULL, related_name="liveness_challenge"
+    )
+
+    class Meta:
+        ordering = ["-issued_at"]
+        verbose_name = _("liveness challenge")
+        verbose_name_plural = _("liveness challenges")
+        constraints = [
+            # A used challenge names the check-in that used it, and only then.
+            models.CheckConstraint(
+                condition=Q(used_at__isnull=True, checkin__isnull=True) | Q(used_at__isnull=False),
+                name="liveness_challenge_checkin_when_used",
+            ),
+        ]
+        # The purge of challenges never answered reads this.
+        indexes = [models.Index(fields=["expires_at"], condition=Q(used_at__isnull=True), name="challenge_unused_idx")]
+
+    def __str__(self):
+        return f"Challenge {self.pk} of client {self.client_id} ({'/'.join(self.poses)})"
+
+
+def frame_path(instance, filename):
+    return f"liveness/{uuid.uuid4().hex}.img"
+
+
+class LivenessFrame(models.Model):
+    """One frame filmed for a liveness challenge: stored like the selfie (upright, no metadata,
+    encrypted at rest, no URL)."""
+
+    checkin = models.ForeignKey(CheckIn, on_delete=models.CASCADE, related_name="liveness_frames")
+    position = models.PositiveSmallIntegerField(help_text=_("0 for the first frame."))
+    pose = models.CharField(max_length=8, choices=Pose.choices, help_text=_("The pose asked for at this position."))
+    image = models.FileField(upload_to=frame_path, max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64)
+    image_format = models.CharField(max_length=8)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["checkin", "position"]
+        verbose_name = _("liveness frame")
+        verbose_name_plural = _("liveness frames")
+        constraints = [models.UniqueConstraint(fields=["checkin", "position"], name="liveness_frame_position_unique")]
+
+    def __str__(self):
+        return f"Frame {self.position} ({self.pose}) of check-in {self.checkin_id}"
+

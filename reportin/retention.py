@@ -44,7 +44,7 @@ from enforcement.models import (
     TaskStatus,
 )
 from enforcement.services import audit_record
-from reportin.models import CheckIn, CheckInStatus, Device, FaceMatch
+from reportin.models import CheckIn, CheckInStatus, Device, FaceMatch, LivenessChallenge, LivenessFrame
 
 # --- Retention ------------------------------------------------------------------------------
 
@@ -128,6 +128,10 @@ def _selfie_purge(pk: int, *, now: datetime) -> bool:
             return False
         _delete_file_after_commit(checkin.selfie)
         CheckIn.objects.filter(pk=pk).update(selfie="")
+        # A liveness check-in's frames are pictures of the person like its selfie: they go with it.
+        for frame in LivenessFrame.objects.filter(checkin_id=pk).exclude(image=""):
+            _delete_file_after_commit(frame.image)
+        LivenessFrame.objects.filter(checkin_id=pk).update(image="")
         return True
 
 
@@ -242,6 +246,8 @@ def client_records(client: Client) -> dict[str, models.QuerySet]:
         Device.objects.filter(client=client),
         checkins,
         FaceMatch.objects.filter(checkin__in=checkins),
+        LivenessChallenge.objects.filter(client=client),
+        LivenessFrame.objects.filter(checkin__in=checkins),
     ]
     return {qs.model._meta.label_lower: qs.order_by("pk") for qs in querysets}
 
@@ -274,6 +280,9 @@ def client_export(*, client: Client, out, exported_by: str) -> dict[str, int]:
             elif isinstance(instance, CheckIn) and instance.selfie:
                 row["selfie_file"] = f"selfies/{instance.pk}.jpg"
                 images.append((row["selfie_file"], instance.selfie))
+            elif isinstance(instance, LivenessFrame) and instance.image:
+                row["image_file"] = f"liveness_frames/{instance.pk}.jpg"
+                images.append((row["image_file"], instance.image))
             rows.append(row)
         data[label] = rows
         counts[label] = len(rows)

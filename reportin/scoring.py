@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from biometrics import calibration, faces, images
+from biometrics import calibration, faces, images, liveness
 from enforcement import crypto, location
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
@@ -31,7 +31,15 @@ from enforcement.models import (
 )
 from enforcement.transitions import transition
 from reportin import selectors as reportin_selectors
-from reportin.models import CHECKIN_STATUS_TRANSITIONS, CheckIn, CheckInStatus, FaceDecision, FaceMatch
+from reportin.models import (
+    CHECKIN_STATUS_TRANSITIONS,
+    CaptureMode,
+    CheckIn,
+    CheckInStatus,
+    FaceDecision,
+    FaceMatch,
+    LivenessChallenge,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +113,10 @@ def checkin_score(*, checkin_id: int, now: datetime | None = None, attempt_id: s
             analysis = _selfie_analyse(checkin)
         references = _reference_encodings(checkin.client)
         replay = _replay_find(checkin=checkin, analysis=analysis)
-        return _checkin_record(checkin=checkin, analysis=analysis, references=references, replay=replay, started=started, now=now)
+        figures = _liveness_check(checkin=checkin, selfie=analysis, references=references)
+        return _checkin_record(
+            checkin=checkin, analysis=analysis, references=references, replay=replay, liveness_figures=figures, started=started, now=now
+        )
     except TRANSIENT_ERRORS:
         _checkin_release(checkin_id=checkin_id, claimed_at=now)
         raise
@@ -267,7 +278,84 @@ def _eyes_shift(a: list, b: list) -> float:
     return round(max(abs(p - q) for eye_a, eye_b in zip(a, b) for p, q in zip(eye_a, eye_b)), 4)
 
 
-def _checkin_record(*, checkin: CheckIn, analysis: faces.Analysis, references: list, replay: dict, started: float, now: datetime) -> FaceMatch | None:
+def _liveness_check(*, checkin: CheckIn, selfie: faces.Analysis, references: list) -> dict:
+    """The liveness figures of a check-in (FaceMatch.liveness): for a challenge, each frame
+    analysed and the verdict of biometrics.liveness.verify; for a single selfie, why one
+    selfie was accepted (the condition allows it, or liveness was not required)."""
+    if checkin.capture_mode != CaptureMode.CHALLENGE:
+        condition = enforcement_selectors.condition_active(client=checkin.client)
+        return {
+            "mode": CaptureMode.SINGLE_SELFIE,
+            "condition_allows_single_selfie": bool(condition and condition.single_selfie_allowed),
+            "liveness_required": settings.REPORTIN_LIVENESS_REQUIRED,
+        }
+    started = time.perf_counter()
+    challenge = LivenessChallenge.objects.filter(checkin=checkin).first()
+    stored = list(checkin.liveness_frames.order_by("position"))
+    if challenge is None or not stored:
+        return {
+            "mode": CaptureMode.CHALLENGE, "passed": False, "failures": ["challenge_missing"],
+            "messages": ["The challenge or its frames are no longer stored."],
+        }
+    frames = []
+    for frame in stored:
+        # The frontal frame that became the selfie was analysed already: the same bytes.
+        analysis = selfie if frame.sha256 == checkin.selfie_sha256 else _frame_analyse(frame)
+        frames.append(liveness.Frame.of(analysis, sha256=frame.sha256))
+    verdict = liveness.verify(
+        poses=challenge.poses,
+        frames=frames,
+        references=[encoding for _, encoding in references],
+        threshold=calibration.threshold_for(settings.REPORTIN_FACE_THRESHOLDS, len(references)),
+        earlier=_earlier_captures(checkin),
+    )
+    return {
+        "mode": CaptureMode.CHALLENGE,
+        "passed": verdict.passed,
+        "failures": verdict.failures,
+        "messages": verdict.messages,
+        **verdict.figures,
+        "frame_ids": [frame.pk for frame in stored],
+        "challenge": {
+            "id": challenge.pk,
+            "issued_at": challenge.issued_at.isoformat(),
+            "expires_at": challenge.expires_at.isoformat(),
+            "used_at": challenge.used_at.isoformat() if challenge.used_at else None,
+            "answered_in_seconds": round((checkin.received_at - challenge.issued_at).total_seconds(), 1),
+        },
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
+def _frame_analyse(frame) -> faces.Analysis:
+    try:
+        with frame.image.open("rb") as handle:
+            data = handle.read()
+    except crypto.DecryptionError as exc:
+        return faces.Analysis(faces.Outcome.UNREADABLE, "The stored frame could not be decrypted.", detail={"error": str(exc)})
+    return liveness.analyse_frame(data, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
+
+
+def _earlier_captures(checkin: CheckIn) -> list[liveness.Capture]:
+    """The client's earlier pictures a frame must not be a copy of: frames of earlier
+    challenges (their hashes are in FaceMatch.liveness), selfies and reference photos."""
+    captures = []
+    matches = FaceMatch.objects.filter(checkin__client=checkin.client).exclude(checkin=checkin)
+    for checkin_id, figures, quality, phash in matches.values_list("checkin_id", "liveness", "quality", "checkin__selfie_phash"):
+        for row in (figures or {}).get("frames", []):
+            if row.get("phash"):
+                captures.append(liveness.Capture("checkin_frame", checkin_id, row["phash"], row.get("eyes")))
+        if phash:
+            captures.append(liveness.Capture("checkin", checkin_id, phash, (quality or {}).get("eyes")))
+    photos = ReferencePhoto.objects.filter(client=checkin.client).exclude(phash="")
+    for pk, phash, quality in photos.values_list("pk", "phash", "quality"):
+        captures.append(liveness.Capture("reference_photo", pk, phash, (quality or {}).get("eyes")))
+    return captures
+
+
+def _checkin_record(
+    *, checkin: CheckIn, analysis: faces.Analysis, references: list, replay: dict, liveness_figures: dict, started: float, now: datetime
+) -> FaceMatch | None:
     # A template of more references is steadier and calls for its own threshold (calibrated per
     # number of ready references: biometrics/calibration.json).
     threshold = calibration.threshold_for(settings.REPORTIN_FACE_THRESHOLDS, len(references))
@@ -297,6 +385,7 @@ def _checkin_record(*, checkin: CheckIn, analysis: faces.Analysis, references: l
                 face_box=analysis.face_box,
                 quality=analysis.quality,
                 replay=replay,
+                liveness=liveness_figures,
                 detail=detail,
                 model_version=faces.MODEL_VERSION,
                 pipeline_version=faces.PIPELINE_VERSION,
@@ -365,7 +454,8 @@ def _checkin_conclude(checkin: CheckIn, match: FaceMatch, *, phash: str, now: da
         longitude=checkin.longitude,
         accuracy_m=checkin.accuracy_m,
     )
-    verified = match.decision == FaceDecision.MATCH and where.result != location.OUTSIDE and not match.replay
+    liveness_failed = match.liveness.get("passed") is False
+    verified = match.decision == FaceDecision.MATCH and where.result != location.OUTSIDE and not match.replay and not liveness_failed
     new_status = CheckInStatus.VERIFIED if verified else CheckInStatus.NEEDS_REVIEW
     # From scoring only: this attempt's claim, whose FaceMatch was just recorded.
     transition(
@@ -395,6 +485,13 @@ def _checkin_conclude(checkin: CheckIn, match: FaceMatch, *, phash: str, now: da
     if match.replay:
         enforcement_services.task_open(
             client=checkin.client, reason=TaskReason.POSSIBLE_REPLAY, checkin_id=checkin.pk, evidence={**evidence, "replay": match.replay}, now=now
+        )
+    if liveness_failed:
+        # Never an adverse outcome by itself: an officer looks at the frames (shown on the task page).
+        enforcement_services.task_open(
+            client=checkin.client, reason=TaskReason.LIVENESS_FAILED, checkin_id=checkin.pk,
+            evidence={**evidence, "liveness": {key: match.liveness.get(key) for key in ("failures", "messages", "poses", "frame_ids")}},
+            now=now,
         )
     if where.result == location.OUTSIDE:
         enforcement_services.task_open(

@@ -6,13 +6,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from biometrics import liveness
 from enforcement import activation_locks
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
@@ -32,9 +35,13 @@ from enforcement.transitions import transition
 from reportin import scoring, tasks
 from reportin.models import (
     CHECKIN_STATUS_TRANSITIONS,
+    CaptureMode,
     CheckIn,
     CheckInStatus,
     Device,
+    LivenessChallenge,
+    LivenessFrame,
+    Pose,
 )
 
 logger = logging.getLogger(__name__)
@@ -160,15 +167,83 @@ def device_remove(*, device: Device, now: datetime | None = None) -> bool:
 # --- Check-ins ------------------------------------------------------------------------------
 
 
-def _fingerprint(*, selfie_sha256: str, latitude, longitude, accuracy_m, captured_at, address, employment, family_status) -> str:
+def _fingerprint(*, selfie_sha256: str, latitude, longitude, accuracy_m, captured_at, address, employment, family_status, liveness: str = "") -> str:
     parts = [selfie_sha256, repr(float(latitude)), repr(float(longitude)), repr(float(accuracy_m)), captured_at.isoformat(), address or "", employment or "", family_status or ""]
+    if liveness:  # frames and nonce of a challenge check-in; absent, fingerprints stay as they were
+        parts.append(liveness)
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+# --- Liveness challenges ----------------------------------------------------------------------
+
+
+def _nonce_hash(nonce: str) -> str:
+    return salted_hmac("reportin.liveness-nonce", nonce).hexdigest()
+
+
+def challenge_issue(*, device: Device, now: datetime | None = None) -> tuple[str, LivenessChallenge]:
+    """A new single-use liveness challenge for the device's client. Returns (nonce, challenge);
+    the nonce is shown once and stored as a keyed hash."""
+    now = now or timezone.now()
+    if not enforcement_selectors.consent_allows_remote(client=device.client):
+        raise DomainError(
+            _("Remote reporting needs both consents. Please report in person at your CBSA office, or give consent in the app."),
+            code="consent_required",
+            status=403,
+        )
+    nonce = secrets.token_urlsafe(24)
+    challenge = LivenessChallenge.objects.create(
+        client=device.client,
+        device=device,
+        nonce_hash=_nonce_hash(nonce),
+        poses=liveness.challenge_poses(secrets.SystemRandom()),
+        issued_at=now,
+        expires_at=now + timedelta(seconds=settings.REPORTIN_LIVENESS_CHALLENGE_SECONDS),
+    )
+    return nonce, challenge
+
+
+def _challenge_for(*, device: Device, nonce: str, frames: int, now: datetime) -> LivenessChallenge:
+    """The device's challenge of this nonce, if it can still be answered with this many frames."""
+    challenge = LivenessChallenge.objects.filter(device=device, nonce_hash=_nonce_hash(nonce)).first()
+    if challenge is None:
+        raise DomainError(_("This challenge is unknown. Ask for a new one."), code="challenge_invalid", fields={"challenge": _("Unknown challenge.")})
+    if challenge.used_at is not None:
+        raise DomainError(_("This challenge was used already. Ask for a new one."), code="challenge_used", status=409, fields={"challenge": _("Used already.")})
+    if challenge.expires_at < now:
+        raise DomainError(
+            _("This challenge has expired: the frames must be sent within %(seconds)d seconds. Ask for a new one.")
+            % {"seconds": settings.REPORTIN_LIVENESS_CHALLENGE_SECONDS},
+            code="challenge_expired", fields={"challenge": _("Expired.")},
+        )
+    if frames != len(challenge.poses):
+        raise DomainError(
+            _("Send one frame per pose of the challenge: %(poses)d frames, not %(frames)d.") % {"poses": len(challenge.poses), "frames": frames},
+            code="invalid_input", fields={"frames": _("One frame per pose asked.")},
+        )
+    return challenge
+
+
+def _challenge_redeem(*, challenge: LivenessChallenge, checkin: CheckIn, now: datetime) -> None:
+    # Conditional UPDATE: of two requests racing with one nonce (a replay sent twice at once),
+    # only one takes it; the other fails and its transaction stores nothing.
+    taken = LivenessChallenge.objects.filter(pk=challenge.pk, used_at__isnull=True, expires_at__gte=now).update(used_at=now, checkin=checkin)
+    if not taken:
+        raise DomainError(_("This challenge was used already. Ask for a new one."), code="challenge_used", status=409, fields={"challenge": _("Used already.")})
+
+
+def liveness_required(client: Client) -> bool:
+    """Whether this client's check-ins must answer a liveness challenge."""
+    if not settings.REPORTIN_LIVENESS_REQUIRED:
+        return False
+    condition = enforcement_selectors.condition_active(client=client)
+    return not (condition is not None and condition.single_selfie_allowed)
 
 
 def checkin_submit(
     *,
     device: Device,
-    selfie: bytes,
+    selfie: bytes | None,
     latitude: float,
     longitude: float,
     accuracy_m: float,
@@ -177,18 +252,34 @@ def checkin_submit(
     address: str | None = None,
     employment: str | None = None,
     family_status: str | None = None,
+    frames: list[bytes] | None = None,
+    challenge_nonce: str | None = None,
     now: datetime | None = None,
 ) -> tuple[CheckIn, bool]:
     """Store a check-in and queue its scoring after commit. Returns (check-in, created).
+
+    A liveness check-in sends the frames of a challenge (challenge_issue) with its nonce; the
+    selfie may then be left out (the first frontal frame is the selfie). Without frames, the
+    person's condition must allow a single selfie, unless REPORTIN_LIVENESS_REQUIRED is off.
 
     A retry with the same idempotency key and the same content returns the first check-in;
     the same key with different content is a conflict."""
     now = now or timezone.now()
     client = device.client
-    selfie_sha256 = hashlib.sha256(selfie).hexdigest()
+    frames = frames or []
+    if not frames and selfie is None:
+        raise DomainError(_("Send a selfie, or the frames of a liveness challenge."), code="invalid_input", fields={"selfie": _("This field is required.")})
+    if frames and not challenge_nonce:
+        raise DomainError(_("Send the challenge with its frames."), code="invalid_input", fields={"challenge": _("This field is required.")})
+    if challenge_nonce and not frames:
+        raise DomainError(_("Send the frames of the challenge."), code="invalid_input", fields={"frames": _("This field is required.")})
+    liveness_key = ""
+    if frames:
+        liveness_key = "\x1e".join([_nonce_hash(challenge_nonce), *(hashlib.sha256(frame).hexdigest() for frame in frames)])
+    selfie_sha256 = hashlib.sha256(selfie).hexdigest() if selfie is not None else ""
     fingerprint = _fingerprint(
         selfie_sha256=selfie_sha256, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
-        captured_at=captured_at, address=address, employment=employment, family_status=family_status,
+        captured_at=captured_at, address=address, employment=employment, family_status=family_status, liveness=liveness_key,
     )
     facts = _checkin_facts(device=device, idempotency_key=idempotency_key, captured_at=captured_at, received_at=now)
     if facts["existing"] is not None:
@@ -200,11 +291,25 @@ def checkin_submit(
             code="consent_required",
             status=403,
         )
+    challenge, frame_copies = None, []
+    if frames:
+        challenge = _challenge_for(device=device, nonce=challenge_nonce, frames=len(frames), now=now)
+        frame_copies = _frames_checked(frames)
+    elif liveness_required(client):
+        raise DomainError(
+            _("Answer the liveness challenge: ask for one, turn your head as it says and send the frames with your report."),
+            code="liveness_required",
+            fields={"frames": _("This field is required.")},
+        )
     # Header checks and metadata stripping only: no pixel is decoded in the web tier, so no
     # upload can cost a request more than a scan of its bytes. The worker turns the picture
     # upright and HEIC or PNG into JPEG, under its time limit (scoring._selfie_analyse).
-    info = enforcement_services.image_check(selfie, field="selfie")
-    clean = enforcement_services.image_strip_metadata(selfie, info, field="selfie")
+    if selfie is not None:
+        info = enforcement_services.image_check(selfie, field="selfie")
+        clean = enforcement_services.image_strip_metadata(selfie, info, field="selfie")
+    else:
+        # The first frontal frame: what an officer compares with the references, as a selfie.
+        info, clean = frame_copies[challenge.poses.index(Pose.FRONTAL)]
     width, height = info.upright_size
 
     checkin = CheckIn(
@@ -225,6 +330,7 @@ def checkin_submit(
         reported_address=address or "",
         reported_employment=employment or "",
         reported_family_status=family_status or "",
+        capture_mode=CaptureMode.CHALLENGE if frames else CaptureMode.SINGLE_SELFIE,
     )
     circumstances = {
         field: value
@@ -232,9 +338,23 @@ def checkin_submit(
         if value is not None
     }
     checkin.selfie.save("selfie", ContentFile(clean), save=False)
+    stored_frames = []
     try:
+        for position, (frame_info, frame_clean) in enumerate(frame_copies):
+            frame_width, frame_height = frame_info.upright_size
+            frame = LivenessFrame(
+                position=position, pose=challenge.poses[position], sha256=hashlib.sha256(frame_clean).hexdigest(),
+                image_format=frame_info.format, width=frame_width, height=frame_height,
+            )
+            stored_frames.append(frame)
+            frame.image.save("frame", ContentFile(frame_clean), save=False)
         with transaction.atomic():
             checkin.save()
+            if challenge is not None:
+                _challenge_redeem(challenge=challenge, checkin=checkin, now=now)
+                for frame in stored_frames:
+                    frame.checkin = checkin
+                LivenessFrame.objects.bulk_create(stored_frames)
             if circumstances:
                 enforcement_services.circumstances_update(
                     client=client, changes=circumstances, channel=Channel.APP, checkin_id=checkin.pk, now=now
@@ -247,6 +367,7 @@ def checkin_submit(
             transaction.on_commit(lambda: _enqueue_scoring(checkin.pk))
     except IntegrityError:
         checkin.selfie.delete(save=False)
+        _frames_delete(stored_frames)
         # A concurrent retry with the same key won the race; answer with its check-in.
         existing = CheckIn.objects.filter(device=device, idempotency_key=idempotency_key).first()
         if existing is None:
@@ -254,6 +375,7 @@ def checkin_submit(
         return _same_or_conflict(existing, fingerprint), False
     except BaseException:
         checkin.selfie.delete(save=False)
+        _frames_delete(stored_frames)
         raise
     return checkin, True
 
@@ -361,6 +483,22 @@ def _window_of(facts: dict) -> ReportingWindow | None:
     # from_db takes the values in the model's field order.
     names = [field.attname for field in ReportingWindow._meta.concrete_fields if field.attname in _WINDOW_FACTS]
     return ReportingWindow.from_db(Client.objects.db, names, [facts[f"window_{name}"] for name in names])
+
+
+def _frames_checked(frames: list[bytes]) -> list[tuple]:
+    """(info, stored copy) of each frame: the selfie's header checks and metadata stripping,
+    with no decoding in the web tier (the worker decodes each frame under its limits)."""
+    checked = []
+    for data in frames:
+        info = enforcement_services.image_check(data, field="frames")
+        checked.append((info, enforcement_services.image_strip_metadata(data, info, field="frames")))
+    return checked
+
+
+def _frames_delete(frames: list[LivenessFrame]) -> None:
+    for frame in frames:
+        if frame.image:
+            frame.image.delete(save=False)
 
 
 def _same_or_conflict(existing: CheckIn, fingerprint: str) -> CheckIn:

@@ -123,6 +123,9 @@ class TaskPage:
     escalations: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     references_used: list[str] = field(default_factory=list)
+    # (frame, its figures) of a liveness challenge check-in, in order; the verdict's messages.
+    liveness_frames: list = field(default_factory=list)
+    liveness_messages: list = field(default_factory=list)
 
 
 def references_used_words(match: FaceMatch | None) -> list[str]:
@@ -208,4 +211,14 @@ def task_page(*, task: InvestigationTask) -> TaskPage:
         escalations=list(task.escalations.select_related("proposed_by", "decided_by").order_by("-proposed_at")),
         notes=list(task.notes.select_related("author")),
         references_used=references_used_words(match),
+        **_liveness_rows(checkin, match),
     )
+
+
+def _liveness_rows(checkin, match) -> dict:
+    if checkin is None:
+        return {}
+    figures = (match.liveness if match else None) or {}
+    rows = {row.get("position"): row for row in figures.get("frames", [])}
+    frames = [(frame, rows.get(frame.position, {})) for frame in checkin.liveness_frames.order_by("position")]
+    return {"liveness_frames": frames, "liveness_messages": figures.get("messages", [])}

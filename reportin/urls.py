@@ -18,6 +18,7 @@ urlpatterns = [
     re_path(r"^api/v1/notices/(?P<notice_id>[0-9]{1,18})/read$", notices.NoticeReadView.as_view(), name="notice-read"),
     path("api/v1/notify/receipts", channels.NotifyReceiptView.as_view(), name="notify-receipts"),
     path("api/v1/check-ins", views.CheckInsView.as_view(), name="checkins"),
+    path("api/v1/check-ins/challenge", views.ChallengeView.as_view(), name="checkin-challenge"),
     # At most 18 digits: a larger id is no id of ours, and must not reach the database as one.
     re_path(r"^api/v1/check-ins/(?P<checkin_id>[0-9]{1,18})$", views.CheckInDetailView.as_view(), name="checkin"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -38,6 +38,7 @@ OPERATIONS = {
     ("/api/v1/notices", "get"),
     ("/api/v1/notices/{notice_id}/read", "post"),
     ("/api/v1/notify/receipts", "post"),
+    ("/api/v1/check-ins/challenge", "post"),
 }
 
 

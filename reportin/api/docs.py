@@ -23,12 +23,16 @@ ERROR_CODES = {
     "animated_image": (400, "Animated images are not accepted; send a single photo."),
     "not_authenticated": (401, "Send the device token: Authorization: Token <token>."),
     "invalid_token": (401, "The token is not valid. Activate the app again."),
+    "liveness_required": (400, "Answer the liveness challenge: ask for one, turn your head as it says and send the frames with your report."),
+    "challenge_invalid": (400, "This challenge is unknown. Ask for a new one."),
+    "challenge_expired": (400, "This challenge has expired: the frames must be sent within 120 seconds. Ask for a new one."),
     "consent_required": (403, "Remote reporting needs both consents. Please report in person at your CBSA office, or give consent in the app."),
     "not_found": (404, "Not found."),
     "checkin_not_found": (404, "Not found."),
     "notice_not_found": (404, "Not found."),
     "consent_text_not_found": (404, "There is no consent text for this kind and language."),
     "text_version_outdated": (409, "A newer version of this consent text has been published; read it before giving consent."),
+    "challenge_used": (409, "This challenge was used already. Ask for a new one."),
     "idempotency_key_reused": (409, "This Idempotency-Key was already used for a different check-in."),
     "upload_too_large": (413, "The photo is larger than 10 MB."),
     "request_too_large": (413, "The request is too large."),
@@ -48,6 +52,10 @@ EXAMPLE_FIELDS = {
     "animated_image": {"selfie": "Animated images are not accepted; send a single photo."},
     "not_an_image": {"selfie": "The file is not a photo (JPEG, PNG or HEIC)."},
     "unsupported_image_type": {"selfie": "GIF photos are not accepted; send a JPEG, PNG or HEIC photo."},
+    "liveness_required": {"frames": "This field is required."},
+    "challenge_invalid": {"challenge": "Unknown challenge."},
+    "challenge_expired": {"challenge": "Expired."},
+    "challenge_used": {"challenge": "Used already."},
 }
 AUTH_ERRORS = ["not_authenticated", "invalid_token"]
 BODY_ERRORS = ["malformed_request", "unsupported_media_type", "request_too_large"]

@@ -25,7 +25,11 @@ class StrictSerializer(serializers.Serializer):
         if hasattr(data, "keys"):
             errors = {name: _("Unknown field.") for name in data.keys() if name not in self.fields}
             if hasattr(data, "getlist"):
-                errors.update({name: _("Send this field once.") for name in data.keys() if len(data.getlist(name)) > 1})
+                errors.update({
+                    name: _("Send this field once.")
+                    for name in data.keys()
+                    if len(data.getlist(name)) > 1 and not isinstance(self.fields.get(name), serializers.ListField)
+                })
             # A form or query string sends "" for a field left empty; only text may be empty.
             errors.update({
                 name: _("This field may not be blank.")
@@ -172,6 +176,7 @@ class ConditionOutput(serializers.Serializer):
     starts_on = serializers.DateField()
     ends_on = serializers.DateField(allow_null=True)
     permitted_area = AreaOutput(allow_null=True)
+    single_selfie_allowed = serializers.BooleanField(help_text=_("Accessibility: one selfie instead of the head-turn challenge."))
 
 
 class WindowOutput(serializers.Serializer):
@@ -233,6 +238,9 @@ class MeOutput(serializers.Serializer):
     office = OfficeOutput(allow_null=True, help_text="Where to report in person, and whom to call.")
     case_officer = OfficerOutput(allow_null=True)
     recent_missed_windows = WindowOutput(many=True, help_text="Missed windows of the last 30 days, newest first.")
+    liveness_required = serializers.BooleanField(
+        help_text=_("Check-ins must answer a liveness challenge (POST /api/v1/check-ins/challenge) and send its frames.")
+    )
 
 
 # --- Check-ins ------------------------------------------------------------------------------
@@ -240,8 +248,24 @@ class MeOutput(serializers.Serializer):
 
 class CheckInInput(StrictSerializer):
     selfie = serializers.FileField(
-        allow_empty_file=True, max_length=255,
-        help_text=_("JPEG, PNG or HEIC; at most 10 MB by default. Metadata is removed before it is stored."),
+        allow_empty_file=True, max_length=255, required=False,
+        help_text=_(
+            "JPEG, PNG or HEIC; at most 10 MB by default. Metadata is removed before it is stored. "
+            "Required without `frames`; with them it may be left out (the first frontal frame is the selfie)."
+        ),
+    )
+    challenge = serializers.CharField(
+        max_length=64, required=False,
+        help_text=_("The nonce of a liveness challenge (POST /api/v1/check-ins/challenge), sent with its frames."),
+    )
+    frames = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True, max_length=255), required=False,
+        min_length=3, max_length=5,
+        help_text=_(
+            "The challenge's frames, one per pose asked and in that order (the field repeated 3 to 5 times): "
+            "JPEG, PNG or HEIC, checked and stored like the selfie. About 1 MP each is plenty; all files of "
+            "a request together are capped at 10 MB by default."
+        ),
     )
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     longitude = serializers.FloatField(min_value=-180, max_value=180)
@@ -263,6 +287,17 @@ class CheckInInput(StrictSerializer):
         if value < now - CAPTURE_MAX_AGE:
             raise serializers.ValidationError(_("This report is too old to be accepted."), code="too_old")
         return value
+
+
+class ChallengeOutput(serializers.Serializer):
+    challenge = serializers.CharField(help_text=_("The single-use nonce: send it as `challenge` with the frames."))
+    poses = serializers.ListField(
+        child=serializers.ChoiceField(choices=["frontal", "left", "right"]),
+        help_text=_("Film one frame per pose, in this order. Left and right are the person's own."),
+    )
+    instructions = serializers.ListField(child=serializers.CharField(), help_text=_("Each pose in plain words, in the reader's language."))
+    issued_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(help_text=_("The check-in with the frames must arrive by then."))
 
 
 class WindowBrief(serializers.Serializer):

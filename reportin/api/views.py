@@ -24,7 +24,7 @@ from reportin.api import serializers as s
 from reportin.api.auth import DeviceRequired, DeviceTokenAuthentication, RequestRateThrottle
 from reportin.api.docs import AUTH_ERRORS, BODY_ERRORS, error_responses
 from reportin.api.uploads import CappedJSONParser, cap_uploads
-from reportin.models import CheckIn, CheckInStatus
+from reportin.models import CheckIn, CheckInStatus, Pose
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 
@@ -214,6 +214,7 @@ def _condition_out(condition) -> dict | None:
             {"latitude": condition.area_latitude, "longitude": condition.area_longitude, "radius_km": condition.area_radius_km}
             if condition.has_area else None
         ),
+        "single_selfie_allowed": condition.single_selfie_allowed,
     }
 
 
@@ -253,7 +254,7 @@ class MeView(_Device):
                                 "biometric": {"decision": "granted", "text_version": "2026-01", "current_version": "2026-01", "recorded_at": "2026-01-03T10:00:00Z", "granted": True, "renewal_needed": False},
                                 "remote_reporting_allowed": False,
                             },
-                            "condition": {"method": "remote", "schedule": "weekly", "weekdays": ["Mon", "Thu"], "interval_days": None, "day_of_month": None, "window_start": "09:00", "window_minutes": 480, "grace_minutes": 60, "starts_on": "2026-01-05", "ends_on": None, "permitted_area": {"latitude": 43.6532, "longitude": -79.3832, "radius_km": 50.0}},
+                            "condition": {"method": "remote", "schedule": "weekly", "weekdays": ["Mon", "Thu"], "interval_days": None, "day_of_month": None, "window_start": "09:00", "window_minutes": 480, "grace_minutes": 60, "starts_on": "2026-01-05", "ends_on": None, "permitted_area": {"latitude": 43.6532, "longitude": -79.3832, "radius_km": 50.0}, "single_selfie_allowed": False},
                             "current_window": _WINDOW_EXAMPLE,
                             "next_window": {**_WINDOW_EXAMPLE, "id": 813, "opens_at": "2026-03-05T14:00:00Z", "closes_at": "2026-03-05T22:00:00Z", "deadline_at": "2026-03-05T23:00:00Z", "opens_at_local": "2026-03-05T09:00:00-05:00", "closes_at_local": "2026-03-05T17:00:00-05:00", "deadline_at_local": "2026-03-05T18:00:00-05:00"},
                             "pending_actions": [{"code": "renew_consent", "message": "A consent text has changed. Read it again and give your answer."}],
@@ -261,6 +262,7 @@ class MeView(_Device):
                             "office": {"name": "Toronto CBSA office", "address": "6900 Airport Rd, Mississauga ON L4V 1E8", "hours": "Monday to Friday, 8:00 to 16:00", "phone": "+1 905-676-2563", "languages": ["English", "French", "Spanish"]},
                             "case_officer": {"name": "Alex Martin"},
                             "recent_missed_windows": [],
+                            "liveness_required": True,
                         },
                     )
                 ],
@@ -300,6 +302,7 @@ class MeView(_Device):
             "recent_missed_windows": [
                 s.WindowOutput.of(window, zone) for window in enforcement_selectors.missed_windows_recent(client=client, now=timezone.now())
             ],
+            "liveness_required": services.liveness_required(client),
         }
         return Response(s.MeOutput(body).data)
 
@@ -352,7 +355,13 @@ class CheckInsView(_Device):
             "with a different report is 409. A report captured inside a window counts for it when it arrives "
             "before the window's grace period ends; otherwise it is kept as an unscheduled report. "
             "`address`, `employment` and `family_status` are sent only when they changed; each change is "
-            "kept as history. Needs both consents (403 `consent_required` otherwise)."
+            "kept as history. Needs both consents (403 `consent_required` otherwise).\n\n"
+            "Liveness: ask for a challenge first (POST /api/v1/check-ins/challenge) and send its nonce as "
+            "`challenge` with one `frames` file per pose, in order (3 to 5), within the challenge's two minutes; "
+            "`selfie` may then be left out. A challenge answers one check-in only (`challenge_used`, 409, when "
+            "sent again). A check-in without frames gets 400 `liveness_required` unless the person's reporting "
+            "condition allows a single selfie (accessibility). A challenge that is not passed never refuses the "
+            "report: an officer looks at the frames."
         ),
         parameters=[
             OpenApiParameter(
@@ -375,7 +384,8 @@ class CheckInsView(_Device):
                     "invalid_input", "malformed_request", "bad_request", "idempotency_key_required", "invalid_idempotency_key",
                     "empty_file", "invalid_image", "image_too_large", "animated_image", "consent_required",
                     "idempotency_key_reused", "upload_too_large", "request_too_large", "unsupported_media_type",
-                    "not_an_image", "unsupported_image_type", "throttled", *AUTH_ERRORS,
+                    "not_an_image", "unsupported_image_type", "throttled", "liveness_required", "challenge_invalid",
+                    "challenge_used", "challenge_expired", *AUTH_ERRORS,
                 ],
             ),
         },
@@ -400,8 +410,12 @@ class CheckInsView(_Device):
             raise DomainError(_("The Idempotency-Key must be 1 to 128 visible ASCII characters."), code="invalid_idempotency_key")
         cap_uploads(request)
         data = _validated(s.CheckInInput, request.data)
-        selfie = data.pop("selfie")
-        checkin, created = services.checkin_submit(device=request.auth, selfie=selfie.read(), idempotency_key=key, **data)
+        selfie = data.pop("selfie", None)
+        frames = [frame.read() for frame in data.pop("frames", [])]
+        checkin, created = services.checkin_submit(
+            device=request.auth, selfie=None if selfie is None else selfie.read(), idempotency_key=key,
+            frames=frames, challenge_nonce=data.pop("challenge", None), **data,
+        )
         body = s.CheckInAccepted({"id": checkin.pk, "status": checkin.status, "window": _window_brief(checkin.window)}).data
         return Response(body, status=202, headers=None if created else {"Idempotent-Replayed": "true"})
 
@@ -427,6 +441,57 @@ class CheckInsView(_Device):
         texts = _status_texts()
         body = {"results": [_checkin_out(c, texts) for c in page], "next_before": page[-1].pk if more else None}
         return Response(s.CheckInListOutput(body).data)
+
+
+def _pose_instructions() -> dict[str, str]:
+    return {
+        Pose.FRONTAL: _("Look straight at the camera."),
+        Pose.LEFT: _("Turn your head to your left."),
+        Pose.RIGHT: _("Turn your head to your right."),
+    }
+
+
+class ChallengeView(_Device):
+    @extend_schema(
+        operation_id="checkin_challenge",
+        summary="A liveness challenge for the next check-in",
+        description=(
+            "A single-use nonce and a random pose sequence (frontal first, then turns of the head to the "
+            "person's left and right in a random order, sometimes a fourth pose). Film one frame per pose "
+            "and send them, with the nonce, in the check-in (POST /api/v1/check-ins) before `expires_at` "
+            "(two minutes by default). Asking again gives a new challenge; an unused one simply expires. "
+            "Needs both consents (403 `consent_required` otherwise)."
+        ),
+        request=None,
+        responses={
+            201: OpenApiResponse(
+                s.ChallengeOutput,
+                examples=[
+                    OpenApiExample(
+                        "challenge",
+                        value={
+                            "challenge": "k3Jx0R6mJ1v8m2Yb9WQ4oH1c7uT5rZaE", "poses": ["frontal", "right", "left"],
+                            "instructions": ["Look straight at the camera.", "Turn your head to your right.", "Turn your head to your left."],
+                            "issued_at": "2026-03-02T15:04:00Z", "expires_at": "2026-03-02T15:06:00Z",
+                        },
+                    )
+                ],
+            ),
+            **error_responses("CheckInChallenge", ["consent_required", "throttled", *AUTH_ERRORS]),
+        },
+        tags=["check-ins"],
+    )
+    def post(self, request):
+        nonce, challenge = services.challenge_issue(device=request.auth)
+        texts = _pose_instructions()
+        body = {
+            "challenge": nonce,
+            "poses": challenge.poses,
+            "instructions": [texts[pose] for pose in challenge.poses],
+            "issued_at": challenge.issued_at,
+            "expires_at": challenge.expires_at,
+        }
+        return Response(s.ChallengeOutput(body).data, status=201)
 
 
 class CheckInDetailView(_Device):

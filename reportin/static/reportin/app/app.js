@@ -176,7 +176,13 @@ let retryDelay = FIRST_RETRY_MS;
 
 function sendCheckin(entry) {
   const form = new FormData();
-  form.append("selfie", entry.selfie, "selfie.jpg");
+  if (entry.frames) {
+    // A liveness challenge: its frames in the order asked, the first frontal one is the selfie.
+    entry.frames.forEach((frame, index) => form.append("frames", frame, `frame-${index + 1}.jpg`));
+    form.append("challenge", entry.challenge);
+  } else {
+    form.append("selfie", entry.selfie, "selfie.jpg");
+  }
   for (const name of CHECKIN_FIELDS) {
     if (entry[name]) {
       form.append(name, entry[name]);

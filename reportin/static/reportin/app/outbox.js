@@ -33,7 +33,7 @@ async function transact(mode, work) {
   }
 }
 
-// entry: {key, selfie (Blob), latitude, longitude, accuracy_m, captured_at, address?,
+// entry: {key, selfie (Blob) or frames (Blob[]) with challenge (nonce), latitude, longitude, accuracy_m, captured_at, address?,
 // employment?, family_status?, state: "waiting" | "failed", error?: {code, message}}
 export function add(entry) {
   return transact("readwrite", (store) => store.add({ ...entry, state: "waiting" }));

@@ -1,11 +1,18 @@
 // Check-in: a photo from the front camera (with a face oval to aim at, a preview and a retake),
 // the position with its accuracy, and any change of address, employment or family status.
 // Sending goes through the outbox: without a network the check-in waits on the phone.
+//
+// The preview is checked before a photo is taken (preview.js): too dark, too bright, blurred,
+// no face or too far are said in words while the camera runs. Where the person's check-ins must
+// answer a liveness challenge (me.liveness_required), the app asks the server for one and takes
+// one photo per pose asked (look straight, turn left, turn right...), sent together with the
+// challenge; a challenge lasts two minutes, so it is taken again if it ran out before sending.
 
 import { field, fill, h, notice } from "./dom.js";
 import { capture, locate, startCamera, stopCamera } from "./device.js";
 import { dateTime, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
+import * as preview from "./preview.js";
 
 const CIRCUMSTANCES = [
   ["address", "textarea", 500],
@@ -38,8 +45,10 @@ export function render(app, view) {
   const zone = me.profile.time_zone;
   let left = false;
   let stream = null;
+  let stopWatching = () => {};
   app.onLeave(() => {
     left = true;
+    stopWatching();
     stopCamera(stream);
   });
 
@@ -50,7 +59,7 @@ export function render(app, view) {
   const status = h("div", { class: "form-status" });
 
   function updateSend() {
-    const ready = Boolean(draft.photo && draft.fix);
+    const ready = Boolean(draft.photo && draft.fix && (!me.liveness_required || draft.frames));
     send.disabled = !ready;
     sendHint.textContent = ready ? t("send_ready") : t("send_needs");
   }
@@ -69,7 +78,16 @@ export function render(app, view) {
   function retake() {
     URL.revokeObjectURL(draft.photoUrl);
     draft.photo = draft.photoUrl = draft.key = draft.captured_at = null;
+    draft.frames = draft.challenge = draft.challengeExpires = null;
     drawPhoto();
+  }
+
+  // The challenge's frames are all taken: the frontal one is the photo shown and kept.
+  function useFrames(challenge, frames) {
+    draft.frames = frames;
+    draft.challenge = challenge.challenge;
+    draft.challengeExpires = challenge.expires_at;
+    usePhoto(frames[challenge.poses.indexOf("frontal")]);
   }
 
   function drawPhoto() {
@@ -88,21 +106,97 @@ export function render(app, view) {
     video.muted = true;
     const take = h("button", { type: "button", class: "button primary", disabled: true }, t("take_photo"));
     const cameraStatus = h("div", { class: "camera-status", role: "status" }, t("camera_starting"));
-    take.addEventListener("click", async () => {
-      take.disabled = true;
-      const blob = await capture(video);
+    // What to change, said while the camera runs (and again when a photo is refused).
+    const advice = h("div", { class: "preview-advice", id: "preview-advice", role: "status", "aria-live": "polite" });
+    const step = h("p", { class: "challenge-step", id: "challenge-step" });
+    const anyway = h("button", { type: "button", class: "button secondary", hidden: true }, t("preview_take_anyway"));
+    let challenge = null;
+    const frames = [];
+
+    function advise(codes) {
+      advice.replaceChildren(...codes.map((code) => notice("warning", t(code))));
+    }
+
+    function showStep() {
+      if (!challenge) {
+        return;
+      }
+      const index = frames.length;
+      step.textContent = t("challenge_step", { n: index + 1, count: challenge.poses.length, what: challenge.instructions[index] });
+      take.textContent = t("challenge_take", { n: index + 1, count: challenge.poses.length });
+    }
+
+    async function keep(blob) {
+      if (!challenge) {
+        stopWatching();
+        stopCamera(stream);
+        stream = null;
+        usePhoto(blob);
+        return;
+      }
+      frames.push(blob);
+      if (frames.length < challenge.poses.length) {
+        showStep();
+        take.disabled = false;
+        take.focus();
+        app.announce(step.textContent);
+        return;
+      }
+      stopWatching();
       stopCamera(stream);
       stream = null;
-      usePhoto(blob);
+      useFrames(challenge, frames.splice(0));
+    }
+
+    take.addEventListener("click", async () => {
+      take.disabled = true;
+      anyway.hidden = true;
+      // A turned head is meant to be off-centre: only light and focus are checked then.
+      const pose = challenge ? challenge.poses[frames.length] : "frontal";
+      const found = await preview.problems(video, { faceCheck: pose === "frontal" });
+      const blob = await capture(video);
+      if (found.length) {
+        advise(found);
+        anyway.hidden = false;
+        anyway.onclick = () => {
+          anyway.hidden = true;
+          advise([]);
+          keep(blob);
+        };
+        take.disabled = false;
+        return;
+      }
+      keep(blob);
     });
+
+    let challengeFailed = false;
+    async function startChallenge() {
+      if (!me.liveness_required) {
+        return;
+      }
+      try {
+        challenge = await app.api("POST", "/api/v1/check-ins/challenge");
+      } catch (error) {
+        // Without a challenge (no network) there is nothing the app could send: say so.
+        challengeFailed = true;
+        cameraStatus.replaceChildren(notice("error", error.status ? error.message : t("challenge_unavailable")));
+        throw error;
+      }
+      showStep();
+    }
+
     fill(
       photoSection,
-      h("p", {}, t("photo_instructions")),
+      h("p", {}, t(me.liveness_required ? "challenge_instructions" : "photo_instructions")),
+      step,
       h("div", { class: "camera" }, video, h("div", { class: "oval", "aria-hidden": "true" })),
       cameraStatus,
+      advice,
       take,
+      anyway,
     );
-    startCamera(video).then(
+    // The challenge first: its two minutes start now, and without one the camera is not needed.
+    startChallenge().then(() => startCamera(video)).then(
       (started) => {
         stream = started;
         if (left) {
@@ -111,9 +205,18 @@ export function render(app, view) {
         }
         cameraStatus.textContent = "";
         take.disabled = false;
+        stopWatching = preview.watch(video, advise);
       },
       (error) => {
+        if (challengeFailed) {
+          take.replaceWith(h("button", { type: "button", class: "button secondary", onclick: drawPhoto }, t("camera_retry")));
+          return;
+        }
         cameraStatus.replaceChildren(notice("error", t(CAMERA_ERRORS[error.name] || "camera_unsupported")));
+        if (me.liveness_required) {
+          take.replaceWith(h("button", { type: "button", class: "button secondary", onclick: drawPhoto }, t("camera_retry")));
+          return;
+        }
         // The phone's own camera app, through a file input, when the live preview cannot run.
         const picker = field({ label: t("photo_from_camera_app"), name: "photo_file", type: "file", accept: "image/jpeg,image/png", capture: "user" });
         picker.control.addEventListener("change", () => {
@@ -153,11 +256,16 @@ export function render(app, view) {
   }
 
   async function submit() {
+    if (draft.challengeExpires && new Date(draft.challengeExpires) < new Date()) {
+      status.replaceChildren(notice("error", t("challenge_expired")));
+      retake();
+      return;
+    }
     send.disabled = true;
     send.textContent = t("sending");
     const entry = {
       key: draft.key,
-      selfie: draft.photo,
+      ...(draft.frames ? { frames: draft.frames, challenge: draft.challenge } : { selfie: draft.photo }),
       latitude: String(draft.fix.latitude),
       longitude: String(draft.fix.longitude),
       // The API wants more than 0; no real fix is better than a metre.
