@@ -7,6 +7,7 @@ secrets/tls_cert.pem and secrets/tls_key.pem with your real ones (the proxy read
 """
 
 import base64
+import json
 import os
 import secrets
 import shutil
@@ -47,6 +48,15 @@ def main(domain: str) -> None:
     write("database_owner_url", f"postgres://reportin_owner:{read('db_owner_password')}@db:5432/reportin")
     write("broker_url", f"redis://:{read('redis_password')}@redis:6379/0")
     write("cache_url", f"redis://:{read('redis_password')}@redis:6379/1")
+    # The object store's one identity: the application reads the key, SeaweedFS its config.
+    write("s3_secret_key", token())
+    write("s3_identities.json", json.dumps({"identities": [{
+        "name": "reportin", "credentials": [{"accessKey": "reportin", "secretKey": read("s3_secret_key")}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }]}))
+    # GC Notify (SMS): empty until you paste the service's API key; its receipts' bearer token.
+    write("gc_notify_api_key", "")
+    write("gc_notify_callback_token", token())
     if not (FOLDER / "tls_cert.pem").exists():
         if shutil.which("openssl") is None:
             sys.exit("openssl is missing: put your certificate and key in secrets/tls_cert.pem and secrets/tls_key.pem")
@@ -57,6 +67,15 @@ def main(domain: str) -> None:
         )
         (FOLDER / "tls_key.pem").chmod(0o600)
         print("wrote secrets/tls_cert.pem and secrets/tls_key.pem (self-signed: replace them with your real certificate)")
+    if not (FOLDER / "vapid_private_key").exists():
+        # Web Push's VAPID key pair (P-256): the private key as PEM, the public one as the
+        # base64url uncompressed point browsers take (the last 65 bytes of its DER form).
+        if shutil.which("openssl") is None:
+            sys.exit("openssl is missing: it makes the Web Push (VAPID) key pair")
+        pem = subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout"], check=True, capture_output=True).stdout
+        der = subprocess.run(["openssl", "ec", "-pubout", "-outform", "DER"], input=pem, check=True, capture_output=True).stdout
+        write("vapid_public_key", base64.urlsafe_b64encode(der[-65:]).decode().rstrip("="))
+        write("vapid_private_key", pem.decode().strip())
 
 
 if __name__ == "__main__":

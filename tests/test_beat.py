@@ -54,8 +54,13 @@ START = datetime(2026, 12, 6, 23, 58, 30, tzinfo=UTC)  # a day boundary inside t
 LONGEST_GAP = {
     # A missed window becomes a task within a minute of its deadline (README: Compliance).
     "enforcement.tasks.windows_sweep": timedelta(minutes=1),
-    # A reminder goes out within a minute of being due.
-    "enforcement.tasks.notifications_send": timedelta(minutes=1),
+    # A reminder goes out within a minute of being due (the dispatcher hands due messages to
+    # the notify workers).
+    "enforcement.tasks.notifications_dispatch": timedelta(minutes=1),
+    # The audit chain's head is published at least every minute (README: the audit trail).
+    "enforcement.tasks.audit_head_publish": timedelta(minutes=1),
+    # The audit trail is verified against the published heads daily.
+    "enforcement.tasks.audit_verify": timedelta(hours=24),
     # The window horizon moves at least once a day, so windows always exist days ahead.
     "enforcement.tasks.windows_materialise": timedelta(hours=24),
     # An unjudged check-in is queued again within two minutes (README: Reliability).

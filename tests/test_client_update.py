@@ -50,7 +50,7 @@ def test_each_changed_field_is_audited_with_old_and_new_value(officer):
 def test_a_removed_case_cannot_go_back_to_monitored_from_admin(client, officer):
     person = factories.client(officer=officer)
     services.client_update(client=person, changes={"case_status": CaseStatus.REMOVED}, updated_by=officer)
-    client.force_login(officer)
+    factories.staff_login(client, officer)
     response = client.post(f"{CLIENTS}{person.pk}/change/", {**change_form_data(client, person), "case_status": "monitored"})
     assert response.status_code == 200
     assert "cannot go from" in response.content.decode()
@@ -63,7 +63,7 @@ def test_a_removed_case_cannot_go_back_to_monitored_from_admin(client, officer):
 def test_a_case_closed_in_admin_is_purged_ten_years_later(client, officer, media_root):
     person = factories.client(officer=officer)
     photo = factories.reference_photo(person)
-    client.force_login(officer)
+    factories.staff_login(client, officer)
     response = client.post(f"{CLIENTS}{person.pk}/change/", {**change_form_data(client, person), "case_status": "closed"})
     assert response.status_code == 302, response.content.decode()[:3000]
     person.refresh_from_db()
@@ -108,7 +108,7 @@ def test_the_case_officer_is_an_active_officer_of_the_region_or_a_supervisor(cli
         services.client_update(client=person, changes={"case_officer": allowed}, updated_by=officer)
         assert Client.objects.get(pk=person.pk).case_officer == allowed
     # The admin offers only those, and refuses the others.
-    client.force_login(officer)
+    factories.staff_login(client, officer)
     choices = client.get(f"{CLIENTS}{person.pk}/change/").context["adminform"].form.fields["case_officer"].queryset
     assert set(choices) == {officer, supervisor}
     response = client.post(f"{CLIENTS}{person.pk}/change/", {**change_form_data(client, person), "case_officer": root.pk})
@@ -121,7 +121,7 @@ def test_uci_and_date_of_birth_are_locked_after_enrolment_except_for_supervisors
     services.activation_code_issue(client=person, issued_by=officer)
     with pytest.raises(Forbidden):
         services.client_update(client=person, changes={"uci": "29999998"}, updated_by=officer)
-    client.force_login(officer)
+    factories.staff_login(client, officer)
     form = client.get(f"{CLIENTS}{person.pk}/change/").context["adminform"].form
     assert "uci" not in form.fields and "date_of_birth" not in form.fields
     supervisor = factories.staff("identity-supervisor", role="Supervisor")
@@ -133,7 +133,7 @@ def test_uci_and_date_of_birth_are_locked_after_enrolment_except_for_supervisors
 
 def test_a_consent_text_published_in_admin_carries_the_sha256_of_its_exact_text_and_stays_as_published(client, officer):
     root = Client._meta.get_field("case_officer").related_model.objects.create_superuser("root", password="root-password-123")
-    client.force_login(root)
+    factories.staff_login(client, root)
     title, body = "Use of my likeness", "I agree that my selfies are compared with my photos.\nVersion 3."
     response = client.post("/admin/enforcement/consenttext/add/", {"kind": "biometric", "language": "en", "version": "2099-3", "title": title, "body": body})
     assert response.status_code == 302

@@ -51,7 +51,7 @@ def test_officers_see_the_device_as_removed_by_the_person(client):
     reporter = make_reporter()
     kept = make_reporter()
     reporter.api.delete("/api/v1/device")
-    client.force_login(factories.staff("officer"))
+    factories.staff_login(client, factories.staff("officer"))
     page = client.get("/admin/reportin/device/").content.decode()
     assert "Removed by the person" in page
     assert page.count("Active") >= 1 and str(kept.client) in page
@@ -64,7 +64,7 @@ def test_officers_see_a_persons_channels_and_notices_in_admin(client):
 
     reporter = make_reporter()
     services.contact_channels_set(client=reporter.client, channels=[{"channel": "sms", "address": "+16135550123"}], language="en", recorded_via="app")
-    client.force_login(factories.staff("officer"))
+    factories.staff_login(client, factories.staff("officer"))
     page = client.get("/admin/enforcement/contactchannel/")
     assert page.status_code == 200 and str(reporter.client) in page.content.decode()
     assert client.get("/admin/enforcement/notice/").status_code == 200

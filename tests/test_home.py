@@ -5,6 +5,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from tests import factories
+
 pytestmark = pytest.mark.django_db
 
 
@@ -38,7 +40,7 @@ def test_the_web_app_links_to_admin_and_the_api_docs_and_both_answer(client):
 
 
 def test_admins_view_site_link_goes_to_the_web_app(client, admin_user):
-    client.force_login(admin_user)
+    factories.staff_login(client, admin_user)
     response = client.get("/admin/")
     assert response.status_code == 200
     assert "/app/" in links(response)

@@ -51,7 +51,7 @@ def test_granting_again_needs_a_new_enrolment_and_the_officer_is_told(client, me
     factories.consent_both(person)
     likeness(person, "withdrawn")
     officer = factories.staff("re-enrols")
-    client.force_login(officer)
+    factories.staff_login(client, officer)
     page = client.get(f"/admin/enforcement/client/{person.pk}/change/").content.decode()
     assert 'id="likeness-withdrawn"' in page and "enrol new reference photos" in page
     likeness(person, "granted")

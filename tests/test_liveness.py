@@ -337,7 +337,7 @@ def test_the_frames_are_purged_with_the_selfie(enrolled, media_root, settings, d
 
 def test_an_officer_allows_a_single_selfie_in_the_condition_form(client, liveness_required):
     officer = factories.staff("condition-officer")
-    client.force_login(officer)
+    factories.staff_login(client, officer)
     reporter = make_reporter()
     fields = {
         "client": reporter.client.pk, "method": "remote", "schedule": "every_n_days", "interval_days": 1, "weekdays": 0, "window_start": "09:30",
@@ -358,7 +358,7 @@ def test_the_task_page_shows_the_frames_and_each_view_is_recorded(client, enroll
     scoring.checkin_score(checkin_id=checkin.pk, now=NOW)
     task = InvestigationTask.objects.get(checkin_id=checkin.pk, reason="liveness_failed")
     officer = factories.staff("liveness-officer")
-    client.force_login(officer)
+    factories.staff_login(client, officer)
     page = client.get(f"/admin/enforcement/investigationtask/{task.pk}/change/")
     assert page.status_code == 200
     body = page.content.decode()

@@ -34,7 +34,7 @@ def test_withdrawing_and_regranting_consent_ten_times_opens_one_task_the_officer
     events = TaskNote.objects.filter(task=task, kind=TaskNote.Kind.EVENT)
     assert events.count() == 9 and all(note.consent_record_id for note in events)
     officer = factories.staff("consent-officer")
-    client.force_login(officer)
+    factories.staff_login(client, officer)
     page = client.get(f"/admin/enforcement/investigationtask/{task.pk}/change/").content.decode()
     assert page.count("Further event") == 9 and "The client said no again (withdrawn)." in page
 
@@ -82,7 +82,7 @@ def test_the_decision_on_a_task_settles_every_checkin_it_gathered(client):
     assert list(case["client"].tasks.values_list("pk", flat=True)) == [case["task"].pk]
     assert TaskNote.objects.get(task=case["task"], kind="event").checkin_id == checkin.pk
     officer = factories.staff("gathered")
-    client.force_login(officer)
+    factories.staff_login(client, officer)
     page = client.get(f"/admin/enforcement/investigationtask/{case['task'].pk}/change/").content.decode()
     assert f"/admin/reportin/checkin/{checkin.pk}/selfie/" in page  # the officer sees the second selfie too
     reportin_services.task_decide(task=case["task"], resolution="identity_not_confirmed", note="Not her, twice.", officer=officer)

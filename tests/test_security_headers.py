@@ -64,7 +64,7 @@ def photo_and_officer():
 
 def _view_photo(officer, photo, **meta):
     http = HttpClient()
-    http.force_login(officer)
+    factories.staff_login(http, officer)
     response = http.get(f"/admin/enforcement/referencephoto/{photo.pk}/image/", **meta)
     assert response.status_code == 200
     return AccessRecord.objects.order_by("-pk").first()

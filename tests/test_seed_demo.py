@@ -13,6 +13,7 @@ from django.db import transaction
 from enforcement.management.commands import seed_demo as seed_module
 from enforcement.models import ActivationCode, Client, ReferencePhoto, ReportingCondition, ReportingWindow, User
 from enforcement.services import hash_secret, normalise_activation_code
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +49,8 @@ def test_a_second_run_keeps_logins_codes_and_admin_sessions(client, data_dir):
     first = seed()
     admin = next(u for u in first["users"] if u["username"] == "admin")
     assert client.login(username="admin", password=admin["password"])
+    # ...and the second factor, as the admin passes it (backoffice: every staff account).
+    factories.staff_login(client, User.objects.get(username="admin"))
     assert client.get("/admin/").status_code == 200
     counts = (User.objects.count(), Client.objects.count(), ReferencePhoto.objects.count(), ReportingCondition.objects.count())
     codes = ActivationCode.objects.count()

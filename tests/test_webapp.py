@@ -62,6 +62,9 @@ def test_app_address_without_slash_leads_to_the_app(browser):
     assert response.status_code == 301 and response["Location"] == "/app/"
 
 
+# (django_db: each answer's close ends a request, and Django then tidies the database
+# connections a test before may have left open.)
+@pytest.mark.django_db
 def test_service_worker_is_served_from_the_app_folder_and_lists_every_file(browser):
     response = browser.get("/app/sw.js")
     assert response.status_code == 200
