@@ -504,6 +504,23 @@ class ReportingWindow(models.Model):
 # --- Investigation tasks --------------------------------------------------------------------
 
 
+class SweepMark(models.Model):
+    """How far the minute sweep has got: the `now` of the latest completed full sweep (one
+    row). The next sweep looks only at deadlines from this mark (less a safety margin, see
+    enforcement.compliance.SWEEP_MARGIN) up to its own `now`, so its cost does not grow with
+    the history (and the dead index entries) of the windows table. Kept in the database, not
+    in the beat's memory, so that a sweep after an outage catches up on every deadline."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    swept_to = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("sweep mark")
+
+    def __str__(self):
+        return f"Swept to {self.swept_to:%Y-%m-%d %H:%M:%S}Z"
+
+
 class TaskReason(models.TextChoices):
     MISSED_REPORT = "missed_report", _("Missed report")
     FACE_NON_MATCH = "face_non_match", _("Face does not match")
