@@ -787,9 +787,12 @@ def windows_sweep(*, now: datetime | None = None, client: Client | None = None) 
         mark = SweepMark.objects.filter(pk=1).values_list("swept_to", flat=True).first()
         created = compliance.sweep(now=now, due_by=due_by, flag_at=flag_at, since=compliance.sweep_since(mark, now))
         # Forward only: a sweep for an earlier instant (a late message, a test) must not move
-        # the mark back, nor may the slower of two concurrent sweeps.
-        if not SweepMark.objects.filter(pk=1, swept_to__lt=now).update(swept_to=now):
+        # the mark back, nor may the slower of two concurrent sweeps (the condition is checked
+        # again on the row once the other's lock is released).
+        if mark is None:
             SweepMark.objects.get_or_create(pk=1, defaults={"swept_to": now})
+        if mark is None or mark < now:
+            SweepMark.objects.filter(pk=1, swept_to__lt=now).update(swept_to=now)
         return created
 
 
