@@ -494,8 +494,10 @@ class ReportingWindow(models.Model):
             models.Index(fields=["deadline_at"], condition=Q(status="open"), name="window_open_deadline_idx"),
             # The sweep's second step finds the windows it has just missed (missed_at = its now)
             # to join them to open tasks; without this, a read of the whole table every minute.
-            # Partial: written only when a window is missed, a few percent of them.
-            models.Index(fields=["missed_at"], condition=Q(status="missed"), name="window_missed_at_idx"),
+            # With the client: the planner, blind to the tasks the same transaction has just
+            # opened, may loop over tasks and probe per client. Partial: written only when a
+            # window is missed, a few percent of them.
+            models.Index(fields=["missed_at", "client"], condition=Q(status="missed"), name="window_missed_at_idx"),
             # A client's current and next windows, and their history.
             models.Index(fields=["client", "opens_at"], name="window_client_opens_idx"),
             models.Index(fields=["excused_by"], condition=Q(excused_by__isnull=False), name="window_excused_by_idx"),
