@@ -256,7 +256,7 @@ ON CONFLICT DO NOTHING"""
 _POSTGRESQL = f"""
 WITH missed AS (
     UPDATE {WINDOW} SET status = %(missed)s, missed_at = %(now)s
-    WHERE status = %(open)s AND deadline_at < %(now)s {{only_client}}
+    WHERE status = %(open)s AND deadline_at >= %(since)s AND deadline_at < %(now)s {{only_client}}
     RETURNING id, client_id, opens_at
 ), ranked AS (
     SELECT m.id, m.client_id, m.opens_at, {_STREAK} AS streak FROM missed m
@@ -272,7 +272,7 @@ _SQLITE = [
     _NEW_TASKS.format(
         ranked=f"""(
     SELECT m.id, m.client_id, m.opens_at, {_STREAK} AS streak FROM {WINDOW} m
-    WHERE m.status = %(open)s AND m.deadline_at < %(now)s {{only_client}}
+    WHERE m.status = %(open)s AND m.deadline_at >= %(since)s AND m.deadline_at < %(now)s {{only_client}}
 )""",
         evidence="json_object('consecutive_misses', r.streak, 'supervisor_attention', "
         "json(CASE WHEN r.streak >= %(flag_at)s THEN 'true' ELSE 'false' END))",
@@ -284,21 +284,38 @@ UPDATE {CLIENT} SET supervisor_attention = true
 WHERE NOT supervisor_attention AND id IN (
     SELECT r.client_id FROM (
         SELECT m.id, m.client_id, {_STREAK} AS streak FROM {WINDOW} m
-        WHERE m.status = %(open)s AND m.deadline_at < %(now)s {{only_client}}
+        WHERE m.status = %(open)s AND m.deadline_at >= %(since)s AND m.deadline_at < %(now)s {{only_client}}
     ) r WHERE r.streak >= %(flag_at)s
 )""",
     f"""
 UPDATE {WINDOW} AS m SET status = %(missed)s, missed_at = %(now)s
-WHERE m.status = %(open)s AND m.deadline_at < %(now)s {{only_client}}""",
+WHERE m.status = %(open)s AND m.deadline_at >= %(since)s AND m.deadline_at < %(now)s {{only_client}}""",
 ]
 
 
-def sweep(*, now: datetime, due_by: datetime, flag_at: int, client_id: int | None = None) -> int:
-    """Mark every open window whose deadline has passed as missed and open one missed_report
-    task for each; flag clients with `flag_at` misses in a row for supervisor attention
-    (a flag for a person to look at, nothing more). Returns the number of tasks opened."""
+# How far before the last completed sweep the next one looks again. A window is created only
+# before its deadline, but the run that creates it may commit a few minutes after a sweep has
+# passed that deadline (a long materialisation chunk, clocks a little apart between hosts);
+# the margin catches those, and costs only the index entries of its own stretch of deadlines.
+SWEEP_MARGIN = timedelta(minutes=15)
+
+
+def sweep_since(swept_to: datetime | None, now: datetime) -> datetime:
+    """The earliest deadline the sweep at `now` looks at, given the last completed sweep's
+    `now` (None: no sweep yet, look at everything)."""
+    if swept_to is None:
+        return _EPOCH
+    return min(swept_to, now) - SWEEP_MARGIN
+
+
+def sweep(*, now: datetime, due_by: datetime, flag_at: int, client_id: int | None = None, since: datetime = _EPOCH) -> int:
+    """Mark every open window whose deadline is in [since, now) as missed and open one
+    missed_report task for each; flag clients with `flag_at` misses in a row for supervisor
+    attention (a flag for a person to look at, nothing more). Returns the number of tasks
+    opened. `since` bounds the index range read (see sweep_since); the default reads all."""
     params = {
         "now": _db(now),
+        "since": _db(since),
         "due_by": _db(due_by),
         "epoch": _db(_EPOCH),
         "open": WindowStatus.OPEN,
@@ -314,7 +331,9 @@ def sweep(*, now: datetime, due_by: datetime, flag_at: int, client_id: int | Non
         "flag_at": flag_at,
         "client_id": client_id,
     }
-    with transaction.atomic(), connection.cursor() as cursor:
+    # No savepoint when nested (windows_sweep, a check-in): every caller gives up its whole
+    # transaction on an error, and a savepoint is two more round trips every minute.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # One statement. Two sweeps at once: the UPDATE's row locks make the second wait
             # for the first, then find those windows no longer open, so it returns (and

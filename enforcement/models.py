@@ -567,6 +567,12 @@ class ReportingWindow(models.Model):
         indexes = [
             # The sweep: open windows past their deadline.
             models.Index(fields=["deadline_at"], condition=Q(status="open"), name="window_open_deadline_idx"),
+            # The sweep's second step finds the windows it has just missed (missed_at = its now)
+            # to join them to open tasks; without this, a read of the whole table every minute.
+            # With the client: the planner, blind to the tasks the same transaction has just
+            # opened, may loop over tasks and probe per client. Partial: written only when a
+            # window is missed, a few percent of them.
+            models.Index(fields=["missed_at", "client"], condition=Q(status="missed"), name="window_missed_at_idx"),
             # A client's current and next windows, and their history.
             models.Index(fields=["client", "opens_at"], name="window_client_opens_idx"),
             models.Index(fields=["excused_by"], condition=Q(excused_by__isnull=False), name="window_excused_by_idx"),
@@ -577,6 +583,23 @@ class ReportingWindow(models.Model):
 
 
 # --- Investigation tasks --------------------------------------------------------------------
+
+
+class SweepMark(models.Model):
+    """How far the minute sweep has got: the `now` of the latest completed full sweep (one
+    row). The next sweep looks only at deadlines from this mark (less a safety margin, see
+    enforcement.compliance.SWEEP_MARGIN) up to its own `now`, so its cost does not grow with
+    the history (and the dead index entries) of the windows table. Kept in the database, not
+    in the beat's memory, so that a sweep after an outage catches up on every deadline."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    swept_to = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("sweep mark")
+
+    def __str__(self):
+        return f"Swept to {self.swept_to:%Y-%m-%d %H:%M:%S}Z"
 
 
 class TaskReason(models.TextChoices):

@@ -59,6 +59,7 @@ from enforcement.models import (
     ReportingCondition,
     ReportingMethod,
     ReportingWindow,
+    SweepMark,
     TaskNote,
     TaskPriority,
     TaskReason,
@@ -852,14 +853,28 @@ def windows_sweep(*, now: datetime | None = None, client: Client | None = None) 
     """Mark open windows whose deadline (closes_at + grace) is before `now` as missed, each
     with one missed_report task; consecutive misses raise the priority, and
     REPORTIN_MISSES_FOR_SUPERVISOR of them flag the client for a supervisor's attention.
-    Safe to run twice or at once (see enforcement.compliance). Returns the tasks opened."""
+    Safe to run twice or at once (see enforcement.compliance). Returns the tasks opened.
+
+    The full sweep (no `client`) looks only at deadlines since the last completed full sweep
+    (less compliance.SWEEP_MARGIN), recorded in SweepMark in the same transaction: a sweep
+    that fails records nothing, and the next one covers its stretch too. A client's own sweep
+    (at a check-in) looks at all that client's windows and leaves the mark alone."""
     now = now or timezone.now()
-    opened = compliance.sweep(
-        now=now,
-        due_by=now + timedelta(hours=settings.REPORTIN_TASK_DUE_HOURS),
-        flag_at=settings.REPORTIN_MISSES_FOR_SUPERVISOR,
-        client_id=client.pk if client is not None else None,
-    )
+    due_by = now + timedelta(hours=settings.REPORTIN_TASK_DUE_HOURS)
+    flag_at = settings.REPORTIN_MISSES_FOR_SUPERVISOR
+    if client is not None:
+        opened = compliance.sweep(now=now, due_by=due_by, flag_at=flag_at, client_id=client.pk)
+    else:
+        with transaction.atomic():
+            mark = SweepMark.objects.filter(pk=1).values_list("swept_to", flat=True).first()
+            opened = compliance.sweep(now=now, due_by=due_by, flag_at=flag_at, since=compliance.sweep_since(mark, now))
+            # Forward only: a sweep for an earlier instant (a late message, a test) must not move
+            # the mark back, nor may the slower of two concurrent sweeps (the condition is checked
+            # again on the row once the other's lock is released).
+            if mark is None:
+                SweepMark.objects.get_or_create(pk=1, defaults={"swept_to": now})
+            if mark is None or mark < now:
+                SweepMark.objects.filter(pk=1, swept_to__lt=now).update(swept_to=now)
     if opened:
         notices_for_missed_windows(now=now, client=client)  # the person is told too, with what to do now
     return opened

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 from django.db import connection, connections
 
-from enforcement import services
-from enforcement.models import Client, InvestigationTask, ReportingWindow, TaskNote
+from enforcement import compliance, services
+from enforcement.models import Client, InvestigationTask, ReportingWindow, SweepMark, TaskNote
 from reportin.services import checkin_submit
 from tests import factories, images
 from tests.conftest import in_threads
@@ -118,6 +118,57 @@ def test_misses_found_by_one_sweep_after_an_outage_count_in_order(settings):
     assert sorted(n.window.opens_at.day for n in task.notes.filter(kind="event")) == [local(2026, 3, d, 9, 0).day for d in (3, 4)]
     assert task.priority == 4
     assert set(Client.objects.filter(pk__in=[client.pk, other.pk]).values_list("supervisor_attention", flat=True)) == {True}
+
+
+
+def swept_to():
+    return SweepMark.objects.values_list("swept_to", flat=True).first()
+
+
+@pytest.mark.django_db
+def test_the_sweep_looks_only_at_deadlines_since_its_last_run_less_the_margin():
+    early, late = factories.client(), factories.client()
+    office_hours(early)
+    assert services.windows_sweep(now=local(2026, 3, 10, 18, 1)) == 1
+    assert swept_to() == local(2026, 3, 10, 18, 1)
+    # Windows created after the sweep with deadlines long before it (only a materialisation
+    # run with a stale clock could do this): outside the range the next sweep reads.
+    office_hours(late)
+    now = local(2026, 3, 10, 18, 2)
+    assert services.windows_sweep(now=now) == 1
+    statuses = dict(ReportingWindow.objects.filter(client=late).values_list("opens_at", "status"))
+    assert statuses[local(2026, 3, 10, 9, 0)] == "missed"  # deadline 18:00, within the margin
+    assert {statuses[local(2026, 3, day, 9, 0)] for day in range(2, 10)} == {"open"}
+    assert compliance.sweep_since(swept_to(), now) == now - compliance.SWEEP_MARGIN
+    # A check-in's own sweep of one client reads all that client's windows.
+    services.windows_sweep(now=now, client=late)
+    assert not ReportingWindow.objects.filter(client=late, status="open", deadline_at__lt=now).exists()
+
+
+@pytest.mark.django_db
+def test_a_sweep_after_an_outage_catches_every_deadline_since_the_last_completed_run():
+    client = factories.client()
+    office_hours(client)
+    assert services.windows_sweep(now=local(2026, 3, 2, 18, 1)) == 1
+    # The beat was down for three days: the next sweep starts from the recorded mark, not
+    # from "a minute ago".
+    assert services.windows_sweep(now=local(2026, 3, 5, 18, 1)) == 0  # the misses join the open task
+    assert {window_on(client, day).status for day in (2, 3, 4, 5)} == {"missed"}
+    assert missed_tasks(client).get().notes.filter(kind="event").count() == 3
+    assert swept_to() == local(2026, 3, 5, 18, 1)
+
+
+@pytest.mark.django_db
+def test_the_mark_moves_forward_only_and_only_with_a_full_sweep():
+    client = factories.client()
+    office_hours(client)
+    assert swept_to() is None
+    services.windows_sweep(now=local(2026, 3, 2, 18, 1), client=client)  # a check-in's sweep of one client
+    assert swept_to() is None
+    services.windows_sweep(now=local(2026, 3, 3, 18, 1))
+    services.windows_sweep(now=local(2026, 3, 2, 12, 0))  # a late message for an earlier minute
+    assert swept_to() == local(2026, 3, 3, 18, 1)
+    assert SweepMark.objects.count() == 1
 
 
 @pytest.mark.django_db
