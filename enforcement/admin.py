@@ -621,5 +621,12 @@ class OfficeAdmin(admin.ModelAdmin):
     list_display = ["name", "region", "phone", "hours", "main", "active"]
     list_filter = ["region", "active"]
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # notices name it: an office that closes is made inactive
+
+    def save_model(self, request, obj, form, change):
+        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        obj.pk = services.office_save(office=obj if change else None, changes=changes, by=request.user).pk
+
 
 from enforcement import admin_audit  # noqa: E402,F401  (the auditors' views)

@@ -51,6 +51,7 @@ from enforcement.models import (
     Notification,
     NotificationStatus,
     NotifyChannel,
+    Office,
     PhotoStatus,
     RecentReference,
     RecentReferenceSource,
@@ -282,6 +283,32 @@ def _client_windows_regenerate(client: Client, *, now: datetime) -> None:
 
 
 @transaction.atomic
+@transaction.atomic
+def office_save(*, office: Office | None, changes: dict, by: User, now: datetime | None = None) -> Office:
+    """Create an office (`office` None) or change one; audited with the old and new values.
+    Offices are never deleted (notices sent name them): one that closes is made inactive."""
+    now = now or timezone.now()
+    if office is None:
+        created = Office(**changes)
+        created.full_clean()
+        created.save()
+        audit_record(actor=by, action="office.create", obj=created, details={k: _audit_value(v) for k, v in changes.items()}, now=now)
+        return created
+    locked = Office.objects.select_for_update().get(pk=office.pk)
+    diff = {field: (getattr(locked, field), value) for field, value in changes.items() if getattr(locked, field) != value}
+    if not diff:
+        return locked
+    for field, (_old, value) in diff.items():
+        setattr(locked, field, value)
+    locked.full_clean()
+    locked.save(update_fields=list(diff))
+    audit_record(
+        actor=by, action="office.update", obj=locked,
+        details={"changes": {field: {"old": _audit_value(old), "new": _audit_value(new)} for field, (old, new) in diff.items()}}, now=now,
+    )
+    return locked
+
+
 def region_save(*, region: Region | None, changes: dict, by: User, now: datetime | None = None) -> Region:
     """Create a region (`region` None) or change one. Audited; a new time zone regenerates the
     windows not yet open of its clients who have no zone of their own."""

@@ -16,6 +16,7 @@ from enforcement.models import (
     Client,
     ConsentText,
     InvestigationTask,
+    Office,
     ReferencePhoto,
     Region,
     ReportingCondition,
@@ -43,6 +44,10 @@ def _add_samples(world) -> dict:
         Region: lambda: {"code": "north", "name": "North", "name_fr": "Nord", "time_zone": "America/Yellowknife"},
         User: lambda: {"username": "new-officer", "password1": "a-Long-passw0rd!", "password2": "a-Long-passw0rd!", "usable_password": "true"},
         Group: lambda: {"name": "Trainee"},
+        Office: lambda: {
+            "region": factories.region("gta").pk, "name": "Scarborough office", "name_fr": "Bureau de Scarborough",
+            "address": "2 Main St", "hours": "Mon-Fri 9-15", "hours_fr": "lun.-ven. 9 h-15 h", "phone": "+1 416-555-0111",
+        },
     }
 
 
@@ -60,6 +65,13 @@ def world(media_root):
     factories.device(person)
     window_task()
     root = User.objects.create_superuser("root", password="root-password-123")
+    from enforcement import services as enforcement_services
+
+    enforcement_services.office_save(
+        office=None, by=root,
+        changes={"region": factories.region("gta"), "name": "Toronto office", "name_fr": "Bureau de Toronto", "address": "1 Front St",
+                 "hours": "Mon-Fri 8-16", "hours_fr": "lun.-ven. 8 h-16 h", "phone": "+1 416-555-0100"},
+    )
     # Staff sign-in rows, made as sign-ins make them: a wrong password, and a passkey enrolled.
     from backoffice import services as backoffice_services
     from tests.webauthn_soft import SoftKey

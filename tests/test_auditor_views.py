@@ -75,6 +75,17 @@ def world():
     refusal = consent(qc, "biometric", "refused", when=NOW - timedelta(days=3), officer=officer_qc)
 
     _, device = factories.device(gta)
+    # The person's choice of channels (issue 18), with the consent to each; an office.
+    from enforcement import services as enforcement_services
+
+    enforcement_services.contact_channels_set(
+        client=gta, channels=[{"channel": "sms", "address": "+16135550123"}], language="en", recorded_via="app", now=NOW - timedelta(days=9)
+    )
+    enforcement_services.office_save(
+        office=None, by=supervisor,
+        changes={"region": gta.region, "name": "Toronto office", "name_fr": "Bureau de Toronto", "address": "1 Front St",
+                 "hours": "Mon-Fri 8-16", "hours_fr": "lun.-ven. 8 h-16 h", "phone": "+1 416-555-0100", "main": True},
+    )
     checkin, _ = reportin_services.checkin_submit(
         device=device,
         selfie=images.jpeg(images.lfw_face(1)),

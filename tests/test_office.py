@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from enforcement import services
-from enforcement.models import ConsentDecision, Notice, Office
+from enforcement.models import ConsentDecision, Notice
 from enforcement.selectors import consent_current_versions
 from tests import factories
 from tests.conftest import make_reporter
@@ -19,16 +19,21 @@ pytestmark = pytest.mark.django_db
 def offices():
     """Reference data, as an administrator enters it in admin (Offices)."""
     gta = factories.region("gta")
-    Office.objects.create(
+    admin = factories.staff("office-admin", role="Supervisor", region_code=None)
+
+    def add(**fields):
+        return services.office_save(office=None, changes=fields, by=admin)
+
+    add(
         region=gta, name="Etobicoke office", name_fr="Bureau d'Etobicoke", address="1 Etobicoke Rd", hours="Mon-Fri 9-15",
         hours_fr="lun.-ven. 9 h-15 h", phone="+1 416-555-0100", languages="English",
     )
-    main = Office.objects.create(
+    main = add(
         region=gta, name="Toronto CBSA office", name_fr="Bureau de l'ASFC à Toronto", address="6900 Airport Rd, Mississauga ON",
         hours="Monday to Friday, 8:00 to 16:00", hours_fr="Du lundi au vendredi, de 8 h à 16 h", phone="+1 905-555-0199",
         languages="English, French, Spanish", main=True,
     )
-    Office.objects.create(
+    add(
         region=factories.region("quebec"), name="Montréal", name_fr="Montréal", address="x", hours="x", hours_fr="x", phone="x", main=True,
     )
     return main

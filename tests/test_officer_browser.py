@@ -119,7 +119,7 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
         assert size[0] > 0 and size[1] > 0, size
     assert sorted(images.values()) == [200, 200], images
     assert AccessRecord.objects.filter(viewer=officer, task=task).count() == 2
-    assert "Open the position on a map" in page.locator("body").inner_text()
+    assert "Map links are off" in page.locator("body").inner_text()  # (off by default: REPORTIN_MAP_URL)
     page.screenshot(path=artifacts / "02-task.png", full_page=True)
 
     # --- Resolve as identity confirmed: back in the queue, the task has left it.

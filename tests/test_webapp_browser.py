@@ -380,8 +380,10 @@ def test_activate_consent_check_in_offline_and_withdraw_in_a_real_browser(live_s
     assert {kind: (record.decision, record.channel) for kind, record in latest.items()} == {
         "app_use": ("refused", "app"), "biometric": ("refused", "app"),
     }
-    # One task per consent withdrawn; a "no" after a "no" changes nothing for the officer.
-    assert InvestigationTask.objects.filter(client=client, reason="consent_withdrawn").count() == 2
+    # One open task for the officer (one per client and reason): the first consent withdrawn
+    # opens it, the second joins it as a further event; a "no" after a "no" changes nothing.
+    [task] = InvestigationTask.objects.filter(client=client, reason="consent_withdrawn")
+    assert task.notes.filter(kind="event").count() == 1
     assert ReportingCondition.objects.get(client=client, active=True).method == "in_person"
 
     assert problems == []
