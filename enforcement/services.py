@@ -282,59 +282,49 @@ def _client_windows_regenerate(client: Client, *, now: datetime) -> None:
 # --- Regions and staff accounts ---------------------------------------------------------------
 
 
-@transaction.atomic
+def _reference_row_save(model, *, row, changes: dict, by: User, action: str, now: datetime) -> tuple:
+    """Create (`row` None) or change a row of reference data that admin edits (regions,
+    offices), audited with the old and new value of each changed field. Returns (row, the
+    changed fields as {field: (old, new)}; every field given when created)."""
+    if row is None:
+        created = model(**changes)
+        created.full_clean()
+        created.save()
+        audit_record(actor=by, action=f"{action}.create", obj=created, details={k: _audit_value(v) for k, v in changes.items()}, now=now)
+        return created, {field: (None, value) for field, value in changes.items()}
+    locked = model.objects.select_for_update().get(pk=row.pk)
+    diff = {field: (getattr(locked, field), value) for field, value in changes.items() if getattr(locked, field) != value}
+    if not diff:
+        return locked, {}
+    for field, (_old, value) in diff.items():
+        setattr(locked, field, value)
+    locked.full_clean()
+    locked.save(update_fields=list(diff))
+    audit_record(
+        actor=by, action=f"{action}.update", obj=locked,
+        details={"changes": {field: {"old": _audit_value(old), "new": _audit_value(new)} for field, (old, new) in diff.items()}}, now=now,
+    )
+    return locked, diff
+
+
 @transaction.atomic
 def office_save(*, office: Office | None, changes: dict, by: User, now: datetime | None = None) -> Office:
     """Create an office (`office` None) or change one; audited with the old and new values.
     Offices are never deleted (notices sent name them): one that closes is made inactive."""
-    now = now or timezone.now()
-    if office is None:
-        created = Office(**changes)
-        created.full_clean()
-        created.save()
-        audit_record(actor=by, action="office.create", obj=created, details={k: _audit_value(v) for k, v in changes.items()}, now=now)
-        return created
-    locked = Office.objects.select_for_update().get(pk=office.pk)
-    diff = {field: (getattr(locked, field), value) for field, value in changes.items() if getattr(locked, field) != value}
-    if not diff:
-        return locked
-    for field, (_old, value) in diff.items():
-        setattr(locked, field, value)
-    locked.full_clean()
-    locked.save(update_fields=list(diff))
-    audit_record(
-        actor=by, action="office.update", obj=locked,
-        details={"changes": {field: {"old": _audit_value(old), "new": _audit_value(new)} for field, (old, new) in diff.items()}}, now=now,
-    )
-    return locked
+    saved, _ = _reference_row_save(Office, row=office, changes=changes, by=by, action="office", now=now or timezone.now())
+    return saved
 
 
+@transaction.atomic
 def region_save(*, region: Region | None, changes: dict, by: User, now: datetime | None = None) -> Region:
     """Create a region (`region` None) or change one. Audited; a new time zone regenerates the
     windows not yet open of its clients who have no zone of their own."""
     now = now or timezone.now()
-    if region is None:
-        created = Region(**changes)
-        created.full_clean()
-        created.save()
-        audit_record(actor=by, action="region.create", obj=created, details={k: _audit_value(v) for k, v in changes.items()}, now=now)
-        return created
-    locked = Region.objects.select_for_update().get(pk=region.pk)
-    diff = {field: (getattr(locked, field), value) for field, value in changes.items() if getattr(locked, field) != value}
-    if not diff:
-        return locked
-    for field, (_old, value) in diff.items():
-        setattr(locked, field, value)
-    locked.full_clean()
-    locked.save(update_fields=list(diff))
-    audit_record(
-        actor=by, action="region.update", obj=locked,
-        details={"changes": {field: {"old": old, "new": new} for field, (old, new) in diff.items()}}, now=now,
-    )
-    if "time_zone" in diff:
-        for client in Client.objects.filter(region=locked, time_zone="").select_related("region"):
+    saved, diff = _reference_row_save(Region, row=region, changes=changes, by=by, action="region", now=now)
+    if region is not None and "time_zone" in diff:
+        for client in Client.objects.filter(region=saved, time_zone="").select_related("region"):
             _client_windows_regenerate(client, now=now)
-    return locked
+    return saved
 
 
 def staff_account_audit(*, user: User, fields: list[str], created: bool, by: User, now: datetime | None = None):
