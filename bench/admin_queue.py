@@ -84,17 +84,25 @@ def load(*, tasks: int, clients: int, seed: int = 6) -> dict:
     reasons = [r for r in TaskReason.values if r != TaskReason.CONSENT_WITHDRAWN]
     resolutions = [r for r in TaskResolution.values if r != TaskResolution.ESCALATED]
     log(f"loading {tasks} tasks")
-    batch, checkin_id = [], 10_000_000
+    # At most one unresolved task per client and reason (a database constraint: later events
+    # join the open task as notes), as the services keep it.
+    batch, checkin_id, open_pairs = [], 10_000_000, set()
     with Progress(tasks, label="tasks") as bar:
         for _ in range(tasks):
-            client_id, code = rng.choice(client_region)
-            created_at = now - timedelta(minutes=rng.randrange(1, 90 * 24 * 60))
             resolved = rng.random() < 0.6
+            while True:
+                client_id, code = rng.choice(client_region)
+                reason = rng.choice(reasons)
+                if resolved or (client_id, reason) not in open_pairs:
+                    break
+            if not resolved:
+                open_pairs.add((client_id, reason))
+            created_at = now - timedelta(minutes=rng.randrange(1, 90 * 24 * 60))
             assigned = resolved or rng.random() < 0.3
             officer = rng.choice(officers[code]) if assigned else None
             checkin_id += 1
             batch.append(InvestigationTask(
-                client_id=client_id, reason=rng.choice(reasons), checkin_id=checkin_id, priority=rng.choice([1, 2, 2, 2, 3, 3, 4]),
+                client_id=client_id, reason=reason, checkin_id=checkin_id, priority=rng.choice([1, 2, 2, 2, 3, 3, 4]),
                 status=TaskStatus.RESOLVED if resolved else (TaskStatus.IN_PROGRESS if assigned else TaskStatus.OPEN),
                 assignee=officer, assigned_at=created_at if assigned else None, due_by=created_at + timedelta(hours=48),
                 resolution=rng.choice(resolutions) if resolved else "", resolution_note="Checked." if resolved else "",
