@@ -90,13 +90,13 @@ def main() -> int:
                 "COPY reportin_checkin (client_id, device_id, selfie, selfie_sha256, selfie_phash, selfie_format, latitude, "
                 "longitude, accuracy_m, captured_at, received_at, idempotency_key, request_fingerprint, reported_address, "
                 "reported_employment, reported_family_status, status, location_result, scoring_attempts, scoring_task_id, "
-                "updated_at) FROM STDIN"
+                "capture_mode, updated_at) FROM STDIN"
             ) as copy:
                 for i in range(args.checkins):
                     at = started + timedelta(seconds=1800 * i / args.checkins)
                     copy.write_row((
                         client.pk, device.pk, f"selfies/{i}.img", "", "", "jpeg", 43.65, -79.38, 10.0, at, at,
-                        f"outage-{i}", "0" * 64, "", "", "", "received", "not_checked", 0, "", at,
+                        f"outage-{i}", "0" * 64, "", "", "", "received", "not_checked", 0, "", "single_selfie", at,
                     ))
             cursor.execute("ANALYZE reportin_checkin")
 
