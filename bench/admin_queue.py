@@ -102,7 +102,7 @@ def load(*, tasks: int, clients: int, seed: int = 6) -> dict:
             officer = rng.choice(officers[code]) if assigned else None
             checkin_id += 1
             batch.append(InvestigationTask(
-                client_id=client_id, reason=reason, checkin_id=checkin_id, priority=rng.choice([1, 2, 2, 2, 3, 3, 4]),
+                client_id=client_id, region=regions[code], reason=reason, checkin_id=checkin_id, priority=rng.choice([1, 2, 2, 2, 3, 3, 4]),
                 status=TaskStatus.RESOLVED if resolved else (TaskStatus.IN_PROGRESS if assigned else TaskStatus.OPEN),
                 assignee=officer, assigned_at=created_at if assigned else None, due_by=created_at + timedelta(hours=48),
                 resolution=rng.choice(resolutions) if resolved else "", resolution_note="Checked." if resolved else "",

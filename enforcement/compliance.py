@@ -245,8 +245,8 @@ _STREAK = f"""
 
 # The priority rises with each consecutive miss: normal, high, then urgent.
 _NEW_TASKS = f"""
-INSERT INTO {TASK} (client_id, reason, window_id, priority, status, due_by, resolution, resolution_note, evidence, created_at, updated_at)
-SELECT r.client_id, %(reason)s, r.id,
+INSERT INTO {TASK} (client_id, region_id, reason, window_id, priority, status, due_by, resolution, resolution_note, evidence, created_at, updated_at)
+SELECT r.client_id, (SELECT c.region_id FROM {CLIENT} c WHERE c.id = r.client_id), %(reason)s, r.id,
     CASE WHEN r.streak >= 3 THEN %(urgent)s WHEN r.streak = 2 THEN %(high)s ELSE %(normal)s END,
     %(task_open)s, %(due_by)s, '', '', {{evidence}}, %(now)s, %(now)s
 FROM {{ranked}} r WHERE true

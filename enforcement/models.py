@@ -653,6 +653,10 @@ class InvestigationTask(models.Model):
     """Something an officer must look at. Officers make every decision; the system only asks."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="tasks")
+    # The client's region, kept here so that the officers' queue (one region's unresolved
+    # tasks, by priority then age) is read from one index without joining clients.
+    # services.task_open sets it and services.client_update moves it with the client.
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+", editable=False)
     reason = models.CharField(max_length=32, choices=TaskReason.choices)
     # The source: one of these is set. Unique constraints below make "one task per reason per
     # source" a database fact, so concurrent sweeps or redelivered messages cannot duplicate.
@@ -716,6 +720,13 @@ class InvestigationTask(models.Model):
             models.Index(
                 fields=["-priority", "created_at"], condition=~Q(status="resolved"), name="task_queue_idx"
             ),
+            # An officer's queue: their region's unresolved tasks in queue order (pages deep in
+            # the queue are an index walk), and its counts per reason (an index-only scan).
+            models.Index(
+                fields=["region", "-priority", "created_at", "id"], condition=~Q(status="resolved"),
+                name="task_region_queue_idx",
+            ),
+            models.Index(fields=["region", "reason"], condition=~Q(status="resolved"), name="task_region_reason_idx"),
             models.Index(fields=["client", "-created_at"], name="task_client_idx"),
             models.Index(fields=["assignee", "status"], name="task_assignee_idx"),
         ]

@@ -245,6 +245,9 @@ def client_update(*, client: Client, changes: dict, updated_by: User, now: datet
     plain = [field for field in diff if field != "case_status"]
     if plain:
         locked.save(update_fields=[*plain, "updated_at"])
+    if "region" in diff:
+        # The tasks follow their client to the new region's queue.
+        InvestigationTask.objects.filter(client=locked).update(region=locked.region, updated_at=now)
     if "case_status" in diff:
         old, new = diff["case_status"]
         locked.case_closed_at = now if new == CaseStatus.CLOSED else None
@@ -1361,6 +1364,7 @@ def task_open(
             with transaction.atomic():
                 task = InvestigationTask.objects.create(
                     client=client,
+                    region_id=client.region_id,
                     reason=reason,
                     priority=priority,
                     due_by=now + timedelta(hours=settings.REPORTIN_TASK_DUE_HOURS),

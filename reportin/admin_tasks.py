@@ -170,13 +170,16 @@ class SignOffForm(forms.Form):
 
 @admin.register(InvestigationTask)
 class InvestigationTaskAdmin(RegionScopedAdmin):
-    list_display = ["priority_label", "reason_label", "client_label", "region", "status", "assignee", "age", "due"]
+    list_display = ["priority_label", "reason_label", "client_label", "region_label", "status", "assignee", "age", "due"]
     list_display_links = ["reason_label"]
     list_filter = [
-        StatusFilter, "reason", "priority", ("client__region", RegionFilter), AssignedToMeFilter, PastDueFilter,
+        StatusFilter, "reason", "priority", ("region", RegionFilter), AssignedToMeFilter, PastDueFilter,
     ]
     search_fields = ["=client__uci", "client__family_name", "client__given_name"]
-    list_select_related = ["client", "client__region", "assignee"]
+    list_select_related = ["client", "region", "assignee"]
+    # The task's own copy of its client's region (kept by the services): the queue reads one
+    # index instead of joining every client.
+    region_field = "region"
     ordering = ["-priority", "created_at", "id"]
     list_per_page = 50
     # The count of all tasks (without the filters) is one more scan of a large table for a
@@ -205,9 +208,9 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
     def client_label(self, task):
         return f"{task.client.family_name.upper()}, {task.client.given_name} ({task.client.uci})"
 
-    @admin.display(description=_("region"), ordering="client__region__name")
-    def region(self, task):
-        return region_name(task.client.region)
+    @admin.display(description=_("region"), ordering="region__name")
+    def region_label(self, task):
+        return region_name(task.region)
 
     @admin.display(description=_("age"), ordering="created_at")
     def age(self, task):

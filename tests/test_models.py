@@ -79,7 +79,8 @@ def test_one_task_per_reason_and_source(checkin):
     assert created_other and other.pk != first.pk
     with pytest.raises(IntegrityError), transaction.atomic():
         em.InvestigationTask.objects.create(
-            client=checkin.client, reason="face_non_match", checkin_id=checkin.pk, due_by=timezone.now(), created_at=timezone.now()
+            client=checkin.client, region=checkin.client.region, reason="face_non_match", checkin_id=checkin.pk,
+            due_by=timezone.now(), created_at=timezone.now(),
         )
 
 

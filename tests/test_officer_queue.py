@@ -81,7 +81,7 @@ def test_region_filter_is_offered_to_supervisors(client):
     quebec = window_task(region_code="quebec")
     factories.staff_login(client, factories.staff("queue-supervisor", role="Supervisor"))
     region = factories.region("quebec")
-    response = client.get(TASKS, {"client__region__id__exact": region.pk})
+    response = client.get(TASKS, {"region__id__exact": region.pk})
     assert row_ids(response) == [quebec.pk]
     assert "By region" in response.content.decode()
 
@@ -121,3 +121,20 @@ def test_the_number_of_queries_does_not_grow_with_the_page(client, officer, djan
     # page's count and rows,
     # the filters' choices.
     assert few <= 10, few
+
+
+def test_a_client_moved_to_another_region_takes_their_tasks_to_that_regions_queue(client, officer):
+    """The queue reads the task's own copy of the region (one index, no join of clients):
+    client_update keeps it with the client's."""
+    moving = window_task(family_name="Mover")
+    staying = window_task(family_name="Stayer")
+    assert moving.region == moving.client.region
+    assert set(row_ids(client.get(TASKS))) == {moving.pk, staying.pk}
+    supervisor = factories.staff("region-mover", role="Supervisor", region_code=None)
+    pacific = factories.region("pacific")
+    services.client_update(client=moving.client, changes={"region": pacific, "case_officer": supervisor}, updated_by=supervisor)
+    assert row_ids(client.get(TASKS)) == [staying.pk]
+    pacific_officer = factories.staff("pacific-officer", region_code="pacific")
+    factories.staff_login(client, pacific_officer)
+    assert row_ids(client.get(TASKS)) == [moving.pk]
+    assert client.get(f"{TASKS}{moving.pk}/change/").status_code == 200

@@ -67,7 +67,9 @@ def test_the_database_holds_one_open_task_per_client_and_reason():
     first, second = person.windows.filter(status="missed").order_by("opens_at")[:2]
     task = InvestigationTask.objects.get(client=person)
     with pytest.raises(IntegrityError), transaction.atomic():
-        InvestigationTask.objects.create(client=person, reason="missed_report", window=second, due_by=timezone.now(), created_at=timezone.now())
+        InvestigationTask.objects.create(
+            client=person, region=person.region, reason="missed_report", window=second, due_by=timezone.now(), created_at=timezone.now()
+        )
     assert task.window == first
 
 
