@@ -2,8 +2,11 @@
 
 import os
 
+import logging
+
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import celeryd_after_setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -77,3 +80,20 @@ app.conf.beat_schedule = {
         "options": {"expires": 6 * 3600},
     },
 }
+
+
+@celeryd_after_setup.connect
+def _scoring_needs_ready_references(sender=None, instance=None, **kwargs):
+    """A worker that scores refuses to start with a face model that active clients have no
+    ready reference for (enforcement.face_model): it would turn their check-ins into tasks.
+    Run `manage.py reencode_references` first."""
+    queues = instance.app.amqp.queues.consume_from or {}
+    if "scoring" not in queues:
+        return
+    from enforcement.face_model import readiness_errors
+
+    errors = readiness_errors()
+    for error in errors:
+        logging.getLogger(__name__).critical("%s %s", error.msg, error.hint)
+    if errors:
+        raise SystemExit(78)  # EX_CONFIG; a signal handler's ordinary exception would only be logged

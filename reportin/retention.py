@@ -36,6 +36,7 @@ from enforcement.models import (
     Notification,
     PhotoStatus,
     RecentReference,
+    ReferenceEncoding,
     ReferencePhoto,
     ReportingCondition,
     ReportingWindow,
@@ -146,6 +147,7 @@ def _photo_purge(pk: int, *, due, recent_too: bool = False) -> bool:
         now = timezone.now()
         _delete_file_after_commit(photo.image)
         ReferencePhoto.objects.filter(pk=pk).update(image="", encoding=None, status=PhotoStatus.PURGED, active=False, updated_at=now)
+        ReferenceEncoding.objects.filter(photo_id=pk).delete()  # the same photo encoded by other models
         if recent_too:
             RecentReference.objects.filter(client_id=photo.client_id).exclude(encoding=b"").update(
                 encoding=b"", active=False, retired_at=Coalesce("retired_at", Value(now))
@@ -231,6 +233,7 @@ def client_records(client: Client) -> dict[str, models.QuerySet]:
         ReportingCondition.objects.filter(client=client),
         ReportingWindow.objects.filter(client=client),
         ReferencePhoto.objects.filter(client=client),
+        ReferenceEncoding.objects.filter(photo__client=client),
         RecentReference.objects.filter(client=client),
         ConsentRecord.objects.filter(client=client),
         CircumstanceChange.objects.filter(client=client),
@@ -270,7 +273,7 @@ def client_export(*, client: Client, out, exported_by: str) -> dict[str, int]:
         rows = []
         for instance in queryset.iterator(chunk_size=500):
             row = _row(instance)
-            if isinstance(instance, RecentReference):
+            if isinstance(instance, (RecentReference, ReferenceEncoding)):
                 row["encoding"] = _encoding_list(instance)
             if isinstance(instance, ReferencePhoto):
                 row["encoding"] = _encoding_list(instance)
