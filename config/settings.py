@@ -74,6 +74,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request id (X-Request-ID) and request latency for /metrics (config/observability.py).
+    "config.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -521,11 +523,28 @@ REPORTIN_BENCH_BASELINE = env_bool("REPORTIN_BENCH_BASELINE", False)
 
 # --- Logging --------------------------------------------------------------------------------
 
+# --- Metrics and logs (README, "Metrics and logs"; config/observability.py) -----------------
+# LOG_FORMAT=json: one JSON object per line (time, level, logger, message, request_id), for
+# web and Celery processes alike; "plain" (the default) is for people.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "config.observability.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# /metrics: a bearer token required when set (also REPORTIN_METRICS_TOKEN_FILE); the proxy
+# never forwards /metrics either way. The queues whose depth it reports.
+REPORTIN_METRICS_TOKEN = env_str("REPORTIN_METRICS_TOKEN", "")
+REPORTIN_METRICS_QUEUES = env_list("REPORTIN_METRICS_QUEUES", ["scoring", "default", "long", "notify"])
+# Where every process on the host writes its metric values (prometheus_client reads the same
+# variable); empty: each process has its own, and /metrics shows the answering process only.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")

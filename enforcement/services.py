@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
-from enforcement import activation_locks, audit, channels, compliance, crypto, notifications, roles, selectors
+from enforcement import activation_locks, audit, channels, compliance, crypto, metrics, notifications, roles, selectors
 from enforcement.errors import Conflict, DomainError, Forbidden, NotFound
 from enforcement.models import (
     CASE_STATUS_TRANSITIONS,
@@ -1265,13 +1265,18 @@ def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None,
 
     def attempt(notification: Notification):
         limiter.acquire(notification.channel)
+        counter = metrics.REMINDERS.labels(notification.channel, "sent")
         try:
-            return notification, NotificationStatus.SENT, "", sender(notification) or ""
+            result = notification, NotificationStatus.SENT, "", sender(notification) or ""
         except notifications.Undeliverable as exc:
-            return notification, NotificationStatus.CANCELLED, str(exc)[:1000], ""
+            counter = metrics.REMINDERS.labels(notification.channel, "undeliverable")
+            result = notification, NotificationStatus.CANCELLED, str(exc)[:1000], ""
         except Exception as exc:  # any other sender failure is retried, then recorded
             logger.warning("notification %s: sender failed: %s", notification.pk, exc)
-            return notification, NotificationStatus.PENDING, f"{type(exc).__name__}: {exc}"[:1000], getattr(exc, "after_s", None) or 0
+            counter = metrics.REMINDERS.labels(notification.channel, "failed")
+            result = notification, NotificationStatus.PENDING, f"{type(exc).__name__}: {exc}"[:1000], getattr(exc, "after_s", None) or 0
+        counter.inc()
+        return result
 
     sent = 0
     if to_send:
