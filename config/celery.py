@@ -1,8 +1,7 @@
 """The Celery app and the beat schedule: every periodic job of the system is listed here."""
 
-import os
-
 import logging
+import os
 
 from celery import Celery
 from celery.schedules import crontab

@@ -435,8 +435,17 @@ REPORTIN_RETAIN_REFERENCE_DAYS = env_int("REPORTIN_RETAIN_REFERENCE_DAYS", 365, 
 REPORTIN_RETAIN_REJECTED_PHOTO_DAYS = env_int("REPORTIN_RETAIN_REJECTED_PHOTO_DAYS", 30, minimum=1)
 # Auditors' background CSV exports (files of log rows): this many days after they were written.
 REPORTIN_RETAIN_EXPORT_DAYS = env_int("REPORTIN_RETAIN_EXPORT_DAYS", 7, minimum=1)
-# Audit events, consent records, match figures and access records are kept: they are the
-# record auditors rely on, and hold no image.
+# Rows (README, "Row retention"): a check-in and its match figures (and liveness frames), this
+# many days after the check-in was settled, once its selfie is deleted and no open task needs it.
+REPORTIN_RETAIN_CHECKIN_DAYS = env_int("REPORTIN_RETAIN_CHECKIN_DAYS", 730, minimum=1)
+# Reminders and other messages to people, when done (sent, delivered, failed or cancelled):
+# this many days after they were created.
+REPORTIN_RETAIN_NOTIFICATION_DAYS = env_int("REPORTIN_RETAIN_NOTIFICATION_DAYS", 90, minimum=1)
+# Biometric access records (who looked at which image): the legal period, this many days after
+# the view (2 years by default); never less than a year (the database refuses it too).
+REPORTIN_RETAIN_ACCESS_RECORD_DAYS = env_int("REPORTIN_RETAIN_ACCESS_RECORD_DAYS", 730, minimum=365)
+# Audit events and consent records are kept: they are the record auditors rely on, and hold
+# no image.
 
 # --- Liveness (README: Liveness) -------------------------------------------------------------
 

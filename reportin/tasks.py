@@ -132,7 +132,9 @@ def data_purge_expired() -> dict:
     deadline = time.monotonic() + settings.REPORTIN_LONG_TASK_BUDGET
     totals: dict[str, int] = {}
     while True:
-        plan = retention.purge_plan(now=timezone.now())
+        # At most one step's worth of ids per class: a backlog of millions of rows (the first
+        # run of row retention) costs each step a bounded query, not a list of every id.
+        plan = retention.purge_plan(now=timezone.now(), limit=PURGE_STEP + 1)
         step, left = {}, PURGE_STEP
         for data_class, ids in plan.items():
             step[data_class], left = ids[:left], left - len(ids[:left])

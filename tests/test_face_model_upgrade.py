@@ -17,7 +17,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from biometrics import faces
-from enforcement import crypto, face_model, services as enforcement_services
+from enforcement import crypto, face_model
+from enforcement import services as enforcement_services
 from enforcement.models import AuditEvent, CaseStatus, ReferenceEncoding, ReferencePhoto
 from reportin import scoring, services
 from tests import factories, images

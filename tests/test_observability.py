@@ -217,14 +217,34 @@ def _selfie():
     return SimpleUploadedFile("selfie.jpg", images.jpeg(images.astronaut_elsewhere(), quality=85), "image/jpeg")
 
 
-def test_reminders_and_sweep_are_counted(db):
+def test_reminders_sent_and_failed_are_counted(db, settings):
+    from enforcement import services
+    from tests.test_reminders import OPENS, reminded_client
+
+    def count(channel, outcome):
+        return metrics.REMINDERS.labels(channel, outcome)._value.get()
+
+    settings.REPORTIN_NOTIFICATION_SENDER = "tests.test_reminders.recording_sender"
+    reminded_client()
+    sent = count("email", "sent")
+    assert services.notifications_send(now=OPENS) == 1
+    assert count("email", "sent") == sent + 1
+    settings.REPORTIN_NOTIFICATION_SENDER = "tests.test_reminders.broken_sender"
+    reminded_client(email="other@example.org")
+    failed = count("email", "failed")
+    assert services.notifications_send(now=OPENS) == 0
+    assert count("email", "failed") == failed + 1
+    text = scrape(HttpClient())
+    assert sample(text, "reportin_reminders_total", channel="email", outcome="sent") >= 1
+
+
+def test_the_sweep_duration_is_measured(db):
     from enforcement import tasks
 
-    before = metrics.SWEEP_DURATION._sum.get() if hasattr(metrics.SWEEP_DURATION, "_sum") else None
     count = _histogram_count(metrics.SWEEP_DURATION)
     tasks.windows_sweep()
     assert _histogram_count(metrics.SWEEP_DURATION) == count + 1
-    assert before is None or metrics.SWEEP_DURATION._sum.get() >= before
+    assert "reportin_sweep_duration_seconds_count" in scrape(HttpClient())
 
 
 def _histogram_count(histogram) -> float:
