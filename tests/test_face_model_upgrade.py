@@ -148,3 +148,17 @@ def test_a_scoring_worker_refuses_to_start_until_the_references_are_ready(monkey
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+@pytest.mark.django_db
+def test_reencrypt_moves_the_re_encodings_to_the_new_key_too(monkeypatch, settings, capsys):
+    import base64
+
+    _, photo = enrolled_by_old_model(monkeypatch)
+    call_command("reencode_references")
+    settings.REPORTIN_ENCRYPTION_KEYS = "rotated:" + base64.urlsafe_b64encode(b"n" * 32).decode() + "," + settings.REPORTIN_ENCRYPTION_KEYS
+    call_command("reencrypt")
+    assert "enforcement.referenceencoding.encoding: 1" in capsys.readouterr().out
+    row = ReferenceEncoding.objects.get(photo=photo)
+    assert crypto.key_id_of(bytes(row.encoding)) == "rotated"
+    assert faces.encoding_from_bytes(crypto.decrypt(bytes(row.encoding))).shape == (128,)
