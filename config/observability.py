@@ -199,6 +199,20 @@ def _authorised(request) -> bool:
     return given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode())
 
 
+class MetricsEndpointMiddleware:
+    """First in MIDDLEWARE: answers /metrics before the host check and the HTTPS redirect, so
+    that Prometheus can scrape a web process by its internal name (http://web:8000/metrics),
+    which is in neither DJANGO_ALLOWED_HOSTS nor HTTPS. The proxy never forwards /metrics."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info == "/metrics" and request.method in ("GET", "HEAD"):
+            return metrics_view(request)
+        return self.get_response(request)
+
+
 def metrics_view(request):
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 

@@ -74,7 +74,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Request id (X-Request-ID) and request latency for /metrics (config/observability.py).
+    # /metrics for Prometheus, then the request id (X-Request-ID) and each request's latency
+    # (config/observability.py).
+    "config.observability.MetricsEndpointMiddleware",
     "config.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

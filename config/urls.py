@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
-from config import observability, views
+from config import views
 from reportin.admin_audit import accountability_dashboard
 
 # The front page is the web app for phones (it links to admin and the API docs); admin's
@@ -13,7 +13,6 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="api:webapp", permanent=False), name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
-    path("metrics", observability.metrics_view, name="metrics"),
     path("admin/accountability/", admin.site.admin_view(accountability_dashboard), name="accountability-dashboard"),
     path("admin/second-factor/", include("backoffice.urls")),
     path("admin/", admin.site.urls),

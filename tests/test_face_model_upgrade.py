@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.core import checks
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from biometrics import faces
@@ -84,6 +84,17 @@ def test_the_command_is_resumable_and_does_each_photo_once(monkeypatch):
     assert ReferenceEncoding.objects.count() == 3
     events = AuditEvent.objects.filter(action="reference_photo.reencode")
     assert sum(len(e.details["ids"]) for e in events) == 3
+
+
+@pytest.mark.django_db
+def test_shards_split_the_photos_between_runs(monkeypatch):
+    photos = [enrolled_by_old_model(monkeypatch, images.lfw_face(i) if i else None)[1] for i in range(3)]
+    call_command("reencode_references", "--shard", "1/2")
+    assert sorted(ReferenceEncoding.objects.values_list("photo_id", flat=True)) == sorted(p.pk for p in photos if p.pk % 2 == 1)
+    call_command("reencode_references", "--shard", "0/2")
+    assert ReferenceEncoding.objects.count() == 3
+    with pytest.raises(CommandError):
+        call_command("reencode_references", "--shard", "2/2")
 
 
 @pytest.mark.django_db

@@ -57,6 +57,15 @@ def test_metrics_count_real_requests_by_view_and_status(settings):
         assert f"# TYPE {family} " in after
 
 
+def test_metrics_answer_on_the_internal_name_over_plain_http(settings):
+    # Prometheus scrapes http://web:8000/metrics: neither an allowed host nor HTTPS.
+    settings.ALLOWED_HOSTS = ["reportin.example.org"]
+    settings.SECURE_SSL_REDIRECT = True
+    http = HttpClient(HTTP_HOST="web:8000")
+    assert http.get("/healthz").status_code in (301, 400)  # the rest of the site is not served so
+    assert "reportin_queue_depth" in scrape(http)
+
+
 @pytest.mark.django_db
 def test_metrics_need_the_token_when_one_is_set(settings):
     settings.REPORTIN_METRICS_TOKEN = "s3cret-token"

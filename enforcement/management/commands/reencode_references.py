@@ -2,7 +2,8 @@
 (README, "Face model upgrades"). Resumable: each chunk is committed, and a re-run (or a run
 after a crash) continues with the photos not yet done."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import F
 
 from biometrics import faces
 from enforcement import crypto, face_model, services
@@ -17,10 +18,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--chunk", type=int, default=50, help="Photos per committed chunk (default 50).")
         parser.add_argument("--limit", type=int, default=None, help="Stop after this many photos (a later run continues).")
+        parser.add_argument(
+            "--shard", default="0/1", metavar="K/N",
+            help="Only photos whose id is K modulo N: run N of these at once (0/N ... N-1/N) to use N cores or hosts.",
+        )
 
-    def handle(self, *args, chunk=50, limit=None, **options):
+    def handle(self, *args, chunk=50, limit=None, shard="0/1", **options):
         version = faces.MODEL_VERSION
+        try:
+            k, n = (int(part) for part in shard.split("/"))
+            assert 0 <= k < n
+        except (ValueError, AssertionError):
+            raise CommandError(f"--shard must be K/N with 0 <= K < N, not {shard!r}") from None
         pending = face_model.to_reencode(version)
+        if n > 1:
+            pending = pending.annotate(shard=F("pk") % n).filter(shard=k)
         total = pending.count()
         if limit is not None:
             total = min(total, limit)
