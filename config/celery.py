@@ -1,9 +1,13 @@
 """The Celery app and the beat schedule: every periodic job of the system is listed here."""
 
+import logging
 import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import before_task_publish, celeryd_after_setup, setup_logging, task_postrun, task_prerun
+
+from config import observability
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -77,3 +81,37 @@ app.conf.beat_schedule = {
         "options": {"expires": 6 * 3600},
     },
 }
+
+
+@celeryd_after_setup.connect
+def _scoring_needs_ready_references(sender=None, instance=None, **kwargs):
+    """A worker that scores refuses to start with a face model that active clients have no
+    ready reference for (enforcement.face_model): it would turn their check-ins into tasks.
+    Run `manage.py reencode_references` first."""
+    queues = instance.app.amqp.queues.consume_from or {}
+    if "scoring" not in queues:
+        return
+    from enforcement.face_model import readiness_errors
+
+    errors = readiness_errors()
+    for error in errors:
+        logging.getLogger(__name__).critical("%s %s", error.msg, error.hint)
+    if errors:
+        raise SystemExit(78)  # EX_CONFIG; a signal handler's ordinary exception would only be logged
+
+
+# The request id rides in the task's headers from the web request into the worker's log lines.
+before_task_publish.connect(observability.task_publish_add_request_id, weak=False)
+task_prerun.connect(observability.task_prerun_restore_request_id, weak=False)
+task_postrun.connect(observability.task_postrun_clear_request_id, weak=False)
+
+
+@setup_logging.connect
+def _django_logging(**kwargs):
+    """Workers log as the web does (settings.LOGGING: LOG_FORMAT, LOG_LEVEL, the request id)
+    instead of Celery's own format; `-l` is then ignored in favour of LOG_LEVEL."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

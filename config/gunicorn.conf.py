@@ -22,3 +22,13 @@ accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+
+def child_exit(server, worker):
+    """A gunicorn worker's metric files are merged into the dead-process totals (counters and
+    histograms keep counting across worker restarts; README, "Metrics and logs")."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -74,6 +74,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /metrics for Prometheus, then the request id (X-Request-ID) and each request's latency
+    # (config/observability.py).
+    "config.observability.MetricsEndpointMiddleware",
+    "config.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -433,8 +437,17 @@ REPORTIN_RETAIN_REFERENCE_DAYS = env_int("REPORTIN_RETAIN_REFERENCE_DAYS", 365, 
 REPORTIN_RETAIN_REJECTED_PHOTO_DAYS = env_int("REPORTIN_RETAIN_REJECTED_PHOTO_DAYS", 30, minimum=1)
 # Auditors' background CSV exports (files of log rows): this many days after they were written.
 REPORTIN_RETAIN_EXPORT_DAYS = env_int("REPORTIN_RETAIN_EXPORT_DAYS", 7, minimum=1)
-# Audit events, consent records, match figures and access records are kept: they are the
-# record auditors rely on, and hold no image.
+# Rows (README, "Row retention"): a check-in and its match figures (and liveness frames), this
+# many days after the check-in was settled, once its selfie is deleted and no open task needs it.
+REPORTIN_RETAIN_CHECKIN_DAYS = env_int("REPORTIN_RETAIN_CHECKIN_DAYS", 730, minimum=1)
+# Reminders and other messages to people, when done (sent, delivered, failed or cancelled):
+# this many days after they were created.
+REPORTIN_RETAIN_NOTIFICATION_DAYS = env_int("REPORTIN_RETAIN_NOTIFICATION_DAYS", 90, minimum=1)
+# Biometric access records (who looked at which image): the legal period, this many days after
+# the view (2 years by default); never less than a year (the database refuses it too).
+REPORTIN_RETAIN_ACCESS_RECORD_DAYS = env_int("REPORTIN_RETAIN_ACCESS_RECORD_DAYS", 730, minimum=365)
+# Audit events and consent records are kept: they are the record auditors rely on, and hold
+# no image.
 
 # --- Liveness (README: Liveness) -------------------------------------------------------------
 
@@ -521,11 +534,28 @@ REPORTIN_BENCH_BASELINE = env_bool("REPORTIN_BENCH_BASELINE", False)
 
 # --- Logging --------------------------------------------------------------------------------
 
+# --- Metrics and logs (README, "Metrics and logs"; config/observability.py) -----------------
+# LOG_FORMAT=json: one JSON object per line (time, level, logger, message, request_id), for
+# web and Celery processes alike; "plain" (the default) is for people.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "config.observability.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# /metrics: a bearer token required when set (also REPORTIN_METRICS_TOKEN_FILE); the proxy
+# never forwards /metrics either way. The queues whose depth it reports.
+REPORTIN_METRICS_TOKEN = env_str("REPORTIN_METRICS_TOKEN", "")
+REPORTIN_METRICS_QUEUES = env_list("REPORTIN_METRICS_QUEUES", ["scoring", "default", "long", "notify"])
+# Where every process on the host writes its metric values (prometheus_client reads the same
+# variable); empty: each process has its own, and /metrics shows the answering process only.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")

@@ -7,4 +7,4 @@ class EnforcementConfig(AppConfig):
     verbose_name = _("Enforcement")
 
     def ready(self):
-        from enforcement import zonedata  # noqa: F401 - registers its system check
+        from enforcement import face_model, zonedata  # noqa: F401 - register their system checks

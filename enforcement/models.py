@@ -241,6 +241,33 @@ class ReferencePhoto(models.Model):
         return f"Reference photo {self.pk} of {self.client_id} ({self.status})"
 
 
+class ReferenceEncoding(models.Model):
+    """A reference photo encoded again by another face model than the one it was enrolled
+    with (manage.py reencode_references), so that a model upgrade finds every reference ready
+    before it goes live. The photo's own `encoding` stays for its `model_version` (the model
+    still running) until the photo is purged; scoring uses the encoding of its own model only.
+    An `encoding` of None records that the model found no usable face in this photo."""
+
+    photo = models.ForeignKey(ReferencePhoto, on_delete=models.CASCADE, related_name="reencodings")
+    model_version = models.CharField(max_length=64)
+    # Encrypted at rest (enforcement.crypto); never shown.
+    encoding = models.BinaryField(null=True, blank=True, editable=False)
+    outcome = models.CharField(max_length=32)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["photo", "model_version"]
+        verbose_name = _("reference encoding")
+        verbose_name_plural = _("reference encodings")
+        constraints = [
+            models.UniqueConstraint(fields=["photo", "model_version"], name="refencoding_one_per_photo_model"),
+            models.CheckConstraint(condition=~Q(outcome="ok") | Q(encoding__isnull=False), name="refencoding_ok_has_encoding"),
+        ]
+
+    def __str__(self):
+        return f"Encoding of reference photo {self.photo_id} by {self.model_version} ({self.outcome})"
+
+
 class RecentReferenceSource(models.TextChoices):
     OFFICER_CONFIRMED = "officer_confirmed", _("Selfie confirmed by an officer")
     VERIFIED_CLOSE = "verified_close", _("Verified selfie well inside the threshold")

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from biometrics import faces, images
-from enforcement import activation_locks, audit, channels, compliance, crypto, notifications, roles, selectors
+from enforcement import activation_locks, audit, channels, compliance, crypto, metrics, notifications, roles, selectors
 from enforcement.errors import Conflict, DomainError, Forbidden, NotFound
 from enforcement.models import (
     CASE_STATUS_TRANSITIONS,
@@ -55,6 +55,7 @@ from enforcement.models import (
     PhotoStatus,
     RecentReference,
     RecentReferenceSource,
+    ReferenceEncoding,
     ReferencePhoto,
     Region,
     ReportingCondition,
@@ -457,6 +458,46 @@ def _reference_photo_store(*, client: Client, clean: bytes, analysis: faces.Anal
     return photo
 
 
+def reference_photo_encode(photo: ReferencePhoto) -> faces.Analysis:
+    """Run the current face model over a stored reference photo (its clean copy), as at
+    enrolment. Nothing is written: see reference_encodings_record."""
+    with photo.image.open("rb") as handle:
+        data = handle.read()
+    return faces.enrol(data, max_pixels=settings.REPORTIN_IMAGE_MAX_PIXELS)
+
+
+@transaction.atomic
+def reference_encodings_record(*, version: str, results: list[tuple[int, faces.Analysis]], now: datetime | None = None) -> dict[str, int]:
+    """Keep the encodings that face model `version` made of reference photos (one chunk of
+    manage.py reencode_references), encrypted, beside the photos' own. A photo purged or
+    already done meanwhile is skipped. Audited once per chunk. Returns counts by outcome."""
+    now = now or timezone.now()
+    still_ready = set(
+        ReferencePhoto.objects.select_for_update().filter(pk__in=[pk for pk, _ in results], status=PhotoStatus.READY)
+        .exclude(model_version=version).values_list("pk", flat=True)
+    )
+    rows = [
+        ReferenceEncoding(
+            photo_id=pk, model_version=version, outcome=analysis.outcome, created_at=now,
+            encoding=crypto.encrypt(faces.encoding_to_bytes(analysis.encoding)) if analysis.outcome == faces.Outcome.OK else None,
+        )
+        for pk, analysis in results
+        if pk in still_ready
+    ]
+    done = {row.photo_id for row in ReferenceEncoding.objects.filter(photo_id__in=still_ready, model_version=version)}
+    rows = [row for row in rows if row.photo_id not in done]
+    ReferenceEncoding.objects.bulk_create(rows)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.outcome] = counts.get(row.outcome, 0) + 1
+    if rows:
+        audit_record(
+            actor=None, actor_label="reencode_references", action="reference_photo.reencode", now=now,
+            details={"model_version": version, "counts": counts, "ids": [row.photo_id for row in rows]},
+        )
+    return counts
+
+
 @transaction.atomic
 def reference_photo_set_active(*, photo: ReferencePhoto, active: bool, by: User, now: datetime | None = None) -> bool:
     """Take a reference photo out of comparisons (or back in). Audited. Returns False when
@@ -778,6 +819,8 @@ def reference_photos_withdraw(*, client: Client, actor: User | None = None, now:
         ):
             _file_delete_after_commit(photo.image)
             deleted.append(photo.pk)
+    # Encodings of the same photos by other face models are the same biometric data.
+    ReferenceEncoding.objects.filter(photo_id__in=deleted).delete()
     if deleted:
         audit_record(
             actor=actor, actor_label=None if actor else "system", action="reference_photo.purge", client=client,
@@ -1225,13 +1268,18 @@ def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None,
 
     def attempt(notification: Notification):
         limiter.acquire(notification.channel)
+        counter = metrics.REMINDERS.labels(notification.channel, "sent")
         try:
-            return notification, NotificationStatus.SENT, "", sender(notification) or ""
+            result = notification, NotificationStatus.SENT, "", sender(notification) or ""
         except notifications.Undeliverable as exc:
-            return notification, NotificationStatus.CANCELLED, str(exc)[:1000], ""
+            counter = metrics.REMINDERS.labels(notification.channel, "undeliverable")
+            result = notification, NotificationStatus.CANCELLED, str(exc)[:1000], ""
         except Exception as exc:  # any other sender failure is retried, then recorded
             logger.warning("notification %s: sender failed: %s", notification.pk, exc)
-            return notification, NotificationStatus.PENDING, f"{type(exc).__name__}: {exc}"[:1000], getattr(exc, "after_s", None) or 0
+            counter = metrics.REMINDERS.labels(notification.channel, "failed")
+            result = notification, NotificationStatus.PENDING, f"{type(exc).__name__}: {exc}"[:1000], getattr(exc, "after_s", None) or 0
+        counter.inc()
+        return result
 
     sent = 0
     if to_send:

@@ -11,12 +11,13 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from enforcement import audit, services
+from enforcement import audit, metrics, services
 
 
 @shared_task
 def windows_sweep() -> int:
-    return services.windows_sweep()
+    with metrics.SWEEP_DURATION.time():
+        return services.windows_sweep()
 
 
 @shared_task

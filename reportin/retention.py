@@ -1,9 +1,12 @@
 """The end of a person's data: what retention deletes and when (purge_expired), and everything
 held about a person, gathered for a subject access request (export_client).
 
-Retention deletes images and face encodings only. The rows that describe what happened
-(check-ins, match figures, tasks, consent records, audit events, access records) stay: they
-hold no image and are what an auditor needs to check a decision years later.
+Retention deletes images and face encodings first. The rows that describe what happened go
+later, each class after its own period (README, "Row retention"): a check-in and its match
+figures once its selfie is gone and REPORTIN_RETAIN_CHECKIN_DAYS have passed (never while an
+open task needs it), finished messages to people, and biometric access records after the legal
+period. Tasks, consent records and audit events stay: they are what an auditor needs to check
+a decision years later.
 """
 
 import json
@@ -13,7 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -34,8 +37,10 @@ from enforcement.models import (
     InvestigationTask,
     Notice,
     Notification,
+    NotificationStatus,
     PhotoStatus,
     RecentReference,
+    ReferenceEncoding,
     ReferencePhoto,
     ReportingCondition,
     ReportingWindow,
@@ -52,7 +57,15 @@ SELFIES = "selfies"
 REFERENCE_PHOTOS = "reference_photos"
 REJECTED_PHOTOS = "rejected_photos"
 EXPORTS = "exports"
-DATA_CLASSES = (SELFIES, REFERENCE_PHOTOS, REJECTED_PHOTOS, EXPORTS)
+CHECKIN_ROWS = "checkin_rows"
+NOTIFICATIONS = "notifications"
+ACCESS_RECORDS = "access_records"
+# Images first: a check-in row goes only after its selfie.
+DATA_CLASSES = (SELFIES, REFERENCE_PHOTOS, REJECTED_PHOTOS, EXPORTS, CHECKIN_ROWS, NOTIFICATIONS, ACCESS_RECORDS)
+# Deleted a batch per transaction rather than an item per transaction.
+ROW_CLASSES = (CHECKIN_ROWS, NOTIFICATIONS, ACCESS_RECORDS)
+SETTLED = (CheckInStatus.VERIFIED, CheckInStatus.REJECTED, CheckInStatus.REVIEWED)
+FINISHED_MESSAGES = (NotificationStatus.SENT, NotificationStatus.DELIVERED, NotificationStatus.FAILED, NotificationStatus.CANCELLED)
 
 
 def _open_tasks():
@@ -98,14 +111,99 @@ def exports_due(*, now: datetime):
     return ExportJob.objects.exclude(file="").filter(created_at__lt=cutoff)
 
 
-def purge_plan(*, now: datetime) -> dict[str, list[int]]:
-    """The ids due for deletion in each data class."""
+def checkin_rows_due(*, now: datetime):
+    """Check-ins settled more than REPORTIN_RETAIN_CHECKIN_DAYS ago whose selfie (and liveness
+    frames) are already deleted and that no open task needs (as for selfies: the check-in of an
+    open task, or one in the window of an open task). Their match figures go with them."""
+    cutoff = now - timedelta(days=settings.REPORTIN_RETAIN_CHECKIN_DAYS)
+    open_tasks = _open_tasks()
+    return (
+        CheckIn.objects.filter(status__in=SETTLED, updated_at__lt=cutoff, selfie="")
+        .exclude(pk__in=LivenessFrame.objects.exclude(image="").values("checkin_id"))
+        .exclude(pk__in=open_tasks.filter(checkin_id__isnull=False).values("checkin_id"))
+        .exclude(window_id__in=open_tasks.filter(window__isnull=False).values("window_id"))
+    )
+
+
+def notifications_due(*, now: datetime):
+    """Messages to people that are done (sent, delivered, failed or cancelled), created more
+    than REPORTIN_RETAIN_NOTIFICATION_DAYS ago."""
+    cutoff = now - timedelta(days=settings.REPORTIN_RETAIN_NOTIFICATION_DAYS)
+    return Notification.objects.filter(status__in=FINISHED_MESSAGES, created_at__lt=cutoff)
+
+
+def access_records_due(*, now: datetime):
+    """Biometric access records older than the legal period (REPORTIN_RETAIN_ACCESS_RECORD_DAYS)."""
+    return AccessRecord.objects.filter(viewed_at__lt=now - timedelta(days=settings.REPORTIN_RETAIN_ACCESS_RECORD_DAYS))
+
+
+DUE = {
+    SELFIES: selfies_due,
+    REFERENCE_PHOTOS: reference_photos_due,
+    REJECTED_PHOTOS: rejected_photos_due,
+    EXPORTS: exports_due,
+    CHECKIN_ROWS: checkin_rows_due,
+    NOTIFICATIONS: notifications_due,
+    ACCESS_RECORDS: access_records_due,
+}
+
+
+def purge_plan(*, now: datetime, limit: int | None = None) -> dict[str, list[int]]:
+    """The ids due for deletion in each data class (at most `limit` of each, oldest ids first)."""
     return {
-        SELFIES: list(selfies_due(now=now).order_by("pk").values_list("pk", flat=True)),
-        REFERENCE_PHOTOS: list(reference_photos_due(now=now).order_by("pk").values_list("pk", flat=True)),
-        REJECTED_PHOTOS: list(rejected_photos_due(now=now).order_by("pk").values_list("pk", flat=True)),
-        EXPORTS: list(exports_due(now=now).order_by("pk").values_list("pk", flat=True)),
+        data_class: list(due(now=now).order_by("pk").values_list("pk", flat=True)[:limit])
+        for data_class, due in DUE.items()
     }
+
+
+def _append_only_delete(sql_function: str, params: list, *, sqlite_delete) -> None:
+    """Delete rows of an append-only table through the one path its trigger allows (reportin
+    migration 0010): a SECURITY DEFINER function on PostgreSQL, which applies its own rule
+    again; on SQLite (development) the flag its triggers honour, for this transaction only."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {sql_function}", params)
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT OR IGNORE INTO append_only_flush (id) VALUES (1)")
+        sqlite_delete()
+        cursor.execute("DELETE FROM append_only_flush")
+
+
+def _checkin_rows_purge(ids: list[int], *, now: datetime) -> list[int]:
+    with transaction.atomic():
+        ids = list(checkin_rows_due(now=now).select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+        if not ids:
+            return []
+        _append_only_delete(
+            "reportin_retention_delete_facematches(%s::bigint[])", [ids],
+            sqlite_delete=lambda: FaceMatch.objects.filter(checkin_id__in=ids, checkin__selfie="")._raw_delete(connection.alias),
+        )
+        LivenessFrame.objects.filter(checkin_id__in=ids).delete()
+        CheckIn.objects.filter(pk__in=ids).delete()
+    return ids
+
+
+def _notifications_purge(ids: list[int], *, now: datetime) -> list[int]:
+    with transaction.atomic():
+        ids = list(notifications_due(now=now).select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+        Notification.objects.filter(pk__in=ids).delete()
+    return ids
+
+
+def _access_records_purge(ids: list[int], *, now: datetime) -> list[int]:
+    before = now - timedelta(days=settings.REPORTIN_RETAIN_ACCESS_RECORD_DAYS)
+    with transaction.atomic():
+        ids = list(access_records_due(now=now).filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+        if ids:
+            _append_only_delete(
+                "reportin_retention_delete_accessrecords(%s::bigint[], %s)", [ids, before],
+                sqlite_delete=lambda: AccessRecord.objects.filter(pk__in=ids, viewed_at__lt=before)._raw_delete(connection.alias),
+            )
+    return ids
+
+
+ROW_BATCH = 500  # rows deleted per transaction
 
 
 @dataclass
@@ -146,6 +244,7 @@ def _photo_purge(pk: int, *, due, recent_too: bool = False) -> bool:
         now = timezone.now()
         _delete_file_after_commit(photo.image)
         ReferencePhoto.objects.filter(pk=pk).update(image="", encoding=None, status=PhotoStatus.PURGED, active=False, updated_at=now)
+        ReferenceEncoding.objects.filter(photo_id=pk).delete()  # the same photo encoded by other models
         if recent_too:
             RecentReference.objects.filter(client_id=photo.client_id).exclude(encoding=b"").update(
                 encoding=b"", active=False, retired_at=Coalesce("retired_at", Value(now))
@@ -182,9 +281,26 @@ def purge_expired(*, now: datetime | None = None, plan: dict[str, list[int]] | N
         REJECTED_PHOTOS: settings.REPORTIN_RETAIN_REJECTED_PHOTO_DAYS,
         EXPORTS: settings.REPORTIN_RETAIN_EXPORT_DAYS,
     }
+    batch_purgers = {
+        CHECKIN_ROWS: lambda ids: _checkin_rows_purge(ids, now=now),
+        NOTIFICATIONS: lambda ids: _notifications_purge(ids, now=now),
+        ACCESS_RECORDS: lambda ids: _access_records_purge(ids, now=now),
+    }
+    days.update({
+        CHECKIN_ROWS: settings.REPORTIN_RETAIN_CHECKIN_DAYS,
+        NOTIFICATIONS: settings.REPORTIN_RETAIN_NOTIFICATION_DAYS,
+        ACCESS_RECORDS: settings.REPORTIN_RETAIN_ACCESS_RECORD_DAYS,
+    })
     for data_class in DATA_CLASSES:
         deleted = []
-        for pk in plan.get(data_class, []):
+        ids = plan.get(data_class, [])
+        if data_class in ROW_CLASSES:
+            for start in range(0, len(ids), ROW_BATCH):
+                deleted += batch_purgers[data_class](ids[start:start + ROW_BATCH])
+                if progress:
+                    progress(len(ids[start:start + ROW_BATCH]))
+            ids = []
+        for pk in ids:
             if purgers[data_class](pk):
                 deleted.append(pk)
             if progress:
@@ -231,6 +347,7 @@ def client_records(client: Client) -> dict[str, models.QuerySet]:
         ReportingCondition.objects.filter(client=client),
         ReportingWindow.objects.filter(client=client),
         ReferencePhoto.objects.filter(client=client),
+        ReferenceEncoding.objects.filter(photo__client=client),
         RecentReference.objects.filter(client=client),
         ConsentRecord.objects.filter(client=client),
         CircumstanceChange.objects.filter(client=client),
@@ -270,7 +387,7 @@ def client_export(*, client: Client, out, exported_by: str) -> dict[str, int]:
         rows = []
         for instance in queryset.iterator(chunk_size=500):
             row = _row(instance)
-            if isinstance(instance, RecentReference):
+            if isinstance(instance, (RecentReference, ReferenceEncoding)):
                 row["encoding"] = _encoding_list(instance)
             if isinstance(instance, ReferencePhoto):
                 row["encoding"] = _encoding_list(instance)

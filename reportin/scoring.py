@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from biometrics import calibration, faces, images, liveness
-from enforcement import crypto, location
+from enforcement import crypto, face_model, location
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
 from enforcement.models import (
@@ -214,11 +214,11 @@ def _selfie_normalise(checkin: CheckIn, data: bytes) -> bytes:
 def _reference_encodings(client: Client) -> list[tuple[ReferencePhoto | RecentReference, np.ndarray]]:
     """The client's ready reference encodings of the current model, enrolment photos first,
     then the active recent references (enforcement.RecentReference). Encodings of another
-    model version are not comparable and are left out (re-enrol those photos)."""
-    photos = ReferencePhoto.objects.filter(
-        client=client, status=PhotoStatus.READY, active=True, encoding__isnull=False, model_version=faces.MODEL_VERSION
-    ).order_by("pk")
-    enrolled = [(photo, faces.encoding_from_bytes(crypto.decrypt(bytes(photo.encoding)))) for photo in photos]
+    model version are not comparable and are left out (enforcement.face_model)."""
+    photos = ReferencePhoto.objects.filter(client=client, status=PhotoStatus.READY, active=True).order_by("pk")
+    # Each photo's own encoding when it is of this model, else its re-encoding by this model
+    # (manage.py reencode_references); a photo with neither is left out.
+    enrolled = [(photo, faces.encoding_from_bytes(crypto.decrypt(sealed))) for photo, sealed in face_model.encodings_for(photos, faces.MODEL_VERSION)]
     if not enrolled:
         return []  # recent references only ever complement enrolment photos, never stand alone
     recent = RecentReference.objects.filter(client=client, active=True, model_version=faces.MODEL_VERSION).order_by("created_at", "pk")

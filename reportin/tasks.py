@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 from kombu.utils.uuid import uuid
 
+from enforcement import metrics
 from reportin import scoring
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def checkin_score(self, checkin_id: int) -> str:
     match = scoring.checkin_score(checkin_id=checkin_id, attempt_id=self.request.id or "")
     if match is not None:
         logger.info("check-in %s: %s", checkin_id, match.decision)
+        metrics.VERDICT_LATENCY.labels(match.decision).observe(max(0.0, (match.scored_at - match.checkin.received_at).total_seconds()))
         return match.decision
     wait = scoring.checkin_claim_wait(checkin_id=checkin_id, now=timezone.now())
     if wait is None:
@@ -130,7 +132,9 @@ def data_purge_expired() -> dict:
     deadline = time.monotonic() + settings.REPORTIN_LONG_TASK_BUDGET
     totals: dict[str, int] = {}
     while True:
-        plan = retention.purge_plan(now=timezone.now())
+        # At most one step's worth of ids per class: a backlog of millions of rows (the first
+        # run of row retention) costs each step a bounded query, not a list of every id.
+        plan = retention.purge_plan(now=timezone.now(), limit=PURGE_STEP + 1)
         step, left = {}, PURGE_STEP
         for data_class, ids in plan.items():
             step[data_class], left = ids[:left], left - len(ids[:left])

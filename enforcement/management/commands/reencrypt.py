@@ -5,7 +5,8 @@ storage name (enforcement.crypto).
 After putting a new key first in REPORTIN_ENCRYPTION_KEYS, everything stays readable; this
 command moves old data to the new key so that the old one can eventually be removed.
 It finds every file field on the private encrypted storage and the reference photos' face
-encodings. Safe to interrupt and to run again.
+encodings (their own and their re-encodings by other face models). Safe to interrupt and to
+run again.
 """
 
 from django.apps import apps
@@ -13,7 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import models
 
 from enforcement import crypto
-from enforcement.models import ReferencePhoto
+from enforcement.models import ReferenceEncoding, ReferencePhoto
 from enforcement.progress import Progress
 from enforcement.services import audit_record
 from enforcement.storage import EncryptedStorageMixin
@@ -51,15 +52,18 @@ class Command(BaseCommand):
                             storage.reseal(name)
                     progress.update(advance=1)
 
-        photos = ReferencePhoto.objects.filter(encoding__isnull=False).values_list("pk", "encoding")
-        with Progress(photos.count(), label="face encodings", stream=self.stderr) as progress:
-            for pk, encoding in photos.iterator(chunk_size=500):
-                sealed = bytes(encoding)
-                if crypto.key_id_of(sealed) != current:
-                    counts["enforcement.referencephoto.encoding"] = counts.get("enforcement.referencephoto.encoding", 0) + 1
-                    if not dry_run:
-                        ReferencePhoto.objects.filter(pk=pk).update(encoding=crypto.encrypt(crypto.decrypt(sealed)))
-                progress.update(advance=1)
+        # Face encodings: the photos' own, and their re-encodings by other face models.
+        for model in (ReferencePhoto, ReferenceEncoding):
+            label = f"{model._meta.label_lower}.encoding"
+            rows = model.objects.filter(encoding__isnull=False).values_list("pk", "encoding")
+            with Progress(rows.count(), label="face encodings", stream=self.stderr) as progress:
+                for pk, encoding in rows.iterator(chunk_size=500):
+                    sealed = bytes(encoding)
+                    if crypto.key_id_of(sealed) != current:
+                        counts[label] = counts.get(label, 0) + 1
+                        if not dry_run:
+                            model.objects.filter(pk=pk).update(encoding=crypto.encrypt(crypto.decrypt(sealed)))
+                    progress.update(advance=1)
 
         total = sum(counts.values())
         if not dry_run and total:

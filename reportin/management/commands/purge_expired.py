@@ -12,11 +12,14 @@ LABELS = {
     retention.REFERENCE_PHOTOS: ("reference photos and encodings", "REPORTIN_RETAIN_REFERENCE_DAYS", "days after the case closed"),
     retention.REJECTED_PHOTOS: ("rejected reference photos", "REPORTIN_RETAIN_REJECTED_PHOTO_DAYS", "days after upload"),
     retention.EXPORTS: ("auditors' CSV export files", "REPORTIN_RETAIN_EXPORT_DAYS", "days after they were written"),
+    retention.CHECKIN_ROWS: ("check-in rows and match figures", "REPORTIN_RETAIN_CHECKIN_DAYS", "days after the check-in is settled, selfie deleted"),
+    retention.NOTIFICATIONS: ("finished messages to people", "REPORTIN_RETAIN_NOTIFICATION_DAYS", "days after they were created"),
+    retention.ACCESS_RECORDS: ("biometric access records", "REPORTIN_RETAIN_ACCESS_RECORD_DAYS", "days after the view"),
 }
 
 
 class Command(BaseCommand):
-    help = "Delete selfies, reference photos and encodings whose retention period is over. Audited."
+    help = "Delete selfies, reference photos, encodings and rows whose retention period is over. Audited."
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="Show what is due; delete nothing.")
