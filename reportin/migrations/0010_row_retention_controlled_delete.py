@@ -93,7 +93,7 @@ def backwards(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("reportin", "0009_facematch_append_only_again"),
-        ("enforcement", "0017_reference_encodings"),
+        ("enforcement", "0018_reference_encodings"),
     ]
 
     operations = [migrations.RunPython(forwards, backwards)]

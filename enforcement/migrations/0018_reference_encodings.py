@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('enforcement', '0016_sweep_mark'),
+        ('enforcement', '0017_task_region'),
     ]
 
     operations = [
