@@ -17,6 +17,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from enforcement.storage import RecordBoundFileField
+
 uci_validator = RegexValidator(r"^\d{8,10}$", _("A UCI is 8 to 10 digits."))
 country_validator = RegexValidator(r"^[A-Z]{2}$", _("Use the two-letter ISO 3166 country code, e.g. HT."))
 
@@ -205,7 +207,7 @@ class ReferencePhoto(models.Model):
     """A photo taken at enrolment that selfies are compared with."""
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="reference_photos")
-    image = models.FileField(_("image"), upload_to=reference_photo_path, max_length=200, blank=True)
+    image = RecordBoundFileField(_("image"), upload_to=reference_photo_path, max_length=200, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
     phash = models.CharField(_("perceptual hash"), max_length=16, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
@@ -1112,7 +1114,7 @@ class ExportJob(models.Model):
     status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
-    file = models.FileField(upload_to=export_path, max_length=200, blank=True)
+    file = RecordBoundFileField(upload_to=export_path, max_length=200, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
