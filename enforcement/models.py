@@ -214,8 +214,10 @@ class ReferencePhoto(models.Model):
     height = models.PositiveIntegerField(null=True, blank=True)
     face_box = models.JSONField(null=True, blank=True, help_text=_("top, right, bottom, left in image pixels"))
     quality = models.JSONField(default=dict, blank=True)
-    # The face encoding, encrypted at rest (enforcement.crypto); never shown.
+    # The face encoding, encrypted at rest (enforcement.crypto), bound to this row; never shown.
     encoding = models.BinaryField(null=True, blank=True, editable=False)
+    # Encrypted values bound to this row (enforcement.crypto.record_label); `reencrypt` walks them.
+    SEALED_VALUES = ("encoding",)
     model_version = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=PhotoStatus.choices, default=PhotoStatus.PENDING)
     rejection_code = models.CharField(max_length=32, blank=True)
@@ -259,8 +261,9 @@ class RecentReference(models.Model):
     # reportin.CheckIn; an id, not a foreign key: enforcement does not depend on reportin.
     checkin_id = models.BigIntegerField(unique=True)
     source = models.CharField(max_length=24, choices=RecentReferenceSource.choices)
-    # The face encoding, encrypted at rest (enforcement.crypto); never shown.
+    # The face encoding, encrypted at rest (enforcement.crypto), bound to this row; never shown.
     encoding = models.BinaryField(editable=False)
+    SEALED_VALUES = ("encoding",)
     model_version = models.CharField(max_length=64)
     distance = models.FloatField(null=True, blank=True, help_text=_("distance to the references when it was added"))
     threshold = models.FloatField(null=True, blank=True)

@@ -226,3 +226,27 @@ def test_an_export_file_is_bound_to_its_job():
     _attacker_swaps("enforcement_exportjob", "file", jobs[0].pk, jobs[1].pk)
     with pytest.raises(crypto.RecordMismatch, match=f"enforcement.exportjob:{jobs[0].pk}"):
         ExportJob.objects.get(pk=jobs[0].pk).file.open("rb").read()
+
+
+def test_an_authenticator_secret_moved_to_another_staff_account_does_not_open():
+    # Someone with the database copies their own authenticator secret onto a colleague's
+    # device row, to pass the colleague's second factor with their own app.
+    import pyotp
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from backoffice import services as backoffice_services
+    from backoffice.models import TotpDevice
+
+    own, colleague = factories.staff("binding-own"), factories.staff("binding-colleague")
+    for user in (own, colleague):
+        factories.staff_login(HttpClient(), user)
+    devices = {d.user_id: d.pk for d in TotpDevice.objects.all()}
+    assert crypto.is_bound(bytes(TotpDevice.objects.get(user=own).secret))
+    own_secret = backoffice_services.totp_secret(TotpDevice.objects.get(user=own))
+    _attacker_swaps("backoffice_totpdevice", "secret", devices[own.pk], devices[colleague.pk])
+    with pytest.raises(crypto.RecordMismatch, match=f"backoffice.totpdevice:{devices[colleague.pk]}"):
+        backoffice_services.totp_secret(TotpDevice.objects.get(user=colleague))
+    # The colleague's account does not take a code of the planted secret.
+    later = timezone.now() + timedelta(minutes=5)
+    with pytest.raises(backoffice_services.SecondFactorError):
+        backoffice_services.totp_verify(user=colleague, code=pyotp.TOTP(own_secret).at(later), session=SessionStore(), now=later)

@@ -5,7 +5,8 @@ their storage name): enforcement.crypto RIE3 and RIE4.
 After putting a new key first in REPORTIN_ENCRYPTION_KEYS, everything stays readable; this
 command moves old data to the new key so that the old one can eventually be removed.
 It finds every file field on the private encrypted storage and the face encodings of the
-reference photos and recent references. Resumable: each item is rewritten on its own, and
+reference photos and recent references and the authenticator apps' secrets (every field a
+model names in SEALED_VALUES). Resumable: each item is rewritten on its own, and
 what is bound under the current key already is skipped (one header read), so it is safe to
 interrupt and to run again. An item already bound to another record is left untouched,
 reported and logged, and the command then ends with an error.
@@ -18,7 +19,6 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import models
 
 from enforcement import crypto
-from enforcement.models import RecentReference, ReferencePhoto
 from enforcement.progress import Progress
 from enforcement.services import audit_record
 from enforcement.storage import EncryptedStorageMixin
@@ -29,6 +29,14 @@ def encrypted_file_fields():
         for field in model._meta.get_fields():
             if isinstance(field, models.FileField) and isinstance(field.storage, EncryptedStorageMixin):
                 yield model, field
+
+
+def sealed_value_fields():
+    """Encrypted values in the database: the fields a model names in SEALED_VALUES (face
+    encodings, authenticator secrets), each bound to its row."""
+    for model in apps.get_models():
+        for name in getattr(model, "SEALED_VALUES", ()):
+            yield model, name
 
 
 class Command(BaseCommand):
@@ -66,9 +74,9 @@ class Command(BaseCommand):
                                 refused.append(f"{label} {record} ({name}): {exc}")
                     progress.update(advance=1)
 
-        for model in (ReferencePhoto, RecentReference):
-            label = f"{model._meta.label_lower}.encoding"
-            rows = model.objects.filter(encoding__isnull=False).order_by("pk").values_list("pk", "encoding")
+        for model, name in sealed_value_fields():
+            label = f"{model._meta.label_lower}.{name}"
+            rows = model.objects.filter(**{f"{name}__isnull": False}).order_by("pk").values_list("pk", name)
             with Progress(rows.count(), label=label, stream=self.stderr) as progress:
                 for pk, encoding in rows.iterator(chunk_size=500):
                     sealed = bytes(encoding)
@@ -83,7 +91,7 @@ class Command(BaseCommand):
                                 refused.append(f"{label} {record}: {exc}")
                             else:
                                 # Only the value read is replaced: a concurrent change wins.
-                                model.objects.filter(pk=pk, encoding=sealed).update(encoding=crypto.encrypt(plain, record=record))
+                                model.objects.filter(pk=pk, **{name: sealed}).update(**{name: crypto.encrypt(plain, record=record)})
                     progress.update(advance=1)
 
         total = sum(counts.values())
