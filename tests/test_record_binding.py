@@ -250,3 +250,13 @@ def test_an_authenticator_secret_moved_to_another_staff_account_does_not_open():
     later = timezone.now() + timedelta(minutes=5)
     with pytest.raises(backoffice_services.SecondFactorError):
         backoffice_services.totp_verify(user=colleague, code=pyotp.TOTP(own_secret).at(later), session=SessionStore(), now=later)
+
+
+def test_in_the_object_store_a_selfie_moved_to_another_check_in_is_refused(s3_bucket):
+    _, device, _ = _enrolled(images.astronaut())
+    first = _submit(device, images.astronaut_elsewhere(), "first")
+    second = _submit(device, images.lfw_face(3), "second")
+    assert default_storage.sealed_head(first.selfie.name)[:4] == crypto.BOUND_STREAM_MAGIC
+    _attacker_swaps("reportin_checkin", "selfie", first.pk, second.pk)
+    with pytest.raises(crypto.RecordMismatch, match=f"reportin.checkin:{second.pk}"):
+        CheckIn.objects.get(pk=second.pk).selfie.open("rb").read()
