@@ -69,6 +69,8 @@ class TotpDevice(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     # The 30-second step of the last accepted code: a code is good once (no replay).
     last_step = models.BigIntegerField(default=0)
+    # Encrypted values bound to this row (enforcement.crypto.record_label); `reencrypt` walks them.
+    SEALED_VALUES = ("secret",)
 
     class Meta:
         verbose_name = _("authenticator app")

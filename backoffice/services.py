@@ -223,8 +223,10 @@ def may_enrol(session, user) -> bool:
 # --- TOTP (authenticator app) ----------------------------------------------------------------
 
 
-def _totp_secret(device: TotpDevice) -> str:
-    return crypto.decrypt(bytes(device.secret)).decode()
+def totp_secret(device: TotpDevice) -> str:
+    """The device's shared secret, opened for its own row (a secret moved from another
+    person's device does not open: crypto.RecordMismatch)."""
+    return crypto.decrypt_for(device, device.secret).decode()
 
 
 def totp_uri(user: User, secret: str) -> str:
@@ -238,9 +240,12 @@ def totp_enrol_begin(*, user: User, session, now: datetime | None = None) -> str
         raise SecondFactorError("Confirm your current second factor before adding another.")
     now = now or timezone.now()
     secret = pyotp.random_base32()
-    TotpDevice.objects.update_or_create(
-        user=user, defaults={"secret": crypto.encrypt(secret.encode()), "created_at": now, "confirmed_at": None, "last_step": 0}
+    device, _ = TotpDevice.objects.update_or_create(
+        user=user, defaults={"secret": b"", "created_at": now, "confirmed_at": None, "last_step": 0}
     )
+    # Sealed to the row's id, known only now (the same row when an unconfirmed one is replaced).
+    device.secret = crypto.encrypt(secret.encode(), record=crypto.record_label(device))
+    device.save(update_fields=["secret"])
     return secret
 
 
@@ -250,7 +255,10 @@ def _totp_match(device: TotpDevice, code: str, now: datetime) -> int | None:
     code = "".join(code.split())
     if not (code.isdigit() and len(code) == 6):
         return None
-    totp = pyotp.TOTP(_totp_secret(device))
+    try:
+        totp = pyotp.TOTP(totp_secret(device))
+    except crypto.DecryptionError:
+        return None  # a secret that does not open for this device (logged by crypto) matches no code
     current = int(now.timestamp()) // TOTP_STEP_SECONDS
     for step in (current - 1, current, current + 1):
         if step > device.last_step and hmac.compare_digest(totp.at(step * TOTP_STEP_SECONDS), code):

@@ -294,6 +294,15 @@ _parse_keyring(REPORTIN_ENCRYPTION_KEYS)  # fail at start-up, not at the first u
 REPORTIN_AUDIT_KEY = env_str("REPORTIN_AUDIT_KEY") or hashlib.sha256(("audit:" + SECRET_KEY).encode()).hexdigest()
 # Where the chain's head is appended every minute (beat), out of the database's reach.
 REPORTIN_AUDIT_HEADS_FILE = str(Path(env_str("REPORTIN_AUDIT_HEADS_FILE", str(DATA_DIR / "audit-heads.log"))).resolve())
+# With an object store (REPORTIN_S3_BUCKET), every new head is also put in a bucket of its own
+# (default "<bucket>-audit-heads", made by `storage_bucket` with S3 Object Lock) as a write-once
+# object kept under COMPLIANCE retention for this many days (0: no retention, the keys are
+# still never overwritten). `audit_verify` reads every version of every head there.
+REPORTIN_AUDIT_HEADS_BUCKET = env_str("REPORTIN_AUDIT_HEADS_BUCKET", "")
+REPORTIN_AUDIT_HEADS_RETENTION_DAYS = env_int("REPORTIN_AUDIT_HEADS_RETENTION_DAYS", 2557, minimum=0)
+# Whether a biometric blob must be bound to its record (enforcement/crypto.py, RIE3 and RIE4):
+# turn on once `manage.py reencrypt` has bound the data written before the binding existed.
+REPORTIN_ENCRYPTION_REQUIRE_BINDING = env_bool("REPORTIN_ENCRYPTION_REQUIRE_BINDING", False)
 
 # --- Internationalisation -------------------------------------------------------------------
 

@@ -14,6 +14,11 @@ Two things a database alone cannot give, added here:
   cannot rewrite it: appended (O_APPEND) to REPORTIN_AUDIT_HEADS_FILE, and to the log. `verify`
   compares the chain with every published head: a head whose event is missing (truncation) or
   differs (a rewrite) fails it.
+- With an object store, each new head is also an object of its own in a bucket with S3 Object
+  Lock (`heads_bucket`): put only if absent (If-None-Match), under COMPLIANCE retention, so
+  that neither the application's credentials nor anyone else can delete or replace it before
+  the retention ends (an overwrite only adds a version; `verify` reads every version).
+  SeaweedFS (4.48, development and CI) enforces it: deleting a locked version is refused.
 """
 
 import hashlib
@@ -22,7 +27,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -154,33 +159,107 @@ def head_publish(*, now: datetime | None = None) -> dict | None:
     finally:
         os.close(fd)
     logger.info("audit head seq=%s hash=%s occurred_at=%s published_at=%s", head["seq"], head["hash"], head["occurred_at"], head["published_at"])
+    head_put(head, now=now)
     return head
 
 
 @dataclass
+class HeadsBucket:
+    client: object
+    bucket: str
+    prefix: str
+
+    def key(self, seq: int) -> str:
+        return f"{self.prefix}{seq:012d}.json"
+
+
+def heads_bucket() -> HeadsBucket | None:
+    """Where heads go in the object store: None when files are on the local disk."""
+    from django.core.files.storage import storages
+
+    storage = storages["default"]
+    if not hasattr(storage, "bucket_name"):
+        return None
+    location = (getattr(storage, "location", "") or "").strip("/")
+    return HeadsBucket(
+        client=storage.connection.meta.client,
+        bucket=settings.REPORTIN_AUDIT_HEADS_BUCKET or f"{storage.bucket_name}-audit-heads",
+        prefix=f"{location}/audit-heads/" if location else "audit-heads/",
+    )
+
+
+def head_put(head: dict, *, now: datetime) -> str | None:
+    """Put a head in the heads bucket as a write-once object (one per seq: a head published
+    again with no new event changes nothing), under Object Lock retention. Returns the key."""
+    store = heads_bucket()
+    if store is None:
+        return None
+    from botocore.exceptions import ClientError
+
+    key = store.key(head["seq"])
+    extra = {}
+    days = settings.REPORTIN_AUDIT_HEADS_RETENTION_DAYS
+    if days:
+        extra = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": now + timedelta(days=days)}
+    try:
+        store.client.put_object(
+            Bucket=store.bucket, Key=key, Body=(json.dumps(head, sort_keys=True) + "\n").encode(),
+            ContentType="application/json", IfNoneMatch="*", **extra,
+        )
+    except ClientError as exc:
+        answer = exc.response
+        if answer.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412 or answer.get("Error", {}).get("Code") == "PreconditionFailed":
+            return key  # this head is published there already; it is never replaced
+        logger.error("audit head seq=%s could not be put in s3://%s/%s: %s", head["seq"], store.bucket, key, exc)
+        raise
+    return key
+
+
+@dataclass
 class PublishedHeads:
-    by_seq: dict[int, dict] = field(default_factory=dict)
+    by_seq: dict[int, list[dict]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    from_bucket: int = 0
+
+    def add(self, text: str, where: str) -> bool:
+        """Add a head given as its JSON line; one whose MAC does not verify is a problem (a
+        forged or damaged record), not a head."""
+        try:
+            head = json.loads(text)
+            good = hmac.compare_digest(head["mac"], _head_mac(head["seq"], head["hash"], head["occurred_at"], head["published_at"]))
+        except (ValueError, KeyError, TypeError):
+            good = False
+        if not good:
+            self.problems.append(f"{where} is not a valid published head")
+            return False
+        same = self.by_seq.setdefault(int(head["seq"]), [])
+        if all(other["hash"] != head["hash"] for other in same):
+            same.append(head)
+        return True
 
 
 def heads_read() -> PublishedHeads:
-    """Every head published so far; a line whose MAC does not verify is a problem (a forged or
-    damaged record), not a head."""
+    """Every head published so far: the heads file, and every version of every object in the
+    heads bucket when there is one (a bucket that cannot be read is a problem: hiding the heads
+    must not make a truncated chain pass)."""
     heads = PublishedHeads()
     path = _heads_path()
-    if not path.exists():
-        return heads
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                head = json.loads(line)
-                good = hmac.compare_digest(head["mac"], _head_mac(head["seq"], head["hash"], head["occurred_at"], head["published_at"]))
-            except (ValueError, KeyError, TypeError):
-                good = False
-            if not good:
-                heads.problems.append(f"line {number} of {path.name} is not a valid published head")
-                continue
-            heads.by_seq.setdefault(int(head["seq"]), head)
+    if path.exists():
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                heads.add(line, f"line {number} of {path.name}")
+    store = heads_bucket()
+    if store is not None:
+        try:
+            pages = store.client.get_paginator("list_object_versions").paginate(Bucket=store.bucket, Prefix=store.prefix)
+            for page in pages:
+                for version in page.get("Versions", []):
+                    body = store.client.get_object(Bucket=store.bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"]
+                    with body:
+                        if heads.add(body.read().decode("utf-8", errors="replace"), f"s3://{store.bucket}/{version['Key']} ({version['VersionId']})"):
+                            heads.from_bucket += 1
+        except Exception as exc:  # botocore's errors, a refused connection: the heads are unavailable
+            heads.problems.append(f"the heads in s3://{store.bucket}/{store.prefix} could not be read: {type(exc).__name__}: {exc}")
     return heads
 
 
@@ -207,8 +286,7 @@ def verify(*, batch_size: int = 5000, progress=None) -> ChainReport:
             elif keyed_seen or not hmac.compare_digest(event_hash(event, keyed=False), event.hash):
                 # An unkeyed hash after a keyed one is a rewrite by someone without the key.
                 return ChainReport(checked, event.seq, "its contents do not match its hash (altered)", compared)
-            head = heads.by_seq.get(event.seq)
-            if head is not None:
+            for head in heads.by_seq.get(event.seq, ()):
                 compared += 1
                 if head["hash"] != event.hash:
                     return ChainReport(checked, event.seq, f"differs from the head published at {head['published_at']} (rewritten)", compared)
@@ -219,7 +297,7 @@ def verify(*, batch_size: int = 5000, progress=None) -> ChainReport:
     beyond = [seq for seq in heads.by_seq if seq > last_seq]
     if beyond:
         seq = min(beyond)
-        return ChainReport(checked, seq, f"event #{seq}, published as the head at {heads.by_seq[seq]['published_at']}, is missing (truncated)", compared, last_seq)
+        return ChainReport(checked, seq, f"event #{seq}, published as the head at {heads.by_seq[seq][0]['published_at']}, is missing (truncated)", compared, last_seq)
     return ChainReport(checked, heads_compared=compared, last_seq=last_seq)
 
 

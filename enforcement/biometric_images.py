@@ -4,9 +4,10 @@ caches. Selfies (reportin) and reference photos (here) both go through `serve`."
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
+from django.utils.translation import gettext as _
 
 from biometrics import images
-from enforcement import http, roles, services
+from enforcement import crypto, http, roles, services
 from enforcement.models import Client, InvestigationTask
 
 VIEW_BIOMETRICS = "enforcement.view_biometrics"
@@ -24,8 +25,20 @@ def serve(request, *, file, client: Client, object_type: str, object_id: int, ta
         raise PermissionDenied
     if not file:
         raise Http404
-    with file.open("rb") as handle:  # decrypted by enforcement.storage
-        data = handle.read()
+    try:
+        with file.open("rb") as handle:  # decrypted by enforcement.storage, for its own record
+            data = handle.read()
+    except crypto.DecryptionError as exc:
+        # Moved from another record, altered, or under a key that is gone: never shown, and
+        # recorded for the auditors (crypto logs it too).
+        services.audit_record(
+            actor=request.user, action="biometric.open_failed", client=client,
+            details={"object_type": object_type, "object_id": object_id, "error": str(exc)},
+        )
+        return HttpResponse(
+            _("This image does not open for its record: it was moved from another record or altered. The failure was recorded."),
+            status=409, content_type="text/plain; charset=utf-8",
+        )
     services.biometric_access_record(
         viewer=request.user, client=client, object_type=object_type, object_id=object_id, task=task,
         ip_address=http.client_address(request),

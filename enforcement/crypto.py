@@ -13,12 +13,22 @@ Two layouts:
   associated data of every segment is the header and the file's storage name, so a file copied
   or renamed onto another record's name fails to open, and so does a truncated or reordered
   one. Neither side holds more than one segment in memory, whatever the file's size.
+- b"RIE3" (a value) and b"RIE4" (a stored file): the layouts of RIE1 and RIE2 whose associated
+  data also names the record the blob belongs to, "<app label>.<model>:<primary key>"
+  (`record_label`). A blob moved to another record (another client's face encoding, another
+  check-in's selfie) fails to open with RecordMismatch, which is logged; it is never read as
+  the other record's data. Reading a bound blob needs its record. The unbound layouts stay
+  readable (unless REPORTIN_ENCRYPTION_REQUIRE_BINDING is on) until `manage.py reencrypt`
+  rewrites them bound.
 """
 
 import base64
 import binascii
+import contextlib
+import contextvars
 import functools
 import io
+import logging
 import os
 import re
 import struct
@@ -29,6 +39,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 MAGIC = b"RIE1"
 STREAM_MAGIC = b"RIE2"
+BOUND_MAGIC = b"RIE3"
+BOUND_STREAM_MAGIC = b"RIE4"
+_VALUE_MAGICS = (MAGIC, BOUND_MAGIC)
+_STREAM_MAGICS = (STREAM_MAGIC, BOUND_STREAM_MAGIC)
 # Plaintext bytes per segment: large enough that the 16-byte tags cost nothing, small enough
 # that a reader or writer holds a negligible amount of memory.
 SEGMENT_SIZE = 64 * 1024
@@ -39,8 +53,60 @@ STREAM_HEADER_MAX = 4 + 1 + 32 + _PREFIX + 4
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
+logger = logging.getLogger(__name__)
+
+
 class DecryptionError(Exception):
     pass
+
+
+class RecordMismatch(DecryptionError):
+    """A blob bound to a record did not open as the record it was read for: it was moved from
+    another record (or altered, or sealed under another key)."""
+
+
+def record_label(instance) -> str:
+    """The record a blob is bound to: "<app label>.<model>:<primary key>"."""
+    if instance.pk is None:
+        raise ValueError(f"a {instance._meta.label} has no id yet: save it before sealing its data")
+    return f"{instance._meta.label_lower}:{instance.pk}"
+
+
+_migrating = contextvars.ContextVar("migrating", default=False)
+
+
+@contextlib.contextmanager
+def unbound_readable():
+    """Read data of the unbound formats even where the binding is required: only for
+    `manage.py reencrypt`, which binds what it reads to the record it was read for."""
+    token = _migrating.set(True)
+    try:
+        yield
+    finally:
+        _migrating.reset(token)
+
+
+def _require_binding() -> bool:
+    from django.conf import settings
+
+    return getattr(settings, "REPORTIN_ENCRYPTION_REQUIRE_BINDING", False) and not _migrating.get()
+
+
+def _mismatch(what: str, record: str) -> RecordMismatch:
+    message = (
+        f"{what} does not belong to {record}: it was moved from another record or another name, "
+        "altered, or the key is wrong"
+    )
+    logger.error("record binding check failed: %s", message)
+    return RecordMismatch(message)
+
+
+def _unbound(what: str, record: str | None) -> None:
+    """An unbound (older) blob read for `record`: accepted until re-encrypted, unless the
+    deployment has re-encrypted everything and requires the binding."""
+    if record is not None and _require_binding():
+        logger.error("unbound blob refused for %s (REPORTIN_ENCRYPTION_REQUIRE_BINDING)", record)
+        raise RecordMismatch(f"{what} is not bound to {record} and REPORTIN_ENCRYPTION_REQUIRE_BINDING is on")
 
 
 def parse_keyring(spec: str) -> list[tuple[str, bytes]]:
@@ -86,11 +152,17 @@ def current_key_id() -> str:
     return _current()[0]
 
 
-def encrypt(data: bytes) -> bytes:
+def _value_associated(magic: bytes, kid: bytes, record: str | None) -> bytes:
+    return magic + kid if record is None else magic + kid + b"\x00" + record.encode()
+
+
+def encrypt(data: bytes, *, record: str | None = None) -> bytes:
+    """Seal a small value; with `record` (record_label) bound to that record (RIE3)."""
     key_id, ciphers = _current()
     nonce = os.urandom(12)
     kid = key_id.encode()
-    return MAGIC + bytes([len(kid)]) + kid + nonce + ciphers[key_id].encrypt(nonce, data, MAGIC + kid)
+    magic = MAGIC if record is None else BOUND_MAGIC
+    return magic + bytes([len(kid)]) + kid + nonce + ciphers[key_id].encrypt(nonce, data, _value_associated(magic, kid, record))
 
 
 def key_id_of(blob: bytes) -> str:
@@ -101,26 +173,49 @@ def key_id_of(blob: bytes) -> str:
 
 
 def is_encrypted(blob: bytes) -> bool:
-    return len(blob) > 5 and blob[:4] == MAGIC
+    """Whether the bytes are a sealed value (RIE1, or RIE3 bound to its record)."""
+    return len(blob) > 5 and blob[:4] in _VALUE_MAGICS
 
 
 def is_stream(blob: bytes) -> bool:
-    """Whether the bytes start a name-bound segmented file (RIE2)."""
-    return len(blob) > 5 and blob[:4] == STREAM_MAGIC
+    """Whether the bytes start a name-bound segmented file (RIE2, or RIE4 bound to its record too)."""
+    return len(blob) > 5 and blob[:4] in _STREAM_MAGICS
 
 
-def decrypt(blob: bytes) -> bytes:
+def is_bound(blob: bytes) -> bool:
+    """Whether the bytes are (or start) a blob bound to its record (RIE3 or RIE4)."""
+    return len(blob) > 5 and blob[:4] in (BOUND_MAGIC, BOUND_STREAM_MAGIC)
+
+
+def decrypt(blob: bytes, *, record: str | None = None) -> bytes:
+    """Open a sealed value. A value bound to a record opens only for that record (`record`,
+    from record_label); anything else raises RecordMismatch, logged."""
+    if not is_encrypted(blob):
+        raise DecryptionError("not an encrypted value")
     key_id = key_id_of(blob)
+    magic = blob[:4]
+    if magic == BOUND_MAGIC and record is None:
+        raise DecryptionError("the value is bound to a record: open it for its record")
+    if magic == MAGIC:
+        _unbound("the encrypted value", record)
     _, ciphers = _current()
     cipher = ciphers.get(key_id)
     if cipher is None:
         raise DecryptionError(f"key {key_id!r} is not in REPORTIN_ENCRYPTION_KEYS")
     start = 5 + len(key_id)
     nonce, sealed = blob[start : start + 12], blob[start + 12 :]
+    bound = record if magic == BOUND_MAGIC else None
     try:
-        return cipher.decrypt(nonce, sealed, MAGIC + key_id.encode())
+        return cipher.decrypt(nonce, sealed, _value_associated(magic, key_id.encode(), bound))
     except InvalidTag:
+        if bound is not None:
+            raise _mismatch("the encrypted value", bound) from None
         raise DecryptionError("the data was altered or the key is wrong") from None
+
+
+def decrypt_for(instance, blob) -> bytes:
+    """Open a value stored on `instance` (a face encoding, a secret) for that record."""
+    return decrypt(bytes(blob), record=record_label(instance))
 
 
 def _segment_nonce(prefix: bytes, number: int, last: bool) -> bytes:
@@ -129,15 +224,17 @@ def _segment_nonce(prefix: bytes, number: int, last: bool) -> bytes:
     return prefix + struct.pack(">IB", number, 1 if last else 0)
 
 
-def _associated(header: bytes, name: str) -> bytes:
-    return header + b"\x00" + name.encode()
+def _associated(header: bytes, name: str, record: str | None = None) -> bytes:
+    aad = header + b"\x00" + name.encode()
+    return aad if record is None else aad + b"\x00" + record.encode()
 
 
 class EncryptingReader(io.RawIOBase):
     """Reads plaintext from `source` (a binary file) and gives out the RIE2 ciphertext bound
-    to `name`, one segment at a time: a file-like object for an upload that streams."""
+    to `name` (RIE4, bound to `record` too, when given), one segment at a time: a file-like
+    object for an upload that streams."""
 
-    def __init__(self, source, name: str, *, segment_size: int = SEGMENT_SIZE):
+    def __init__(self, source, name: str, *, record: str | None = None, segment_size: int = SEGMENT_SIZE):
         super().__init__()
         key_id, ciphers = _current()
         kid = key_id.encode()
@@ -145,8 +242,9 @@ class EncryptingReader(io.RawIOBase):
         self._source = source
         self._segment_size = segment_size
         self._prefix = os.urandom(_PREFIX)
-        self._header = STREAM_MAGIC + bytes([len(kid)]) + kid + self._prefix + struct.pack(">I", segment_size)
-        self._aad = _associated(self._header, name)
+        magic = STREAM_MAGIC if record is None else BOUND_STREAM_MAGIC
+        self._header = magic + bytes([len(kid)]) + kid + self._prefix + struct.pack(">I", segment_size)
+        self._aad = _associated(self._header, name, record)
         self._buffer = bytearray(self._header)
         self._number = 0
         self._finished = False
@@ -191,23 +289,32 @@ class EncryptingReader(io.RawIOBase):
 
 class DecryptingReader(io.RawIOBase):
     """Reads a stored file's ciphertext from `source` and gives out its plaintext, checking
-    every segment against `name`. Files of the older whole-blob layout (RIE1) are read whole."""
+    every segment against `name`, and against `record` for a file bound to its record (RIE4).
+    Files of the older whole-blob layout (RIE1) are read whole."""
 
-    def __init__(self, source, name: str):
+    def __init__(self, source, name: str, *, record: str | None = None):
         super().__init__()
         self._source = source
         self._name = name
+        self._record = None
         self._buffer = bytearray()
         self._number = 0
         self._finished = False
         start = self._read_exactly(5)
         if start[:4] == MAGIC and len(start) == 5:
             # The older layout seals the whole file at once; only small files were written so.
+            _unbound(f"the file {name!r}", record)
             self._buffer += decrypt(start + self._read_all())
             self._finished = True
             return
-        if start[:4] != STREAM_MAGIC or len(start) < 5:
+        if start[:4] not in _STREAM_MAGICS or len(start) < 5:
             raise DecryptionError("not an encrypted file")
+        if start[:4] == BOUND_STREAM_MAGIC:
+            if record is None:
+                raise DecryptionError(f"the file {name!r} is bound to a record: open it through its record")
+            self._record = record
+        else:
+            _unbound(f"the file {name!r}", record)
         kid = self._read_exactly(start[4])
         rest = self._read_exactly(_PREFIX + 4)
         if len(kid) != start[4] or len(rest) != _PREFIX + 4:
@@ -221,7 +328,7 @@ class DecryptingReader(io.RawIOBase):
         (self._segment_size,) = struct.unpack(">I", rest[_PREFIX:])
         if not 0 < self._segment_size <= 16 * 1024 * 1024:
             raise DecryptionError("the file header was altered")
-        self._aad = _associated(start + kid + rest, name)
+        self._aad = _associated(start + kid + rest, name, self._record)
 
     def readable(self) -> bool:
         return True
@@ -251,6 +358,8 @@ class DecryptingReader(io.RawIOBase):
         try:
             self._buffer += self._cipher.decrypt(nonce, sealed, self._aad)
         except InvalidTag:
+            if self._record is not None:
+                raise _mismatch(f"the file {self._name!r}", self._record) from None
             raise DecryptionError(
                 f"the file {self._name!r} was altered, cut short, moved from another name, or the key is wrong"
             ) from None
@@ -282,11 +391,11 @@ class DecryptingReader(io.RawIOBase):
             super().close()
 
 
-def encrypt_stream(data: bytes, name: str) -> bytes:
-    """The RIE2 form of small `data` stored as `name` (tests and tools; files go through
-    EncryptingReader)."""
-    return EncryptingReader(io.BytesIO(data), name).read()
+def encrypt_stream(data: bytes, name: str, *, record: str | None = None) -> bytes:
+    """The RIE2 (RIE4 with `record`) form of small `data` stored as `name` (tests and tools;
+    files go through EncryptingReader)."""
+    return EncryptingReader(io.BytesIO(data), name, record=record).read()
 
 
-def decrypt_stream(sealed: bytes, name: str) -> bytes:
-    return DecryptingReader(io.BytesIO(sealed), name).read()
+def decrypt_stream(sealed: bytes, name: str, *, record: str | None = None) -> bytes:
+    return DecryptingReader(io.BytesIO(sealed), name, record=record).read()

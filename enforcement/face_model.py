@@ -12,6 +12,7 @@ from django.db import DatabaseError
 from django.db.models import Exists, OuterRef, Q
 
 from biometrics import faces
+from enforcement import crypto
 from enforcement.models import CaseStatus, Client, PhotoStatus, ReferenceEncoding, ReferencePhoto
 
 # Cases that no longer report: no check-in will be scored for them.
@@ -40,10 +41,12 @@ def to_reencode(version: str):
 
 
 def encodings_for(photos, version: str) -> list[tuple[ReferencePhoto, bytes]]:
-    """(photo, sealed encoding) of `version` for each photo that has one, in the given order."""
+    """(photo, encoding) of `version` for each photo that has one, in the given order: the
+    photo's own, else its re-encoding, each opened for the record it is sealed to (a value
+    moved to another row raises crypto.RecordMismatch)."""
     photos = list(photos)
     others = {
-        row.photo_id: bytes(row.encoding)
+        row.photo_id: row
         for row in ReferenceEncoding.objects.filter(
             photo__in=[p.pk for p in photos if p.model_version != version], model_version=version, outcome=faces.Outcome.OK
         )
@@ -51,9 +54,10 @@ def encodings_for(photos, version: str) -> list[tuple[ReferencePhoto, bytes]]:
     pairs = []
     for photo in photos:
         if photo.model_version == version and photo.encoding is not None:
-            pairs.append((photo, bytes(photo.encoding)))
+            pairs.append((photo, crypto.decrypt_for(photo, photo.encoding)))
         elif photo.pk in others:
-            pairs.append((photo, others[photo.pk]))
+            row = others[photo.pk]
+            pairs.append((photo, crypto.decrypt_for(row, row.encoding)))
     return pairs
 
 

@@ -17,6 +17,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from enforcement.storage import RecordBoundFileField
+
 uci_validator = RegexValidator(r"^\d{8,10}$", _("A UCI is 8 to 10 digits."))
 country_validator = RegexValidator(r"^[A-Z]{2}$", _("Use the two-letter ISO 3166 country code, e.g. HT."))
 
@@ -205,15 +207,17 @@ class ReferencePhoto(models.Model):
     """A photo taken at enrolment that selfies are compared with."""
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="reference_photos")
-    image = models.FileField(_("image"), upload_to=reference_photo_path, max_length=200, blank=True)
+    image = RecordBoundFileField(_("image"), upload_to=reference_photo_path, max_length=200, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
     phash = models.CharField(_("perceptual hash"), max_length=16, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     face_box = models.JSONField(null=True, blank=True, help_text=_("top, right, bottom, left in image pixels"))
     quality = models.JSONField(default=dict, blank=True)
-    # The face encoding, encrypted at rest (enforcement.crypto); never shown.
+    # The face encoding, encrypted at rest (enforcement.crypto), bound to this row; never shown.
     encoding = models.BinaryField(null=True, blank=True, editable=False)
+    # Encrypted values bound to this row (enforcement.crypto.record_label); `reencrypt` walks them.
+    SEALED_VALUES = ("encoding",)
     model_version = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=PhotoStatus.choices, default=PhotoStatus.PENDING)
     rejection_code = models.CharField(max_length=32, blank=True)
@@ -250,8 +254,9 @@ class ReferenceEncoding(models.Model):
 
     photo = models.ForeignKey(ReferencePhoto, on_delete=models.CASCADE, related_name="reencodings")
     model_version = models.CharField(max_length=64)
-    # Encrypted at rest (enforcement.crypto); never shown.
+    # Encrypted at rest and sealed to this row (enforcement.crypto.record_label); never shown.
     encoding = models.BinaryField(null=True, blank=True, editable=False)
+    SEALED_VALUES = ("encoding",)
     outcome = models.CharField(max_length=32)
     created_at = models.DateTimeField()
 
@@ -284,8 +289,9 @@ class RecentReference(models.Model):
     # reportin.CheckIn; an id, not a foreign key: enforcement does not depend on reportin.
     checkin_id = models.BigIntegerField(unique=True)
     source = models.CharField(max_length=24, choices=RecentReferenceSource.choices)
-    # The face encoding, encrypted at rest (enforcement.crypto); never shown.
+    # The face encoding, encrypted at rest (enforcement.crypto), bound to this row; never shown.
     encoding = models.BinaryField(editable=False)
+    SEALED_VALUES = ("encoding",)
     model_version = models.CharField(max_length=64)
     distance = models.FloatField(null=True, blank=True, help_text=_("distance to the references when it was added"))
     threshold = models.FloatField(null=True, blank=True)
@@ -1166,7 +1172,7 @@ class ExportJob(models.Model):
     status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
-    file = models.FileField(upload_to=export_path, max_length=200, blank=True)
+    file = RecordBoundFileField(upload_to=export_path, max_length=200, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)

@@ -439,15 +439,26 @@ def _reference_photo_store(*, client: Client, clean: bytes, analysis: faces.Anal
         model_version=faces.MODEL_VERSION,
         uploaded_by=uploaded_by,
     )
-    photo.image.save("reference", ContentFile(clean), save=False)
+    # The image and the encoding are sealed to the photo's id: the row is inserted first (with
+    # the image's random name and, for a ready photo, an empty encoding the constraint
+    # accepts), then the image is written and the encoding set, in this transaction.
+    photo.image.reserve("reference")
     if analysis.outcome == faces.Outcome.OK:
         photo.status = PhotoStatus.READY
-        photo.encoding = crypto.encrypt(faces.encoding_to_bytes(analysis.encoding))
+        photo.encoding = b""
     else:
         photo.status = PhotoStatus.REJECTED
         photo.rejection_code = analysis.outcome
         photo.rejection_message = REJECTION_MESSAGES.get(analysis.outcome) or analysis.message
     photo.save()
+    try:
+        photo.image.write(ContentFile(clean))
+        if photo.status == PhotoStatus.READY:
+            photo.encoding = crypto.encrypt(faces.encoding_to_bytes(analysis.encoding), record=crypto.record_label(photo))
+            photo.save(update_fields=["encoding"])
+    except BaseException:
+        photo.image.delete(save=False)
+        raise
     audit_record(
         actor=uploaded_by,
         action="reference_photo.add",
@@ -479,7 +490,7 @@ def reference_encodings_record(*, version: str, results: list[tuple[int, faces.A
     rows = [
         ReferenceEncoding(
             photo_id=pk, model_version=version, outcome=analysis.outcome, created_at=now,
-            encoding=crypto.encrypt(faces.encoding_to_bytes(analysis.encoding)) if analysis.outcome == faces.Outcome.OK else None,
+            encoding=b"" if analysis.outcome == faces.Outcome.OK else None,  # sealed once the row has its id
         )
         for pk, analysis in results
         if pk in still_ready
@@ -487,6 +498,12 @@ def reference_encodings_record(*, version: str, results: list[tuple[int, faces.A
     done = {row.photo_id for row in ReferenceEncoding.objects.filter(photo_id__in=still_ready, model_version=version)}
     rows = [row for row in rows if row.photo_id not in done]
     ReferenceEncoding.objects.bulk_create(rows)
+    # Each encoding is sealed to its own row (crypto.record_label), in this transaction.
+    analyses = dict(results)
+    sealed = [row for row in rows if row.encoding is not None]
+    for row in sealed:
+        row.encoding = crypto.encrypt(faces.encoding_to_bytes(analyses[row.photo_id].encoding), record=crypto.record_label(row))
+    ReferenceEncoding.objects.bulk_update(sealed, ["encoding"])
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.outcome] = counts.get(row.outcome, 0) + 1
@@ -552,13 +569,15 @@ def recent_reference_add(
         client=client,
         checkin_id=checkin_id,
         source=source,
-        encoding=crypto.encrypt(faces.encoding_to_bytes(encoding)),
+        encoding=b"",  # sealed to the new row's id just below, in this transaction
         model_version=faces.MODEL_VERSION,
         distance=distance,
         threshold=threshold,
         added_by=added_by,
         created_at=now,
     )
+    recent.encoding = crypto.encrypt(faces.encoding_to_bytes(encoding), record=crypto.record_label(recent))
+    recent.save(update_fields=["encoding"])
     retired = list(
         RecentReference.objects.filter(client=client, active=True).order_by("-created_at", "-pk").values_list("pk", flat=True)[MAX_RECENT_REFERENCES:]
     )

@@ -2,20 +2,32 @@
 reachable by URL, on the local disk (the embedded default) or in an S3-compatible object store
 (production: several web and worker hosts share one bucket).
 
-Every file is sealed in the RIE2 segment format of enforcement.crypto, bound to its storage
-name, and streamed in both directions: neither a save nor an open holds the whole file in
-memory. Files of the older whole-blob format stay readable; `manage.py reencrypt` rewrites
-them in the new one.
+Every file is sealed in the segment format of enforcement.crypto, bound to its storage
+name and, for a model's file (RecordBoundFileField), to its record (RIE4): a blob moved to
+another record's row fails to open. Files are streamed in both directions: neither a save nor
+an open holds the whole file in memory. Files of the older formats stay readable;
+`manage.py reencrypt` rewrites them in the new one.
+
+Order of writing a record's file: the storage name is random and chosen before the row is
+saved (`RecordBoundFieldFile.reserve`), the row is inserted with that name, and the blob is
+written under the row's id inside the same transaction (`write`): no second UPDATE, and a
+failed write rolls the row back.
 """
 
+import contextvars
 import os
 import shutil
 import tempfile
 
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage
+from django.db import models
+from django.db.models.fields.files import FieldFile
 
 from enforcement import crypto
+
+# The record the file being saved belongs to (Storage.save has no place for it).
+_saving_for: contextvars.ContextVar[str | None] = contextvars.ContextVar("saving_for", default=None)
 
 # Plaintext kept in memory while a file is re-sealed; beyond this it spills to a temporary file.
 _RESEAL_MEMORY = 1024 * 1024
@@ -36,14 +48,27 @@ class EncryptedStorageMixin:
         source = content.file if isinstance(content, File) and content.file is not None else content
         if getattr(source, "seekable", lambda: False)():
             source.seek(0)
-        return self._save_sealed(name, crypto.EncryptingReader(source, name))
+        return self._save_sealed(name, crypto.EncryptingReader(source, name, record=_saving_for.get()))
+
+    def save_bound(self, name, content, *, record: str, max_length=None) -> str:
+        """Save `content` as `name`, sealed to the record `record` (crypto.record_label)."""
+        token = _saving_for.set(record)
+        try:
+            return self.save(name, content, max_length=max_length)
+        finally:
+            _saving_for.reset(token)
 
     def _open(self, name, mode="rb"):
+        return self.open_bound(name, mode, record=None)
+
+    def open_bound(self, name, mode="rb", *, record: str | None):
+        """Open a stored file for the record it belongs to: a file bound to another record
+        raises crypto.RecordMismatch."""
         if "w" in mode or "a" in mode or "+" in mode:
             raise ValueError("Biometric files are written only through save().")
         raw = self.open_sealed(name)
         try:
-            return File(crypto.DecryptingReader(raw, name), name=name)
+            return File(crypto.DecryptingReader(raw, name, record=record), name=name)
         except Exception:
             raw.close()
             raise
@@ -58,26 +83,114 @@ class EncryptedStorageMixin:
         with self.open_sealed(name) as raw:
             return raw.read(size)
 
-    def needs_reseal(self, name) -> bool:
-        """Whether a stored file is in the older format or under an older key."""
+    def needs_reseal(self, name, *, record: str | None = None) -> bool:
+        """Whether a stored file is in an older format (not bound to `record` when one is
+        given) or under an older key."""
         head = self.sealed_head(name)
-        return not crypto.is_stream(head) or crypto.key_id_of(head) != crypto.current_key_id()
+        if not crypto.is_stream(head) or crypto.key_id_of(head) != crypto.current_key_id():
+            return True
+        return record is not None and not crypto.is_bound(head)
 
-    def reseal(self, name) -> None:
-        """Re-encrypt a stored file in place under the current key and format (key rotation,
-        migration from the whole-blob format). The plaintext passes through a temporary file
-        that spills to disk, so a large export does not fill the memory."""
+    def reseal(self, name, *, record: str | None = None) -> None:
+        """Re-encrypt a stored file in place under the current key and format, bound to
+        `record` when given (key rotation, migration from the older formats). A file already
+        bound opens only for its own record, so a file moved to another record is refused
+        here too. The plaintext passes through a temporary file that spills to disk, so a
+        large export does not fill the memory."""
         with tempfile.SpooledTemporaryFile(max_size=_RESEAL_MEMORY) as plain:
-            with self.open(name, "rb") as handle:
+            with self.open_bound(name, "rb", record=record) as handle:
                 shutil.copyfileobj(handle, plain, crypto.SEGMENT_SIZE)
             plain.seek(0)
-            self._replace_sealed_stream(name, crypto.EncryptingReader(plain, name))
+            self._replace_sealed_stream(name, crypto.EncryptingReader(plain, name, record=record))
 
     def replace_sealed(self, name, sealed: bytes) -> None:
         """Replace a stored file with already-sealed bytes (tests that plant damaged files)."""
         import io
 
         self._replace_sealed_stream(name, io.BytesIO(sealed))
+
+
+class RecordBoundFieldFile(FieldFile):
+    """A model's encrypted file, sealed to its record (crypto.record_label) and opened only
+    for it. On a storage that does not encrypt, it behaves as a plain FieldFile."""
+
+    @property
+    def record(self) -> str:
+        return crypto.record_label(self.instance)
+
+    def _bound(self) -> bool:
+        return isinstance(self.storage, EncryptedStorageMixin)
+
+    def _get_file(self):
+        self._require_file()
+        if getattr(self, "_file", None) is None:
+            if self._bound():
+                self._file = self.storage.open_bound(self.name, "rb", record=self.record)
+            else:
+                self._file = self.storage.open(self.name, "rb")
+        return self._file
+
+    file = property(_get_file, FieldFile._set_file, FieldFile._del_file)
+
+    def open(self, mode="rb"):
+        self._require_file()
+        if getattr(self, "_file", None) is None:
+            if self._bound():
+                self.file = self.storage.open_bound(self.name, mode, record=self.record)
+            else:
+                self.file = self.storage.open(self.name, mode)
+        else:
+            self.file.open(mode)
+        return self
+
+    open.alters_data = True
+
+    def save(self, name, content, save=True):
+        """Save a file for a record that has its id already (a replacement, an export)."""
+        name = self.field.generate_filename(self.instance, name)
+        if self._bound():
+            self.name = self.storage.save_bound(name, content, record=self.record, max_length=self.field.max_length)
+        else:
+            self.name = self.storage.save(name, content, max_length=self.field.max_length)
+        setattr(self.instance, self.field.attname, self.name)
+        self._committed = True
+        if save:
+            self.instance.save()
+
+    save.alters_data = True
+
+    def reserve(self, filename: str) -> None:
+        """Choose the (random) storage name before the row has an id, so that the row is
+        inserted with it; `write` stores the content there once the row is saved."""
+        self.name = self.field.generate_filename(self.instance, filename)
+        setattr(self.instance, self.field.attname, self.name)
+        self._committed = True
+
+    def write(self, content) -> None:
+        """Store `content` under the reserved name, sealed to the saved row's id. Call it in
+        the transaction that inserted the row: if it fails, the row is rolled back."""
+        if not self.name:
+            raise ValueError("reserve() a name before write()")
+        if self._bound():
+            saved = self.storage.save_bound(self.name, content, record=self.record, max_length=self.field.max_length)
+        else:
+            saved = self.storage.save(self.name, content, max_length=self.field.max_length)
+        if saved != self.name:
+            self.storage.delete(saved)
+            raise FileExistsError(f"{self.name!r} is taken; a reserved name must be new")
+
+    write.alters_data = True
+
+
+class RecordBoundFileField(models.FileField):
+    """A FileField whose encrypted file is bound to its record (RecordBoundFieldFile). The
+    database column is a FileField's: migrations see a plain FileField."""
+
+    attr_class = RecordBoundFieldFile
+
+    def deconstruct(self):
+        name, _, args, kwargs = super().deconstruct()
+        return name, "django.db.models.FileField", args, kwargs
 
 
 class PrivateEncryptedStorage(EncryptedStorageMixin, FileSystemStorage):

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from enforcement.models import Client, ReferencePhoto, ReportingWindow, User
+from enforcement.storage import RecordBoundFileField
 
 
 class Platform(models.TextChoices):
@@ -104,7 +105,7 @@ class CheckIn(models.Model):
         help_text=_("Empty for an unscheduled report."),
     )
     # The selfie as stored: orientation applied, all metadata removed, encrypted at rest.
-    selfie = models.FileField(upload_to=selfie_path, max_length=200, blank=True)
+    selfie = RecordBoundFileField(upload_to=selfie_path, max_length=200, blank=True)
     selfie_sha256 = models.CharField(max_length=64, blank=True)
     selfie_phash = models.CharField(max_length=16, blank=True)
     selfie_format = models.CharField(max_length=8, blank=True, help_text=_("Format as uploaded: jpeg, png, heif."))
@@ -257,7 +258,7 @@ class LivenessFrame(models.Model):
     checkin = models.ForeignKey(CheckIn, on_delete=models.CASCADE, related_name="liveness_frames")
     position = models.PositiveSmallIntegerField(help_text=_("0 for the first frame."))
     pose = models.CharField(max_length=8, choices=Pose.choices, help_text=_("The pose asked for at this position."))
-    image = models.FileField(upload_to=frame_path, max_length=200, blank=True)
+    image = RecordBoundFileField(upload_to=frame_path, max_length=200, blank=True)
     sha256 = models.CharField(max_length=64)
     image_format = models.CharField(max_length=8)
     width = models.PositiveIntegerField()

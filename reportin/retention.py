@@ -372,7 +372,7 @@ def client_records(client: Client) -> dict[str, models.QuerySet]:
 def _encoding_list(photo: ReferencePhoto | RecentReference) -> list[float] | None:
     if not photo.encoding:
         return None
-    return [round(float(x), 6) for x in faces.encoding_from_bytes(crypto.decrypt(bytes(photo.encoding)))]
+    return [round(float(x), 6) for x in faces.encoding_from_bytes(crypto.decrypt_for(photo, photo.encoding))]
 
 
 def client_export(*, client: Client, out, exported_by: str) -> dict[str, int]:

@@ -111,7 +111,18 @@ def checkin_score(*, checkin_id: int, now: datetime | None = None, attempt_id: s
             )
         else:
             analysis = _selfie_analyse(checkin)
-        references = _reference_encodings(checkin.client)
+        try:
+            references = _reference_encodings(checkin.client)
+        except crypto.DecryptionError as exc:
+            # A reference encoding that does not open as its own record's (moved from another
+            # client's row, altered): never compare with it, nor with the rest; an officer looks.
+            logger.error("check-in %s: a reference encoding of client %s did not open: %s", checkin.pk, checkin.client_id, exc)
+            references = []
+            analysis = faces.Analysis(
+                faces.Outcome.UNREADABLE,
+                "A reference encoding of this client could not be opened for its own record; nothing was compared.",
+                detail={"reference_error": str(exc)},
+            )
         replay = _replay_find(checkin=checkin, analysis=analysis)
         figures = _liveness_check(checkin=checkin, selfie=analysis, references=references)
         return _checkin_record(
@@ -218,11 +229,11 @@ def _reference_encodings(client: Client) -> list[tuple[ReferencePhoto | RecentRe
     photos = ReferencePhoto.objects.filter(client=client, status=PhotoStatus.READY, active=True).order_by("pk")
     # Each photo's own encoding when it is of this model, else its re-encoding by this model
     # (manage.py reencode_references); a photo with neither is left out.
-    enrolled = [(photo, faces.encoding_from_bytes(crypto.decrypt(sealed))) for photo, sealed in face_model.encodings_for(photos, faces.MODEL_VERSION)]
+    enrolled = [(photo, faces.encoding_from_bytes(plain)) for photo, plain in face_model.encodings_for(photos, faces.MODEL_VERSION)]
     if not enrolled:
         return []  # recent references only ever complement enrolment photos, never stand alone
     recent = RecentReference.objects.filter(client=client, active=True, model_version=faces.MODEL_VERSION).order_by("created_at", "pk")
-    return enrolled + [(ref, faces.encoding_from_bytes(crypto.decrypt(bytes(ref.encoding)))) for ref in recent]
+    return enrolled + [(ref, faces.encoding_from_bytes(crypto.decrypt_for(ref, ref.encoding))) for ref in recent]
 
 
 def _reference_key(ref: ReferencePhoto | RecentReference) -> str:

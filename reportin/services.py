@@ -337,17 +337,21 @@ def checkin_submit(
         for field, value in (("address", address), ("employment", employment), ("family_status", family_status))
         if value is not None
     }
-    checkin.selfie.save("selfie", ContentFile(clean), save=False)
+    # Every blob is sealed to its row's id (enforcement.storage.RecordBoundFieldFile): the
+    # random storage names are chosen now, the rows inserted with them, and the blobs written
+    # under the new ids in the same transaction. A retry that loses the idempotency race fails
+    # at the insert, before writing anything.
+    checkin.selfie.reserve("selfie")
     stored_frames = []
+    for position, (frame_info, frame_clean) in enumerate(frame_copies):
+        frame_width, frame_height = frame_info.upright_size
+        frame = LivenessFrame(
+            position=position, pose=challenge.poses[position], sha256=hashlib.sha256(frame_clean).hexdigest(),
+            image_format=frame_info.format, width=frame_width, height=frame_height,
+        )
+        frame.image.reserve("frame")
+        stored_frames.append(frame)
     try:
-        for position, (frame_info, frame_clean) in enumerate(frame_copies):
-            frame_width, frame_height = frame_info.upright_size
-            frame = LivenessFrame(
-                position=position, pose=challenge.poses[position], sha256=hashlib.sha256(frame_clean).hexdigest(),
-                image_format=frame_info.format, width=frame_width, height=frame_height,
-            )
-            stored_frames.append(frame)
-            frame.image.save("frame", ContentFile(frame_clean), save=False)
         with transaction.atomic():
             checkin.save()
             if challenge is not None:
@@ -355,6 +359,9 @@ def checkin_submit(
                 for frame in stored_frames:
                     frame.checkin = checkin
                 LivenessFrame.objects.bulk_create(stored_frames)
+            checkin.selfie.write(ContentFile(clean))
+            for frame, (_info, frame_clean) in zip(stored_frames, frame_copies):
+                frame.image.write(ContentFile(frame_clean))
             if circumstances:
                 enforcement_services.circumstances_update(
                     client=client, changes=circumstances, channel=Channel.APP, checkin_id=checkin.pk, now=now

@@ -24,8 +24,8 @@ def enrol(picture: Image.Image | bytes):
 def test_a_clear_portrait_becomes_a_ready_reference_with_an_encrypted_encoding():
     photo = enrol(images.astronaut())
     assert photo.status == "ready" and photo.rejection_code == ""
-    assert bytes(photo.encoding)[:4] == crypto.MAGIC
-    encoding = faces.encoding_from_bytes(crypto.decrypt(bytes(photo.encoding)))
+    assert bytes(photo.encoding)[:4] == crypto.BOUND_MAGIC  # sealed to its record (issue 14.7)
+    encoding = faces.encoding_from_bytes(crypto.decrypt_for(photo, photo.encoding))
     assert encoding.shape == (128,) and np.isfinite(encoding).all()
     assert photo.model_version == faces.MODEL_VERSION
     assert len(photo.phash) == 16 and len(photo.face_box) == 4

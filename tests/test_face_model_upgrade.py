@@ -64,8 +64,8 @@ def test_after_reencoding_the_new_model_matches_and_the_old_encoding_stays(monke
     assert row.model_version == faces.MODEL_VERSION and row.outcome == "ok"
     photo.refresh_from_db()
     assert photo.model_version == OLD_MODEL and photo.encoding is not None  # still there for the old model
-    new = faces.encoding_from_bytes(crypto.decrypt(bytes(row.encoding)))
-    old = faces.encoding_from_bytes(crypto.decrypt(bytes(photo.encoding)))
+    new = faces.encoding_from_bytes(crypto.decrypt_for(row, row.encoding))
+    old = faces.encoding_from_bytes(crypto.decrypt_for(photo, photo.encoding))
     assert new.shape == (128,) and np.linalg.norm(new - old) < 0.05  # the same engine here: the same face
     after = score_a_selfie(client, key="k2")
     assert after.decision == "match" and set(after.distances) == {str(photo.pk)}
@@ -172,4 +172,4 @@ def test_reencrypt_moves_the_re_encodings_to_the_new_key_too(monkeypatch, settin
     assert "enforcement.referenceencoding.encoding: 1" in capsys.readouterr().out
     row = ReferenceEncoding.objects.get(photo=photo)
     assert crypto.key_id_of(bytes(row.encoding)) == "rotated"
-    assert faces.encoding_from_bytes(crypto.decrypt(bytes(row.encoding))).shape == (128,)
+    assert faces.encoding_from_bytes(crypto.decrypt_for(row, row.encoding)).shape == (128,)

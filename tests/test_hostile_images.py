@@ -49,8 +49,10 @@ def _stored_as_is(device, data: bytes, key: str) -> CheckIn:
         client=device.client, device=device, selfie_sha256=hashlib.sha256(data).hexdigest(), latitude=43.65,
         longitude=-79.38, accuracy_m=10, captured_at=now, received_at=now, idempotency_key=key, request_fingerprint="0" * 64,
     )
-    checkin.selfie.save("selfie", ContentFile(data), save=False)
+    # The row first: the blob is sealed to its id (enforcement.storage.RecordBoundFieldFile).
+    checkin.selfie.reserve("selfie")
     checkin.save()
+    checkin.selfie.write(ContentFile(data))
     return checkin
 
 
