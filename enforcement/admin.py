@@ -513,6 +513,10 @@ CONDITION_FIELDS = [
 ]
 
 
+class WeekdayBoxes(forms.CheckboxSelectMultiple):
+    template_name = "backoffice/widgets/weekday_boxes.html"
+
+
 class ConditionForm(forms.ModelForm):
     """The condition form for people: the days of the week as boxes to tick (the model keeps
     its bitmask), the permitted area centred on an office or on coordinates typed in, and
@@ -524,7 +528,7 @@ class ConditionForm(forms.ModelForm):
 
     weekdays = forms.TypedMultipleChoiceField(
         label=_("Days of the week"), choices=[(day, name) for day, name in enumerate(condition_words.WEEKDAYS)], coerce=int,
-        required=False, widget=forms.CheckboxSelectMultiple, help_text=_("Weekly schedules: tick each day the client reports."),
+        required=False, widget=WeekdayBoxes, help_text=_("Weekly schedules: tick each day the client reports."),
     )
     area_office = forms.ModelChoiceField(
         label=_("Centre of the permitted area: an office"), queryset=Office.objects.none(), required=False, widget=OfficeSelect,

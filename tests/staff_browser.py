@@ -5,6 +5,7 @@ import time
 from contextlib import contextmanager
 
 import pyotp
+from django.db import connections
 
 from backoffice import services as backoffice_services
 from tests.browser import CHROMIUM, require_chromium
@@ -37,6 +38,10 @@ def staff_page(*, bypass_csp: bool = False, locale: str = "en-CA"):
         finally:
             context.close()
             browser.close()
+            # The test's queries made while Playwright ran have a connection of their own (in
+            # Playwright's context) pytest-django never closes; it would keep the test database
+            # from being dropped on PostgreSQL.
+            connections.close_all()
 
 
 def enrol_authenticator(user) -> str:

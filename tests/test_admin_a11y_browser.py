@@ -8,7 +8,6 @@ Screenshots under test-artifacts/a11y/<run id>/."""
 from pathlib import Path
 
 import pytest
-from django.db import connections
 
 from tests import axe, factories
 from tests.browser import screenshot_folder
@@ -32,7 +31,6 @@ def browser_page(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with staff_page(bypass_csp=True) as (page, problems):
         yield page, problems
-    connections.close_all()
 
 
 def from_the_top(page, url: str) -> None:

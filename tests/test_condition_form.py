@@ -187,3 +187,15 @@ def test_the_summary_names_days_times_and_zone_in_both_languages():
         assert condition_words.condition_summary(condition, "America/Halifax") == "Tous les 3 jours à partir du 2030-03-01, 09:00-10:00 heure de Halifax"
     condition.schedule, condition.day_of_month, condition.method = "monthly", 15, "in_person"
     assert condition_words.condition_summary(condition, "America/Halifax") == "In person: on day 15 of each month, 09:00-10:00 Halifax time"
+
+
+def test_the_form_speaks_french_to_a_french_speaking_officer(client, officer, office):
+    person = factories.client(region_code="gta")
+    body = client.get(f"{ADD}?client={person.pk}", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert 'role="group" aria-label="Jours de la semaine"' in body
+    assert re.findall(r'id="id_weekdays_\d">\s*(\w+)</label>', body)[:3] == ["lundi", "mardi", "mercredi"]
+    assert "Centre de la zone permise : un bureau" in body and "Zone permise" in body
+    refused = client.post(ADD, weekly(person, weekdays=None), HTTP_ACCEPT_LANGUAGE="fr")
+    assert "Cochez au moins un jour de la semaine." in refused.content.decode()
+    saved = client.post(ADD, weekly(person), HTTP_ACCEPT_LANGUAGE="fr", follow=True)
+    assert "Les lundis, mercredis et vendredis, 09:00-17:00 heure de Toronto" in text_of(saved)
