@@ -62,6 +62,10 @@ def test_the_admin_pages_pass_axe_and_the_keyboard_reaches_the_queue(live_server
     secret = enrol_authenticator(officer)
     case = face_task(region_code="gta", family_name="Tremblay")
     person = case["client"]
+    # Before signing in: the login page.
+    page.goto(f"{live_server.url}/admin/login/")
+    page.screenshot(path=artifacts / "00-login.png", full_page=True)
+    assert axe.serious_violations(page) == []
     sign_in(page, live_server.url, officer, secret)
 
     pages = {

@@ -10,7 +10,7 @@ import pytest
 from django.utils import translation
 
 from enforcement import condition_words, services
-from enforcement.models import AuditEvent, ReportingCondition
+from enforcement.models import AuditEvent, Office, ReportingCondition
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +199,18 @@ def test_the_form_speaks_french_to_a_french_speaking_officer(client, officer, of
     assert "Cochez au moins un jour de la semaine." in refused.content.decode()
     saved = client.post(ADD, weekly(person), HTTP_ACCEPT_LANGUAGE="fr", follow=True)
     assert "Les lundis, mercredis et vendredis, 09:00-17:00 heure de Toronto" in text_of(saved)
+
+
+def test_a_supervisor_gives_an_office_its_coordinates_in_admin_audited(client):
+    supervisor = factories.staff("office-supervisor", role="Supervisor", region_code=None)
+    factories.staff_login(client, supervisor)
+    fields = {
+        "region": factories.region("gta").pk, "name": "Scarborough office", "name_fr": "Bureau de Scarborough", "address": "1 Main St",
+        "hours": "9-5", "hours_fr": "9 h-17 h", "phone": "+1 416-555-0101", "active": "on",
+    }
+    assert client.post("/admin/enforcement/office/add/", {**fields, "latitude": "95", "longitude": "-79.2"}).status_code == 200
+    assert client.post("/admin/enforcement/office/add/", {**fields, "latitude": "43.7764", "longitude": "-79.2318"}).status_code == 302
+    office = Office.objects.get(name="Scarborough office")
+    assert (office.latitude, office.longitude) == (43.7764, -79.2318)
+    event = AuditEvent.objects.get(action="office.create", actor=supervisor)
+    assert (event.details["latitude"], event.details["longitude"]) == ("43.7764", "-79.2318")
