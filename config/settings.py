@@ -100,7 +100,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # backoffice's templates come before the admin app's own: admin/base_site.html (skip link,
+        # landmarks, the way to the triage queue) overrides Django's.
+        "DIRS": [BASE_DIR / "templates", BASE_DIR / "backoffice" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

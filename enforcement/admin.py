@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from enforcement import activation_locks, biometric_images, roles, schedule, selectors, services
+from enforcement import activation_locks, biometric_images, condition_words, roles, schedule, selectors, services
 from enforcement.errors import DomainError
 from enforcement.models import (
     ActivationCode,
@@ -144,11 +144,26 @@ admin.site.register(Group, AuditedGroupAdmin)
 # --- Enrolment: the client's page --------------------------------------------------------------
 
 
-class PhotoUploadForm(forms.Form):
+class ChecklistForm(forms.Form):
+    """A form of the enrolment checklist. The checklist sits inside the client's page, above
+    the client form's buttons; its fields name their own <form> (after the client form) by
+    the `form` attribute, as HTML forms cannot nest."""
+
+    html_form_id = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs["form"] = self.html_form_id
+
+
+class PhotoUploadForm(ChecklistForm):
+    html_form_id = "enrolment-photo-form"
     photo = forms.FileField(label=_("Reference photo"), help_text=_("JPEG, PNG or HEIC; the client alone, facing the camera, in good light."))
 
 
-class InPersonConsentForm(forms.Form):
+class InPersonConsentForm(ChecklistForm):
+    html_form_id = "enrolment-consent-form"
     kind = forms.ChoiceField(label=_("Consent"), choices=ConsentKind.choices)
     decision = forms.ChoiceField(label=_("The client's answer"), choices=ConsentDecision.choices)
     language = forms.ChoiceField(label=_("Language of the text read"), choices=Language.choices)
@@ -271,6 +286,8 @@ class ClientAdmin(RegionScopedAdmin):
                 photo_form=PhotoUploadForm(),
                 condition=condition,
                 upcoming=condition_preview(condition, client, now) if condition else [],
+                condition_summary=condition_words.condition_summary(condition, client.local_time_zone) if condition else "",
+                area_summary=condition_words.area_summary(condition, Office.objects.filter(region=client.region_id)) if condition else "",
                 client_time_zone=client.local_time_zone,
                 consents=[(ConsentKind(kind).label, state) for kind, state in consent_states.items()],
                 likeness_withdrawn=likeness is not None and likeness.decision != ConsentDecision.GRANTED,
@@ -477,44 +494,133 @@ class ActivationCodeAdmin(ScopedReadOnlyAdmin):
     exclude = ["code_hash"]
 
 
+class OfficeSelect(forms.Select):
+    """Offices as the preset centre of a permitted area: each option carries the office's
+    coordinates, which the page's script copies into the latitude and longitude fields."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        office = getattr(value, "instance", None)
+        if office is not None:
+            option["attrs"].update({"data-latitude": office.latitude, "data-longitude": office.longitude})
+        return option
+
+
+# The condition's own fields (the form adds area_office, a preset for the area's centre).
+CONDITION_FIELDS = [
+    "client", "method", "schedule", "weekdays", "interval_days", "day_of_month", "window_start", "window_minutes",
+    "grace_minutes", "starts_on", "ends_on", "area_latitude", "area_longitude", "area_radius_km", "single_selfie_allowed",
+]
+
+
+class WeekdayBoxes(forms.CheckboxSelectMultiple):
+    template_name = "backoffice/widgets/weekday_boxes.html"
+
+
 class ConditionForm(forms.ModelForm):
-    """The condition form, with "Preview": the next five windows in the client's local time,
+    """The condition form for people: the days of the week as boxes to tick (the model keeps
+    its bitmask), the permitted area centred on an office or on coordinates typed in, and
+    "Preview": the schedule in words and the next five windows in the client's local time,
     shown before anything is saved."""
 
     PREVIEW = "_preview"
+    user = None  # the staff user, set per request (ReportingConditionAdmin.get_form)
+
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("Days of the week"), choices=[(day, name) for day, name in enumerate(condition_words.WEEKDAYS)], coerce=int,
+        required=False, widget=WeekdayBoxes, help_text=_("Weekly schedules: tick each day the client reports."),
+    )
+    area_office = forms.ModelChoiceField(
+        label=_("Centre of the permitted area: an office"), queryset=Office.objects.none(), required=False, widget=OfficeSelect,
+        empty_label=_("— no office: type the coordinates —"),
+        help_text=_("Choosing an office fills in its coordinates below; you can still change them."),
+    )
 
     class Meta:
         model = ReportingCondition
-        fields = [
-            "client", "method", "schedule", "weekdays", "interval_days", "day_of_month", "window_start", "window_minutes",
-            "grace_minutes", "starts_on", "ends_on", "area_latitude", "area_longitude", "area_radius_km",
-            "single_selfie_allowed",
-        ]
+        fields = CONDITION_FIELDS
+        help_texts = {
+            "area_latitude": _("Decimal degrees, -90 to 90 (e.g. 43.6453)."),
+            "area_longitude": _("Decimal degrees, -180 to 180; west is negative (e.g. -79.3806)."),
+            "area_radius_km": _("Leave the area empty for no area check."),
+        }
 
     # The field each schedule needs. (The database's check lets a NULL through, as SQL checks
     # do; the scheduler cannot work without it.)
     NEEDS = {"weekly": "weekdays", "every_n_days": "interval_days", "monthly": "day_of_month"}
+    MAX_RADIUS_KM = 1000
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        offices = Office.objects.filter(active=True, latitude__isnull=False, longitude__isnull=False).select_related("region")
+        if self.user is not None:
+            offices = roles.scope(offices, self.user, "region")
+        self.fields["area_office"].queryset = offices.order_by("region__name", "name")
+        self.fields["area_office"].label_from_instance = lambda office: f"{office.name} ({office.region.name})"
+        mask = self.initial.get("weekdays")
+        if isinstance(mask, int):
+            self.initial["weekdays"] = condition_words.weekdays_from_mask(mask)
+
+    def clean_weekdays(self) -> int:
+        return condition_words.weekdays_to_mask(self.cleaned_data.get("weekdays") or [])
 
     def clean(self):
         cleaned = super().clean()
         self.preview = None
-        needed = self.NEEDS.get(cleaned.get("schedule"))
-        if needed and not cleaned.get(needed):
+        schedule_name = cleaned.get("schedule")
+        needed = self.NEEDS.get(schedule_name)
+        if needed == "weekdays" and not cleaned.get("weekdays") and "weekdays" not in self.errors:
+            self.add_error("weekdays", _("Tick at least one day of the week."))
+        elif needed and not cleaned.get(needed) and needed not in self.errors:
             self.add_error(needed, _("This schedule needs this field."))
+        if schedule_name != "weekly" and "weekdays" in cleaned:
+            cleaned["weekdays"] = 0  # days ticked, then another schedule chosen: not kept
+        starts_on, ends_on = cleaned.get("starts_on"), cleaned.get("ends_on")
+        if starts_on and ends_on and ends_on < starts_on:
+            self.add_error("ends_on", _("The end date is before the start date."))
+        self._clean_area(cleaned)
         client = cleaned.get("client")
         if self.PREVIEW in self.data and client is not None and not self.errors:
-            probe = ReportingCondition(**{k: v for k, v in cleaned.items() if k != "client"}, client=client)
+            fields = {k: v for k, v in cleaned.items() if k in CONDITION_FIELDS and k != "client"}
+            probe = ReportingCondition(**fields, client=client)
             self.preview = condition_preview(probe, client, timezone.now())
             self.preview_time_zone = client.local_time_zone
+            self.preview_summary = condition_words.condition_summary(probe, client.local_time_zone)
+            self.preview_area = condition_words.area_summary(probe, self.fields["area_office"].queryset)
             # Not an error: the form comes back with the preview, to be saved with "Save".
             raise ValidationError(_("Preview only, nothing is saved yet: check the next windows below, then save."), code="preview")
         return cleaned
+
+    def _clean_area(self, cleaned):
+        office = cleaned.get("area_office")
+        lat, lon, radius = cleaned.get("area_latitude"), cleaned.get("area_longitude"), cleaned.get("area_radius_km")
+        if any(name in self.errors for name in ("area_latitude", "area_longitude", "area_radius_km")):
+            return
+        if office is not None and lat is None and lon is None:
+            # Without the page's script: the office's coordinates.
+            lat, lon = cleaned["area_latitude"], cleaned["area_longitude"] = office.latitude, office.longitude
+            data = self.data.copy()
+            data[self.add_prefix("area_latitude")], data[self.add_prefix("area_longitude")] = lat, lon
+            self.data = data
+        if lat is not None and not -90 <= lat <= 90:
+            self.add_error("area_latitude", _("A latitude is between -90 and 90 degrees."))
+        if lon is not None and not -180 <= lon <= 180:
+            self.add_error("area_longitude", _("A longitude is between -180 and 180 degrees."))
+        if (lat is None) != (lon is None):
+            self.add_error("area_longitude" if lon is None else "area_latitude", _("Give both the latitude and the longitude of the centre."))
+        if radius is not None and not 0 < radius <= self.MAX_RADIUS_KM:
+            self.add_error("area_radius_km", _("The radius is more than 0 and at most %(max)d km.") % {"max": self.MAX_RADIUS_KM})
+        elif lat is not None and lon is not None and radius is None:
+            self.add_error("area_radius_km", _("Give the radius of the permitted area around its centre."))
+        elif radius is not None and lat is None and lon is None:
+            self.add_error("area_office", _("Choose an office or type the coordinates of the centre of the permitted area."))
 
 
 @admin.register(ReportingCondition)
 class ReportingConditionAdmin(RegionScopedAdmin):
     """A condition is never edited in place: adding one replaces the client's active condition
-    (services.condition_set), which regenerates the upcoming windows and keeps the past ones."""
+    (services.condition_set), which regenerates the upcoming windows and keeps the past ones.
+    Saving returns to the client's enrolment checklist."""
 
     form = ConditionForm
     list_display = ["client", "method", "schedule", "window_start", "window_minutes", "grace_minutes", "starts_on", "ends_on", "active"]
@@ -525,6 +631,19 @@ class ReportingConditionAdmin(RegionScopedAdmin):
     exclude = ["active"]
     readonly_fields = ["active", "effective_from", "created_by", "created_at", "updated_at"]
     add_form_template = "admin/enforcement/reportingcondition/change_form.html"
+    add_fieldsets = [
+        (None, {"fields": ["client", "method", "single_selfie_allowed"]}),
+        (_("When"), {"fields": [
+            "schedule", "weekdays", "interval_days", "day_of_month", "window_start", "window_minutes", "grace_minutes", "starts_on", "ends_on",
+        ]}),
+        (_("Permitted area"), {
+            "fields": ["area_office", ("area_latitude", "area_longitude"), "area_radius_km"],
+            "description": _("Where the client may report from: a centre (an office, or coordinates) and a radius. Leave it all empty for no area check."),
+        }),
+    ]
+
+    class Media:
+        js = ["backoffice/condition_form.js"]
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -532,13 +651,38 @@ class ReportingConditionAdmin(RegionScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
+
     def save_model(self, request, obj, form, change):
-        fields = {name: value for name, value in form.cleaned_data.items() if name != "client"}
+        fields = {name: value for name, value in form.cleaned_data.items() if name in CONDITION_FIELDS and name != "client"}
         try:
             condition = services.condition_set(client=form.cleaned_data["client"], set_by=request.user, **fields)
         except DomainError as exc:
             raise ValidationError(str(exc.message)) from None
         obj.pk = condition.pk
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # The way back to the checklist of the client the condition is for (when known).
+        client_id = request.POST.get("client") or request.GET.get("client")
+        client = roles.scope(Client.objects.all(), request.user, "region").filter(pk=client_id).first() if str(client_id).isdigit() else None
+        extra = {**(extra_context or {}), "checklist_client": client}
+        return super().add_view(request, form_url, extra)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_addanother" in request.POST or "_popup" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        client = obj.client
+        messages.success(
+            request,
+            _("The reporting condition of %(client)s is saved: %(summary)s.")
+            % {"client": client, "summary": condition_words.condition_summary(obj, client.local_time_zone)},
+        )
+        return HttpResponseRedirect(reverse("admin:enforcement_client_change", args=[client.pk]) + "#enrolment-condition")
 
 
 class ExcuseForm(forms.Form):

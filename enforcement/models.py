@@ -927,6 +927,15 @@ class Office(models.Model):
     hours_fr = models.CharField(_("opening hours (French)"), max_length=200)
     phone = models.CharField(_("phone"), max_length=32)
     languages = models.CharField(_("languages spoken"), max_length=200, blank=True, help_text=_("E.g. English, French, Spanish."))
+    # Where the office is: the preset centre of a permitted reporting area (the condition form).
+    latitude = models.FloatField(
+        _("latitude"), null=True, blank=True, validators=[MinValueValidator(-90), MaxValueValidator(90)],
+        help_text=_("Decimal degrees, e.g. 43.6453. Offices with coordinates are offered as the centre of a permitted area."),
+    )
+    longitude = models.FloatField(
+        _("longitude"), null=True, blank=True, validators=[MinValueValidator(-180), MaxValueValidator(180)],
+        help_text=_("Decimal degrees, e.g. -79.3806 (west is negative)."),
+    )
     # The office a person of the region is sent to in person (several offices: the first by name).
     main = models.BooleanField(_("the region's main office"), default=False)
     active = models.BooleanField(default=True)

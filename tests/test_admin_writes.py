@@ -37,7 +37,7 @@ def _add_samples(world) -> dict:
         },
         ReferencePhoto: lambda: {"client": world["client"].pk, "upload": SimpleUploadedFile("a.jpg", images.jpeg(images.astronaut()))},
         ReportingCondition: lambda: {
-            "client": world["client"].pk, "method": "remote", "schedule": "weekly", "weekdays": 3, "window_start": "09:00",
+            "client": world["client"].pk, "method": "remote", "schedule": "weekly", "weekdays": [0, 1], "window_start": "09:00",
             "window_minutes": 120, "grace_minutes": 30, "starts_on": "2030-03-01",
         },
         ConsentText: lambda: {"kind": "app_use", "language": "en", "version": "2099-01", "title": "Use of the app", "body": "New text."},

@@ -22,7 +22,7 @@ def test_adding_a_condition_in_admin_replaces_the_active_one_and_creates_its_win
     person = factories.client()
     old = factories.condition(person)
     response = client.post("/admin/enforcement/reportingcondition/add/", {
-        "client": person.pk, "method": "remote", "schedule": "weekly", "weekdays": 0b0000101, "window_start": "10:00",
+        "client": person.pk, "method": "remote", "schedule": "weekly", "weekdays": [0, 2], "window_start": "10:00",
         "window_minutes": 120, "grace_minutes": 30, "starts_on": date.today().isoformat(),
     })
     assert response.status_code == 302, response.content.decode()[:3000]

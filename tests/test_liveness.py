@@ -340,7 +340,7 @@ def test_an_officer_allows_a_single_selfie_in_the_condition_form(client, livenes
     factories.staff_login(client, officer)
     reporter = make_reporter()
     fields = {
-        "client": reporter.client.pk, "method": "remote", "schedule": "every_n_days", "interval_days": 1, "weekdays": 0, "window_start": "09:30",
+        "client": reporter.client.pk, "method": "remote", "schedule": "every_n_days", "interval_days": 1, "window_start": "09:30",
         "window_minutes": 120, "grace_minutes": 30, "starts_on": "2030-03-01", "single_selfie_allowed": "on",
     }
     saved = client.post("/admin/enforcement/reportingcondition/add/", fields)

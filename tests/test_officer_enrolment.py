@@ -55,7 +55,7 @@ def test_an_officer_enrols_a_client_from_start_to_activation_code(client, office
 
     # Condition: a preview first (nothing saved), in the client's local time (Newfoundland).
     fields = {
-        "client": person.pk, "method": "remote", "schedule": "weekly", "weekdays": 0b0000101, "window_start": "09:30",
+        "client": person.pk, "method": "remote", "schedule": "weekly", "weekdays": [0, 2], "window_start": "09:30",
         "window_minutes": 120, "grace_minutes": 30, "starts_on": "2030-03-01",
     }
     preview = client.post("/admin/enforcement/reportingcondition/add/", {**fields, "_preview": "1"})
@@ -102,7 +102,7 @@ def test_an_officer_enrols_a_client_from_start_to_activation_code(client, office
 def test_a_condition_preview_of_an_in_person_condition_has_no_windows(client, officer):
     person = factories.client(region_code="atlantic")
     response = client.post("/admin/enforcement/reportingcondition/add/", {
-        "client": person.pk, "method": "in_person", "schedule": "every_n_days", "interval_days": 7, "weekdays": 0, "window_start": "10:00",
+        "client": person.pk, "method": "in_person", "schedule": "every_n_days", "interval_days": 7, "window_start": "10:00",
         "window_minutes": 60, "grace_minutes": 0, "starts_on": "2030-01-01", "_preview": "1",
     })
     assert b"No window: in-person reporting" in response.content
@@ -129,7 +129,7 @@ def test_the_thumbnail_of_a_rejected_photo_is_shown_so_the_officer_sees_why(clie
 def test_a_preview_of_an_incomplete_schedule_says_what_is_missing(client, officer):
     person = factories.client(region_code="atlantic")
     response = client.post("/admin/enforcement/reportingcondition/add/", {
-        "client": person.pk, "method": "remote", "schedule": "every_n_days", "weekdays": 0, "window_start": "10:00",
+        "client": person.pk, "method": "remote", "schedule": "every_n_days", "window_start": "10:00",
         "window_minutes": 60, "grace_minutes": 0, "starts_on": "2030-01-01", "_preview": "1",
     })
     assert response.status_code == 200
@@ -141,7 +141,7 @@ def test_a_preview_when_replacing_the_active_condition(client, officer):
     person = factories.client(region_code="atlantic")
     factories.condition(person)
     response = client.post("/admin/enforcement/reportingcondition/add/", {
-        "client": person.pk, "method": "remote", "schedule": "monthly", "day_of_month": 31, "weekdays": 0,
+        "client": person.pk, "method": "remote", "schedule": "monthly", "day_of_month": 31,
         "window_start": "10:00", "window_minutes": 60, "grace_minutes": 0, "starts_on": "2031-01-01", "_preview": "1",
     })
     text = " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())

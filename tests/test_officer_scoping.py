@@ -135,7 +135,7 @@ def test_an_officers_forms_offer_only_their_regions_clients_and_region(world):
     assert add_photo.status_code == 200 and b"Select a valid choice" in add_photo.content
     assert ReferencePhoto.objects.filter(client=other).count() == 1
     condition = http.post("/admin/enforcement/reportingcondition/add/", {
-        "client": other.pk, "method": "remote", "schedule": "weekly", "weekdays": 1, "window_start": "10:00",
+        "client": other.pk, "method": "remote", "schedule": "weekly", "weekdays": [0], "window_start": "10:00",
         "window_minutes": 60, "grace_minutes": 30, "starts_on": "2030-01-01",
     })
     assert condition.status_code == 200 and b"Select a valid choice" in condition.content
