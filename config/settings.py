@@ -417,6 +417,9 @@ GC_NOTIFY_SMS_TEMPLATES = {"en": env_str("GC_NOTIFY_SMS_TEMPLATE_EN", ""), "fr":
 GC_NOTIFY_CALLBACK_TOKEN = env_str("GC_NOTIFY_CALLBACK_TOKEN", "")
 # Web Push (RFC 8030/8291/8292): the VAPID key pair (private key as base64url DER or PEM; the
 # public key, base64url uncompressed point, is what the web app subscribes with), a contact.
+# The web app's address as printed on the activation slip (text and QR code); empty: this
+# site's /app/ as the officer's browser reaches it.
+REPORTIN_APP_URL = env_str("REPORTIN_APP_URL", "")
 REPORTIN_VAPID_PRIVATE_KEY = env_str("REPORTIN_VAPID_PRIVATE_KEY", "")
 REPORTIN_VAPID_PUBLIC_KEY = env_str("REPORTIN_VAPID_PUBLIC_KEY", "")
 REPORTIN_VAPID_SUBJECT = env_str("REPORTIN_VAPID_SUBJECT", "mailto:reportin@localhost")

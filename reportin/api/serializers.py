@@ -1,6 +1,10 @@
 """Small input and output serializers, one pair per operation."""
 
+import base64
+import binascii
+import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -8,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from enforcement.models import WEEKDAY_NAMES, ConsentDecision, ConsentKind, Language, ReportingMethod, Schedule
+from enforcement.models import WEEKDAY_NAMES, ConsentDecision, ConsentKind, Language, NotifyChannel, ReportingMethod, Schedule
 from reportin.models import CheckInStatus, Platform
 
 # A phone's clock may run a little fast; a report "captured" further ahead is refused.
@@ -69,12 +73,59 @@ class AwareDateTimeField(serializers.DateTimeField):
 # --- Activation -----------------------------------------------------------------------------
 
 
+E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+
+
+def _b64url_bytes(value: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        return b""
+
+
+class ChannelChoice(StrictSerializer):
+    channel = serializers.ChoiceField(choices=NotifyChannel.choices)
+    address = serializers.CharField(required=False, allow_blank=True, max_length=32, help_text="SMS: the mobile number in E.164 form, e.g. +16135550123.")
+    push_endpoint = serializers.CharField(required=False, allow_blank=True, max_length=1000, help_text="Push: PushSubscription.endpoint.")
+    push_p256dh = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Push: the subscription's p256dh key (base64url).")
+    push_auth = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Push: the subscription's auth secret (base64url).")
+
+    def validate(self, data):
+        channel = data["channel"]
+        if channel == NotifyChannel.SMS and not E164.match(data.get("address", "")):
+            raise serializers.ValidationError({"address": _("Give the mobile number with its country code, e.g. +16135550123.")})
+        if channel == NotifyChannel.PUSH:
+            endpoint = urlsplit(data.get("push_endpoint", ""))
+            local = endpoint.hostname in ("127.0.0.1", "localhost")
+            if endpoint.scheme != "https" and not (local and endpoint.scheme == "http"):
+                raise serializers.ValidationError({"push_endpoint": _("The push endpoint must be an https URL.")})
+            if len(_b64url_bytes(data.get("push_p256dh", ""))) != 65:
+                raise serializers.ValidationError({"push_p256dh": _("Not a P-256 public key (65 bytes, base64url).")})
+            if len(_b64url_bytes(data.get("push_auth", ""))) != 16:
+                raise serializers.ValidationError({"push_auth": _("Not a push auth secret (16 bytes, base64url).")})
+        if channel != NotifyChannel.SMS and data.get("address"):
+            raise serializers.ValidationError({"address": _("Only text messages take a number.")})
+        return data
+
+
 class ActivateInput(StrictSerializer):
     activation_code = serializers.CharField(max_length=32, help_text=_("The code the officer gave, e.g. ABCD-EFGH-JKMN."))
     uci = serializers.RegexField(r"^\d{8,10}$", help_text=_("Unique client identifier: 8 to 10 digits."))
     date_of_birth = serializers.DateField(help_text=_("YYYY-MM-DD"))
     device_name = CleanTextField(max_length=100, help_text=_("A name for this phone, shown to officers."))
     platform = serializers.ChoiceField(choices=Platform.choices)
+    channels = ChannelChoice(
+        many=True, max_length=3, required=False,
+        help_text=_("Optional: the channels chosen for reminders and notices, as in PUT /api/v1/channels (left out: email only)."),
+    )
+    language = serializers.ChoiceField(
+        choices=Language.choices, required=False, help_text=_("With `channels`: the language of the consent texts the person read."),
+    )
+
+    def validate(self, data):
+        if data.get("channels") and "language" not in data:
+            raise serializers.ValidationError({"language": _("Name the language of the consent texts read.")})
+        return data
 
 
 class ClientBrief(serializers.Serializer):
