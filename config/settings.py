@@ -294,7 +294,9 @@ REPORTIN_AUDIT_HEADS_FILE = str(Path(env_str("REPORTIN_AUDIT_HEADS_FILE", str(DA
 # --- Internationalisation -------------------------------------------------------------------
 
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("fr", "Français")]
+# English and French in full; the others as far as translated, English where not (issue 18.9).
+LANGUAGES = [("en", "English"), ("fr", "Français"), ("es", "Español"), ("pa", "ਪੰਜਾਬੀ"), ("hi", "हिन्दी"), ("ht", "Kreyòl ayisyen"), ("ar", "العربية")]
+LANGUAGES_BIDI = ["ar"]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
