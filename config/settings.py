@@ -414,7 +414,9 @@ REPORTIN_PROVIDER_TIMEOUT_S = env_float("REPORTIN_PROVIDER_TIMEOUT_S", 10.0, min
 # (<name>-<service id>-<secret>), and one template id per language whose content is ((body)).
 GC_NOTIFY_API_URL = env_str("GC_NOTIFY_API_URL", "https://api.notification.canada.ca")
 GC_NOTIFY_API_KEY = env_str("GC_NOTIFY_API_KEY", "")
-GC_NOTIFY_SMS_TEMPLATES = {"en": env_str("GC_NOTIFY_SMS_TEMPLATE_EN", ""), "fr": env_str("GC_NOTIFY_SMS_TEMPLATE_FR", "")}
+# A language without a template of its own (GC_NOTIFY_SMS_TEMPLATE_ES, _PA, _HI, _HT, _AR) is
+# sent through the English one: the text itself is always in the person's language.
+GC_NOTIFY_SMS_TEMPLATES = {code: env_str(f"GC_NOTIFY_SMS_TEMPLATE_{code.upper()}", "") for code, _name in LANGUAGES}
 # The bearer token GC Notify sends with its delivery receipts (POST /api/v1/notify/receipts).
 GC_NOTIFY_CALLBACK_TOKEN = env_str("GC_NOTIFY_CALLBACK_TOKEN", "")
 # Web Push (RFC 8030/8291/8292): the VAPID key pair (private key as base64url DER or PEM; the
