@@ -2,7 +2,7 @@
 // this phone), each with the words they agree to. Push goes through the app's service worker.
 
 import { ApiError, NetworkError } from "./api.js";
-import { field, h, notice } from "./dom.js";
+import { field, fill, h, notice } from "./dom.js";
 import { currentLanguage, t } from "./i18n.js";
 
 // The VAPID key (base64url) as the bytes PushManager.subscribe wants.
@@ -114,7 +114,10 @@ function draw(app, box, data, flash = null) {
     }
   }
 
-  box.replaceChildren(
+  number.control.addEventListener("input", () => number.showError(null));
+  box.replaceChildren();
+  fill(
+    box,
     h("h2", { id: "channels-title" }, t("channels_title")),
     flash,
     h("p", {}, t("channels_intro")),

@@ -83,7 +83,9 @@ function reportingSection(app, me, countdown) {
 // What the person can do from a notice. "explain" and "contest" answer through the messages
 // screen, shown only once the app has one (app.hasScreen).
 function noticeActions(app, item) {
-  return item.actions.map((code) => {
+  // A missed window's notice also says where to report in person when the app cannot be used.
+  const codes = item.kind === "missed_window" && !item.actions.includes("report_in_person") ? [...item.actions, "report_in_person"] : item.actions;
+  return codes.map((code) => {
     if (code === "check_in_now" && app.canReport()) {
       return h("a", { href: "#/check-in", class: "button primary small" }, t("check_in_now"));
     }
