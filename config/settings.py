@@ -508,7 +508,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReportIn mobile API",
-    "DESCRIPTION": "The API the ReportIn phone app uses to activate, give consent and check in.",
+    # The docs open with the order of calls a phone makes, and the error conventions.
+    "DESCRIPTION": (BASE_DIR / "reportin" / "api" / "getting_started.md").read_text(encoding="utf-8"),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI and Redoc are served from this site (drf-spectacular-sidecar): no CDN.
@@ -517,6 +518,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"LanguageEnum": "enforcement.models.Language.choices"},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "reportin.api.docs.retry_after_headers"],
 }
 # Requests allowed per device, per client address, and per address for requests without a
 # token (activation, consent text), as "N/second|minute|hour|day".
