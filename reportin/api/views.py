@@ -106,7 +106,7 @@ class ConsentTextView(_Public):
     @extend_schema(
         operation_id="consent_text",
         summary="The consent text in force",
-        description="The current text of one consent (`app_use` or `biometric`) in English or French, with its version and sha256. Show it exactly as given; send its version with the decision.",
+        description="The current text of one consent (`app_use` or `biometric`) in one of the app's languages (en, fr, es, pa, hi, ht, ar; by default the request's), with its version and sha256. Show it exactly as given; send its version with the decision.",
         parameters=[s.ConsentTextQuery],
         responses={
             200: OpenApiResponse(
