@@ -61,10 +61,13 @@ def test_a_notice_is_in_the_persons_language(language, title, words):
 
 
 def test_an_untranslated_notice_falls_back_to_english():
-    # Punjabi has the title of a missed window, not its body yet: the body comes in English.
-    shown = notifications.notice_text(missed_notice("pa"), "pa")
-    assert shown.subject == "ਤੁਹਾਡੀ ਇੱਕ ਹਾਜ਼ਰੀ ਮਿਆਦ ਖੁੰਝ ਗਈ"
-    assert shown.body.startswith("We did not receive a check-in for your reporting window")
+    # Punjabi has a missed window's notice, not yet the one for an extra check-in: that comes in English.
+    assert notifications.notice_text(missed_notice("pa"), "pa").subject == "ਤੁਹਾਡੀ ਇੱਕ ਹਾਜ਼ਰੀ ਮਿਆਦ ਖੁੰਝ ਗਈ"
+    client = factories.client(preferred_language="pa")
+    extra = services.notice_post(client=client, kind="extra_checkin", details={"captured_at": "2026-03-02T15:04:11+00:00"})
+    shown = notifications.notice_text(extra, "pa")
+    assert shown.subject == "Check-in kept, but it does not count for a window"
+    assert shown.body.startswith("We received your check-in of")
 
 
 def test_an_sms_reminder_is_sent_in_the_persons_language_through_the_english_template(settings):
