@@ -8,7 +8,8 @@ function officeSection(office) {
   if (!office) {
     return notice("info", t("office_none"));
   }
-  const phoneLink = h("a", { href: `tel:${office.phone.replace(/[^+\d]/g, "")}` }, office.phone);
+  // Numbers and addresses keep their own direction inside a right-to-left page.
+  const phoneLink = h("a", { href: `tel:${office.phone.replace(/[^+\d]/g, "")}`, dir: "ltr" }, office.phone);
   const rows = [
     ["office_address", office.address],
     ["office_hours", office.hours],
@@ -17,8 +18,8 @@ function officeSection(office) {
   ].filter(([, value]) => value);
   return h(
     "section", { class: "card", "aria-labelledby": "office-name" },
-    h("h2", { id: "office-name" }, office.name),
-    h("dl", { class: "details" }, rows.map(([label, value]) => [h("dt", {}, t(label)), h("dd", {}, value)])),
+    h("h2", { id: "office-name", dir: "auto" }, office.name),
+    h("dl", { class: "details" }, rows.map(([label, value]) => [h("dt", {}, t(label)), h("dd", { dir: "auto" }, value)])),
   );
 }
 

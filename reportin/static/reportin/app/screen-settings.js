@@ -93,7 +93,7 @@ function detailsSection(me) {
   return h(
     "section", { class: "card", "aria-labelledby": "details-title" },
     h("h2", { id: "details-title" }, t("settings_details")),
-    h("dl", { class: "details" }, rows.map(([label, value]) => [h("dt", {}, t(label)), h("dd", {}, value)])),
+    h("dl", { class: "details" }, rows.map(([label, value]) => [h("dt", {}, t(label)), h("dd", { dir: "auto" }, value)])),
     h("p", { class: "hint" }, t("details_hint")),
   );
 }
