@@ -35,6 +35,7 @@ OPERATIONS = {
     ("/api/v1/device", "delete"),
     ("/api/v1/channels", "get"),
     ("/api/v1/channels", "put"),
+    ("/api/v1/language", "put"),
     ("/api/v1/notices", "get"),
     ("/api/v1/notices/{notice_id}/read", "post"),
     ("/api/v1/notify/receipts", "post"),

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from enforcement import notifications, services
-from enforcement.models import Notice
+from enforcement.models import AuditEvent, Notice
 from tests import factories
 from tests.conftest import make_reporter
 from tests.gcnotify import API_KEY, TEMPLATES, GCNotify
@@ -119,3 +119,20 @@ def test_a_status_text_in_spanish_and_an_unknown_language_in_english():
                        "Un agente revisará su presentación. No tiene que hacer nada a menos que se comuniquen con usted."}
     german = reporter.api.get("/api/v1/check-ins", HTTP_ACCEPT_LANGUAGE="de").json()["results"][0]["status_text"]
     assert german.startswith(("Your", "An officer"))
+
+
+def test_the_person_chooses_their_language_for_every_channel():
+    reporter = make_reporter(preferred_language="en")
+    answer = reporter.api.put("/api/v1/language", {"language": "ht"}, format="json")
+    assert answer.status_code == 200 and answer.json() == {"language": "ht"}
+    reporter.client.refresh_from_db()
+    assert reporter.client.preferred_language == "ht"
+    [event] = AuditEvent.objects.filter(client=reporter.client, action="client.language")
+    assert event.details == {"old": "en", "new": "ht", "via": "app"}
+    # Messages now come in Haitian Creole; the same choice again changes nothing.
+    assert reporter.api.put("/api/v1/language", {"language": "ht"}, format="json").status_code == 200
+    assert AuditEvent.objects.filter(client=reporter.client, action="client.language").count() == 1
+    refused = reporter.api.put("/api/v1/language", {"language": "de"}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_input"
+    reporter.client.refresh_from_db()
+    assert reporter.client.preferred_language == "ht"

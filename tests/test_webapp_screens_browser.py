@@ -147,6 +147,8 @@ def test_notices_office_channels_languages_and_removal_in_a_real_browser(live_se
     page.get_by_label("العربية").check()
     page.get_by_role("heading", name="الإعدادات").wait_for()
     assert page.evaluate("[document.documentElement.lang, document.documentElement.dir]") == ["ar", "rtl"]
+    client.refresh_from_db()
+    assert client.preferred_language == "ar"  # the person's language on the server too (SMS, email)
     assert page.evaluate("getComputedStyle(document.querySelector('main')).direction") == "rtl"
     shot("settings-arabic")
     page.get_by_role("link", name="الرئيسية").click()

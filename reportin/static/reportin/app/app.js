@@ -286,6 +286,9 @@ async function switchLanguage(language) {
   store.language = language;
   const keep = typedValues();
   if (app.token) {
+    // The person's language on the server too: notices, SMS and email come in it from now on.
+    // Without a network the app's words change anyway; the server keeps the earlier choice.
+    await app.api("PUT", "/api/v1/language", { json: { language } }).catch(() => {});
     // Texts from the server (statuses, what to do next) come in the new language.
     await app.refresh().catch(() => {});
   }
