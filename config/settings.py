@@ -309,7 +309,9 @@ REPORTIN_ENCRYPTION_REQUIRE_BINDING = env_bool("REPORTIN_ENCRYPTION_REQUIRE_BIND
 # --- Internationalisation -------------------------------------------------------------------
 
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("fr", "Français")]
+# English and French in full; the others as far as translated, English where not (issue 18.9).
+LANGUAGES = [("en", "English"), ("fr", "Français"), ("es", "Español"), ("pa", "ਪੰਜਾਬੀ"), ("hi", "हिन्दी"), ("ht", "Kreyòl ayisyen"), ("ar", "العربية")]
+LANGUAGES_BIDI = ["ar"]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -427,11 +429,16 @@ REPORTIN_PROVIDER_TIMEOUT_S = env_float("REPORTIN_PROVIDER_TIMEOUT_S", 10.0, min
 # (<name>-<service id>-<secret>), and one template id per language whose content is ((body)).
 GC_NOTIFY_API_URL = env_str("GC_NOTIFY_API_URL", "https://api.notification.canada.ca")
 GC_NOTIFY_API_KEY = env_str("GC_NOTIFY_API_KEY", "")
-GC_NOTIFY_SMS_TEMPLATES = {"en": env_str("GC_NOTIFY_SMS_TEMPLATE_EN", ""), "fr": env_str("GC_NOTIFY_SMS_TEMPLATE_FR", "")}
+# A language without a template of its own (GC_NOTIFY_SMS_TEMPLATE_ES, _PA, _HI, _HT, _AR) is
+# sent through the English one: the text itself is always in the person's language.
+GC_NOTIFY_SMS_TEMPLATES = {code: env_str(f"GC_NOTIFY_SMS_TEMPLATE_{code.upper()}", "") for code, _name in LANGUAGES}
 # The bearer token GC Notify sends with its delivery receipts (POST /api/v1/notify/receipts).
 GC_NOTIFY_CALLBACK_TOKEN = env_str("GC_NOTIFY_CALLBACK_TOKEN", "")
 # Web Push (RFC 8030/8291/8292): the VAPID key pair (private key as base64url DER or PEM; the
 # public key, base64url uncompressed point, is what the web app subscribes with), a contact.
+# The web app's address as printed on the activation slip (text and QR code); empty: this
+# site's /app/ as the officer's browser reaches it.
+REPORTIN_APP_URL = env_str("REPORTIN_APP_URL", "")
 REPORTIN_VAPID_PRIVATE_KEY = env_str("REPORTIN_VAPID_PRIVATE_KEY", "")
 REPORTIN_VAPID_PUBLIC_KEY = env_str("REPORTIN_VAPID_PUBLIC_KEY", "")
 REPORTIN_VAPID_SUBJECT = env_str("REPORTIN_VAPID_SUBJECT", "mailto:reportin@localhost")
@@ -525,7 +532,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReportIn mobile API",
-    "DESCRIPTION": "The API the ReportIn phone app uses to activate, give consent and check in.",
+    # The docs open with the order of calls a phone makes, and the error conventions.
+    "DESCRIPTION": (BASE_DIR / "reportin" / "api" / "getting_started.md").read_text(encoding="utf-8"),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI and Redoc are served from this site (drf-spectacular-sidecar): no CDN.
@@ -534,6 +542,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"LanguageEnum": "enforcement.models.Language.choices"},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "reportin.api.docs.retry_after_headers"],
 }
 # Requests allowed per device, per client address, and per address for requests without a
 # token (activation, consent text), as "N/second|minute|hour|day".

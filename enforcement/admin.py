@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from enforcement import activation_locks, biometric_images, condition_words, roles, schedule, selectors, services
+from enforcement import activation_locks, biometric_images, condition_words, roles, schedule, selectors, services, slip
 from enforcement.errors import DomainError
 from enforcement.models import (
     ActivationCode,
@@ -364,7 +364,9 @@ class ClientAdmin(RegionScopedAdmin):
             "record": record,
             "expires_local": record.expires_at.astimezone(schedule.zone(client.local_time_zone)).replace(tzinfo=None),
             "client_time_zone": client.local_time_zone,
+            "app_url": slip.app_address(request),
         }
+        context["app_qr"] = slip.qr_svg(context["app_url"])
         response = TemplateResponse(request, "admin/enforcement/client/activation_code.html", context)
         response["Cache-Control"] = "no-store, private"
         return response

@@ -31,8 +31,17 @@ def validate_time_zone(value: str) -> None:
 
 
 class Language(models.TextChoices):
+    """The languages of the app, the consent texts and the notices (issue 18.9): English and
+    French, and the languages of the largest groups in the removal inventory. Each is named in
+    itself. Words not translated yet are shown in English (manage.py translations_check)."""
+
     EN = "en", "English"
     FR = "fr", "Français"
+    ES = "es", "Español"
+    PA = "pa", "ਪੰਜਾਬੀ"
+    HI = "hi", "हिन्दी"
+    HT = "ht", "Kreyòl ayisyen"
+    AR = "ar", "العربية"
 
 
 class Region(models.Model):

@@ -1213,6 +1213,28 @@ def notice_read(*, client: Client, notice_id: int, now: datetime | None = None) 
     return notice
 
 
+def client_language_choose(*, client: Client, language: str, now: datetime | None = None) -> Client:
+    """The person chooses their language in the app (issue 18.9): notices, reminders by email,
+    SMS and push, and the API's answers without Accept-Language use it from now on. Audited
+    with the old and new language; choosing the same one changes nothing."""
+    if language not in Language.values:
+        message = _("Unknown language.")
+        raise DomainError(message, code="invalid_input", fields={"language": message})
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Client.objects.select_for_update().get(pk=client.pk)
+        old = locked.preferred_language
+        if old != language:
+            locked.preferred_language = language
+            locked.save(update_fields=["preferred_language"])
+            audit_record(
+                actor=None, actor_label=f"client {locked.uci}", action="client.language", obj=locked, client=locked,
+                details={"old": old, "new": language, "via": "app"}, now=now,
+            )
+    client.preferred_language = language
+    return locked
+
+
 def notifications_claim(*, now: datetime, limit: int) -> list[int]:
     """Take up to `limit` due messages for sending (pending -> sending, `claimed_at` = now: the
     claim's token, handed to notifications_deliver); returns their ids."""

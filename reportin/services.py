@@ -62,12 +62,16 @@ def device_activate(
     device_name: str,
     platform: str,
     client_address: str,
+    channels: list[dict] | None = None,
+    language: str | None = None,
     now: datetime | None = None,
 ) -> tuple[str, Device]:
     """Exchange a valid activation code (with the matching UCI and date of birth) for a device
     token, returned once. Any mismatch raises the same generic error; after repeated failures
     for the UCI from this address, for the UCI from anywhere or for the address (see
-    enforcement.activation_locks), RateLimited (429 with a growing Retry-After)."""
+    enforcement.activation_locks), RateLimited (429 with a growing Retry-After). `channels`
+    (optional, with the `language` of the consent texts read): the person's choice of channels
+    for reminders and notices, recorded with the activation or not at all."""
     now = now or timezone.now()
     failure = None
     with transaction.atomic():
@@ -78,6 +82,10 @@ def device_activate(
                     activation_code=activation_code, uci=uci, date_of_birth=date_of_birth,
                     device_name=device_name, platform=platform, now=now,
                 )
+                if channels:
+                    enforcement_services.contact_channels_set(
+                        client=device.client, channels=channels, language=language, recorded_via=Channel.APP, now=now
+                    )
         except _ActivationFailed as exc:
             # Counted in the outer transaction, which commits: the failure must stick.
             activation_locks.count_failure(guards, now)

@@ -3,7 +3,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from reportin import webapp
-from reportin.api import channels, device, notices, views
+from reportin.api import channels, device, language, notices, views
 
 app_name = "api"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/me", views.MeView.as_view(), name="me"),
     path("api/v1/device", device.DeviceRemoveView.as_view(), name="device"),
     path("api/v1/channels", channels.ChannelsView.as_view(), name="channels"),
+    path("api/v1/language", language.LanguageView.as_view(), name="language"),
     path("api/v1/notices", notices.NoticesView.as_view(), name="notices"),
     re_path(r"^api/v1/notices/(?P<notice_id>[0-9]{1,18})/read$", notices.NoticeReadView.as_view(), name="notice-read"),
     path("api/v1/notify/receipts", channels.NotifyReceiptView.as_view(), name="notify-receipts"),

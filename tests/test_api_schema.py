@@ -35,6 +35,7 @@ OPERATIONS = {
     ("/api/v1/device", "delete"),
     ("/api/v1/channels", "get"),
     ("/api/v1/channels", "put"),
+    ("/api/v1/language", "put"),
     ("/api/v1/notices", "get"),
     ("/api/v1/notices/{notice_id}/read", "post"),
     ("/api/v1/notify/receipts", "post"),
@@ -68,6 +69,32 @@ def test_every_error_code_is_documented_with_an_example(schema):
                 if "error" in example["value"]:
                     documented.add(example["value"]["error"]["code"])
     assert documented == set(ERROR_CODES), set(ERROR_CODES) ^ documented
+
+
+def test_every_error_uses_the_one_error_component(schema):
+    errors = [name for name in schema["components"]["schemas"] if "Error" in name]
+    assert sorted(errors) == ["Error", "ErrorDetail"]
+    for path, method in OPERATIONS:
+        for status, response in schema["paths"][path][method]["responses"].items():
+            if int(status) >= 400:
+                assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, (path, method, status)
+
+
+def test_every_operation_documents_503_and_retry_after(schema):
+    for path, method in OPERATIONS:
+        responses = schema["paths"][path][method]["responses"]
+        unavailable = responses["503"]
+        assert "service_unavailable" in unavailable["content"]["application/json"]["examples"]["ServiceUnavailable"]["value"]["error"]["code"]
+        for status in ("429", "503"):
+            if status in responses:
+                assert responses[status]["headers"]["Retry-After"]["schema"]["type"] == "integer", (path, method, status)
+
+
+def test_the_docs_open_with_a_getting_started_sequence(schema):
+    description = schema["info"]["description"]
+    steps = ["POST /api/v1/activate", "GET /api/v1/me", "POST /api/v1/consents", "PUT /api/v1/channels", "POST /api/v1/check-ins", "DELETE /api/v1/device"]
+    positions = [description.index(step) for step in steps]
+    assert description.index("## Getting started") < positions[0] and positions == sorted(positions)
 
 
 def test_every_field_has_a_type(schema):

@@ -14,6 +14,7 @@ from enforcement import activation_locks
 from enforcement.models import AuditEvent, Client, ConsentRecord, ReportingCondition
 from reportin import services as reportin_services
 from tests import factories, images
+from tests.qr import qr_decoded
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +91,11 @@ def test_an_officer_enrols_a_client_from_start_to_activation_code(client, office
     assert re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", code)
     assert "window.print()" in body and "@media print" in body
     assert "Valide une seule fois" in body  # the French half of the sheet, for a French-speaking client
+    # The app's address, as text and as a QR code that decodes to it.
+    app_url = re.search(r'data-testid="app-url">([^<]+)<', body).group(1)
+    assert app_url == "http://testserver/app/"
+    svg = re.search(r"<svg[^>]*app-qr.*?</svg>", body, re.S).group(0)
+    assert qr_decoded(svg) == app_url
     assert AuditEvent.objects.filter(action="activation_code.issue", actor=officer, client=person).count() == 1
     assert code not in client.get(page).content.decode()
     token, device = reportin_services.device_activate(

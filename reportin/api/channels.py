@@ -1,15 +1,10 @@
 """The person's channels for reminders and notices (GET/PUT /api/v1/channels), and GC Notify's
 delivery receipts (POST /api/v1/notify/receipts)."""
 
-import base64
-import binascii
 import hmac
-import re
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -19,43 +14,9 @@ from enforcement import notifications
 from enforcement import services as enforcement_services
 from enforcement.models import Channel, ContactChannel, Language, NotifyChannel
 from reportin.api.docs import AUTH_ERRORS, BODY_ERRORS, error_responses
-from reportin.api.serializers import StrictSerializer
+from reportin.api.serializers import ChannelChoice, StrictSerializer
 from reportin.api.uploads import CappedJSONParser
 from reportin.api.views import _Device
-
-E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
-
-
-def _b64url_bytes(value: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        return b""
-
-
-class ChannelChoice(StrictSerializer):
-    channel = serializers.ChoiceField(choices=NotifyChannel.choices)
-    address = serializers.CharField(required=False, allow_blank=True, max_length=32, help_text="SMS: the mobile number in E.164 form, e.g. +16135550123.")
-    push_endpoint = serializers.CharField(required=False, allow_blank=True, max_length=1000, help_text="Push: PushSubscription.endpoint.")
-    push_p256dh = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Push: the subscription's p256dh key (base64url).")
-    push_auth = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Push: the subscription's auth secret (base64url).")
-
-    def validate(self, data):
-        channel = data["channel"]
-        if channel == NotifyChannel.SMS and not E164.match(data.get("address", "")):
-            raise serializers.ValidationError({"address": gettext_lazy("Give the mobile number with its country code, e.g. +16135550123.")})
-        if channel == NotifyChannel.PUSH:
-            endpoint = urlsplit(data.get("push_endpoint", ""))
-            local = endpoint.hostname in ("127.0.0.1", "localhost")
-            if endpoint.scheme != "https" and not (local and endpoint.scheme == "http"):
-                raise serializers.ValidationError({"push_endpoint": gettext_lazy("The push endpoint must be an https URL.")})
-            if len(_b64url_bytes(data.get("push_p256dh", ""))) != 65:
-                raise serializers.ValidationError({"push_p256dh": gettext_lazy("Not a P-256 public key (65 bytes, base64url).")})
-            if len(_b64url_bytes(data.get("push_auth", ""))) != 16:
-                raise serializers.ValidationError({"push_auth": gettext_lazy("Not a push auth secret (16 bytes, base64url).")})
-        if channel != NotifyChannel.SMS and data.get("address"):
-            raise serializers.ValidationError({"address": gettext_lazy("Only text messages take a number.")})
-        return data
 
 
 class ChannelsInput(StrictSerializer):

@@ -1,11 +1,11 @@
-"""OpenAPI documentation helpers: the token scheme, and error responses that list each
-operation's error codes (so that a response with an undocumented code breaks the schema) with
-one example per code."""
+"""OpenAPI documentation helpers: the token scheme, the one error component every error answer
+uses, each operation's error responses (its codes named in the description, one example per
+code), and a schema hook that documents Retry-After on every 429 and 503."""
 
 from collections import defaultdict
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
 # code -> (status, example message). The one catalogue of the API's error codes.
@@ -41,6 +41,7 @@ ERROR_CODES = {
     "unsupported_image_type": (415, "GIF photos are not accepted; send a JPEG, PNG or HEIC photo."),
     "throttled": (429, "Too many requests. Try again in 12 seconds."),
     "too_many_attempts": (429, "Too many failed activation attempts. Try again later."),
+    "service_unavailable": (503, "The service is briefly unavailable. Try again in a moment."),
 }
 EXAMPLE_FIELDS = {
     "invalid_input": {"latitude": "Ensure this value is less than or equal to 90."},
@@ -58,40 +59,38 @@ EXAMPLE_FIELDS = {
     "challenge_used": {"challenge": "Used already."},
 }
 AUTH_ERRORS = ["not_authenticated", "invalid_token"]
+# Every operation may answer 503 while the database or broker restarts (reportin.api.errors).
+ALWAYS = ["service_unavailable"]
 BODY_ERRORS = ["malformed_request", "unsupported_media_type", "request_too_large"]
 
 
-def _code_field(codes: list[str]) -> serializers.CharField:
-    """A string that must be one of `codes`. Written as a pattern, not an enum: drf-spectacular
-    would turn each code list into a shared component with a made-up name."""
+class ErrorDetail(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, to act on: the codes each operation may answer are listed with its responses.")
+    message = serializers.CharField(help_text="Plain words in the request's language (Accept-Language), fit to show the person.")
+    fields = serializers.DictField(child=serializers.CharField(), help_text="Field name -> what is wrong with it; empty when no field is at fault.")
 
-    @extend_schema_field({"type": "string", "pattern": "^(" + "|".join(codes) + ")$", "example": codes[0]})
-    class CodeField(serializers.CharField):
-        pass
 
-    return CodeField(help_text="One of: " + ", ".join(codes))
+class Error(serializers.Serializer):
+    """The one shape of every error answer: {"error": {"code", "message", "fields"}}."""
+
+    error = ErrorDetail()
 
 
 def error_responses(operation: str, codes: list[str]) -> dict[int, OpenApiResponse]:
-    """Responses for `codes`, grouped by status, each with its own component whose `code` is
-    an enum of exactly the codes this operation may answer with that status."""
+    """Responses for `codes` (and 503 `service_unavailable`, which any operation may answer),
+    grouped by status: each the one Error component, its codes named, one example per code.
+    `operation` names the operation in examples' keys only."""
     by_status = defaultdict(list)
-    for code in codes:
+    for code in [*codes, *[code for code in ALWAYS if code not in codes]]:
         by_status[ERROR_CODES[code][0]].append(code)
     responses = {}
     for status, status_codes in sorted(by_status.items()):
-        name = f"{operation}Error{status}"
-        detail = inline_serializer(
-            name=f"{name}Detail",
-            fields={
-                "code": _code_field(status_codes),
-                "message": serializers.CharField(),
-                "fields": serializers.DictField(child=serializers.CharField()),
-            },
-        )
+        description = "Error codes: " + ", ".join(f"`{code}`" for code in status_codes)
+        if status in RETRY_STATUSES:
+            description += ". Retry-After says how many seconds to wait before trying again."
         responses[status] = OpenApiResponse(
-            response=inline_serializer(name=name, fields={"error": detail}),
-            description="Error codes: " + ", ".join(f"`{code}`" for code in status_codes),
+            response=Error,
+            description=description,
             examples=[
                 OpenApiExample(
                     code,
@@ -103,6 +102,24 @@ def error_responses(operation: str, codes: list[str]) -> dict[int, OpenApiRespon
             ],
         )
     return responses
+
+
+RETRY_STATUSES = (429, 503)
+RETRY_AFTER = {
+    "description": "Seconds to wait before sending the request again.",
+    "schema": {"type": "integer", "minimum": 1},
+    "example": 12,
+}
+
+
+def retry_after_headers(result, generator, request, public):
+    """drf-spectacular postprocessing hook: Retry-After documented on every 429 and 503."""
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            for status, response in operation.get("responses", {}).items():
+                if str(status) in {str(code) for code in RETRY_STATUSES}:
+                    response.setdefault("headers", {})["Retry-After"] = RETRY_AFTER
+    return result
 
 
 class DeviceTokenScheme(OpenApiAuthenticationExtension):

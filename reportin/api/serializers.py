@@ -1,14 +1,19 @@
 """Small input and output serializers, one pair per operation."""
 
+import base64
+import binascii
+import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 
-from enforcement.models import WEEKDAY_NAMES, ConsentDecision, ConsentKind, Language, ReportingMethod, Schedule
+from enforcement.models import WEEKDAY_NAMES, ConsentDecision, ConsentKind, Language, NotifyChannel, ReportingMethod, Schedule
 from reportin.models import CheckInStatus, Platform
 
 # A phone's clock may run a little fast; a report "captured" further ahead is refused.
@@ -69,12 +74,59 @@ class AwareDateTimeField(serializers.DateTimeField):
 # --- Activation -----------------------------------------------------------------------------
 
 
+E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+
+
+def _b64url_bytes(value: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        return b""
+
+
+class ChannelChoice(StrictSerializer):
+    channel = serializers.ChoiceField(choices=NotifyChannel.choices)
+    address = serializers.CharField(required=False, allow_blank=True, max_length=32, help_text="SMS: the mobile number in E.164 form, e.g. +16135550123.")
+    push_endpoint = serializers.CharField(required=False, allow_blank=True, max_length=1000, help_text="Push: PushSubscription.endpoint.")
+    push_p256dh = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Push: the subscription's p256dh key (base64url).")
+    push_auth = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Push: the subscription's auth secret (base64url).")
+
+    def validate(self, data):
+        channel = data["channel"]
+        if channel == NotifyChannel.SMS and not E164.match(data.get("address", "")):
+            raise serializers.ValidationError({"address": _("Give the mobile number with its country code, e.g. +16135550123.")})
+        if channel == NotifyChannel.PUSH:
+            endpoint = urlsplit(data.get("push_endpoint", ""))
+            local = endpoint.hostname in ("127.0.0.1", "localhost")
+            if endpoint.scheme != "https" and not (local and endpoint.scheme == "http"):
+                raise serializers.ValidationError({"push_endpoint": _("The push endpoint must be an https URL.")})
+            if len(_b64url_bytes(data.get("push_p256dh", ""))) != 65:
+                raise serializers.ValidationError({"push_p256dh": _("Not a P-256 public key (65 bytes, base64url).")})
+            if len(_b64url_bytes(data.get("push_auth", ""))) != 16:
+                raise serializers.ValidationError({"push_auth": _("Not a push auth secret (16 bytes, base64url).")})
+        if channel != NotifyChannel.SMS and data.get("address"):
+            raise serializers.ValidationError({"address": _("Only text messages take a number.")})
+        return data
+
+
 class ActivateInput(StrictSerializer):
     activation_code = serializers.CharField(max_length=32, help_text=_("The code the officer gave, e.g. ABCD-EFGH-JKMN."))
     uci = serializers.RegexField(r"^\d{8,10}$", help_text=_("Unique client identifier: 8 to 10 digits."))
     date_of_birth = serializers.DateField(help_text=_("YYYY-MM-DD"))
     device_name = CleanTextField(max_length=100, help_text=_("A name for this phone, shown to officers."))
     platform = serializers.ChoiceField(choices=Platform.choices)
+    channels = ChannelChoice(
+        many=True, max_length=3, required=False,
+        help_text=_("Optional: the channels chosen for reminders and notices, as in PUT /api/v1/channels (left out: email only)."),
+    )
+    language = serializers.ChoiceField(
+        choices=Language.choices, required=False, help_text=_("With `channels`: the language of the consent texts the person read."),
+    )
+
+    def validate(self, data):
+        if data.get("channels") and "language" not in data:
+            raise serializers.ValidationError({"language": _("Name the language of the consent texts read.")})
+        return data
 
 
 class ClientBrief(serializers.Serializer):
@@ -88,6 +140,19 @@ class ActivateOutput(serializers.Serializer):
     token = serializers.CharField(help_text=_("The device token, shown once: send it as `Authorization: Token <token>`."))
     client = ClientBrief()
 
+
+# For the docs, beside the serializers they show.
+ACTIVATE_EXAMPLE = OpenApiExample(
+    "activation",
+    value={"activation_code": "ABCD-EFGH-JKMN", "uci": "11000001", "date_of_birth": "1988-04-12", "device_name": "Alex's phone", "platform": "android"},
+    request_only=True,
+)
+ACTIVATED_EXAMPLE = OpenApiExample(
+    "activated",
+    value={"token": "q3VbJ8…", "client": {"uci": "11000001", "given_name": "Alex", "family_name": "Tremblay", "preferred_language": "en"}},
+    response_only=True,
+    status_codes=["201"],
+)
 
 # --- Consent --------------------------------------------------------------------------------
 
@@ -109,12 +174,21 @@ class ConsentTextOutput(serializers.Serializer):
     published_at = serializers.DateTimeField()
 
 
+CONSENT_TEXT_EXAMPLE = OpenApiExample(
+    "text",
+    value={"kind": "biometric", "language": "en", "version": "2026-01", "title": "Use of your likeness (face comparison)", "body": "The photo you take when you report is compared…", "sha256": "9f2c…", "published_at": "2026-01-01T00:00:00Z"},
+)
+
 class ConsentInput(StrictSerializer):
     kind = serializers.ChoiceField(choices=ConsentKind.choices)
     decision = serializers.ChoiceField(choices=ConsentDecision.choices)
     text_version = serializers.CharField(max_length=32, help_text=_("The version of the text the person read."))
     language = serializers.ChoiceField(choices=Language.choices, help_text=_("The language of the text the person read."))
 
+
+CONSENT_EXAMPLE = OpenApiExample(
+    "grant", value={"kind": "biometric", "decision": "granted", "text_version": "2026-01", "language": "en"}, request_only=True
+)
 
 class ConsentStateOutput(serializers.Serializer):
     decision = serializers.ChoiceField(choices=ConsentDecision.choices, allow_null=True, help_text=_("Null: never asked."))
@@ -130,6 +204,15 @@ class ConsentsOutput(serializers.Serializer):
     biometric = ConsentStateOutput()
     remote_reporting_allowed = serializers.BooleanField(help_text=_("Both consents granted to the texts in force."))
 
+
+CONSENTS_EXAMPLE = OpenApiExample(
+    "state",
+    value={
+        "app_use": {"decision": "granted", "text_version": "2026-01", "current_version": "2026-01", "recorded_at": "2026-03-01T14:05:00Z", "granted": True, "renewal_needed": False},
+        "biometric": {"decision": "granted", "text_version": "2026-01", "current_version": "2026-01", "recorded_at": "2026-03-01T14:05:10Z", "granted": True, "renewal_needed": False},
+        "remote_reporting_allowed": True,
+    },
+)
 
 # --- Me -------------------------------------------------------------------------------------
 
@@ -208,6 +291,12 @@ class WindowOutput(serializers.Serializer):
         }
 
 
+WINDOW_EXAMPLE = {
+    "id": 812, "status": "open", "opens_at": "2026-03-02T14:00:00Z", "closes_at": "2026-03-02T22:00:00Z",
+    "deadline_at": "2026-03-02T23:00:00Z", "time_zone": "America/Toronto", "opens_at_local": "2026-03-02T09:00:00-05:00",
+    "closes_at_local": "2026-03-02T17:00:00-05:00", "deadline_at_local": "2026-03-02T18:00:00-05:00",
+}
+
 class PendingActionOutput(serializers.Serializer):
     code = serializers.ChoiceField(choices=["give_consent", "renew_consent", "report_in_person", "check_in_now"])
     message = serializers.CharField()
@@ -242,6 +331,27 @@ class MeOutput(serializers.Serializer):
         help_text=_("Check-ins must answer a liveness challenge (POST /api/v1/check-ins/challenge) and send its frames.")
     )
 
+
+ME_EXAMPLE = OpenApiExample(
+    "me",
+    value={
+        "profile": {"uci": "11000001", "given_name": "Alex", "family_name": "Tremblay", "date_of_birth": "1988-04-12", "preferred_language": "en", "region": {"code": "gta", "name": "Greater Toronto Area"}, "time_zone": "America/Toronto", "utc_offset": "-05:00", "address": "12 Queen St W, Toronto", "employment": "", "family_status": ""},
+        "consents": {
+            "app_use": {"decision": "granted", "text_version": "2025-06", "current_version": "2026-01", "recorded_at": "2025-07-01T14:05:00Z", "granted": False, "renewal_needed": True},
+            "biometric": {"decision": "granted", "text_version": "2026-01", "current_version": "2026-01", "recorded_at": "2026-01-03T10:00:00Z", "granted": True, "renewal_needed": False},
+            "remote_reporting_allowed": False,
+        },
+        "condition": {"method": "remote", "schedule": "weekly", "weekdays": ["Mon", "Thu"], "interval_days": None, "day_of_month": None, "window_start": "09:00", "window_minutes": 480, "grace_minutes": 60, "starts_on": "2026-01-05", "ends_on": None, "permitted_area": {"latitude": 43.6532, "longitude": -79.3832, "radius_km": 50.0}, "single_selfie_allowed": False},
+        "current_window": WINDOW_EXAMPLE,
+        "next_window": {**WINDOW_EXAMPLE, "id": 813, "opens_at": "2026-03-05T14:00:00Z", "closes_at": "2026-03-05T22:00:00Z", "deadline_at": "2026-03-05T23:00:00Z", "opens_at_local": "2026-03-05T09:00:00-05:00", "closes_at_local": "2026-03-05T17:00:00-05:00", "deadline_at_local": "2026-03-05T18:00:00-05:00"},
+        "pending_actions": [{"code": "renew_consent", "message": "A consent text has changed. Read it again and give your answer."}],
+        "pending_notices": [],
+        "office": {"name": "Toronto CBSA office", "address": "6900 Airport Rd, Mississauga ON L4V 1E8", "hours": "Monday to Friday, 8:00 to 16:00", "phone": "+1 905-676-2563", "languages": ["English", "French", "Spanish"]},
+        "case_officer": {"name": "Alex Martin"},
+        "recent_missed_windows": [],
+        "liveness_required": True,
+    },
+)
 
 # --- Check-ins ------------------------------------------------------------------------------
 
@@ -289,6 +399,13 @@ class CheckInInput(StrictSerializer):
         return value
 
 
+CHECKIN_SUBMIT_EXAMPLE = OpenApiExample(
+    "check-in",
+    value={"selfie": "(JPEG bytes)", "latitude": 43.6532, "longitude": -79.3832, "accuracy_m": 12.5, "captured_at": "2026-03-02T10:04:11-05:00", "employment": "Cook, Maple Diner, since 2026-02-15"},
+    request_only=True,
+    media_type="multipart/form-data",
+)
+
 class ChallengeOutput(serializers.Serializer):
     challenge = serializers.CharField(help_text=_("The single-use nonce: send it as `challenge` with the frames."))
     poses = serializers.ListField(
@@ -299,6 +416,15 @@ class ChallengeOutput(serializers.Serializer):
     issued_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(help_text=_("The check-in with the frames must arrive by then."))
 
+
+CHALLENGE_EXAMPLE = OpenApiExample(
+    "challenge",
+    value={
+        "challenge": "k3Jx0R6mJ1v8m2Yb9WQ4oH1c7uT5rZaE", "poses": ["frontal", "right", "left"],
+        "instructions": ["Look straight at the camera.", "Turn your head to your right.", "Turn your head to your left."],
+        "issued_at": "2026-03-02T15:04:00Z", "expires_at": "2026-03-02T15:06:00Z",
+    },
+)
 
 class WindowBrief(serializers.Serializer):
     id = serializers.IntegerField()
@@ -318,6 +444,11 @@ class CheckInOutput(CheckInAccepted):
     received_at = serializers.DateTimeField()
 
 
+CHECKIN_EXAMPLE = {
+    "id": 4711, "status": "verified", "window": {"id": 812, "opens_at": "2026-03-02T14:00:00Z", "closes_at": "2026-03-02T22:00:00Z"},
+    "status_text": "Your report was accepted.", "captured_at": "2026-03-02T15:04:11Z", "received_at": "2026-03-02T15:04:13Z",
+}
+
 class CheckInListQuery(StrictSerializer):
     before = serializers.IntegerField(min_value=1, required=False, help_text=_("Only check-ins with a smaller id (next page)."))
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
@@ -326,16 +457,3 @@ class CheckInListQuery(StrictSerializer):
 class CheckInListOutput(serializers.Serializer):
     results = CheckInOutput(many=True)
     next_before = serializers.IntegerField(allow_null=True, help_text=_("Pass as `before` for the next page; null on the last."))
-
-
-# --- Errors ---------------------------------------------------------------------------------
-
-
-class ErrorDetail(serializers.Serializer):
-    code = serializers.CharField(help_text=_("Machine-readable; see each operation's responses for its codes."))
-    message = serializers.CharField(help_text=_("For people, in the request's language."))
-    fields = serializers.DictField(child=serializers.CharField(), help_text=_("What is wrong with each input field."))
-
-
-class ErrorOutput(serializers.Serializer):
-    error = ErrorDetail()

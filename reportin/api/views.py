@@ -70,20 +70,8 @@ class ActivateView(_Public):
             "for longer after each further failure."
         ),
         request=s.ActivateInput,
+        examples=[s.ACTIVATE_EXAMPLE, s.ACTIVATED_EXAMPLE],
         responses={201: s.ActivateOutput, **error_responses("Activate", ["invalid_input", "activation_failed", "too_many_attempts", "throttled", *BODY_ERRORS])},
-        examples=[
-            OpenApiExample(
-                "activation",
-                value={"activation_code": "ABCD-EFGH-JKMN", "uci": "11000001", "date_of_birth": "1988-04-12", "device_name": "Alex's phone", "platform": "android"},
-                request_only=True,
-            ),
-            OpenApiExample(
-                "activated",
-                value={"token": "q3VbJ8…", "client": {"uci": "11000001", "given_name": "Alex", "family_name": "Tremblay", "preferred_language": "en"}},
-                response_only=True,
-                status_codes=["201"],
-            ),
-        ],
         auth=[],
         tags=["activation"],
     )
@@ -118,17 +106,12 @@ class ConsentTextView(_Public):
     @extend_schema(
         operation_id="consent_text",
         summary="The consent text in force",
-        description="The current text of one consent (`app_use` or `biometric`) in English or French, with its version and sha256. Show it exactly as given; send its version with the decision.",
+        description="The current text of one consent (`app_use` or `biometric`) in one of the app's languages (en, fr, es, pa, hi, ht, ar; by default the request's), with its version and sha256. Show it exactly as given; send its version with the decision.",
         parameters=[s.ConsentTextQuery],
         responses={
             200: OpenApiResponse(
                 s.ConsentTextOutput,
-                examples=[
-                    OpenApiExample(
-                        "text",
-                        value={"kind": "biometric", "language": "en", "version": "2026-01", "title": "Use of your likeness (face comparison)", "body": "The photo you take when you report is compared…", "sha256": "9f2c…", "published_at": "2026-01-01T00:00:00Z"},
-                    )
-                ],
+                examples=[s.CONSENT_TEXT_EXAMPLE],
             ),
             **error_responses("ConsentText", ["invalid_input", "bad_request", "invalid_token", "consent_text_not_found", "throttled"]),
         },
@@ -155,20 +138,11 @@ class ConsentsView(_Device):
         responses={
             201: OpenApiResponse(
                 s.ConsentsOutput,
-                examples=[
-                    OpenApiExample(
-                        "state",
-                        value={
-                            "app_use": {"decision": "granted", "text_version": "2026-01", "current_version": "2026-01", "recorded_at": "2026-03-01T14:05:00Z", "granted": True, "renewal_needed": False},
-                            "biometric": {"decision": "granted", "text_version": "2026-01", "current_version": "2026-01", "recorded_at": "2026-03-01T14:05:10Z", "granted": True, "renewal_needed": False},
-                            "remote_reporting_allowed": True,
-                        },
-                    )
-                ],
+                examples=[s.CONSENTS_EXAMPLE],
             ),
             **error_responses("Consent", ["invalid_input", "unknown_text_version", "text_version_outdated", "throttled", *AUTH_ERRORS, *BODY_ERRORS]),
         },
-        examples=[OpenApiExample("grant", value={"kind": "biometric", "decision": "granted", "text_version": "2026-01", "language": "en"}, request_only=True)],
+        examples=[s.CONSENT_EXAMPLE],
         tags=["consent"],
     )
     def post(self, request):
@@ -218,11 +192,6 @@ def _condition_out(condition) -> dict | None:
     }
 
 
-_WINDOW_EXAMPLE = {
-    "id": 812, "status": "open", "opens_at": "2026-03-02T14:00:00Z", "closes_at": "2026-03-02T22:00:00Z",
-    "deadline_at": "2026-03-02T23:00:00Z", "time_zone": "America/Toronto", "opens_at_local": "2026-03-02T09:00:00-05:00",
-    "closes_at_local": "2026-03-02T17:00:00-05:00", "deadline_at_local": "2026-03-02T18:00:00-05:00",
-}
 
 
 def _officer_public(officer) -> dict | None:
@@ -244,28 +213,7 @@ class MeView(_Device):
         responses={
             200: OpenApiResponse(
                 s.MeOutput,
-                examples=[
-                    OpenApiExample(
-                        "me",
-                        value={
-                            "profile": {"uci": "11000001", "given_name": "Alex", "family_name": "Tremblay", "date_of_birth": "1988-04-12", "preferred_language": "en", "region": {"code": "gta", "name": "Greater Toronto Area"}, "time_zone": "America/Toronto", "utc_offset": "-05:00", "address": "12 Queen St W, Toronto", "employment": "", "family_status": ""},
-                            "consents": {
-                                "app_use": {"decision": "granted", "text_version": "2025-06", "current_version": "2026-01", "recorded_at": "2025-07-01T14:05:00Z", "granted": False, "renewal_needed": True},
-                                "biometric": {"decision": "granted", "text_version": "2026-01", "current_version": "2026-01", "recorded_at": "2026-01-03T10:00:00Z", "granted": True, "renewal_needed": False},
-                                "remote_reporting_allowed": False,
-                            },
-                            "condition": {"method": "remote", "schedule": "weekly", "weekdays": ["Mon", "Thu"], "interval_days": None, "day_of_month": None, "window_start": "09:00", "window_minutes": 480, "grace_minutes": 60, "starts_on": "2026-01-05", "ends_on": None, "permitted_area": {"latitude": 43.6532, "longitude": -79.3832, "radius_km": 50.0}, "single_selfie_allowed": False},
-                            "current_window": _WINDOW_EXAMPLE,
-                            "next_window": {**_WINDOW_EXAMPLE, "id": 813, "opens_at": "2026-03-05T14:00:00Z", "closes_at": "2026-03-05T22:00:00Z", "deadline_at": "2026-03-05T23:00:00Z", "opens_at_local": "2026-03-05T09:00:00-05:00", "closes_at_local": "2026-03-05T17:00:00-05:00", "deadline_at_local": "2026-03-05T18:00:00-05:00"},
-                            "pending_actions": [{"code": "renew_consent", "message": "A consent text has changed. Read it again and give your answer."}],
-                            "pending_notices": [],
-                            "office": {"name": "Toronto CBSA office", "address": "6900 Airport Rd, Mississauga ON L4V 1E8", "hours": "Monday to Friday, 8:00 to 16:00", "phone": "+1 905-676-2563", "languages": ["English", "French", "Spanish"]},
-                            "case_officer": {"name": "Alex Martin"},
-                            "recent_missed_windows": [],
-                            "liveness_required": True,
-                        },
-                    )
-                ],
+                examples=[s.ME_EXAMPLE],
             ),
             **error_responses("Me", ["throttled", *AUTH_ERRORS]),
         },
@@ -336,13 +284,7 @@ def _checkin_out(checkin: CheckIn, texts: dict[str, str]) -> dict:
     }
 
 
-_CHECKIN_EXAMPLE = {
-    "id": 4711, "status": "verified", "window": {"id": 812, "opens_at": "2026-03-02T14:00:00Z", "closes_at": "2026-03-02T22:00:00Z"},
-    "status_text": "Your report was accepted.", "captured_at": "2026-03-02T15:04:11Z", "received_at": "2026-03-02T15:04:13Z",
-}
-
-
-class CheckInsView(_Device):
+class CheckInSubmitView(_Device):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
@@ -376,7 +318,7 @@ class CheckInsView(_Device):
             202: OpenApiResponse(
                 s.CheckInAccepted,
                 description="Stored; the photo will be checked shortly.",
-                examples=[OpenApiExample("accepted", value={"id": 4711, "status": "received", "window": _CHECKIN_EXAMPLE["window"]})],
+                examples=[OpenApiExample("accepted", value={"id": 4711, "status": "received", "window": s.CHECKIN_EXAMPLE["window"]})],
             ),
             **error_responses(
                 "CheckInSubmit",
@@ -389,14 +331,7 @@ class CheckInsView(_Device):
                 ],
             ),
         },
-        examples=[
-            OpenApiExample(
-                "check-in",
-                value={"selfie": "(JPEG bytes)", "latitude": 43.6532, "longitude": -79.3832, "accuracy_m": 12.5, "captured_at": "2026-03-02T10:04:11-05:00", "employment": "Cook, Maple Diner, since 2026-02-15"},
-                request_only=True,
-                media_type="multipart/form-data",
-            )
-        ],
+        examples=[s.CHECKIN_SUBMIT_EXAMPLE],
         tags=["check-ins"],
     )
     def post(self, request):
@@ -419,13 +354,15 @@ class CheckInsView(_Device):
         body = s.CheckInAccepted({"id": checkin.pk, "status": checkin.status, "window": _window_brief(checkin.window)}).data
         return Response(body, status=202, headers=None if created else {"Idempotent-Replayed": "true"})
 
+
+class CheckInListView(_Device):
     @extend_schema(
         operation_id="checkin_list",
         summary="My check-ins, newest first",
         description="Statuses in plain words; never a score.",
         parameters=[s.CheckInListQuery],
         responses={
-            200: OpenApiResponse(s.CheckInListOutput, examples=[OpenApiExample("page", value={"results": [_CHECKIN_EXAMPLE], "next_before": None})]),
+            200: OpenApiResponse(s.CheckInListOutput, examples=[OpenApiExample("page", value={"results": [s.CHECKIN_EXAMPLE], "next_before": None})]),
             **error_responses("CheckInList", ["invalid_input", "bad_request", "throttled", *AUTH_ERRORS]),
         },
         tags=["check-ins"],
@@ -441,6 +378,13 @@ class CheckInsView(_Device):
         texts = _status_texts()
         body = {"results": [_checkin_out(c, texts) for c in page], "next_before": page[-1].pk if more else None}
         return Response(s.CheckInListOutput(body).data)
+
+
+class CheckInsView(CheckInListView, CheckInSubmitView):
+    """/api/v1/check-ins serves two operations (GET lists, POST submits): each is its own view
+    above; a URL names one view, so this one is both, with the submission's parser."""
+
+    parser_classes = CheckInSubmitView.parser_classes
 
 
 def _pose_instructions() -> dict[str, str]:
@@ -466,16 +410,7 @@ class ChallengeView(_Device):
         responses={
             201: OpenApiResponse(
                 s.ChallengeOutput,
-                examples=[
-                    OpenApiExample(
-                        "challenge",
-                        value={
-                            "challenge": "k3Jx0R6mJ1v8m2Yb9WQ4oH1c7uT5rZaE", "poses": ["frontal", "right", "left"],
-                            "instructions": ["Look straight at the camera.", "Turn your head to your right.", "Turn your head to your left."],
-                            "issued_at": "2026-03-02T15:04:00Z", "expires_at": "2026-03-02T15:06:00Z",
-                        },
-                    )
-                ],
+                examples=[s.CHALLENGE_EXAMPLE],
             ),
             **error_responses("CheckInChallenge", ["consent_required", "throttled", *AUTH_ERRORS]),
         },
@@ -506,7 +441,7 @@ class CheckInDetailView(_Device):
             )
         ],
         responses={
-            200: OpenApiResponse(s.CheckInOutput, examples=[OpenApiExample("check-in", value=_CHECKIN_EXAMPLE)]),
+            200: OpenApiResponse(s.CheckInOutput, examples=[OpenApiExample("check-in", value=s.CHECKIN_EXAMPLE)]),
             **error_responses("CheckInGet", ["checkin_not_found", "not_found", "throttled", *AUTH_ERRORS]),
         },
         tags=["check-ins"],

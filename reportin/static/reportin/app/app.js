@@ -3,12 +3,13 @@
 
 import { ApiError, NetworkError, call } from "./api.js";
 import { h, notice } from "./dom.js";
-import { currentLanguage, deviceLanguage, loadStrings, otherLanguage, setLanguage, supported, t } from "./i18n.js";
+import { currentLanguage, deviceLanguage, languageName, loadStrings, otherLanguage, setLanguage, supported, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
 import * as activateScreen from "./screen-activate.js";
 import * as checkinScreen from "./screen-checkin.js";
 import * as consentScreen from "./screen-consent.js";
 import * as homeScreen from "./screen-home.js";
+import * as officeScreen from "./screen-office.js";
 import * as settingsScreen from "./screen-settings.js";
 import { store } from "./store.js";
 
@@ -18,6 +19,8 @@ const SCREENS = {
   home: homeScreen,
   "check-in": checkinScreen,
   settings: settingsScreen,
+  office: officeScreen,
+  // A messages screen (issue 18.4) registers here as messages: notices then offer to answer.
 };
 const CHECKIN_FIELDS = ["latitude", "longitude", "accuracy_m", "captured_at", "address", "employment", "family_status"];
 const FIRST_RETRY_MS = 5000;
@@ -133,6 +136,10 @@ const app = {
   },
 
   // Reporting in the app needs both consents, and a condition (if any) that says remote.
+  hasScreen(name) {
+    return name in SCREENS;
+  },
+
   canReport() {
     return Boolean(app.me?.consents.remote_reporting_allowed) && app.me.condition?.method !== "in_person";
   },
@@ -199,7 +206,7 @@ function currentScreen() {
   if (name === "activate" || !SCREENS[name]) {
     return app.needsConsent() ? "consent" : "home";
   }
-  if (app.needsConsent() && name !== "consent" && name !== "settings") {
+  if (app.needsConsent() && !["consent", "settings", "office"].includes(name)) {
     return "consent";
   }
   return name;
@@ -256,13 +263,13 @@ async function render({ keep = {} } = {}) {
 }
 
 function drawHeader() {
-  languageButton.textContent = t("switch_language");
+  languageButton.textContent = languageName(otherLanguage());
   languageButton.lang = otherLanguage();
   document.getElementById("skip-link").textContent = t("skip_to_content");
   nav.hidden = !app.token;
   nav.setAttribute("aria-label", t("menu"));
   nav.replaceChildren(
-    ...[["home", t("nav_home")], ["settings", t("nav_settings")]].map(([screen, label]) =>
+    ...[["home", t("nav_home")], ["office", t("nav_office")], ["settings", t("nav_settings")]].map(([screen, label]) =>
       h("a", { href: `#/${screen}`, "aria-current": app.screen === screen ? "page" : false }, label),
     ),
   );
@@ -279,6 +286,9 @@ async function switchLanguage(language) {
   store.language = language;
   const keep = typedValues();
   if (app.token) {
+    // The person's language on the server too: notices, SMS and email come in it from now on.
+    // Without a network the app's words change anyway; the server keeps the earlier choice.
+    await app.api("PUT", "/api/v1/language", { json: { language } }).catch(() => {});
     // Texts from the server (statuses, what to do next) come in the new language.
     await app.refresh().catch(() => {});
   }

@@ -1,8 +1,15 @@
-// The app's words in English and French (strings.json), and dates, times and durations in
-// the reader's language.
+// The app's words (strings.json: English and French in full; Spanish, Punjabi, Hindi, Haitian
+// Creole and Arabic as far as translated, any word missing there shown in English), and dates,
+// times and durations in the reader's language. Arabic is written right to left.
 
-const LANGUAGES = ["en", "fr"];
-let strings = { en: {}, fr: {} };
+// Each language in its own name, in the order the settings list them.
+export const LANGUAGE_NAMES = {
+  en: "English", fr: "Français", es: "Español", pa: "ਪੰਜਾਬੀ", hi: "हिन्दी", ht: "Kreyòl ayisyen", ar: "العربية",
+};
+const LANGUAGES = Object.keys(LANGUAGE_NAMES);
+const RIGHT_TO_LEFT = ["ar"];
+const LOCALES = { en: "en-CA", fr: "fr-CA", es: "es", pa: "pa-IN", hi: "hi-IN", ht: "ht", ar: "ar" };
+let strings = { en: {} };
 let language = "en";
 
 export async function loadStrings(url) {
@@ -23,14 +30,21 @@ export function deviceLanguage() {
 export function setLanguage(next) {
   language = supported(next) ? next : "en";
   document.documentElement.lang = language;
+  document.documentElement.dir = RIGHT_TO_LEFT.includes(language) ? "rtl" : "ltr";
 }
 
 export function currentLanguage() {
   return language;
 }
 
+// The header's one-touch switch: English <-> French; from any other language, English.
+// (Every language is in Settings.)
 export function otherLanguage() {
   return language === "en" ? "fr" : "en";
+}
+
+export function languageName(code) {
+  return LANGUAGE_NAMES[code];
 }
 
 // t("key", {name: "Alex"}): the text for key in the current language, {name} filled in.
@@ -40,7 +54,7 @@ export function t(key, params = {}) {
 }
 
 function locale() {
-  return language === "fr" ? "fr-CA" : "en-CA";
+  return LOCALES[language];
 }
 
 // A moment in the given IANA zone (the person's reporting zone), with the zone's short name.

@@ -1,5 +1,6 @@
-// Home: whether and when to report (the current or next window, in the person's local time,
-// with a countdown), the check-ins waiting on this phone, and the recent ones in plain words.
+// Home: the notices not read yet (a missed window, a check-in under review, an officer's
+// decision...), whether and when to report (the current or next window, in the person's local
+// time, with a countdown), the check-ins waiting on this phone, and the recent ones in plain words.
 
 import { fill, h, notice } from "./dom.js";
 import { dateTime, duration, t, time } from "./i18n.js";
@@ -77,6 +78,61 @@ function reportingSection(app, me, countdown) {
       ? h("a", { href: "#/check-in", class: "button primary big" }, t("check_in_now"))
       : h("a", { href: "#/check-in", class: "button secondary big" }, t("check_in_extra")),
   ];
+}
+
+// What the person can do from a notice. "explain" and "contest" answer through the messages
+// screen, shown only once the app has one (app.hasScreen).
+function noticeActions(app, item) {
+  // A missed window's notice also says where to report in person when the app cannot be used.
+  const codes = item.kind === "missed_window" && !item.actions.includes("report_in_person") ? [...item.actions, "report_in_person"] : item.actions;
+  return codes.map((code) => {
+    if (code === "check_in_now" && app.canReport()) {
+      return h("a", { href: "#/check-in", class: "button primary small" }, t("check_in_now"));
+    }
+    if (code === "report_in_person") {
+      return h("a", { href: "#/office", class: "button secondary small" }, t("notice_office"));
+    }
+    if ((code === "explain" || code === "contest") && app.hasScreen("messages")) {
+      return h("button", {
+        type: "button", class: "button secondary small",
+        onclick: () => { app.messageAbout = { notice: item.id, action: code }; app.go("messages"); },
+      }, t(code === "explain" ? "notice_explain" : "notice_contest"));
+    }
+    return null;
+  });
+}
+
+function noticesSection(app, me) {
+  const notices = me.pending_notices || [];
+  if (notices.length === 0) {
+    return null;
+  }
+  async function markRead(item, button) {
+    button.disabled = true;
+    try {
+      await app.api("POST", `/api/v1/notices/${item.id}/read`);
+      app.announce(t("notice_done"));
+      await app.refresh();
+    } catch (error) {
+      button.disabled = false;
+      button.after(notice("error", error.message));
+    }
+  }
+  return h(
+    "section", { class: "notices", "aria-labelledby": "notices-title" },
+    h("h2", { id: "notices-title", class: "visually-hidden" }, t("notices_title")),
+    notices.map((item) => {
+      const read = h("button", { type: "button", class: "button secondary small" }, t("notice_read"));
+      read.addEventListener("click", () => markRead(item, read));
+      const kind = item.outcome === "accepted" ? "success" : ["missed_window", "remote_off"].includes(item.kind) || item.outcome === "not_accepted" ? "warning" : "info";
+      return h(
+        "article", { class: `notice notice-${kind}`, "data-notice": item.id, "aria-labelledby": `notice-${item.id}` },
+        h("h3", { id: `notice-${item.id}` }, item.title),
+        h("p", {}, item.body),
+        h("div", { class: "row" }, noticeActions(app, item), read),
+      );
+    }),
+  );
 }
 
 function outboxSection(app, zone) {
@@ -173,6 +229,7 @@ export function render(app, view) {
       live,
       flash,
       app.snapshotAt ? notice("info", t("snapshot_note", { time: dateTime(app.snapshotAt, zone) })) : null,
+      noticesSection(app, current),
       reportingSection(app, current, countdown),
       outboxSection(app, zone),
       historySection(app, zone),

@@ -1,8 +1,11 @@
-// Settings: language, the two consents (withdraw one, or answer again), the person's details
-// as the officer has them, and removing the app's data from this phone.
+// Settings: language, the channels for reminders and notices, the two consents (withdraw one,
+// or answer again), the person's details as the officer has them, and removing ReportIn from
+// this phone (the server stops the token at once: DELETE /api/v1/device).
 
+import { ApiError, NetworkError } from "./api.js";
+import * as channels from "./channels.js";
 import { fill, h, notice } from "./dom.js";
-import { currentLanguage, date, t } from "./i18n.js";
+import { LANGUAGE_NAMES, currentLanguage, date, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
 
 const KINDS = ["app_use", "biometric"];
@@ -90,7 +93,7 @@ function detailsSection(me) {
   return h(
     "section", { class: "card", "aria-labelledby": "details-title" },
     h("h2", { id: "details-title" }, t("settings_details")),
-    h("dl", { class: "details" }, rows.map(([label, value]) => [h("dt", {}, t(label)), h("dd", {}, value)])),
+    h("dl", { class: "details" }, rows.map(([label, value]) => [h("dt", {}, t(label)), h("dd", { dir: "auto" }, value)])),
     h("p", { class: "hint" }, t("details_hint")),
   );
 }
@@ -98,7 +101,7 @@ function detailsSection(me) {
 export async function render(app, view) {
   const me = app.me;
   const language = currentLanguage();
-  const choices = [["en", "English"], ["fr", "Français"]].map(([code, name]) => h(
+  const choices = Object.entries(LANGUAGE_NAMES).map(([code, name]) => h(
     "label", { class: "radio", lang: code },
     h("input", { type: "radio", name: "language", value: code, checked: code === language, onchange: () => app.switchLanguage(code) }),
     name,
@@ -109,6 +112,7 @@ export async function render(app, view) {
     h("h1", {}, t("settings_title")),
     app.takeFlash(),
     h("section", { class: "card" }, h("fieldset", {}, h("legend", {}, t("settings_language")), choices)),
+    me ? await channels.section(app) : null,
     me ? consentSection(app, me) : notice("warning", t("home_needs_network")),
     me ? detailsSection(me) : null,
     h(
@@ -119,10 +123,20 @@ export async function render(app, view) {
         label: t("forget"),
         warning: waiting > 0 ? t("forget_warning_waiting", { count: waiting }) : t("forget_warning"),
         confirm: t("forget_confirm"),
-        onConfirm: async () => {
+        onConfirm: async (box) => {
+          try {
+            await app.api("DELETE", "/api/v1/device");
+          } catch (error) {
+            // 401: the server no longer knows this phone; there is nothing left to stop there.
+            if (!(error instanceof ApiError && error.status === 401)) {
+              box.prepend(notice("error", error instanceof NetworkError ? t("forget_needs_network") : error.message));
+              return;
+            }
+          }
           for (const entry of await outbox.entries()) {
             await outbox.remove(entry.key);
           }
+          await channels.unsubscribe();
           app.deactivate("info", t("forgotten"));
         },
       }),
