@@ -26,6 +26,8 @@ app.conf.task_routes = {
     "enforcement.tasks.export_run": {"queue": LONG_QUEUE},
     "enforcement.tasks.windows_materialise": {"queue": LONG_QUEUE},
     "reportin.tasks.data_purge_expired": {"queue": LONG_QUEUE},
+    "reportin.tasks.figures_rollup_recent": {"queue": LONG_QUEUE},
+    "reportin.tasks.figures_rollup_day": {"queue": LONG_QUEUE},
     # Messages to people wait on providers (GC Notify, push services, SMTP), not on the CPU:
     # their own queue and workers, so a morning's reminders never delay scoring or sweeps.
     "enforcement.tasks.notifications_deliver": {"queue": "notify"},
@@ -72,6 +74,13 @@ app.conf.beat_schedule = {
     "verify-audit-trail": {
         "task": "enforcement.tasks.audit_verify",
         "schedule": crontab(minute=10, hour=4),
+        "options": {"expires": 6 * 3600},
+    },
+    # Daily at 02:40 UTC: count the last REPORTIN_ROLLUP_DAYS days into the accountability
+    # figures' table (one task per day on the long queue).
+    "figures-rollup": {
+        "task": "reportin.tasks.figures_rollup_recent",
+        "schedule": crontab(minute=40, hour=2),
         "options": {"expires": 6 * 3600},
     },
     # Daily at 03:30 UTC: delete images and encodings past their retention period.

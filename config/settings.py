@@ -489,6 +489,10 @@ REPORTIN_QUALITY_SAMPLE_SHARE = env_float("REPORTIN_QUALITY_SAMPLE_SHARE", 0.02,
 REPORTIN_EXPORT_STREAM_MAX_ROWS = env_int("REPORTIN_EXPORT_STREAM_MAX_ROWS", 5000, minimum=1)
 # In the accountability report, a rate over fewer cases than this is marked too small to judge.
 REPORTIN_REPORT_MIN_GROUP = env_int("REPORTIN_REPORT_MIN_GROUP", 30, minimum=1)
+# The nightly rollup counts again this many past days into the accountability figures' table
+# (decisions and settled windows arrive days after a check-in); older days keep their counts
+# until `manage.py figures_rollup` counts them again.
+REPORTIN_ROLLUP_DAYS = env_int("REPORTIN_ROLLUP_DAYS", 35, minimum=1, maximum=400)
 
 # --- Email (reminders) ----------------------------------------------------------------------
 

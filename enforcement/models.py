@@ -617,6 +617,8 @@ class ReportingWindow(models.Model):
             models.Index(fields=["missed_at", "client"], condition=Q(status="missed"), name="window_missed_at_idx"),
             # A client's current and next windows, and their history.
             models.Index(fields=["client", "opens_at"], name="window_client_opens_idx"),
+            # A day's settled windows for the figures' rollup (by deadline).
+            models.Index(fields=["deadline_at"], name="window_deadline_idx"),
             models.Index(fields=["excused_by"], condition=Q(excused_by__isnull=False), name="window_excused_by_idx"),
         ]
 

@@ -26,12 +26,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Count
-from django.db.models.functions import TruncDate, TruncWeek
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models.functions import TruncDate
 
 from biometrics.evaluation import wilson
-from enforcement.models import InvestigationTask, ReportingWindow, TaskReason, TaskResolution, TaskStatus, WindowStatus
-from reportin.models import CheckIn, FaceDecision
+from enforcement.models import InvestigationTask, Region, ReportingWindow, TaskReason, TaskResolution, TaskStatus, WindowStatus
+from reportin.models import CheckIn, FaceDecision, FigureRollup, FigureSource, RollupDay
 
 NOT_SCORED = "not_scored"
 OUTCOMES = [*FaceDecision.values, NOT_SCORED]
@@ -139,53 +140,121 @@ def bounds(start: date, end: date) -> tuple[datetime, datetime]:
     return datetime.combine(start, time.min, UTC), datetime.combine(end + timedelta(days=1), time.min, UTC)
 
 
+@dataclass(frozen=True)
+class FigureCount:
+    """One count of the figures: a FigureRollup row, or the same counted from the source tables."""
+
+    source: str
+    day: date
+    region_id: int | None
+    country: str
+    outcome: str
+    model_version: str
+    n: int
+
+
+REVIEWED = [TaskReason.FACE_NON_MATCH, TaskReason.QUALITY_SAMPLE]
+
+
+def counted(*, start: date, end: date) -> list[FigureCount]:
+    """The counts of the days `start` to `end`, from the check-ins, tasks and windows
+    themselves: a few grouped queries, whose cost grows with the rows of those days."""
+    since, until = bounds(start, end)
+    client = ("client__region_id", "client__country_of_citizenship")
+    checkins = CheckIn.objects.filter(received_at__gte=since, received_at__lt=until)
+    rows = [
+        FigureCount(FigureSource.CHECKIN, r["day"], r["client__region_id"], r["client__country_of_citizenship"],
+               r["face_match__decision"] or NOT_SCORED, r["face_match__model_version"] or "", r["n"])
+        for r in checkins.annotate(day=TruncDate("received_at", tzinfo=UTC))
+        .values("day", *client, "face_match__decision", "face_match__model_version")
+        .annotate(n=Count("pk"))
+    ]
+    # A review counts on the day its check-in was received (tasks know their check-in by id).
+    received = Subquery(CheckIn.objects.filter(pk=OuterRef("checkin_id")).values("received_at")[:1])
+    reviews = InvestigationTask.objects.filter(
+        checkin_id__in=checkins.values("pk"), status=TaskStatus.RESOLVED, reason__in=REVIEWED
+    ).annotate(day=TruncDate(received, tzinfo=UTC))
+    rows += [
+        FigureCount(FigureSource.REVIEW, r["day"], r["client__region_id"], r["client__country_of_citizenship"],
+               f"{r['reason']}:{r['resolution']}", "", r["n"])
+        for r in reviews.values("day", *client, "reason", "resolution").annotate(n=Count("pk"))
+    ]
+    windows = ReportingWindow.objects.filter(deadline_at__gte=since, deadline_at__lt=until, status__in=SETTLED_WINDOWS)
+    rows += [
+        FigureCount(FigureSource.WINDOW, r["day"], r["client__region_id"], r["client__country_of_citizenship"], r["status"], "", r["n"])
+        for r in windows.annotate(day=TruncDate("deadline_at", tzinfo=UTC)).values("day", *client, "status").annotate(n=Count("pk"))
+    ]
+    return rows
+
+
+def rolled_up(*, start: date, end: date) -> tuple[list[FigureCount], list[FigureCount], set[date]]:
+    """What FigureRollup holds for the days `start` to `end`, summed in the database: the
+    check-ins per day and outcome (the timeline; no region or country), the counts per region,
+    country and outcome over the whole period (no day); and which days it covers (a day's rows
+    are written in the same transaction as its mark)."""
+    days = set(RollupDay.objects.filter(day__range=(start, end), rolled_at__isnull=False).values_list("day", flat=True))
+    kept = FigureRollup.objects.filter(day__range=(start, end))
+    timeline = [
+        FigureCount(FigureSource.CHECKIN, day, None, "", outcome, "", n)
+        for day, outcome, n in kept.filter(source=FigureSource.CHECKIN).values_list("day", "outcome").annotate(Sum("n"))
+    ]
+    groups = [
+        FigureCount(source, None, region_id, country, outcome, "", n)
+        for source, region_id, country, outcome, n in kept.values_list("source", "region_id", "country", "outcome").annotate(Sum("n"))
+    ]
+    return timeline, groups, days
+
+
+def day_runs(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days: [(first, last), ...]."""
+    runs: list[list[date]] = []
+    for day in sorted(days):
+        if runs and day == runs[-1][1] + timedelta(days=1):
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return [(first, last) for first, last in runs]
+
+
 def figures(*, start: date, end: date, min_group: int | None = None) -> Figures:
+    """The figures of the days `start` to `end`: the rolled-up days from FigureRollup (a few
+    hundred rows a day whatever the volume), the other days (today, or a period never rolled
+    up) counted from the source tables."""
     if end < start:
         raise ValueError("the period ends before it starts")
     min_group = settings.REPORTIN_REPORT_MIN_GROUP if min_group is None else min_group
-    since, until = bounds(start, end)
-    checkins = CheckIn.objects.filter(received_at__gte=since, received_at__lt=until)
-    tasks = InvestigationTask.objects.filter(checkin_id__in=checkins.values("pk"), status=TaskStatus.RESOLVED)
-    windows = ReportingWindow.objects.filter(deadline_at__gte=since, deadline_at__lt=until, status__in=SETTLED_WINDOWS)
+    timeline_rows, rows, days = rolled_up(start=start, end=end)
+    missing = [start + timedelta(days=k) for k in range((end - start).days + 1)]
+    for first, last in day_runs([day for day in missing if day not in days]):
+        live = counted(start=first, end=last)
+        rows += live
+        timeline_rows += [row for row in live if row.source == FigureSource.CHECKIN]
 
     period = "day" if (end - start).days < 92 else "week"
-    trunc = TruncDate("received_at", tzinfo=UTC) if period == "day" else TruncWeek("received_at", tzinfo=UTC)
-    # One grouped query per source, by region and country together (and by day for the
-    # check-ins: tens of thousands of rows at most); the timeline, the totals and each
-    # dimension are summed from those rows here.
-    paths = [path for path, _ in DIMENSIONS.values()]
-    checkin_rows = list(checkins.annotate(period=trunc).values("period", *paths, "face_match__decision").annotate(n=Count("pk")))
+    regions = dict(Region.objects.values_list("pk", "name"))
     timeline = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
-    for row in checkin_rows:
-        day = row["period"].date() if isinstance(row["period"], datetime) else row["period"]
-        timeline[day][row["face_match__decision"] or NOT_SCORED] += row["n"]
+    for row in timeline_rows:
+        bucket = row.day if period == "day" else row.day - timedelta(days=row.day.weekday())
+        timeline[bucket][row.outcome] += row.n
 
-    reviewed = tasks.filter(reason__in=[TaskReason.FACE_NON_MATCH, TaskReason.QUALITY_SAMPLE])
-    review_rows = list(reviewed.values(*paths, "reason", "resolution").annotate(n=Count("pk")))
-    window_rows = list(windows.values(*paths, "status").annotate(n=Count("pk")))
-
-    def tally(path: str | None) -> dict:
-        """Groups by `path` (a client field), or one group of everything when None."""
+    def tally(key_of) -> dict:
+        """Groups by `key_of(row)`."""
         groups: dict = {}
         reviews: dict = defaultdict(lambda: defaultdict(int))
         settled: dict = defaultdict(lambda: defaultdict(int))
-
-        def group(row) -> tuple:
-            key = row[path] if path else None
-            if key not in groups:
-                groups[key] = Group("All" if not path else (key or "—"), outcomes=dict.fromkeys(OUTCOMES, 0))
-            return key, groups[key]
-
-        for row in checkin_rows:
-            _, g = group(row)
-            g.checkins += row["n"]
-            g.outcomes[row["face_match__decision"] or NOT_SCORED] += row["n"]
-        for row in review_rows:
-            key, _ = group(row)
-            reviews[key][(row["reason"], row["resolution"])] += row["n"]
-        for row in window_rows:
-            key, _ = group(row)
-            settled[key][row["status"]] += row["n"]
+        for row in rows:
+            key = key_of(row)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = Group(key or "—", outcomes=dict.fromkeys(OUTCOMES, 0))
+            if row.source == FigureSource.CHECKIN:
+                g.checkins += row.n
+                g.outcomes[row.outcome] += row.n
+            elif row.source == FigureSource.REVIEW:
+                reason, _, resolution = row.outcome.partition(":")
+                reviews[key][(reason, resolution)] += row.n
+            else:
+                settled[key][row.outcome] += row.n
         for key, g in groups.items():
             review, window = reviews[key], settled[key]
             non_matches = sum(n for (reason, _), n in review.items() if reason == TaskReason.FACE_NON_MATCH)
@@ -201,9 +270,33 @@ def figures(*, start: date, end: date, min_group: int | None = None) -> Figures:
             g.rates = {name: Rate.of_counts(k, n, min_group=min_group) for name, (k, n) in counts.items()}
         return groups
 
-    total = tally(None).get(None) or _empty("All", min_group)
-    groups = {dim: sorted(tally(path).values(), key=lambda g: g.name) for dim, (path, _) in DIMENSIONS.items()}
+    total = tally(lambda row: "All").get("All") or _empty("All", min_group)
+    key_of = {"region": lambda row: regions.get(row.region_id), "country": lambda row: row.country}
+    groups = {dim: sorted(tally(key_of[dim]).values(), key=lambda g: g.name) for dim in DIMENSIONS}
     return Figures(start, end, min_group, period, sorted(timeline.items()), total, groups)
+
+
+def rollup_day(*, day: date, now: datetime | None = None) -> RollupDay:
+    """Count one finished day (UTC) into FigureRollup, replacing what was counted before; two
+    runs for the same day wait for each other. Today and later days are refused: they are
+    not over."""
+    now = now or datetime.now(UTC)
+    if day >= now.date():
+        raise ValueError(f"{day} is not over yet (UTC): only past days are rolled up")
+    RollupDay.objects.get_or_create(day=day)
+    with transaction.atomic():
+        mark = RollupDay.objects.select_for_update().get(day=day)
+        rows = counted(start=day, end=day)
+        FigureRollup.objects.filter(day=day).delete()
+        FigureRollup.objects.bulk_create(
+            FigureRollup(day=r.day, source=r.source, region_id=r.region_id, country=r.country or "", outcome=r.outcome,
+                         model_version=r.model_version, n=r.n)
+            for r in rows
+        )
+        mark.rolled_at = now
+        mark.checkins = sum(r.n for r in rows if r.source == FigureSource.CHECKIN)
+        mark.save(update_fields=["rolled_at", "checkins"])
+    return mark
 
 
 def _empty(name: str, min_group: int) -> Group:
@@ -293,7 +386,8 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
             ax.errorbar(
                 rate.rate,
                 y,
-                xerr=[[rate.rate - rate.low], [rate.high - rate.rate]],
+                # (max: at a rate of 0 or 1 the interval's end can miss it by a rounding error)
+                xerr=[[max(0.0, rate.rate - rate.low)], [max(0.0, rate.high - rate.rate)]],
                 fmt="o",
                 color="#999" if small else "#1565c0",
                 mfc="white" if small else "#1565c0",

@@ -11,6 +11,16 @@ from enforcement.models import Client, ReferencePhoto, ReportingWindow, User
 from enforcement.storage import RecordBoundFileField
 
 
+class BlockRangeIndex(models.Index):
+    """A BRIN index on PostgreSQL (a summary per range of table blocks: tiny, and fast for a
+    column that grows with the table, such as a time of arrival); a B-tree elsewhere."""
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        if schema_editor.connection.vendor == "postgresql":
+            using = " USING brin"
+        return super().create_sql(model, schema_editor, using=using, **kwargs)
+
+
 class Platform(models.TextChoices):
     IOS = "ios", "iOS"
     ANDROID = "android", "Android"
@@ -149,6 +159,9 @@ class CheckIn(models.Model):
         ]
         indexes = [
             models.Index(fields=["client", "-received_at"], name="checkin_client_idx"),
+            # A day's check-ins for the figures' rollup: check-ins arrive in time order, so a
+            # block-range index is a few pages per month and finds a day without a table scan.
+            BlockRangeIndex(fields=["received_at"], name="checkin_received_brin"),
             # The reconciler: check-ins not yet judged.
             models.Index(
                 fields=["received_at"], condition=Q(status__in=["received", "scoring"]), name="checkin_unscored_idx"
@@ -273,3 +286,39 @@ class LivenessFrame(models.Model):
     def __str__(self):
         return f"Frame {self.position} ({self.pose}) of check-in {self.checkin_id}"
 
+
+
+class FigureSource(models.TextChoices):
+    CHECKIN = "checkin", _("check-ins by outcome")
+    REVIEW = "review", _("resolved reviews")
+    WINDOW = "window", _("settled windows")
+
+
+class FigureRollup(models.Model):
+    """One day's counts for the accountability figures (reportin/accountability.py), by region,
+    country of citizenship, outcome and face model: derived data, rebuilt from the check-ins,
+    tasks and windows whenever a day is rolled up again (nightly for the recent days, on
+    demand with `manage.py figures_rollup`).
+
+    The day is the check-in's day of receipt (UTC) for check-ins and for the reviews of their
+    tasks, and the deadline's day (UTC) for windows. `outcome` is the face decision (or
+    `not_scored`), `reason:resolution` for reviews, the window's status for windows."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=8, choices=FigureSource.choices)
+    region = models.ForeignKey("enforcement.Region", null=True, on_delete=models.PROTECT, related_name="+")
+    country = models.CharField(max_length=2, blank=True)
+    outcome = models.CharField(max_length=80)
+    model_version = models.CharField(max_length=64, blank=True)
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="figure_rollup_day_idx")]
+
+
+class RollupDay(models.Model):
+    """A day whose figures are in FigureRollup, and when they were counted."""
+
+    day = models.DateField(primary_key=True)
+    rolled_at = models.DateTimeField(null=True)
+    checkins = models.PositiveIntegerField(default=0)

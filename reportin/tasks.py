@@ -150,3 +150,26 @@ def data_purge_expired() -> dict:
             data_purge_expired.delay()
             logger.info("purge: %s so far; the rest continues in a new task", totals)
             return totals
+
+
+@shared_task
+def figures_rollup_day(day: str) -> int:
+    """Count one past day (ISO date) into the accountability figures' table; returns its check-ins."""
+    from datetime import date
+
+    from reportin import accountability
+
+    return accountability.rollup_day(day=date.fromisoformat(day)).checkins
+
+
+@shared_task
+def figures_rollup_recent() -> list[str]:
+    """Nightly: queue the rollup of each of the last REPORTIN_ROLLUP_DAYS days, one task per
+    day (each well within the task time limit; a failed day is counted again the next night)."""
+    from datetime import timedelta
+
+    today = timezone.now().date()
+    days = [(today - timedelta(days=k)).isoformat() for k in range(1, settings.REPORTIN_ROLLUP_DAYS + 1)]
+    for day in days:
+        figures_rollup_day.delay(day)
+    return days

@@ -288,3 +288,75 @@ def test_the_command_refuses_a_reversed_period(tmp_path):
 
     with pytest.raises(CommandError):
         call_command("accountability_report", "--from", "2026-03-08", "--to", "2026-03-02", "--out", str(tmp_path))
+
+
+# --- The rollup table (issue 16.3) -----------------------------------------------------------
+
+
+def test_rolled_up_days_give_the_same_figures_as_counting_the_source_tables(seeded):
+    live = accountability.figures(start=START, end=END, min_group=5).as_dict()
+    wide_live = accountability.figures(start=date(2026, 1, 1), end=date(2026, 4, 30), min_group=5).as_dict()
+    # Part of the period rolled up (a gap in the middle): those days come from the table, the
+    # others are counted from the source tables, and the figures are the same.
+    for day in (2, 3, 6):
+        accountability.rollup_day(day=date(2026, 3, day))
+    assert accountability.figures(start=START, end=END, min_group=5).as_dict() == live
+    call_command("figures_rollup", "--from", "2026-03-01", "--to", "2026-03-14")
+    assert accountability.figures(start=START, end=END, min_group=5).as_dict() == live
+    # A four-month view (by week) reaching past the rolled-up days agrees too.
+    wide = accountability.figures(start=date(2026, 1, 1), end=date(2026, 4, 30), min_group=5)
+    assert wide.as_dict() == wide_live
+    assert wide.total.checkins == 11 and wide.period == "week"
+    assert [(day.isoformat(), sum(c.values())) for day, c in wide.timeline] == [("2026-03-02", 10), ("2026-03-09", 1)]
+
+
+def test_the_figures_of_a_rolled_up_day_are_read_from_the_table_until_it_is_counted_again(seeded):
+    from reportin.models import FigureRollup, RollupDay
+
+    mark = accountability.rollup_day(day=date(2026, 3, 4))
+    assert mark.checkins == 1 and mark.rolled_at is not None
+    rows = {(r.source, r.outcome, r.country, r.n) for r in FigureRollup.objects.filter(day=date(2026, 3, 4))}
+    # (excused windows are not settled ones: they count in no rate)
+    assert rows == {("checkin", "no_face", "HT", 1), ("window", "missed", "MX", 1), ("window", "satisfied", "HT", 1)}
+    person, device = seeded["B"]
+    checkin(person, device, 4, "non_match")  # arrives in the source tables after the rollup
+    assert accountability.figures(start=date(2026, 3, 4), end=date(2026, 3, 4)).total.checkins == 1
+    again = accountability.rollup_day(day=date(2026, 3, 4))
+    assert again.checkins == 2 and RollupDay.objects.count() == 1
+    assert accountability.figures(start=date(2026, 3, 4), end=date(2026, 3, 4)).total.outcomes["non_match"] == 1
+
+
+def test_today_is_never_rolled_up_and_the_command_says_why(seeded):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(ValueError, match="not over yet"):
+        accountability.rollup_day(day=date(2026, 3, 5), now=at(5, 23))
+    with pytest.raises(CommandError, match="today is counted live"):
+        call_command("figures_rollup", "--from", "2026-03-01", "--to", (date.today()).isoformat())
+    with pytest.raises(CommandError, match="before"):
+        call_command("figures_rollup", "--from", "2026-03-08", "--to", "2026-03-02")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_nightly_job_counts_the_recent_days_through_the_worker(settings, celery_worker):
+    from reportin.models import RollupDay
+    from reportin.tasks import figures_rollup_recent
+
+    settings.REPORTIN_ROLLUP_DAYS = 3
+    days = figures_rollup_recent.apply().get()
+    assert len(days) == 3 and days[0] == (date.today() - timedelta(days=1)).isoformat()
+    from tests.conftest import wait_for
+
+    wait_for(lambda: RollupDay.objects.filter(rolled_at__isnull=False).count() == 3, timeout=60, message="three days rolled up by the worker")
+
+
+def test_a_rate_of_one_whose_interval_ends_a_rounding_error_below_it_is_drawn(seeded, tmp_path):
+    # wilson(4, 4) ends at 0.9999999999999999: matplotlib refused the negative error bar and the
+    # whole report failed for a small group where every case went one way.
+    report = accountability.figures(start=START, end=END, min_group=5)
+    everything = accountability.Rate.of_counts(4, 4, min_group=5)
+    assert everything.high < everything.rate
+    report.groups["region"][0].rates["override"] = everything
+    accountability.chart_rates(report, "region", tmp_path / "rates.png")
+    with Image.open(tmp_path / "rates.png") as chart:
+        assert chart.format == "PNG"
