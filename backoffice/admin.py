@@ -2,8 +2,10 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from backoffice import services
+from backoffice import services, workspace
 from backoffice.models import LoginThrottle, TotpDevice, WebAuthnCredential
+from enforcement.models import InvestigationTask
+from reportin import admin_tasks
 
 
 @admin.register(LoginThrottle)
@@ -73,3 +75,21 @@ class TotpDeviceAdmin(_SecondFactorAdmin):
     list_display = ["user", "created_at", "confirmed_at"]
     search_fields = ["user__username"]
     exclude = ["secret"]
+
+
+class TriageQueueAdmin(admin_tasks.InvestigationTaskAdmin):
+    """The triage queue and task page (reportin.admin_tasks) with the supervisors' bulk
+    reassignment (backoffice.workspace)."""
+
+    actions = [*admin_tasks.InvestigationTaskAdmin.actions, "reassign_tasks"]
+
+    def has_reassign_permission(self, request):
+        return workspace.may_reassign(request.user)
+
+    @admin.action(description=_("Reassign the selected tasks"), permissions=["reassign"])
+    def reassign_tasks(self, request, queryset):
+        return workspace.reassign_tasks(self, request, queryset)
+
+
+admin.site.unregister(InvestigationTask)
+admin.site.register(InvestigationTask, TriageQueueAdmin)
