@@ -88,7 +88,7 @@ def my_work(*, user: User, now: datetime) -> MyWork:
         waiting = signoffs_waiting(user=user)
         work.signs_off = True
         work.signoffs = list(waiting[:SIGNOFFS_SHOWN])
-        work.signoffs_count = len(work.signoffs) if len(work.signoffs) < SIGNOFFS_SHOWN else waiting.count()
+        work.signoffs_count = waiting.count()
     return work
 
 
