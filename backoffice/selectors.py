@@ -50,7 +50,7 @@ def signoffs_waiting(*, user):
     waiting = Escalation.objects.filter(status=EscalationStatus.PROPOSED).exclude(proposed_by=user)
     return (
         roles.scope(waiting, user, "task__region")
-        .select_related("task", "task__region", "client", "proposed_by")
+        .select_related("task__client", "task__region", "client", "proposed_by")
         .order_by("proposed_at", "id")
     )
 

@@ -44,8 +44,10 @@ def workload(request):
     regions = list(Region.objects.order_by("name"))  # supervisors work every region
     chosen = request.GET.get("region") or (user.region.code if user.region_id else ALL_REGIONS)
     region = next((r for r in regions if r.code == chosen), None)
-    if region is None:
-        chosen = ALL_REGIONS
+    if region is None and chosen != ALL_REGIONS:
+        return _page(request, "backoffice/workload.html", gettext("Workload by officer"), {
+            "regions": regions, "chosen": chosen, "error": gettext("There is no region “%(code)s”.") % {"code": chosen},
+        }, status=400)
     time_zone = region.time_zone if region else selectors.user_time_zone(user)
     now = timezone.now()
     since = selectors.week_start(now, time_zone)

@@ -204,6 +204,23 @@ def test_the_workload_by_officer_counts_open_overdue_and_resolved_this_week(clie
     everywhere = client.get("/admin/workload/", {"region": "all"}).content.decode()
     assert 'data-officer="work-quebec"' in everywhere and 'data-officer="work-officer"' in everywhere
     assert selectors.week_start(NOW, "America/Toronto").weekday() == 0
+    unknown = client.get("/admin/workload/", {"region": "atlantis"})
+    assert unknown.status_code == 400 and "There is no region “atlantis”." in text(unknown)
+
+
+def test_the_inbox_reads_a_fixed_number_of_queries(client, staff):
+    factories.staff_login(client, staff["supervisor"])
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/admin/sign-offs/").status_code == 200
+        return len(queries)
+
+    services.escalation_propose(task=window_task(), kind="case_review", reason="Look.", by=staff["officer"])
+    few = count()
+    for region_code in ("quebec", "pacific", "gta"):
+        services.escalation_propose(task=window_task(region_code=region_code), kind="case_review", reason="Look.", by=staff["supervisor2"])
+    assert count() == few
 
 
 def reassign(client, task_ids, **data):
