@@ -204,6 +204,10 @@ def test_the_workload_by_officer_counts_open_overdue_and_resolved_this_week(clie
     everywhere = client.get("/admin/workload/", {"region": "all"}).content.decode()
     assert 'data-officer="work-quebec"' in everywhere and 'data-officer="work-officer"' in everywhere
     assert selectors.week_start(NOW, "America/Toronto").weekday() == 0
+    # Each officer leads to their tasks in the queue (to reassign some).
+    assert f'href="{TASKS}?assignee={officer.pk}"' in rows["work-officer"]
+    theirs = client.get(TASKS, {"assignee": officer.pk})
+    assert sorted(task_links(theirs.content.decode())) == sorted([tasks["mine_overdue"].pk, tasks["mine_soon"].pk])
     unknown = client.get("/admin/workload/", {"region": "atlantis"})
     assert unknown.status_code == 400 and "There is no region “atlantis”." in text(unknown)
 
