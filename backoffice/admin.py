@@ -2,8 +2,10 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from backoffice import services
+from backoffice import services, workspace
 from backoffice.models import LoginThrottle, TotpDevice, WebAuthnCredential
+from enforcement.models import InvestigationTask, User
+from reportin import admin_tasks
 
 
 @admin.register(LoginThrottle)
@@ -73,3 +75,40 @@ class TotpDeviceAdmin(_SecondFactorAdmin):
     list_display = ["user", "created_at", "confirmed_at"]
     search_fields = ["user__username"]
     exclude = ["secret"]
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    """One officer's tasks (?assignee=<id>), the way from the workload page to the tasks to
+    move; shown in the sidebar only while it is in use (a list of every officer would be long)."""
+
+    title = _("officer")
+    parameter_name = "assignee"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        if not (value and value.isdigit()):
+            return []
+        return [(value, str(User.objects.filter(pk=value).first() or value))]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(assignee_id=value) if value and value.isdigit() else queryset
+
+
+class TriageQueueAdmin(admin_tasks.InvestigationTaskAdmin):
+    """The triage queue and task page (reportin.admin_tasks) with the supervisors' bulk
+    reassignment (backoffice.workspace) and a filter by officer."""
+
+    actions = [*admin_tasks.InvestigationTaskAdmin.actions, "reassign_tasks"]
+    list_filter = [*admin_tasks.InvestigationTaskAdmin.list_filter, AssigneeFilter]
+
+    def has_reassign_permission(self, request):
+        return workspace.may_reassign(request.user)
+
+    @admin.action(description=_("Reassign the selected tasks"), permissions=["reassign"])
+    def reassign_tasks(self, request, queryset):
+        return workspace.reassign_tasks(self, request, queryset)
+
+
+admin.site.unregister(InvestigationTask)
+admin.site.register(InvestigationTask, TriageQueueAdmin)

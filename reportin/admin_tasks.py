@@ -153,14 +153,16 @@ class ReassignForm(forms.Form):
 
 
 class EscalateForm(forms.Form):
-    kind = forms.ChoiceField(label=_("Recommendation"), choices=EscalationKind.choices)
+    kind = forms.ChoiceField(label=_("Recommendation"), choices=[("", "---------"), *EscalationKind.choices])
     reason = forms.CharField(label=_("Why"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
 
 
 class SignOffForm(forms.Form):
     escalation = forms.IntegerField(widget=forms.HiddenInput)
+    # Radio buttons with none chosen: an adverse step is approved by a choice, never by default.
     approve = forms.TypedChoiceField(
-        label=_("Decision"), coerce=lambda v: v == "yes", choices=[("yes", _("Approve")), ("no", _("Do not approve"))]
+        label=_("Decision"), coerce=lambda v: v == "yes", choices=[("yes", _("Approve")), ("no", _("Do not approve"))],
+        widget=forms.RadioSelect, error_messages={"required": _("Choose whether you approve this escalation or not.")},
     )
     note = forms.CharField(label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
 
