@@ -163,8 +163,15 @@ def counted(*, start: date, end: date) -> list[FigureCount]:
     client = ("client__region_id", "client__country_of_citizenship")
     checkins = CheckIn.objects.filter(received_at__gte=since, received_at__lt=until)
     rows = [
-        FigureCount(FigureSource.CHECKIN, r["day"], r["client__region_id"], r["client__country_of_citizenship"],
-               r["face_match__decision"] or NOT_SCORED, r["face_match__model_version"] or "", r["n"])
+        FigureCount(
+            FigureSource.CHECKIN,
+            r["day"],
+            r["client__region_id"],
+            r["client__country_of_citizenship"],
+            r["face_match__decision"] or NOT_SCORED,
+            r["face_match__model_version"] or "",
+            r["n"],
+        )
         for r in checkins.annotate(day=TruncDate("received_at", tzinfo=UTC))
         .values("day", *client, "face_match__decision", "face_match__model_version")
         .annotate(n=Count("pk"))
@@ -175,14 +182,25 @@ def counted(*, start: date, end: date) -> list[FigureCount]:
         checkin_id__in=checkins.values("pk"), status=TaskStatus.RESOLVED, reason__in=REVIEWED
     ).annotate(day=TruncDate(received, tzinfo=UTC))
     rows += [
-        FigureCount(FigureSource.REVIEW, r["day"], r["client__region_id"], r["client__country_of_citizenship"],
-               f"{r['reason']}:{r['resolution']}", "", r["n"])
+        FigureCount(
+            FigureSource.REVIEW,
+            r["day"],
+            r["client__region_id"],
+            r["client__country_of_citizenship"],
+            f"{r['reason']}:{r['resolution']}",
+            "",
+            r["n"],
+        )
         for r in reviews.values("day", *client, "reason", "resolution").annotate(n=Count("pk"))
     ]
     windows = ReportingWindow.objects.filter(deadline_at__gte=since, deadline_at__lt=until, status__in=SETTLED_WINDOWS)
     rows += [
-        FigureCount(FigureSource.WINDOW, r["day"], r["client__region_id"], r["client__country_of_citizenship"], r["status"], "", r["n"])
-        for r in windows.annotate(day=TruncDate("deadline_at", tzinfo=UTC)).values("day", *client, "status").annotate(n=Count("pk"))
+        FigureCount(
+            FigureSource.WINDOW, r["day"], r["client__region_id"], r["client__country_of_citizenship"], r["status"], "", r["n"]
+        )
+        for r in windows.annotate(day=TruncDate("deadline_at", tzinfo=UTC))
+        .values("day", *client, "status")
+        .annotate(n=Count("pk"))
     ]
     return rows
 
@@ -200,7 +218,9 @@ def rolled_up(*, start: date, end: date) -> tuple[list[FigureCount], list[Figure
     ]
     groups = [
         FigureCount(source, None, region_id, country, outcome, "", n)
-        for source, region_id, country, outcome, n in kept.values_list("source", "region_id", "country", "outcome").annotate(Sum("n"))
+        for source, region_id, country, outcome, n in kept.values_list("source", "region_id", "country", "outcome").annotate(
+            Sum("n")
+        )
     ]
     return timeline, groups, days
 
@@ -289,8 +309,15 @@ def rollup_day(*, day: date, now: datetime | None = None) -> RollupDay:
         rows = counted(start=day, end=day)
         FigureRollup.objects.filter(day=day).delete()
         FigureRollup.objects.bulk_create(
-            FigureRollup(day=r.day, source=r.source, region_id=r.region_id, country=r.country or "", outcome=r.outcome,
-                         model_version=r.model_version, n=r.n)
+            FigureRollup(
+                day=r.day,
+                source=r.source,
+                region_id=r.region_id,
+                country=r.country or "",
+                outcome=r.outcome,
+                model_version=r.model_version,
+                n=r.n,
+            )
             for r in rows
         )
         mark.rolled_at = now

@@ -347,7 +347,11 @@ def test_the_nightly_job_counts_the_recent_days_through_the_worker(settings, cel
     assert len(days) == 3 and days[0] == (date.today() - timedelta(days=1)).isoformat()
     from tests.conftest import wait_for
 
-    wait_for(lambda: RollupDay.objects.filter(rolled_at__isnull=False).count() == 3, timeout=60, message="three days rolled up by the worker")
+    wait_for(
+        lambda: RollupDay.objects.filter(rolled_at__isnull=False).count() == 3,
+        timeout=60,
+        message="three days rolled up by the worker",
+    )
 
 
 def test_a_rate_of_one_whose_interval_ends_a_rounding_error_below_it_is_drawn(seeded, tmp_path):
