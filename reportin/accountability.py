@@ -15,7 +15,14 @@ checked by hand:
   resolved as "identity not confirmed", over those resolved;
 - missed-report rate: windows whose deadline fell in the period and that ended missed, over
   those that ended missed, reported or satisfied (excused windows and windows still open are
-  left out).
+  left out);
+- first look against the matcher: officers' blind answers ("same person?" before the figures,
+  issue 17.4) on the period's check-ins that contradict the face comparison ("yes" to a
+  non-match, "no" to a match), over the yes/no answers to a match or a non-match ("can't tell"
+  and other outcomes are left out);
+- decision changed after the score: resolved tasks whose resolving officer had answered yes or
+  no blind and then decided the other way (identity confirmed after "no", not confirmed after
+  "yes"), over those resolved with an identity decision.
 
 A rate over fewer than REPORTIN_REPORT_MIN_GROUP cases is marked too small to judge: its
 interval is shown, but no conclusion should be drawn from it.
@@ -26,12 +33,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate, TruncWeek
 
 from biometrics.evaluation import wilson
-from enforcement.models import InvestigationTask, ReportingWindow, TaskReason, TaskResolution, TaskStatus, WindowStatus
-from reportin.models import CheckIn, FaceDecision
+from enforcement.models import (
+    BlindAnswer,
+    InvestigationTask,
+    ReportingWindow,
+    SamePerson,
+    TaskReason,
+    TaskResolution,
+    TaskStatus,
+    WindowStatus,
+)
+from reportin.models import CheckIn, FaceDecision, FaceMatch
 
 NOT_SCORED = "not_scored"
 OUTCOMES = [*FaceDecision.values, NOT_SCORED]
@@ -47,7 +63,14 @@ RATES = [
     ("override", "Officer override of non-matches", "resolved non-match tasks"),
     ("false_match", "False matches in the quality sample", "resolved sample reviews"),
     ("missed", "Missed-report rate", "settled windows"),
+    ("blind_disagree", "Officers' first look against the matcher", "yes/no first looks at a match or non-match"),
+    ("blind_changed", "Decision changed after seeing the score", "identity decisions after a yes/no first look"),
 ]
+# A first look and what agrees with it: the matcher's decision, then the final resolution.
+_AGREES = {
+    SamePerson.YES: (FaceDecision.MATCH, TaskResolution.IDENTITY_CONFIRMED),
+    SamePerson.NO: (FaceDecision.NON_MATCH, TaskResolution.IDENTITY_NOT_CONFIRMED),
+}
 
 
 @dataclass
@@ -163,12 +186,27 @@ def figures(*, start: date, end: date, min_group: int | None = None) -> Figures:
     reviewed = tasks.filter(reason__in=[TaskReason.FACE_NON_MATCH, TaskReason.QUALITY_SAMPLE])
     review_rows = list(reviewed.values(*paths, "reason", "resolution").annotate(n=Count("pk")))
     window_rows = list(windows.values(*paths, "status").annotate(n=Count("pk")))
+    blind_rows = [
+        {**row, **{path: row.pop(f"task__{path}") for path in paths}}
+        for row in BlindAnswer.objects.filter(task__checkin_id__in=checkins.values("pk"), answer__in=list(_AGREES))
+        .annotate(
+            decision=Subquery(FaceMatch.objects.filter(checkin_id=OuterRef("task__checkin_id")).values("decision")[:1]),
+            # The final decision counts when the officer who answered blind made it.
+            final=Subquery(
+                InvestigationTask.objects.filter(pk=OuterRef("task_id"), status=TaskStatus.RESOLVED, resolved_by_id=OuterRef("officer_id"))
+                .filter(Q(resolution__in=[r for _, r in _AGREES.values()])).values("resolution")[:1]
+            ),
+        )
+        .values(*(f"task__{path}" for path in paths), "answer", "decision", "final")
+        .annotate(n=Count("pk"))
+    ]
 
     def tally(path: str | None) -> dict:
         """Groups by `path` (a client field), or one group of everything when None."""
         groups: dict = {}
         reviews: dict = defaultdict(lambda: defaultdict(int))
         settled: dict = defaultdict(lambda: defaultdict(int))
+        blind: dict = defaultdict(lambda: defaultdict(int))
 
         def group(row) -> tuple:
             key = row[path] if path else None
@@ -186,6 +224,15 @@ def figures(*, start: date, end: date, min_group: int | None = None) -> Figures:
         for row in window_rows:
             key, _ = group(row)
             settled[key][row["status"]] += row["n"]
+        for row in blind_rows:
+            key, _ = group(row)
+            decision, resolution = _AGREES[row["answer"]]
+            if row["decision"] in (FaceDecision.MATCH, FaceDecision.NON_MATCH):
+                blind[key]["looks"] += row["n"]
+                blind[key]["disagree"] += row["n"] if row["decision"] != decision else 0
+            if row["final"]:
+                blind[key]["decided"] += row["n"]
+                blind[key]["changed"] += row["n"] if row["final"] != resolution else 0
         for key, g in groups.items():
             review, window = reviews[key], settled[key]
             non_matches = sum(n for (reason, _), n in review.items() if reason == TaskReason.FACE_NON_MATCH)
@@ -197,6 +244,8 @@ def figures(*, start: date, end: date, min_group: int | None = None) -> Figures:
                 "override": (review[(TaskReason.FACE_NON_MATCH, TaskResolution.IDENTITY_CONFIRMED)], non_matches),
                 "false_match": (review[(TaskReason.QUALITY_SAMPLE, TaskResolution.IDENTITY_NOT_CONFIRMED)], samples),
                 "missed": (window[WindowStatus.MISSED], sum(window.values())),
+                "blind_disagree": (blind[key]["disagree"], blind[key]["looks"]),
+                "blind_changed": (blind[key]["changed"], blind[key]["decided"]),
             }
             g.rates = {name: Rate.of_counts(k, n, min_group=min_group) for name, (k, n) in counts.items()}
         return groups
@@ -274,9 +323,12 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
     groups = [report.total, *sorted(largest, key=lambda g: g.name)]
 
     height = max(3.0, 0.35 * len(groups) + 1.2)
-    fig = Figure(figsize=(15, height * 2), dpi=100, layout="constrained")
+    rows = -(-len(RATES) // 3)  # three panels a row
+    fig = Figure(figsize=(15, height * rows), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(2, 3, sharey=True)
+    axes = fig.subplots(rows, 3, sharey=True, squeeze=False)
+    for ax in axes.flat[len(RATES):]:
+        ax.set_visible(False)
     names = [g.name for g in groups]
     positions = list(range(len(groups)))[::-1]
     for ax, (key, title, denominator) in zip(axes.flat, RATES):
