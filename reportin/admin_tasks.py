@@ -221,14 +221,16 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
 
     @admin.display(description=_("age"), ordering="created_at")
     def age(self, task):
-        return _short_duration(timezone.now() - task.created_at)
+        return format_html(
+            '<span title="{}">{}</span>', gettext("opened %(when)s") % {"when": times.shown(task.created_at, _task_zone(task))},
+            _short_duration(timezone.now() - task.created_at),
+        )
 
     @admin.display(description=_("due"), ordering="due_by")
     def due(self, task):
         if task.status != TaskStatus.RESOLVED and task.due_by < timezone.now():
             return format_html('<strong class="past-due">{}</strong>', gettext("past due"))
-        # The client's local time (the task's region is the client's, already joined).
-        return times.shown(task.due_by, task.client.time_zone or task.region.time_zone)
+        return times.shown(task.due_by, _task_zone(task))
 
     # --- the queue
 
@@ -434,6 +436,11 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
         return biometric_images.serve(
             request, file=photo.image, client=task.client, object_type=BiometricKind.REFERENCE_PHOTO, object_id=photo.pk, task=task
         )
+
+
+def _task_zone(task: InvestigationTask) -> str:
+    # The client's local zone; the task's region is the client's, already joined by the queue.
+    return task.client.time_zone or task.region.time_zone
 
 
 def blind_look(task: InvestigationTask, user) -> tuple[bool, BlindAnswer | None]:
