@@ -45,7 +45,7 @@ from enforcement.models import (
     User,
 )
 from reportin import services, triage
-from reportin.models import CheckIn, LivenessFrame
+from reportin.models import CheckIn, FaceMatch, LivenessFrame
 
 UNRESOLVED = "unresolved"
 
@@ -415,8 +415,10 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
         checkin = CheckIn.objects.filter(pk=task.checkin_id, client_id=task.client_id).first() if task.checkin_id else None
         if checkin is None:
             raise Http404
+        match = FaceMatch.objects.filter(checkin_id=checkin.pk).only("face_box", "detail").first()
         return biometric_images.serve(
-            request, file=checkin.selfie, client=task.client, object_type=BiometricKind.SELFIE, object_id=checkin.pk, task=task
+            request, file=checkin.selfie, client=task.client, object_type=BiometricKind.SELFIE, object_id=checkin.pk, task=task,
+            face_box=match.face_box if match else None, turned_degrees=(match.detail or {}).get("turned_degrees", 0) if match else 0,
         )
 
     def frame_view(self, request, task_id, frame_id):
@@ -434,7 +436,8 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
         if photo is None:
             raise Http404
         return biometric_images.serve(
-            request, file=photo.image, client=task.client, object_type=BiometricKind.REFERENCE_PHOTO, object_id=photo.pk, task=task
+            request, file=photo.image, client=task.client, object_type=BiometricKind.REFERENCE_PHOTO, object_id=photo.pk, task=task,
+            face_box=photo.face_box,
         )
 
 

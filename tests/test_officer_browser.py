@@ -80,7 +80,7 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
     images = {}  # url -> status of every biometric image the browser fetched
 
     def record(response):
-        if re.search(r"/(selfie|reference/\d+)/$", response.url):
+        if re.search(r"/(selfie|reference/\d+)/(\?face=1)?$", response.url):
             images[response.url] = response.status
 
     page.on("response", record)
@@ -131,6 +131,8 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
     assert re.search(r"distance \d\.\d\d against threshold \d\.\d\d: not a match", page.locator("#decision-words").inner_text())
     assert "Your first look, before the figures: Yes, the same person" in page.locator("#blind-answer").inner_text()
     assert BlindAnswer.objects.get(task=task, officer=officer).answer == "yes"
+    for img in (page.locator("img#selfie"), page.locator("img.reference").first):
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=img.element_handle())
     assert "Map links are off" in page.locator("body").inner_text()  # (off by default: REPORTIN_MAP_URL)
     page.screenshot(path=artifacts / "02-task.png", full_page=True)
 

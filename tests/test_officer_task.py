@@ -63,8 +63,9 @@ def test_the_task_page_shows_what_the_officer_needs_to_decide(client, officer, c
     assert re.search(r"face \d+ px, (sharp|blurred), (well lit|too dark|overexposed)", text)
     # The selfie beside the reference photo, through the permission-checked views.
     body = response.content.decode()
-    assert f'src="{TASKS}{case["task"].pk}/selfie/"' in body
-    assert f'src="{TASKS}{case["task"].pk}/reference/{case["photo"].pk}/"' in body
+    # Faces cropped on the server, each a link to its whole picture.
+    assert f'<a href="{TASKS}{case["task"].pk}/selfie/"' in body and f'src="{TASKS}{case["task"].pk}/selfie/?face=1"' in body
+    assert f'src="{TASKS}{case["task"].pk}/reference/{case["photo"].pk}/?face=1"' in body
     # The fix: accuracy, distance to the permitted area, a map link.
     assert "accurate to 25 m; 0.0 km inside the edge of the permitted area" not in text  # not a made-up figure
     assert re.search(r"accurate to 25 m; [\d.]+ km inside the edge of the permitted area", text)
@@ -78,6 +79,29 @@ def test_the_task_page_shows_what_the_officer_needs_to_decide(client, officer, c
     assert "Address: “—” → “12 Queen St W, Toronto”" in text
     # Decisions offered to an officer of the region.
     assert 'value="assign_me"' in body and 'value="resolve"' in body and 'value="reassign"' not in body
+
+
+def test_the_faces_are_cropped_on_the_server_around_the_stored_face_box(client, officer, case):
+    from io import BytesIO
+
+    from PIL import Image
+
+    task, match, photo = case["task"], case["match"], case["photo"]
+    for url, box in ((f"{TASKS}{task.pk}/selfie/", match.face_box), (f"{TASKS}{task.pk}/reference/{photo.pk}/", photo.face_box)):
+        whole, face = client.get(url), client.get(url, {"face": "1"})
+        assert whole.status_code == face.status_code == 200
+        assert face["Content-Type"] == "image/jpeg" and face["Cache-Control"].startswith("no-store, private")
+        full, crop = Image.open(BytesIO(whole.content)), Image.open(BytesIO(face.content))
+        # The face with half its size around it (clipped at the edges), scaled to 480 px at most.
+        top, right, bottom, left = box
+        pad = round(max(bottom - top, right - left) * 0.5)
+        width = min(full.width, right + pad) - max(0, left - pad)
+        height = min(full.height, bottom + pad) - max(0, top - pad)
+        scale = min(1.0, 480 / max(width, height))
+        assert crop.size != full.size
+        assert crop.size == (pytest.approx(width * scale, abs=1), pytest.approx(height * scale, abs=1)), (crop.size, width, height)
+    # Each image served is recorded, the crops too (one record per image per visit is issue 17.7).
+    assert AccessRecord.objects.filter(task=task, viewer=officer).count() == 4
 
 
 def test_the_task_page_reads_a_fixed_number_of_queries(client, officer, case):
