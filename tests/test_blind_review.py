@@ -50,7 +50,7 @@ def test_the_photos_come_first_and_the_figures_after_the_officers_answer(client,
     page = client.get(f"{TASKS}{task.pk}/change/")
     body, text = page.content.decode(), text_of(page)
     # The photos and the question; neither the figures, nor the nearest reference, nor a decision.
-    assert f'src="{TASKS}{task.pk}/selfie/"' in body and f'src="{TASKS}{task.pk}/reference/{case["photo"].pk}/"' in body
+    assert f'src="{TASKS}{task.pk}/selfie/?face=1"' in body and f'src="{TASKS}{task.pk}/reference/{case["photo"].pk}/?face=1"' in body
     assert "Same person?" in text and 'name="answer"' in body
     assert figures_words(match) not in text and "against threshold" not in text and "nearest" not in text
     assert 'value="resolve"' not in body and 'value="escalate"' not in body
@@ -154,3 +154,11 @@ def test_the_accountability_figures_compare_first_looks_with_the_matcher_and_the
 def test_a_period_without_first_looks_has_no_cases():
     report = accountability.figures(start=date(2026, 3, 2), end=date(2026, 3, 8))
     assert report.total.rates["blind_disagree"].rate is None and report.total.rates["blind_changed"].rate is None
+
+
+def test_the_question_speaks_french_to_a_french_browser(client, officer):
+    task = face_task()["task"]
+    response = client.get(f"{TASKS}{task.pk}/change/", HTTP_ACCEPT_LANGUAGE="fr")
+    page = text_of(response)
+    assert "Même personne ?" in page and "Oui, la même personne" in page and "Je ne peux pas le dire" in page
+    assert 'value="Enregistrer ma réponse et afficher la comparaison"' in response.content.decode()
