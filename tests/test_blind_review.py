@@ -162,3 +162,12 @@ def test_the_question_speaks_french_to_a_french_browser(client, officer):
     page = text_of(response)
     assert "Même personne ?" in page and "Oui, la même personne" in page and "Je ne peux pas le dire" in page
     assert 'value="Enregistrer ma réponse et afficher la comparaison"' in response.content.decode()
+
+
+def test_a_misspelt_reason_in_the_setting_fails_the_system_check(settings):
+    from reportin.apps import check_blind_review_reasons
+
+    assert check_blind_review_reasons() == []
+    settings.REPORTIN_BLIND_REVIEW_REASONS = ["face_non_match", "face_nonmatch"]
+    (error,) = check_blind_review_reasons()
+    assert error.id == "reportin.E001" and "face_nonmatch" in error.msg
