@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "backoffice.middleware.StaffSessionMiddleware",
+    "backoffice.middleware.StaffTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "reportin.api.middleware.RequestLogMiddleware",
@@ -384,6 +385,11 @@ REPORTIN_IMAGE_MAX_PIXELS = env_int("REPORTIN_IMAGE_MAX_PIXELS", 40_000_000, min
 # e.g. https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=15/{lat}/{lon} or the
 # agency's own map server. Empty (the default): no link, as following it sends a person's
 # position to that site (issue 14.14).
+# Tasks of these reasons open with a blind first look (issue 17.4): the officer sees the photos
+# and answers "same person?" before the face comparison's distance and threshold are shown, so
+# that the first judgement is not anchored on the machine's (the accountability report compares
+# the two). Empty: the figures are shown at once.
+REPORTIN_BLIND_REVIEW_REASONS = env_list("REPORTIN_BLIND_REVIEW_REASONS", ["face_non_match", "liveness_failed"])
 REPORTIN_MAP_URL = env_str("REPORTIN_MAP_URL", "")
 if REPORTIN_MAP_URL and (
     not REPORTIN_MAP_URL.startswith("https://") or "{lat}" not in REPORTIN_MAP_URL or "{lon}" not in REPORTIN_MAP_URL

@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from enforcement import activation_locks, biometric_images, condition_words, roles, schedule, selectors, services, slip
+from enforcement import activation_locks, biometric_images, condition_words, roles, schedule, selectors, services, slip, times
 from enforcement.errors import DomainError
 from enforcement.models import (
     ActivationCode,
@@ -691,12 +691,26 @@ class ExcuseForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
 
 
+def client_time_column(field: str, description):
+    """A list column of a client's record: its time `field` in the client's local zone, named
+    (enforcement.times). The list selects `client__region`."""
+
+    @admin.display(description=description, ordering=field)
+    def column(obj):
+        return times.shown(getattr(obj, field), times.client_zone(obj.client))
+
+    return column
+
+
 @admin.register(ReportingWindow)
 class ReportingWindowAdmin(ScopedReadOnlyAdmin):
-    list_display = ["client", "opens_at", "closes_at", "deadline_at", "status", "satisfied_by_checkin_id"]
+    list_display = [
+        "client", client_time_column("opens_at", _("opens (client's time)")), client_time_column("closes_at", _("closes")),
+        client_time_column("deadline_at", _("deadline")), "status", "satisfied_by_checkin_id",
+    ]
     list_filter = ["status", "client__region"]
     search_fields = CLIENT_SEARCH
-    list_select_related = ["client"]
+    list_select_related = ["client__region"]
     date_hierarchy = "opens_at"
     actions = ["excuse"]
 

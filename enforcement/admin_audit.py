@@ -23,7 +23,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from enforcement import exports, roles
+from enforcement import exports, roles, times
 from enforcement.models import (
     AccessRecord,
     AuditEvent,
@@ -310,10 +310,10 @@ class AccessRecordAdmin(AuditListAdmin):
 def _escalation_line(escalation: Escalation) -> str:
     line = (
         f"{escalation.get_kind_display()}: {escalation.get_status_display()}; "
-        f"proposed by {_who(escalation.proposed_by)} {escalation.proposed_at:%Y-%m-%d %H:%M} UTC ({escalation.reason})"
+        f"proposed by {_who(escalation.proposed_by)} {times.shown(escalation.proposed_at)} ({escalation.reason})"
     )
     if escalation.decided_by_id:
-        line += f"; signed off by {_who(escalation.decided_by)} {escalation.decided_at:%Y-%m-%d %H:%M} UTC"
+        line += f"; signed off by {_who(escalation.decided_by)} {times.shown(escalation.decided_at)}"
         if escalation.decision_note:
             line += f" ({escalation.decision_note})"
     return line

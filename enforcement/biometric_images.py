@@ -18,7 +18,12 @@ def may_view(user, client: Client) -> bool:
     return user.is_active and user.is_staff and user.has_perm(VIEW_BIOMETRICS) and roles.may_see_region(user, client.region_id)
 
 
-def serve(request, *, file, client: Client, object_type: str, object_id: int, task: InvestigationTask | None = None) -> HttpResponse:
+def serve(
+    request, *, file, client: Client, object_type: str, object_id: int, task: InvestigationTask | None = None,
+    face_box=None, turned_degrees: int = 0,
+) -> HttpResponse:
+    """The image; with `?face=1` and a known `face_box`, a crop of the face (made here from the
+    decrypted image, so that the page can show faces at a size a person can judge)."""
     if not (request.user.is_active and request.user.is_staff and request.user.has_perm(VIEW_BIOMETRICS)):
         raise PermissionDenied
     if not roles.may_see_region(request.user, client.region_id):
@@ -45,6 +50,11 @@ def serve(request, *, file, client: Client, object_type: str, object_id: int, ta
     )
     # Stored copies are clean JPEGs (biometrics.images.stored_copy), except a selfie the worker
     # has not turned into one yet: it is kept as uploaded, metadata stripped.
+    if face_box and request.GET.get("face") == "1":
+        try:
+            data = images.face_crop(data, face_box, turned_degrees=turned_degrees)
+        except images.ImageRejected:
+            pass  # the whole image, as stored
     kind = images.sniff_format(data)
     response = HttpResponse(data, content_type=_CONTENT_TYPES.get(kind, "application/octet-stream"))
     response["Cache-Control"] = "no-store, private"

@@ -885,6 +885,31 @@ class Escalation(models.Model):
         permissions = [("approve_escalation", "Can sign off escalations proposed by others")]
 
 
+class SamePerson(models.TextChoices):
+    YES = "yes", _("Yes, the same person")
+    NO = "no", _("No, not the same person")
+    CANT_TELL = "cant_tell", _("I can't tell")
+
+
+class BlindAnswer(models.Model):
+    """An officer's answer to "same person?" from the photos alone, given before the face
+    comparison's figures are shown (settings.REPORTIN_BLIND_REVIEW_REASONS). The accountability
+    report compares it with the matcher's decision and with the officer's final decision."""
+
+    task = models.ForeignKey(InvestigationTask, on_delete=models.PROTECT, related_name="blind_answers")
+    officer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    answer = models.CharField(_("same person?"), max_length=16, choices=SamePerson.choices)
+    answered_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("blind answer")
+        verbose_name_plural = _("blind answers")
+        constraints = [
+            # A first look is given once: a second answer would be given after seeing the score.
+            models.UniqueConstraint(fields=["task", "officer"], name="blindanswer_one_per_task_officer"),
+        ]
+
+
 # --- Notifications --------------------------------------------------------------------------
 
 

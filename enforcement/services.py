@@ -33,6 +33,7 @@ from enforcement.models import (
     WINDOW_STATUS_TRANSITIONS,
     AccessRecord,
     ActivationCode,
+    BlindAnswer,
     CaseStatus,
     CircumstanceChange,
     CircumstanceField,
@@ -61,6 +62,7 @@ from enforcement.models import (
     ReportingCondition,
     ReportingMethod,
     ReportingWindow,
+    SamePerson,
     SweepMark,
     TaskNote,
     TaskPriority,
@@ -1544,6 +1546,32 @@ def task_assign(*, task: InvestigationTask, assignee: User, by: User, now: datet
         details={"from": previous.get_username() if previous else None, "to": assignee.get_username()}, now=now,
     )
     return locked
+
+
+@transaction.atomic
+def task_blind_answer(*, task: InvestigationTask, officer: User, answer: str, now: datetime | None = None) -> BlindAnswer:
+    """Record an officer's first look at a check-in's photos ("same person?"), given before the
+    face comparison's figures are shown: once per officer and task, while the task is open."""
+    now = now or timezone.now()
+    if answer not in SamePerson.values:
+        message = _("Say whether it is the same person, or that you can't tell.")
+        raise DomainError(message, code="answer_required", fields={"answer": message})
+    locked = _task_lock(task)
+    _require_region(officer, locked)
+    if locked.checkin_id is None:
+        raise DomainError(_("Only a task about a check-in has photos to compare."), code="no_photos")
+    if locked.status == TaskStatus.RESOLVED:
+        raise Conflict(_("This task is resolved."), code="task_resolved")
+    try:
+        with transaction.atomic():
+            row = BlindAnswer.objects.create(task=locked, officer=officer, answer=answer, answered_at=now)
+    except IntegrityError:
+        raise Conflict(_("You have already given your first look at this task."), code="blind_answer_given") from None
+    audit_record(
+        actor=officer, action="task.blind_answer", obj=locked, client=locked.client,
+        details={"reason": locked.reason, "answer": answer}, now=now,
+    )
+    return row
 
 
 @transaction.atomic

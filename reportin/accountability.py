@@ -15,7 +15,14 @@ checked by hand:
   resolved as "identity not confirmed", over those resolved;
 - missed-report rate: windows whose deadline fell in the period and that ended missed, over
   those that ended missed, reported or satisfied (excused windows and windows still open are
-  left out).
+  left out);
+- first look against the matcher: officers' blind answers ("same person?" before the figures,
+  issue 17.4) on the period's check-ins that contradict the face comparison ("yes" to a
+  non-match, "no" to a match), over the yes/no answers to a match or a non-match ("can't tell"
+  and other outcomes are left out);
+- decision changed after the score: resolved tasks whose resolving officer had answered yes or
+  no blind and then decided the other way (identity confirmed after "no", not confirmed after
+  "yes"), over those resolved with an identity decision.
 
 A rate over fewer than REPORTIN_REPORT_MIN_GROUP cases is marked too small to judge: its
 interval is shown, but no conclusion should be drawn from it.
@@ -27,12 +34,22 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 
 from biometrics.evaluation import wilson
-from enforcement.models import InvestigationTask, Region, ReportingWindow, TaskReason, TaskResolution, TaskStatus, WindowStatus
-from reportin.models import CheckIn, FaceDecision, FigureRollup, FigureSource, RollupDay
+from enforcement.models import (
+    BlindAnswer,
+    InvestigationTask,
+    Region,
+    ReportingWindow,
+    SamePerson,
+    TaskReason,
+    TaskResolution,
+    TaskStatus,
+    WindowStatus,
+)
+from reportin.models import CheckIn, FaceDecision, FaceMatch, FigureRollup, FigureSource, RollupDay
 
 NOT_SCORED = "not_scored"
 OUTCOMES = [*FaceDecision.values, NOT_SCORED]
@@ -48,7 +65,14 @@ RATES = [
     ("override", "Officer override of non-matches", "resolved non-match tasks"),
     ("false_match", "False matches in the quality sample", "resolved sample reviews"),
     ("missed", "Missed-report rate", "settled windows"),
+    ("blind_disagree", "Officers' first look against the matcher", "yes/no first looks at a match or non-match"),
+    ("blind_changed", "Decision changed after seeing the score", "identity decisions after a yes/no first look"),
 ]
+# A first look and what agrees with it: the matcher's decision, then the final resolution.
+_AGREES = {
+    SamePerson.YES: (FaceDecision.MATCH, TaskResolution.IDENTITY_CONFIRMED),
+    SamePerson.NO: (FaceDecision.NON_MATCH, TaskResolution.IDENTITY_NOT_CONFIRMED),
+}
 
 
 @dataclass
@@ -193,6 +217,7 @@ def counted(*, start: date, end: date) -> list[FigureCount]:
         )
         for r in reviews.values("day", *client, "reason", "resolution").annotate(n=Count("pk"))
     ]
+    rows += _first_looks(checkins)
     windows = ReportingWindow.objects.filter(deadline_at__gte=since, deadline_at__lt=until, status__in=SETTLED_WINDOWS)
     rows += [
         FigureCount(
@@ -202,6 +227,39 @@ def counted(*, start: date, end: date) -> list[FigureCount]:
         .values("day", *client, "status")
         .annotate(n=Count("pk"))
     ]
+    return rows
+
+
+def _first_looks(checkins) -> list[FigureCount]:
+    """Officers' blind answers on these check-ins, as counts of `look:agree`/`look:disagree`
+    (the answer against the matcher's match or non-match) and `decided:same`/`decided:changed`
+    (the answering officer's own final identity decision against their answer)."""
+    received = Subquery(CheckIn.objects.filter(pk=OuterRef("task__checkin_id")).values("received_at")[:1])
+    answers = (
+        BlindAnswer.objects.filter(task__checkin_id__in=checkins.values("pk"), answer__in=list(_AGREES))
+        .annotate(
+            day=TruncDate(received, tzinfo=UTC),
+            decision=Subquery(FaceMatch.objects.filter(checkin_id=OuterRef("task__checkin_id")).values("decision")[:1]),
+            # The final decision counts when the officer who answered blind made it.
+            final=Subquery(
+                InvestigationTask.objects.filter(pk=OuterRef("task_id"), status=TaskStatus.RESOLVED, resolved_by_id=OuterRef("officer_id"))
+                .filter(Q(resolution__in=[r for _, r in _AGREES.values()]))
+                .values("resolution")[:1]
+            ),
+        )
+        .values("day", "task__client__region_id", "task__client__country_of_citizenship", "answer", "decision", "final")
+        .annotate(n=Count("pk"))
+    )
+    rows = []
+    for r in answers:
+        decision, resolution = _AGREES[r["answer"]]
+        where = (r["day"], r["task__client__region_id"], r["task__client__country_of_citizenship"])
+        if r["decision"] in (FaceDecision.MATCH, FaceDecision.NON_MATCH):
+            outcome = "look:agree" if r["decision"] == decision else "look:disagree"
+            rows.append(FigureCount(FigureSource.BLIND, *where, outcome, "", r["n"]))
+        if r["final"]:
+            outcome = "decided:same" if r["final"] == resolution else "decided:changed"
+            rows.append(FigureCount(FigureSource.BLIND, *where, outcome, "", r["n"]))
     return rows
 
 
@@ -262,6 +320,7 @@ def figures(*, start: date, end: date, min_group: int | None = None) -> Figures:
         groups: dict = {}
         reviews: dict = defaultdict(lambda: defaultdict(int))
         settled: dict = defaultdict(lambda: defaultdict(int))
+        blind: dict = defaultdict(lambda: defaultdict(int))
         for row in rows:
             key = key_of(row)
             g = groups.get(key)
@@ -273,10 +332,12 @@ def figures(*, start: date, end: date, min_group: int | None = None) -> Figures:
             elif row.source == FigureSource.REVIEW:
                 reason, _, resolution = row.outcome.partition(":")
                 reviews[key][(reason, resolution)] += row.n
+            elif row.source == FigureSource.BLIND:
+                blind[key][row.outcome] += row.n
             else:
                 settled[key][row.outcome] += row.n
         for key, g in groups.items():
-            review, window = reviews[key], settled[key]
+            review, window, looks = reviews[key], settled[key], blind[key]
             non_matches = sum(n for (reason, _), n in review.items() if reason == TaskReason.FACE_NON_MATCH)
             samples = sum(n for (reason, _), n in review.items() if reason == TaskReason.QUALITY_SAMPLE)
             counts = {
@@ -286,6 +347,8 @@ def figures(*, start: date, end: date, min_group: int | None = None) -> Figures:
                 "override": (review[(TaskReason.FACE_NON_MATCH, TaskResolution.IDENTITY_CONFIRMED)], non_matches),
                 "false_match": (review[(TaskReason.QUALITY_SAMPLE, TaskResolution.IDENTITY_NOT_CONFIRMED)], samples),
                 "missed": (window[WindowStatus.MISSED], sum(window.values())),
+                "blind_disagree": (looks["look:disagree"], looks["look:agree"] + looks["look:disagree"]),
+                "blind_changed": (looks["decided:changed"], looks["decided:same"] + looks["decided:changed"]),
             }
             g.rates = {name: Rate.of_counts(k, n, min_group=min_group) for name, (k, n) in counts.items()}
         return groups
@@ -394,9 +457,12 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
     groups = [report.total, *sorted(largest, key=lambda g: g.name)]
 
     height = max(3.0, 0.35 * len(groups) + 1.2)
-    fig = Figure(figsize=(15, height * 2), dpi=100, layout="constrained")
+    rows = -(-len(RATES) // 3)  # three panels a row
+    fig = Figure(figsize=(15, height * rows), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(2, 3, sharey=True)
+    axes = fig.subplots(rows, 3, sharey=True, squeeze=False)
+    for ax in axes.flat[len(RATES):]:
+        ax.set_visible(False)
     names = [g.name for g in groups]
     positions = list(range(len(groups)))[::-1]
     for ax, (key, title, denominator) in zip(axes.flat, RATES):

@@ -8,7 +8,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from enforcement import biometric_images
-from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin, ScopedReadOnlyAdmin
+from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin, ScopedReadOnlyAdmin, client_time_column
 from enforcement.models import BiometricKind
 from reportin import (
     admin_tasks,  # noqa: F401  (registers the triage queue)
@@ -63,10 +63,13 @@ class FaceMatchInline(admin.StackedInline):
 
 @admin.register(CheckIn)
 class CheckInAdmin(ScopedReadOnlyAdmin):
-    list_display = ["id", "client", "status", "window", "location_result", "captured_at", "received_at"]
+    list_display = [
+        "id", "client", "status", "window", "location_result",
+        client_time_column("captured_at", _("captured (client's time)")), client_time_column("received_at", _("received")),
+    ]
     list_filter = ["status", "location_result", "client__region"]
     search_fields = CLIENT_SEARCH
-    list_select_related = ["client", "window"]
+    list_select_related = ["client__region", "window"]
     exclude = ["selfie", "request_fingerprint", "idempotency_key"]
     date_hierarchy = "received_at"
     inlines = [FaceMatchInline]

@@ -15,6 +15,7 @@ It is registered from reportin because the task page shows reportin's check-ins 
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
@@ -26,23 +27,25 @@ from django.utils.html import format_html
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
-from enforcement import biometric_images, csvfile, roles
+from enforcement import biometric_images, csvfile, roles, times
 from enforcement import services as enforcement_services
 from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin
 from enforcement.errors import DomainError
 from enforcement.models import (
     BiometricKind,
+    BlindAnswer,
     EscalationKind,
     EscalationStatus,
     InvestigationTask,
     ReferencePhoto,
+    SamePerson,
     TaskReason,
     TaskResolution,
     TaskStatus,
     User,
 )
 from reportin import services, triage
-from reportin.models import CheckIn, LivenessFrame
+from reportin.models import CheckIn, FaceMatch, LivenessFrame
 
 UNRESOLVED = "unresolved"
 
@@ -157,6 +160,10 @@ class EscalateForm(forms.Form):
     reason = forms.CharField(label=_("Why"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
 
 
+class BlindAnswerForm(forms.Form):
+    answer = forms.ChoiceField(label=_("Same person?"), choices=SamePerson.choices, widget=forms.RadioSelect)
+
+
 class SignOffForm(forms.Form):
     escalation = forms.IntegerField(widget=forms.HiddenInput)
     # Radio buttons with none chosen: an adverse step is approved by a choice, never by default.
@@ -216,13 +223,16 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
 
     @admin.display(description=_("age"), ordering="created_at")
     def age(self, task):
-        return _short_duration(timezone.now() - task.created_at)
+        return format_html(
+            '<span title="{}">{}</span>', gettext("opened %(when)s") % {"when": times.shown(task.created_at, _task_zone(task))},
+            _short_duration(timezone.now() - task.created_at),
+        )
 
     @admin.display(description=_("due"), ordering="due_by")
     def due(self, task):
         if task.status != TaskStatus.RESOLVED and task.due_by < timezone.now():
             return format_html('<strong class="past-due">{}</strong>', gettext("past due"))
-        return timezone.localtime(task.due_by).strftime("%Y-%m-%d %H:%M")
+        return times.shown(task.due_by, _task_zone(task))
 
     # --- the queue
 
@@ -300,11 +310,14 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
         can_change = self.has_change_permission(request, task) and task.status != TaskStatus.RESOLVED
         user = request.user
         pending = [e for e in page.escalations if e.status == EscalationStatus.PROPOSED]
+        blind_pending, blind_answer = blind_look(task, user)
+        blind_pending = blind_pending and can_change
         forms_ = {
             "resolve_form": ResolveForm(task=task),
             "reassign_form": ReassignForm(task=task) if roles.is_supervisor(user) else None,
             "escalate_form": EscalateForm() if not pending else None,
             "signoff_form": SignOffForm(initial={"escalation": pending[0].pk}) if pending else None,
+            "blind_form": BlindAnswerForm() if blind_pending else None,
             **(forms_override or {}),
         }
         context = {
@@ -317,11 +330,13 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
             "has_view_permission": True,
             "can_change": can_change,
             "may_view_images": biometric_images.may_view(user, task.client),
+            "blind_pending": blind_pending,
+            "blind_answer": blind_answer,
             "can_assign_me": can_change and task.assignee_id != user.pk and (task.assignee_id is None or roles.is_supervisor(user)),
             "pending_escalation": pending[0] if pending else None,
             "can_sign_off": bool(pending) and roles.is_supervisor(user) and user.has_perm("enforcement.approve_escalation")
             and pending[0].proposed_by_id != user.pk,
-            "local_now": timezone.now().astimezone(triage.ZoneInfo(page.time_zone)).replace(tzinfo=None),
+            "now": timezone.now(),
             **forms_,
         }
         return TemplateResponse(request, "admin/enforcement/investigationtask/task.html", context)
@@ -335,6 +350,9 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
         op = request.POST.get("op")
         user = request.user
         here = reverse("admin:enforcement_investigationtask_change", args=[task.pk])
+        if op in ("resolve", "escalate") and blind_look(task, user)[0]:
+            messages.error(request, gettext("Answer “Same person?” from the photos first."))
+            return HttpResponseRedirect(here)
         try:
             if op == "assign_me":
                 enforcement_services.task_assign(task=task, assignee=user, by=user)
@@ -359,6 +377,12 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
                     gettext("Task %(id)d resolved: %(resolution)s.") % {"id": task.pk, "resolution": TaskResolution(form.cleaned_data["resolution"]).label},
                 )
                 return HttpResponseRedirect(reverse("admin:enforcement_investigationtask_changelist"))
+            if op == "blind":
+                form = BlindAnswerForm(request.POST)
+                if not form.is_valid():
+                    return self._render_task(request, task, forms_override={"blind_form": form})
+                enforcement_services.task_blind_answer(task=task, officer=user, answer=form.cleaned_data["answer"])
+                return HttpResponseRedirect(here)
             if op == "escalate":
                 form = EscalateForm(request.POST)
                 if not form.is_valid():
@@ -393,8 +417,10 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
         checkin = CheckIn.objects.filter(pk=task.checkin_id, client_id=task.client_id).first() if task.checkin_id else None
         if checkin is None:
             raise Http404
+        match = FaceMatch.objects.filter(checkin_id=checkin.pk).only("face_box", "detail").first()
         return biometric_images.serve(
-            request, file=checkin.selfie, client=task.client, object_type=BiometricKind.SELFIE, object_id=checkin.pk, task=task
+            request, file=checkin.selfie, client=task.client, object_type=BiometricKind.SELFIE, object_id=checkin.pk, task=task,
+            face_box=match.face_box if match else None, turned_degrees=(match.detail or {}).get("turned_degrees", 0) if match else 0,
         )
 
     def frame_view(self, request, task_id, frame_id):
@@ -412,8 +438,28 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
         if photo is None:
             raise Http404
         return biometric_images.serve(
-            request, file=photo.image, client=task.client, object_type=BiometricKind.REFERENCE_PHOTO, object_id=photo.pk, task=task
+            request, file=photo.image, client=task.client, object_type=BiometricKind.REFERENCE_PHOTO, object_id=photo.pk, task=task,
+            face_box=photo.face_box,
         )
+
+
+def _task_zone(task: InvestigationTask) -> str:
+    # The client's local zone; the task's region is the client's, already joined by the queue.
+    return task.client.time_zone or task.region.time_zone
+
+
+def blind_look(task: InvestigationTask, user) -> tuple[bool, BlindAnswer | None]:
+    """Whether `user` still owes the task's blind first look (issue 17.4: the photos and "same
+    person?" before the comparison's figures, for settings.REPORTIN_BLIND_REVIEW_REASONS), and
+    their answer if given."""
+    if task.checkin_id is None:
+        return False, None
+    answer = BlindAnswer.objects.filter(task=task, officer=user).first()
+    pending = (
+        answer is None and task.status != TaskStatus.RESOLVED and task.reason in settings.REPORTIN_BLIND_REVIEW_REASONS
+        and biometric_images.may_view(user, task.client)
+    )
+    return pending, answer
 
 
 def region_name(region) -> str:

@@ -292,6 +292,7 @@ class FigureSource(models.TextChoices):
     CHECKIN = "checkin", _("check-ins by outcome")
     REVIEW = "review", _("resolved reviews")
     WINDOW = "window", _("settled windows")
+    BLIND = "blind", _("officers' first looks")
 
 
 class FigureRollup(models.Model):
@@ -302,7 +303,8 @@ class FigureRollup(models.Model):
 
     The day is the check-in's day of receipt (UTC) for check-ins and for the reviews of their
     tasks, and the deadline's day (UTC) for windows. `outcome` is the face decision (or
-    `not_scored`), `reason:resolution` for reviews, the window's status for windows."""
+    `not_scored`), `reason:resolution` for reviews, the window's status for windows, and
+    `look:agree|disagree` or `decided:same|changed` for officers' first looks (issue 17.4)."""
 
     day = models.DateField()
     source = models.CharField(max_length=8, choices=FigureSource.choices)

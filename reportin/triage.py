@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from biometrics import faces
 from enforcement import selectors as enforcement_selectors
+from enforcement import times
 from enforcement.models import (
     CircumstanceChange,
     InvestigationTask,
@@ -98,8 +99,7 @@ def location_words(checkin: CheckIn) -> str:
 
 @dataclass
 class TimelineEntry:
-    at: datetime
-    local: datetime  # naive, in the client's time zone (templates must not convert it)
+    at: datetime  # shown in the client's zone (page.time_zone) with `|zoned`
     kind: str  # "checkin" or "window"
     text: str
     status: str
@@ -172,15 +172,15 @@ def task_page(*, task: InvestigationTask) -> TaskPage:
     windows = list(ReportingWindow.objects.filter(client=client, opens_at__lte=task.created_at).order_by("-opens_at")[:TIMELINE_LENGTH])
     timeline = [
         TimelineEntry(
-            c.received_at, c.received_at.astimezone(tz).replace(tzinfo=None), "checkin",
+            c.received_at, "checkin",
             _("Check-in %(id)d") % {"id": c.pk}, c.get_status_display(), current=checkin is not None and c.pk == checkin.pk,
         )
         for c in checkins
     ] + [
         TimelineEntry(
-            w.opens_at, w.opens_at.astimezone(tz).replace(tzinfo=None), "window",
+            w.opens_at, "window",
             _("Window %(opens)s–%(closes)s") % {
-                "opens": w.opens_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"), "closes": w.closes_at.astimezone(tz).strftime("%H:%M"),
+                "opens": times.shown(w.opens_at, tz), "closes": w.closes_at.astimezone(tz).strftime("%H:%M"),
             },
             w.get_status_display(), current=task.window_id == w.pk or (checkin is not None and checkin.window_id == w.pk),
         )

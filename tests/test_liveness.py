@@ -359,6 +359,11 @@ def test_the_task_page_shows_the_frames_and_each_view_is_recorded(client, enroll
     task = InvestigationTask.objects.get(checkin_id=checkin.pk, reason="liveness_failed")
     officer = factories.staff("liveness-officer")
     factories.staff_login(client, officer)
+    # The blind first look (a liveness_failed task: REPORTIN_BLIND_REVIEW_REASONS) hides the
+    # challenge's verdict until answered.
+    page = client.get(f"/admin/enforcement/investigationtask/{task.pk}/change/")
+    assert "Same person?" in page.content.decode() and "flat picture" not in page.content.decode()
+    client.post(f"/admin/enforcement/investigationtask/{task.pk}/decide/", {"op": "blind", "answer": "cant_tell"})
     page = client.get(f"/admin/enforcement/investigationtask/{task.pk}/change/")
     assert page.status_code == 200
     body = page.content.decode()

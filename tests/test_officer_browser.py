@@ -19,7 +19,7 @@ import pytest
 from django.db import connections
 
 from backoffice import services as backoffice_services
-from enforcement.models import AccessRecord, InvestigationTask, ReportingWindow
+from enforcement.models import AccessRecord, BlindAnswer, InvestigationTask, ReportingWindow
 from reportin.models import CheckIn
 from tests import factories
 from tests.browser import CHROMIUM, require_chromium, screenshot_folder
@@ -80,7 +80,7 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
     images = {}  # url -> status of every biometric image the browser fetched
 
     def record(response):
-        if re.search(r"/(selfie|reference/\d+)/$", response.url):
+        if re.search(r"/(selfie|reference/\d+)/(\?face=1)?$", response.url):
             images[response.url] = response.status
 
     page.on("response", record)
@@ -106,10 +106,13 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
     assert "Face does not match: 1" in page.locator("#reason-counts").inner_text()
     page.screenshot(path=artifacts / "01-queue.png", full_page=True)
 
-    # --- The task page: both photos load, with the decision in plain words.
+    # --- The task page: both photos load, and first the question, without the figures (the
+    # blind first look, issue 17.4).
     row.get_by_role("link", name="Face does not match").click()
-    page.locator("#decision-words").wait_for()
-    assert re.search(r"distance \d\.\d\d against threshold \d\.\d\d: not a match", page.locator("#decision-words").inner_text())
+    blind = page.locator("#blind-form")
+    blind.wait_for()
+    assert page.locator("#decision-words").count() == 0 and page.locator("#resolve-form").count() == 0
+    assert "against threshold" not in page.locator("body").inner_text()
     selfie, reference = page.locator("img#selfie"), page.locator("img.reference")
     assert reference.count() == 1
     for img in (selfie, reference.first):
@@ -119,6 +122,17 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
         assert size[0] > 0 and size[1] > 0, size
     assert sorted(images.values()) == [200, 200], images
     assert AccessRecord.objects.filter(viewer=officer, task=task).count() == 2
+    page.screenshot(path=artifacts / "02-blind-look.png", full_page=True)
+    blind.get_by_label("Yes, the same person").check()
+    blind.get_by_role("button", name="Record my answer and show the comparison").click()
+
+    # --- Then the figures, below the photos, and the decision.
+    page.locator("#decision-words").wait_for()
+    assert re.search(r"distance \d\.\d\d against threshold \d\.\d\d: not a match", page.locator("#decision-words").inner_text())
+    assert "Your first look, before the figures: Yes, the same person" in page.locator("#blind-answer").inner_text()
+    assert BlindAnswer.objects.get(task=task, officer=officer).answer == "yes"
+    for img in (page.locator("img#selfie"), page.locator("img.reference").first):
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=img.element_handle())
     assert "Map links are off" in page.locator("body").inner_text()  # (off by default: REPORTIN_MAP_URL)
     page.screenshot(path=artifacts / "02-task.png", full_page=True)
 

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
 
-from enforcement import activation_locks
+from enforcement import activation_locks, times
 from enforcement.models import AuditEvent, Client, ConsentRecord, ReportingCondition
 from reportin import services as reportin_services
 from tests import factories, images
@@ -172,10 +172,11 @@ def test_the_client_page_shows_the_activation_lock_and_a_new_code_clears_it(clie
     for number in range(activation_locks.FREE_FAILURES[activation_locks.Scope.UCI] - 2):
         with pytest.raises(reportin_services.DomainError):
             reportin_services.device_activate(**wrong, client_address=f"198.51.100.{number % 5}", now=now)
-    until = timezone.localtime(now + timedelta(minutes=1), timezone.get_fixed_timezone(0)).strftime("%Y-%m-%d %H:%M")
+    # In the client's local zone, named (issue 17.8).
+    until = times.shown(now + timedelta(minutes=1), "America/Halifax")
     text = page_text(client.get(page))
     assert (
-        f"Activation is locked for this UCI from every address until {until} UTC, after 20 failed attempts from 5 addresses." in text
+        f"Activation is locked for this UCI from every address until {until}, after 20 failed attempts from 5 addresses." in text
     ), text[-1500:]
     assert "Issuing a new activation code clears the lock." in text
 

@@ -45,7 +45,14 @@ def decide(client, task, **data):
     return client.post(f"{TASKS}{task.pk}/decide/", data)
 
 
+def first_look(client, task, answer="yes"):
+    """The blind first look the face task's page asks for before its figures and decisions."""
+    assert decide(client, task, op="blind", answer=answer).status_code == 302
+
+
 def test_the_task_page_shows_what_the_officer_needs_to_decide(client, officer, case):
+    # The blind first look comes first (tests/test_blind_review.py), then the figures.
+    first_look(client, case["task"])
     response = client.get(f"{TASKS}{case['task'].pk}/change/")
     assert response.status_code == 200
     text = page_text(response)
@@ -56,8 +63,9 @@ def test_the_task_page_shows_what_the_officer_needs_to_decide(client, officer, c
     assert re.search(r"face \d+ px, (sharp|blurred), (well lit|too dark|overexposed)", text)
     # The selfie beside the reference photo, through the permission-checked views.
     body = response.content.decode()
-    assert f'src="{TASKS}{case["task"].pk}/selfie/"' in body
-    assert f'src="{TASKS}{case["task"].pk}/reference/{case["photo"].pk}/"' in body
+    # Faces cropped on the server, each a link to its whole picture.
+    assert f'<a href="{TASKS}{case["task"].pk}/selfie/"' in body and f'src="{TASKS}{case["task"].pk}/selfie/?face=1"' in body
+    assert f'src="{TASKS}{case["task"].pk}/reference/{case["photo"].pk}/?face=1"' in body
     # The fix: accuracy, distance to the permitted area, a map link.
     assert "accurate to 25 m; 0.0 km inside the edge of the permitted area" not in text  # not a made-up figure
     assert re.search(r"accurate to 25 m; [\d.]+ km inside the edge of the permitted area", text)
@@ -71,6 +79,29 @@ def test_the_task_page_shows_what_the_officer_needs_to_decide(client, officer, c
     assert "Address: “—” → “12 Queen St W, Toronto”" in text
     # Decisions offered to an officer of the region.
     assert 'value="assign_me"' in body and 'value="resolve"' in body and 'value="reassign"' not in body
+
+
+def test_the_faces_are_cropped_on_the_server_around_the_stored_face_box(client, officer, case):
+    from io import BytesIO
+
+    from PIL import Image
+
+    task, match, photo = case["task"], case["match"], case["photo"]
+    for url, box in ((f"{TASKS}{task.pk}/selfie/", match.face_box), (f"{TASKS}{task.pk}/reference/{photo.pk}/", photo.face_box)):
+        whole, face = client.get(url), client.get(url, {"face": "1"})
+        assert whole.status_code == face.status_code == 200
+        assert face["Content-Type"] == "image/jpeg" and face["Cache-Control"].startswith("no-store, private")
+        full, crop = Image.open(BytesIO(whole.content)), Image.open(BytesIO(face.content))
+        # The face with half its size around it (clipped at the edges), scaled to 480 px at most.
+        top, right, bottom, left = box
+        pad = round(max(bottom - top, right - left) * 0.5)
+        width = min(full.width, right + pad) - max(0, left - pad)
+        height = min(full.height, bottom + pad) - max(0, top - pad)
+        scale = min(1.0, 480 / max(width, height))
+        assert crop.size != full.size
+        assert crop.size == (pytest.approx(width * scale, abs=1), pytest.approx(height * scale, abs=1)), (crop.size, width, height)
+    # Each image served is recorded, the crops too (one record per image per visit is issue 17.7).
+    assert AccessRecord.objects.filter(task=task, viewer=officer).count() == 4
 
 
 def test_the_task_page_reads_a_fixed_number_of_queries(client, officer, case):
@@ -107,6 +138,7 @@ def test_the_decision_in_plain_words(match_fields, expected):
 
 def test_assign_to_me_then_resolve_identity_confirmed_verifies_the_checkin_and_satisfies_its_window(client, officer, case):
     task = case["task"]
+    first_look(client, task)
     assert decide(client, task, op="assign_me").status_code == 302
     task.refresh_from_db()
     assert (task.status, task.assignee) == ("in_progress", officer)
@@ -126,7 +158,7 @@ def test_assign_to_me_then_resolve_identity_confirmed_verifies_the_checkin_and_s
     # (Sign-in events, "staff.*", are the officer's too.)
     actions = list(AuditEvent.objects.filter(actor=officer).exclude(action__startswith="staff.").order_by("seq").values_list("action", flat=True))
     # The confirmed selfie (new haircut) joins the client's recent references (issue 15.4).
-    assert actions == ["task.assign", "task.resolve", "checkin.review", "recent_reference.add"]
+    assert actions == ["task.blind_answer", "task.assign", "task.resolve", "checkin.review", "recent_reference.add"]
     resolve = AuditEvent.objects.get(action="task.resolve")
     assert resolve.details == {"reason": "face_non_match", "resolution": "identity_confirmed", "note": task.resolution_note}
     # It has left the open queue.
@@ -134,6 +166,7 @@ def test_assign_to_me_then_resolve_identity_confirmed_verifies_the_checkin_and_s
 
 
 def test_identity_not_confirmed_rejects_the_checkin_and_the_window_is_missed(client, officer, case):
+    first_look(client, case["task"], "no")
     decide(client, case["task"], op="resolve", resolution="identity_not_confirmed", note="Not the client: different person.")
     assert CheckIn.objects.get(pk=case["checkin"].pk).status == "rejected"
     assert ReportingWindow.objects.get(pk=case["window"].pk).status == "missed"
@@ -160,6 +193,7 @@ def test_only_a_supervisor_reassigns(client, officer, case):
     decide(client, task, op="resolve", resolution="false_alarm", note="mine now")
     assert InvestigationTask.objects.get(pk=task.pk).status == "in_progress"
     factories.staff_login(client, supervisor)
+    first_look(client, task)
     page = client.get(f"{TASKS}{task.pk}/change/").content.decode()
     assert 'value="reassign"' in page
     assert decide(client, task, op="reassign", assignee=officer.pk).status_code == 302
@@ -176,6 +210,7 @@ def test_only_a_supervisor_reassigns(client, officer, case):
 def test_an_escalation_needs_a_second_supervisors_sign_off(client, officer, case):
     task = case["task"]
     supervisor, other_supervisor = factories.staff("sup-a", role="Supervisor"), factories.staff("sup-b", role="Supervisor")
+    first_look(client, task)
     assert decide(client, task, op="escalate", kind="warrant_recommendation", reason="Three misses, not at the address.").status_code == 302
     escalation = Escalation.objects.get(task=task)
     assert (escalation.status, escalation.proposed_by) == ("proposed", officer)
@@ -193,6 +228,7 @@ def test_an_escalation_needs_a_second_supervisors_sign_off(client, officer, case
         Escalation.objects.filter(pk=own.pk).update(status="approved", decided_by=supervisor, decided_at=timezone.now())
     # Another supervisor signs it off: the task is resolved as escalated, every step audited.
     factories.staff_login(client, other_supervisor)
+    first_look(client, task)
     page = client.get(f"{TASKS}{task.pk}/change/").content.decode()
     assert 'value="sign_off"' in page
     assert decide(client, task, op="sign_off", escalation=own.pk, approve="yes", note="Agreed.").status_code == 302
@@ -217,6 +253,7 @@ def test_every_image_on_the_page_is_served_and_recorded(client, officer, case):
 
 
 def test_a_resolved_task_shows_its_decision_and_offers_no_more(client, officer, case):
+    first_look(client, case["task"], "cant_tell")
     decide(client, case["task"], op="resolve", resolution="false_alarm", note="Twin brother, known.")
     text = page_text(client.get(f"{TASKS}{case['task'].pk}/change/"))
     assert "Resolved — False alarm" in text and "Twin brother, known." in text
@@ -226,6 +263,7 @@ def test_a_resolved_task_shows_its_decision_and_offers_no_more(client, officer, 
 def test_the_queue_and_the_task_page_speak_french_to_a_french_browser(client, officer, case):
     queue = page_text(client.get(TASKS, HTTP_ACCEPT_LANGUAGE="fr"))
     assert "File de tri — Région du grand Toronto" in queue and "1 tâche ouverte" in queue
+    first_look(client, case["task"])
     page = page_text(client.get(f"{TASKS}{case['task'].pk}/change/", HTTP_ACCEPT_LANGUAGE="fr"))
     match = case["match"]
     assert f"distance {match.best_distance:.2f} pour un seuil de {match.threshold:.2f} : pas de correspondance" in page.replace(
