@@ -42,6 +42,7 @@ from enforcement.models import (
     User,
 )
 from reportin import services, triage
+from reportin.admin_messages import MessageForm, TaskMessagesAdmin
 from reportin.models import CheckIn, LivenessFrame
 
 UNRESOLVED = "unresolved"
@@ -169,7 +170,7 @@ class SignOffForm(forms.Form):
 
 
 @admin.register(InvestigationTask)
-class InvestigationTaskAdmin(RegionScopedAdmin):
+class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
     list_display = ["priority_label", "reason_label", "client_label", "region_label", "status", "assignee", "age", "due"]
     list_display_links = ["reason_label"]
     list_filter = [
@@ -269,7 +270,7 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
             path("<int:task_id>/reference/<int:photo_id>/", view(self.reference_view), name="enforcement_investigationtask_reference"),
             path("<int:task_id>/decide/", view(self.decide_view), name="enforcement_investigationtask_decide"),
         ]
-        return own + super().get_urls()
+        return own + self.message_urls() + super().get_urls()
 
     def _task(self, request, task_id) -> InvestigationTask:
         """The task if the user may see it: 404 if there is no such task, 403 if it belongs to
@@ -320,6 +321,7 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
             "can_sign_off": bool(pending) and roles.is_supervisor(user) and user.has_perm("enforcement.approve_escalation")
             and pending[0].proposed_by_id != user.pk,
             "local_now": timezone.now().astimezone(triage.ZoneInfo(page.time_zone)).replace(tzinfo=None),
+            "message_form": MessageForm() if self.has_change_permission(request, task) and not roles.is_auditor(user) else None,
             **forms_,
         }
         return TemplateResponse(request, "admin/enforcement/investigationtask/task.html", context)
