@@ -35,6 +35,7 @@ from enforcement.models import (
     Escalation,
     ExportJob,
     InvestigationTask,
+    Message,
     Notice,
     Notification,
     NotificationStatus,
@@ -354,6 +355,7 @@ def client_records(client: Client) -> dict[str, models.QuerySet]:
         ActivationCode.objects.filter(client=client),
         Notification.objects.filter(client=client),
         Notice.objects.filter(client=client),
+        Message.objects.filter(client=client),
         ContactChannel.objects.filter(client=client),
         tasks,
         TaskNote.objects.filter(task__in=tasks),
@@ -400,6 +402,9 @@ def client_export(*, client: Client, out, exported_by: str) -> dict[str, int]:
             elif isinstance(instance, LivenessFrame) and instance.image:
                 row["image_file"] = f"liveness_frames/{instance.pk}.jpg"
                 images.append((row["image_file"], instance.image))
+            elif isinstance(instance, Message) and instance.attachment:
+                row["attachment_file"] = f"messages/{instance.pk}.{'pdf' if instance.attachment_kind == 'pdf' else 'jpg'}"
+                images.append((row["attachment_file"], instance.attachment))
             rows.append(row)
         data[label] = rows
         counts[label] = len(rows)
