@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from enforcement import biometric_images, csvfile, roles
 from enforcement import services as enforcement_services
 from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin
+from enforcement.admin_messages import TaskMessagesAdmin
 from enforcement.errors import DomainError
 from enforcement.models import (
     BiometricKind,
@@ -42,7 +43,6 @@ from enforcement.models import (
     User,
 )
 from reportin import services, triage
-from reportin.admin_messages import MessageForm, TaskMessagesAdmin
 from reportin.models import CheckIn, LivenessFrame
 
 UNRESOLVED = "unresolved"
@@ -321,7 +321,7 @@ class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
             "can_sign_off": bool(pending) and roles.is_supervisor(user) and user.has_perm("enforcement.approve_escalation")
             and pending[0].proposed_by_id != user.pk,
             "local_now": timezone.now().astimezone(triage.ZoneInfo(page.time_zone)).replace(tzinfo=None),
-            "message_form": MessageForm() if self.has_change_permission(request, task) and not roles.is_auditor(user) else None,
+            "message_section": self.message_section(request, task),
             **forms_,
         }
         return TemplateResponse(request, "admin/enforcement/investigationtask/task.html", context)

@@ -270,3 +270,38 @@ def test_an_officer_of_another_region_cannot_write_from_the_task_page(client, re
     answer = client.post(f"{TASKS}{task_case.pk}/message/", {"op": "send", "body": "Hello"})
     assert answer.status_code == 403
     assert not Message.objects.filter(direction="to_person").exists()
+
+
+# --- The client's page (the case view) -------------------------------------------------------
+
+CLIENTS = "/admin/enforcement/client/"
+
+
+def test_a_message_without_a_task_is_read_and_answered_on_the_clients_page(client, reporter):
+    send(reporter, "When is my next interview?")
+    officer = officer_of(reporter.client)
+    factories.staff_login(client, officer)
+    page = client.get(f"{CLIENTS}{reporter.client.pk}/change/").content.decode()
+    assert "When is my next interview?" in page and "1 unread from the person" in page and 'id="message-form"' in page
+    answer = client.post(f"{CLIENTS}{reporter.client.pk}/message/", {"op": "send", "body": "On Thursday at 10:00."})
+    assert answer.status_code == 302 and answer["Location"].endswith(f"{reporter.client.pk}/change/#messages")
+    reply = Message.objects.get(direction="to_person")
+    assert reply.task is None and reply.author == officer
+    assert reporter.api.get("/api/v1/messages").json()["results"][0]["body"] == "On Thursday at 10:00."
+
+
+def test_an_auditor_reads_the_messages_but_cannot_write_or_mark_them(client, reporter):
+    send(reporter, "A question for my officer.")
+    auditor = factories.staff("msg-auditor", role=roles.AUDITOR, region_code=None)
+    factories.staff_login(client, auditor)
+    page = client.get(f"{CLIENTS}{reporter.client.pk}/change/").content.decode()
+    assert "A question for my officer." in page and 'id="message-form"' not in page
+    for op in ("send", "read"):
+        assert client.post(f"{CLIENTS}{reporter.client.pk}/message/", {"op": op, "body": "Hello"}).status_code == 403
+    assert not Message.objects.filter(direction="to_person").exists()
+    assert messages.unread_count(client=reporter.client, direction="to_officer") == 1
+
+
+def test_an_error_in_french_for_a_french_phone(reporter):
+    answer = reporter.api.post("/api/v1/messages", {"body": "Bonjour", "about": "notice:999999"}, format="multipart", HTTP_ACCEPT_LANGUAGE="fr")
+    assert answer.json()["error"]["fields"]["about"] == "Rien de ce qui vous concerne ne porte cette référence."
