@@ -135,14 +135,15 @@ def about_resolve(*, client: Client, about: str) -> tuple[Notice | None, Reporti
 
 def _answer_task(*, client: Client, window: ReportingWindow | None, checkin_id: int | None, now: datetime) -> InvestigationTask:
     """The task that takes the person's words: the unresolved task about this window or
-    check-in (its own, or one it was added to as a further event); else the person's open
-    "explains or contests" task; else a new one of that reason."""
+    check-in (its own, or one it was added to as a further event); else a task "the person
+    explains or contests" about it, through task_open: a new one, or the person's open one
+    with this window or check-in added as a further event (so that its decision, "excused"
+    say, settles it too)."""
     source = {"window": window} if window is not None else {"checkin_id": checkin_id}
     unresolved = InvestigationTask.objects.filter(client=client, status__in=UNRESOLVED_TASK)
     task = (
         unresolved.filter(**source).order_by("created_at").first()
         or unresolved.filter(**{f"notes__{key}": value for key, value in source.items()}, notes__kind=TaskNote.Kind.EVENT).first()
-        or unresolved.filter(reason=TaskReason.PERSON_ANSWER).first()
     )
     if task is None:
         task, _created = task_open(client=client, reason=TaskReason.PERSON_ANSWER, now=now, **source)

@@ -305,3 +305,22 @@ def test_an_auditor_reads_the_messages_but_cannot_write_or_mark_them(client, rep
 def test_an_error_in_french_for_a_french_phone(reporter):
     answer = reporter.api.post("/api/v1/messages", {"body": "Bonjour", "about": "notice:999999"}, format="multipart", HTTP_ACCEPT_LANGUAGE="fr")
     assert answer.json()["error"]["fields"]["about"] == "Rien de ce qui vous concerne ne porte cette référence."
+
+
+def test_explaining_a_second_miss_adds_it_to_the_open_answer_task_and_excusing_excuses_both(reporter):
+    officer = officer_of(reporter.client)
+    now = timezone.now()
+    # Two misses, each task closed before the next.
+    first, task, _ = missed(reporter, now=now - timedelta(days=1))
+    reportin_services.task_decide(task=task, resolution="no_action", note="Nothing to do.", officer=officer)
+    second, task, _ = missed(reporter, now=now)
+    reportin_services.task_decide(task=task, resolution="no_action", note="Nothing to do.", officer=officer)
+    send(reporter, "I was ill.", about=f"window:{first.pk}")
+    send(reporter, "Still ill.", about=f"window:{second.pk}")
+    [answer] = InvestigationTask.objects.filter(client=reporter.client, reason="person_answer")
+    assert answer.window == first and answer.notes.filter(kind="event", window=second).exists()
+    assert [note.text for note in answer.notes.filter(kind="person")] == ["I was ill.", "Still ill."]
+    reportin_services.task_decide(task=answer, resolution="excused", note="Hospital letter seen.", officer=officer)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == second.status == "excused"
