@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from enforcement import messages, roles, services
 from enforcement.errors import Forbidden
@@ -324,3 +325,20 @@ def test_explaining_a_second_miss_adds_it_to_the_open_answer_task_and_excusing_e
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.status == second.status == "excused"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/messages/999999999999999999/read", "/api/v1/messages/abc/read", "/api/v1/messages/9999999999999999999999/read"])
+def test_message_ids_that_are_not_the_callers_are_404_in_the_error_shape(reporter, path):
+    response = reporter.api.post(path)
+    assert response.status_code == 404 and response.json()["error"]["code"] in ("message_not_found", "not_found")
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "before=abc", "before=0", "colour=red"])
+def test_a_bad_page_query_is_invalid_input(reporter, query):
+    response = reporter.api.get(f"/api/v1/messages?{query}")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_input"
+
+
+def test_without_a_token_messages_are_401(reporter):
+    for method in ("get", "post"):
+        assert getattr(APIClient(), method)("/api/v1/messages").status_code == 401
