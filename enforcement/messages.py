@@ -58,9 +58,9 @@ def _clean_body(body: str) -> str:
 
 def attachment_clean(data: bytes) -> tuple[str, bytes]:
     """(kind, the bytes to keep) of an attachment: a photo through the same header checks as a
-    selfie, kept as an upright JPEG without metadata (its pixels re-encoded, so nothing else
-    rides along); or a PDF, checked by its header and end marker and size, kept as sent.
-    Anything else is refused (415)."""
+    selfie, kept as the selfie's stored copy (an upright JPEG without its metadata segments;
+    any other photo decoded once and saved as such a JPEG); or a PDF, checked by its header,
+    end marker and size, kept as sent. Anything else is refused (415)."""
     if not data:
         raise _invalid("attachment", _("The file is empty."), code="empty_file")
     if data.startswith(b"%PDF-"):

@@ -1097,7 +1097,7 @@ class Message(models.Model):
     """A message between the person and the officers of their case (issue 18.4). Written once
     by enforcement.messages; afterwards only its read mark changes. The body is never copied
     into the audit trail or a notification (the notice says that a message is waiting). The
-    attachment is a clean copy (a photo re-encoded without metadata, or a checked PDF),
+    attachment is a clean copy (a photo as an upright JPEG without metadata, or a checked PDF),
     encrypted at rest and sealed to this row like a selfie."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="messages")
