@@ -14,13 +14,10 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from biometrics import faces
-from enforcement import messages as enforcement_messages
 from enforcement import selectors as enforcement_selectors
 from enforcement.models import (
     CircumstanceChange,
     InvestigationTask,
-    Message,
-    MessageDirection,
     PhotoStatus,
     RecentReferenceSource,
     ReferencePhoto,
@@ -29,7 +26,6 @@ from enforcement.models import (
 from reportin.models import CheckIn, FaceDecision, FaceMatch, LocationResult
 
 TIMELINE_LENGTH = 12
-MESSAGES_SHOWN = 20
 
 
 def _quality_words(quality: dict) -> list[str]:
@@ -130,9 +126,6 @@ class TaskPage:
     # (frame, its figures) of a liveness challenge check-in, in order; the verdict's messages.
     liveness_frames: list = field(default_factory=list)
     liveness_messages: list = field(default_factory=list)
-    # The client's latest messages, newest first, and how many of the person's are unread.
-    messages: list = field(default_factory=list)
-    unread_messages: int = 0
 
 
 def references_used_words(match: FaceMatch | None) -> list[str]:
@@ -218,8 +211,6 @@ def task_page(*, task: InvestigationTask) -> TaskPage:
         escalations=list(task.escalations.select_related("proposed_by", "decided_by").order_by("-proposed_at")),
         notes=list(task.notes.select_related("author")),
         references_used=references_used_words(match),
-        messages=list(Message.objects.filter(client=client).select_related("author").order_by("-id")[:MESSAGES_SHOWN]),
-        unread_messages=enforcement_messages.unread_count(client=client, direction=MessageDirection.TO_OFFICER),
         **_liveness_rows(checkin, match),
     )
 
