@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -342,3 +343,25 @@ def test_a_bad_page_query_is_invalid_input(reporter, query):
 def test_without_a_token_messages_are_401(reporter):
     for method in ("get", "post"):
         assert getattr(APIClient(), method)("/api/v1/messages").status_code == 401
+
+
+def test_the_database_keeps_a_message_as_written_and_its_read_mark_once(reporter):
+    officer = officer_of(reporter.client)
+    message = messages.message_send_by_officer(client=reporter.client, officer=officer, body="As written.")
+
+    def refused(sql, params) -> bool:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+        except DatabaseError as exc:
+            assert "append-only" in str(exc)
+            return True
+        return False
+
+    assert refused('UPDATE "enforcement_message" SET "body" = %s WHERE "id" = %s', ["Changed.", message.pk])
+    assert refused('UPDATE "enforcement_message" SET "author_id" = NULL, "direction" = %s WHERE "id" = %s', ["to_officer", message.pk])
+    assert refused('DELETE FROM "enforcement_message" WHERE "id" = %s', [message.pk])
+    messages.message_mark_read(client=reporter.client, message_id=message.pk)
+    assert refused('UPDATE "enforcement_message" SET "read_at" = NULL WHERE "id" = %s', [message.pk])
+    stored = Message.objects.get(pk=message.pk)
+    assert stored.body == "As written." and stored.read_at is not None
