@@ -162,4 +162,6 @@ class ClientMessagesAdmin:
 
     def message_attachment_view(self, request, client_id, message_id):
         client = get_object_or_404(self.get_queryset(request), pk=client_id)
+        if not self.has_view_permission(request, client):
+            raise PermissionDenied
         return attachment(request, client=client, message_id=message_id)

@@ -365,3 +365,14 @@ def test_the_database_keeps_a_message_as_written_and_its_read_mark_once(reporter
     assert refused('UPDATE "enforcement_message" SET "read_at" = NULL WHERE "id" = %s', [message.pk])
     stored = Message.objects.get(pk=message.pk)
     assert stored.body == "As written." and stored.read_at is not None
+
+
+def test_an_attachment_opens_only_for_staff_of_the_clients_region(client, reporter):
+    send(reporter, "Here is the note.", attachment=SimpleUploadedFile("note.pdf", PDF, "application/pdf"))
+    message = Message.objects.get()
+    url = f"{CLIENTS}{reporter.client.pk}/message/{message.pk}/attachment/"
+    factories.staff_login(client, officer_of(reporter.client, "quebec-msg", region_code="quebec"))
+    assert client.get(url).status_code in (403, 404)
+    factories.staff_login(client, officer_of(reporter.client))
+    assert client.get(url).content == PDF
+    assert AuditEvent.objects.filter(action="message.attachment_view").count() == 1
