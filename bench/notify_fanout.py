@@ -107,10 +107,10 @@ def load(count: int, now: datetime) -> None:
                 copy.write_row((client_id, "sms", f"+1613{i:07d}", "", "", "", "I agree (bench).", "en", "app", now))
         with cursor.cursor.copy(
             "COPY enforcement_reportingcondition (client_id, method, schedule, weekdays, interval_days, window_start, window_minutes, grace_minutes, "
-            "starts_on, active, created_at, updated_at) FROM STDIN"
+            "starts_on, active, single_selfie_allowed, created_at, updated_at) FROM STDIN"
         ) as copy:
             for client_id in ids:
-                copy.write_row((client_id, "remote", "every_n_days", 0, 1, "09:00", 480, 60, date(2026, 1, 1), True, now, now))
+                copy.write_row((client_id, "remote", "every_n_days", 0, 1, "09:00", 480, 60, date(2026, 1, 1), True, False, now, now))
         cursor.execute("SELECT id, client_id FROM enforcement_reportingcondition ORDER BY id")
         conditions = cursor.fetchall()
         opens, closes = now - timedelta(minutes=1), now + timedelta(hours=8)

@@ -99,7 +99,7 @@ def condition_row(rng: random.Random, client_id: int, daily: bool) -> tuple:
     starts_on = NOW.date() - HISTORY - timedelta(days=rng.randint(0, 365))
     return (
         client_id, "remote", schedule, weekdays, interval, day_of_month, start, rng.choice((120, 240, 480, 720, 1440)),
-        rng.choice((0, 30, 60, 120)), starts_on, True, NOW, NOW,
+        rng.choice((0, 30, 60, 120)), starts_on, True, False, NOW, NOW,
     )
 
 
@@ -129,7 +129,7 @@ def load(count: int, daily: bool) -> None:
         ids = [row[0] for row in cursor.fetchall()]
         condition_columns = (
             "client_id, method, schedule, weekdays, interval_days, day_of_month, window_start, window_minutes, "
-            "grace_minutes, starts_on, active, created_at, updated_at"
+            "grace_minutes, starts_on, active, single_selfie_allowed, created_at, updated_at"
         )
         with cursor.cursor.copy(f"COPY enforcement_reportingcondition ({condition_columns}) FROM STDIN") as copy:
             for client_id in ids:

@@ -658,6 +658,8 @@ class TaskReason(models.TextChoices):
     CONSENT_WITHDRAWN = "consent_withdrawn", _("Consent withdrawn: arrange in-person reporting")
     QUALITY_SAMPLE = "quality_sample", _("Random check of an automatic match")
     LIVENESS_FAILED = "liveness_failed", _("Liveness challenge not passed")
+    # The person explains a missed window or contests a result, in a message (enforcement.messages).
+    PERSON_ANSWER = "person_answer", _("The person explains or contests")
 
 
 class TaskPriority(models.IntegerChoices):
@@ -810,6 +812,8 @@ class TaskNote(models.Model):
         # check-in that needs review): its source is on the note, and the task's decision
         # settles it too.
         EVENT = "event", _("Further event")
+        # The person's own words, from a message explaining or contesting (enforcement.messages).
+        PERSON = "person", _("The person's words")
 
     task = models.ForeignKey(InvestigationTask, on_delete=models.CASCADE, related_name="notes")
     checkin_id = models.BigIntegerField(null=True, blank=True)
@@ -991,6 +995,7 @@ class NoticeKind(models.TextChoices):
     CHECKIN_REVIEW = "checkin_review", _("A check-in needs an officer's look")
     REVIEW_OUTCOME = "review_outcome", _("An officer decided on a check-in")
     REMOTE_OFF = "remote_off", _("Remote reporting is off")
+    MESSAGE = "message", _("A message from an officer")
 
 
 class Notice(models.Model):
@@ -1094,6 +1099,75 @@ class ContactChannel(models.Model):
 
     def __str__(self):
         return f"{self.client}: {self.get_channel_display()}"
+
+
+# --- Messages -------------------------------------------------------------------------------
+
+
+class MessageDirection(models.TextChoices):
+    TO_OFFICER = "to_officer", _("From the person")
+    TO_PERSON = "to_person", _("From an officer")
+
+
+class AttachmentKind(models.TextChoices):
+    PHOTO = "photo", _("Photo")
+    PDF = "pdf", _("PDF document")
+
+
+def message_attachment_path(instance, filename):
+    import uuid
+
+    return f"messages/{uuid.uuid4().hex}.bin"
+
+
+class Message(models.Model):
+    """A message between the person and the officers of their case (issue 18.4). Written once
+    by enforcement.messages; afterwards only its read mark changes. The body is never copied
+    into the audit trail or a notification (the notice says that a message is waiting). The
+    attachment is a clean copy (a photo as an upright JPEG without metadata, or a checked PDF),
+    encrypted at rest and sealed to this row like a selfie."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="messages")
+    direction = models.CharField(max_length=16, choices=MessageDirection.choices)
+    body = models.TextField(max_length=2000)
+    attachment = RecordBoundFileField(upload_to=message_attachment_path, max_length=200, blank=True)
+    attachment_kind = models.CharField(max_length=8, choices=AttachmentKind.choices, blank=True)
+    attachment_size = models.PositiveIntegerField(null=True, blank=True)
+    # What a person's message answers: the notice it came from, the missed window or the
+    # check-in (reportin.CheckIn, by id) it is about; and the task it opened or went to.
+    notice = models.ForeignKey(Notice, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
+    window = models.ForeignKey(ReportingWindow, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
+    checkin_id = models.BigIntegerField(null=True, blank=True)
+    task = models.ForeignKey(InvestigationTask, null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
+    # An officer's message names the officer; a person's, the device it came from.
+    author = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    device_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        indexes = [
+            # The person's list (newest first, paged by id) and the officers' list on a task page.
+            models.Index(fields=["client", "-id"], name="message_client_idx"),
+            # Unread counts, per client and direction.
+            models.Index(fields=["client", "direction"], condition=Q(read_at__isnull=True), name="message_unread_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(direction="to_person", author__isnull=False) | Q(direction="to_officer", author__isnull=True),
+                name="message_officer_author_iff_to_person",
+            ),
+            models.CheckConstraint(
+                condition=Q(attachment="", attachment_kind="") | (~Q(attachment="") & ~Q(attachment_kind="")),
+                name="message_attachment_has_kind",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Message {self.pk} ({self.direction}) for client {self.client_id}"
 
 
 # --- Accountability -------------------------------------------------------------------------

@@ -161,6 +161,9 @@ def notice_text(notice: Notice, language: str) -> channels.Text:
                 "An officer looked at your check-in of %(when)s and could not accept it, because %(reason)s. Your officer "
                 "will contact you. If you think this is wrong, you can say so from this notice."
             ) % {"when": _local(client, details.get("captured_at")), "reason": reason}
+        elif notice.kind == NoticeKind.MESSAGE:
+            title = _("You have a message from your officer")
+            body = _("Open the ReportIn app to read it and to answer.")
         else:  # remote reporting off
             title = _("Remote reporting is off")
             office = details.get("office")

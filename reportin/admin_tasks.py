@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from enforcement import biometric_images, csvfile, roles, times
 from enforcement import services as enforcement_services
 from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin
+from enforcement.admin_messages import TaskMessagesAdmin
 from enforcement.errors import DomainError
 from enforcement.models import (
     BiometricKind,
@@ -178,7 +179,7 @@ class SignOffForm(forms.Form):
 
 
 @admin.register(InvestigationTask)
-class InvestigationTaskAdmin(RegionScopedAdmin):
+class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
     list_display = ["priority_label", "reason_label", "client_label", "region_label", "status", "assignee", "age", "due"]
     list_display_links = ["reason_label"]
     list_filter = [
@@ -281,7 +282,7 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
             path("<int:task_id>/reference/<int:photo_id>/", view(self.reference_view), name="enforcement_investigationtask_reference"),
             path("<int:task_id>/decide/", view(self.decide_view), name="enforcement_investigationtask_decide"),
         ]
-        return own + super().get_urls()
+        return own + self.message_urls() + super().get_urls()
 
     def _task(self, request, task_id) -> InvestigationTask:
         """The task if the user may see it: 404 if there is no such task, 403 if it belongs to
@@ -337,6 +338,7 @@ class InvestigationTaskAdmin(RegionScopedAdmin):
             "can_sign_off": bool(pending) and roles.is_supervisor(user) and user.has_perm("enforcement.approve_escalation")
             and pending[0].proposed_by_id != user.pk,
             "now": timezone.now(),
+            "message_section": self.message_section(request, task),
             **forms_,
         }
         return TemplateResponse(request, "admin/enforcement/investigationtask/task.html", context)

@@ -27,6 +27,7 @@ from enforcement.models import (
     AccessRecord,
     ActivationCode,
     AuditEvent,
+    BlindAnswer,
     CaseStatus,
     CircumstanceChange,
     Client,
@@ -35,6 +36,7 @@ from enforcement.models import (
     Escalation,
     ExportJob,
     InvestigationTask,
+    Message,
     Notice,
     Notification,
     NotificationStatus,
@@ -354,9 +356,11 @@ def client_records(client: Client) -> dict[str, models.QuerySet]:
         ActivationCode.objects.filter(client=client),
         Notification.objects.filter(client=client),
         Notice.objects.filter(client=client),
+        Message.objects.filter(client=client),
         ContactChannel.objects.filter(client=client),
         tasks,
         TaskNote.objects.filter(task__in=tasks),
+        BlindAnswer.objects.filter(task__in=tasks),
         Escalation.objects.filter(client=client),
         AccessRecord.objects.filter(client=client),
         AuditEvent.objects.filter(client=client),
@@ -400,6 +404,9 @@ def client_export(*, client: Client, out, exported_by: str) -> dict[str, int]:
             elif isinstance(instance, LivenessFrame) and instance.image:
                 row["image_file"] = f"liveness_frames/{instance.pk}.jpg"
                 images.append((row["image_file"], instance.image))
+            elif isinstance(instance, Message) and instance.attachment:
+                row["attachment_file"] = f"messages/{instance.pk}.{'pdf' if instance.attachment_kind == 'pdf' else 'jpg'}"
+                images.append((row["attachment_file"], instance.attachment))
             rows.append(row)
         data[label] = rows
         counts[label] = len(rows)

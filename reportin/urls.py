@@ -3,7 +3,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from reportin import webapp
-from reportin.api import channels, device, language, notices, views
+from reportin.api import channels, device, language, messages, notices, views
 
 app_name = "api"
 
@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/v1/language", language.LanguageView.as_view(), name="language"),
     path("api/v1/notices", notices.NoticesView.as_view(), name="notices"),
     re_path(r"^api/v1/notices/(?P<notice_id>[0-9]{1,18})/read$", notices.NoticeReadView.as_view(), name="notice-read"),
+    path("api/v1/messages", messages.MessagesView.as_view(), name="messages"),
+    re_path(r"^api/v1/messages/(?P<message_id>[0-9]{1,18})/read$", messages.MessageReadView.as_view(), name="message-read"),
     path("api/v1/notify/receipts", channels.NotifyReceiptView.as_view(), name="notify-receipts"),
     path("api/v1/check-ins", views.CheckInsView.as_view(), name="checkins"),
     path("api/v1/check-ins/challenge", views.ChallengeView.as_view(), name="checkin-challenge"),

@@ -38,6 +38,9 @@ OPERATIONS = {
     ("/api/v1/language", "put"),
     ("/api/v1/notices", "get"),
     ("/api/v1/notices/{notice_id}/read", "post"),
+    ("/api/v1/messages", "get"),
+    ("/api/v1/messages", "post"),
+    ("/api/v1/messages/{message_id}/read", "post"),
     ("/api/v1/notify/receipts", "post"),
     ("/api/v1/check-ins/challenge", "post"),
 }

@@ -13,8 +13,9 @@ from django.db import models
 from django.utils import timezone
 
 from enforcement import audit, crypto, services
+from enforcement.messages import message_send_by_person
 from enforcement.models import AuditEvent, Client, ExportJob, InvestigationTask, PhotoStatus, ReferencePhoto, TaskNote, User
-from enforcement.services import circumstances_update, task_open
+from enforcement.services import circumstances_update, task_blind_answer, task_open
 from reportin import retention, scoring
 from reportin import services as reportin_services
 from reportin.models import CheckIn, CheckInStatus, FaceMatch
@@ -189,6 +190,8 @@ def person_with_everything(media_root):
     circumstances_update(client=client, changes={"address": f"{client.uci} Main St"}, channel="app", checkin_id=checkin.pk)
     task, _ = task_open(client=client, reason="location_outside_area", checkin_id=checkin.pk)
     TaskNote.objects.create(task=task, author=officer, text=f"note about {client.uci}", created_at=timezone.now())
+    task_blind_answer(task=task, officer=officer, answer="yes")
+    message_send_by_person(client=client, device_id=device.pk, body=f"message from {client.uci}", attachment=b"%PDF-1.4\n%%EOF\n")
     return client, checkin
 
 
@@ -237,6 +240,8 @@ def test_export_holds_every_record_of_the_person_and_nobody_elses(media_root, tm
         photo = records["enforcement.referencephoto"][0]
         assert len(photo["encoding"]) == 128
         assert archive.read(photo["image_file"])[:2] == b"\xff\xd8"
+        [message] = records["enforcement.message"]
+        assert archive.read(message["attachment_file"]) == b"%PDF-1.4\n%%EOF\n"
         assert not any("token_hash" in r for r in records["reportin.device"])
         assert not any("code_hash" in r for r in records["enforcement.activationcode"])
 

@@ -5,8 +5,10 @@ from rest_framework import serializers
 from enforcement import notifications
 from enforcement.models import Notice, NoticeKind
 
-# What the app offers beside a notice; the messages endpoint that answers them is issue 18.4.
+# What the app offers beside a notice: "explain" and "contest" answer it through POST
+# /api/v1/messages with `about` = "notice:<id>"; "read_messages" opens the messages.
 _ACTIONS = {
+    NoticeKind.MESSAGE: ["read_messages"],
     NoticeKind.MISSED_WINDOW: ["check_in_now", "explain"],
     NoticeKind.REVIEW_OUTCOME: ["contest"],
     NoticeKind.REMOTE_OFF: ["report_in_person"],
@@ -23,7 +25,7 @@ class NoticeOutput(serializers.Serializer):
     window = serializers.IntegerField(allow_null=True)
     check_in = serializers.IntegerField(allow_null=True)
     outcome = serializers.ChoiceField(choices=["accepted", "not_accepted"], allow_null=True, help_text="review_outcome only.")
-    actions = serializers.ListField(child=serializers.CharField(), help_text="What the app can offer: check_in_now, explain, contest, report_in_person.")
+    actions = serializers.ListField(child=serializers.CharField(), help_text="What the app can offer: check_in_now, explain, contest (POST /api/v1/messages with about=notice:<id>), report_in_person, read_messages.")
 
 
 class NoticesOutput(serializers.Serializer):

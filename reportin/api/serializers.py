@@ -330,6 +330,7 @@ class MeOutput(serializers.Serializer):
     liveness_required = serializers.BooleanField(
         help_text=_("Check-ins must answer a liveness challenge (POST /api/v1/check-ins/challenge) and send its frames.")
     )
+    unread_messages = serializers.IntegerField(help_text="Officers' messages not marked read (GET /api/v1/messages).")
 
 
 ME_EXAMPLE = OpenApiExample(
@@ -350,6 +351,7 @@ ME_EXAMPLE = OpenApiExample(
         "case_officer": {"name": "Alex Martin"},
         "recent_missed_windows": [],
         "liveness_required": True,
+        "unread_messages": 1,
     },
 )
 

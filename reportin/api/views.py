@@ -14,10 +14,11 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from enforcement import messages as enforcement_messages
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
 from enforcement.errors import DomainError
-from enforcement.models import WEEKDAY_NAMES, Channel
+from enforcement.models import WEEKDAY_NAMES, Channel, MessageDirection
 from reportin import selectors, services
 from reportin.api import notice_shapes as notices
 from reportin.api import serializers as s
@@ -251,6 +252,7 @@ class MeView(_Device):
                 s.WindowOutput.of(window, zone) for window in enforcement_selectors.missed_windows_recent(client=client, now=timezone.now())
             ],
             "liveness_required": services.liveness_required(client),
+            "unread_messages": enforcement_messages.unread_count(client=client, direction=MessageDirection.TO_PERSON),
         }
         return Response(s.MeOutput(body).data)
 

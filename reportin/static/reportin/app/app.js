@@ -9,6 +9,7 @@ import * as activateScreen from "./screen-activate.js";
 import * as checkinScreen from "./screen-checkin.js";
 import * as consentScreen from "./screen-consent.js";
 import * as homeScreen from "./screen-home.js";
+import * as messagesScreen from "./screen-messages.js";
 import * as officeScreen from "./screen-office.js";
 import * as settingsScreen from "./screen-settings.js";
 import { store } from "./store.js";
@@ -20,7 +21,8 @@ const SCREENS = {
   "check-in": checkinScreen,
   settings: settingsScreen,
   office: officeScreen,
-  // A messages screen (issue 18.4) registers here as messages: notices then offer to answer.
+  // Notices offer to answer through it ("explain", "contest").
+  messages: messagesScreen,
 };
 const CHECKIN_FIELDS = ["latitude", "longitude", "accuracy_m", "captured_at", "address", "employment", "family_status"];
 const FIRST_RETRY_MS = 5000;
@@ -206,7 +208,7 @@ function currentScreen() {
   if (name === "activate" || !SCREENS[name]) {
     return app.needsConsent() ? "consent" : "home";
   }
-  if (app.needsConsent() && !["consent", "settings", "office"].includes(name)) {
+  if (app.needsConsent() && !["consent", "settings", "office", "messages"].includes(name)) {
     return "consent";
   }
   return name;
@@ -269,7 +271,12 @@ function drawHeader() {
   nav.hidden = !app.token;
   nav.setAttribute("aria-label", t("menu"));
   nav.replaceChildren(
-    ...[["home", t("nav_home")], ["office", t("nav_office")], ["settings", t("nav_settings")]].map(([screen, label]) =>
+    ...[
+      ["home", t("nav_home")],
+      ["messages", app.me?.unread_messages ? t("nav_messages_unread", { count: app.me.unread_messages }) : t("nav_messages")],
+      ["office", t("nav_office")],
+      ["settings", t("nav_settings")],
+    ].map(([screen, label]) =>
       h("a", { href: `#/${screen}`, "aria-current": app.screen === screen ? "page" : false }, label),
     ),
   );

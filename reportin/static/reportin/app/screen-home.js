@@ -81,7 +81,7 @@ function reportingSection(app, me, countdown) {
 }
 
 // What the person can do from a notice. "explain" and "contest" answer through the messages
-// screen, shown only once the app has one (app.hasScreen).
+// screen (app.hasScreen), "read_messages" opens it.
 function noticeActions(app, item) {
   // A missed window's notice also says where to report in person when the app cannot be used.
   const codes = item.kind === "missed_window" && !item.actions.includes("report_in_person") ? [...item.actions, "report_in_person"] : item.actions;
@@ -91,6 +91,9 @@ function noticeActions(app, item) {
     }
     if (code === "report_in_person") {
       return h("a", { href: "#/office", class: "button secondary small" }, t("notice_office"));
+    }
+    if (code === "read_messages") {
+      return h("a", { href: "#/messages", class: "button primary small" }, t("notice_read_messages"));
     }
     if ((code === "explain" || code === "contest") && app.hasScreen("messages")) {
       return h("button", {
