@@ -465,7 +465,7 @@ def chart_timeline(report: Figures, path) -> None:
         ax.text(0.5, 0.5, gettext("No check-ins in this period."), ha="center", va="center", transform=ax.transAxes)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
 
 
 def chart_rates(report: Figures, dimension: str, path) -> None:
@@ -529,7 +529,19 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
             "all are in the tables)"
         )
     fig.suptitle(title % words, fontsize=10)
-    fig.savefig(path)
+    fig.savefig(path, format="png")
+
+
+def chart_png(report: Figures, chart: str) -> bytes:
+    """One chart of the report ("timeline", "region" or "country") as PNG bytes, drawn in memory."""
+    from io import BytesIO
+
+    out = BytesIO()
+    if chart == "timeline":
+        chart_timeline(report, out)
+    else:
+        chart_rates(report, chart, out)
+    return out.getvalue()
 
 
 def write_report(report: Figures, out_dir, *, progress=None) -> dict:

@@ -1,6 +1,7 @@
 """The auditors' match log (every FaceMatch with all its figures) and the accountability
 dashboard (the figures of `manage.py accountability_report`, in admin)."""
 
+import base64
 import json
 from datetime import date, timedelta
 
@@ -12,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from enforcement.admin_audit import AuditListAdmin, DateRangeFilter, StaffFilter
@@ -118,6 +120,8 @@ def accountability_dashboard(request):
         (_("Audit trail"), "admin:enforcement_auditevent_changelist", "occurred_at"),
     ]
     period = {"start": (report.start if report else initial["start"]), "end": (report.end if report else initial["end"])}
+    # Drawing the three charts takes a few seconds (matplotlib): only when asked for.
+    show_charts = report is not None and request.GET.get("charts") == "1"
     context = {
         **admin.site.each_context(request),
         "title": _("Accountability dashboard"),
@@ -128,9 +132,31 @@ def accountability_dashboard(request):
         "dimensions": accountability.DIMENSIONS,
         "logs": [(name, _log_url(url, field, period["start"], period["end"])) for name, url, field in logs],
         "verification": AuditVerification.objects.first(),
+        "charts": _charts(report) if show_charts else [],
+        "charts_url": "?" + urlencode({**{k: v.isoformat() for k, v in period.items()}, "charts": "1"}),
     }
     return TemplateResponse(request, "reportin/accountability_dashboard.html", context)
 
 
 def _log_url(name: str, field: str, start: date, end: date) -> str:
     return reverse(name) + "?" + urlencode({f"{field}__date__gte": start.isoformat(), f"{field}__date__lte": end.isoformat()})
+
+
+def _charts(report: accountability.Figures) -> list[tuple[str, str]]:
+    """The report's charts as (alt text, data: URL): the staff pages' policy allows data: images
+    (reportin/api/middleware.py), and nothing is written to disk."""
+    timeline = _("Check-ins per day by outcome") if report.period == "day" else _("Check-ins per week by outcome")
+    titles = {
+        "timeline": timeline,
+        **{
+            dim: gettext("Rates by %(dimension)s") % {"dimension": str(label).lower()}
+            for dim, (_f, label) in accountability.DIMENSIONS.items()
+        },
+    }
+    return [
+        (
+            gettext("Chart: %(title)s (the same figures are in the tables below)") % {"title": title},
+            "data:image/png;base64," + base64.b64encode(accountability.chart_png(report, chart)).decode("ascii"),
+        )
+        for chart, title in titles.items()
+    ]
