@@ -33,6 +33,8 @@ from enforcement.models import (
     WINDOW_STATUS_TRANSITIONS,
     AccessRecord,
     ActivationCode,
+    AuditEvent,
+    AuditVerification,
     BlindAnswer,
     CaseStatus,
     CircumstanceChange,
@@ -100,6 +102,26 @@ def audit_record(*, actor: User | None, action: str, obj=None, client: Client | 
         details=details or {},
         now=now,
     )
+
+
+def audit_verification_request(*, user: User, now: datetime | None = None) -> AuditVerification | None:
+    """Someone asked for the audit chain to be verified (the auditors' dashboard): the request
+    is an audit event; a chain of at most REPORTIN_AUDIT_VERIFY_IN_PAGE_MAX events is verified
+    at once and its outcome returned, a longer one is queued for the worker (`audit_verify`,
+    which keeps its outcome the same way) and None returned."""
+    events = AuditEvent.objects.aggregate(last=Max("seq"))["last"] or 0
+    in_page = events <= settings.REPORTIN_AUDIT_VERIFY_IN_PAGE_MAX
+    audit_record(actor=user, action="audit.verify_request", details={"events": events, "on_worker": not in_page}, now=now)
+    if not in_page:
+        transaction.on_commit(_audit_verify_enqueue)
+        return None
+    return audit.verification_record(report=audit.verify(), now=now)
+
+
+def _audit_verify_enqueue() -> None:
+    from enforcement.tasks import audit_verify
+
+    audit_verify.delay()
 
 
 # --- Clients --------------------------------------------------------------------------------

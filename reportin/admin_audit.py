@@ -6,8 +6,9 @@ import json
 from datetime import date, timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -15,7 +16,9 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
+from enforcement import services
 from enforcement.admin_audit import AuditListAdmin, DateRangeFilter, StaffFilter
 from enforcement.models import AuditVerification
 from reportin import accountability
@@ -133,9 +136,35 @@ def accountability_dashboard(request):
         "logs": [(name, _log_url(url, field, period["start"], period["end"])) for name, url, field in logs],
         "verification": AuditVerification.objects.first(),
         "charts": _charts(report) if show_charts else [],
+        "period": period,
         "charts_url": "?" + urlencode({**{k: v.isoformat() for k, v in period.items()}, "charts": "1"}),
     }
     return TemplateResponse(request, "reportin/accountability_dashboard.html", context)
+
+
+@require_POST
+def audit_verify_view(request):
+    """"Verify now" on the dashboard: the chain verified (or queued for the worker when long),
+    the outcome kept and shown on the dashboard."""
+    if not may_see_dashboard(request.user):
+        raise PermissionDenied
+    outcome = services.audit_verification_request(user=request.user)
+    if outcome is None:
+        messages.info(
+            request,
+            gettext("Verification started on the worker: the audit trail is long. Its result appears here when it is done."),
+        )
+    elif outcome.ok:
+        messages.success(request, gettext("Audit trail intact: %(events)s events verified.") % {"events": outcome.events_checked})
+    else:
+        messages.error(
+            request,
+            gettext("Audit trail broken at event #%(seq)s: %(problem)s") % {"seq": outcome.broken_seq, "problem": outcome.problem},
+        )
+    # Back to the period the auditor was looking at (the form's hidden fields), if it is one.
+    period = PeriodForm(request.POST)
+    query = "?" + urlencode({k: period.cleaned_data[k].isoformat() for k in ("start", "end")}) if period.is_valid() else ""
+    return HttpResponseRedirect(reverse("accountability-dashboard") + query)
 
 
 def _log_url(name: str, field: str, start: date, end: date) -> str:

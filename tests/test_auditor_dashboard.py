@@ -9,8 +9,12 @@ from io import BytesIO
 import pytest
 from PIL import Image
 
+from enforcement import tasks
+from enforcement.models import AuditEvent, AuditVerification
+from enforcement.services import audit_record
 from tests import factories
 from tests.test_accountability_report import seeded  # noqa: F401  (the fixture)
+from tests.test_audit_chain import _tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +65,58 @@ def test_the_charts_are_drawn_in_the_page_only_when_asked_for(seeded, auditor, c
             assert chart.format == "PNG" and chart.width >= 800 and chart.height >= 300
     # The staff pages' policy lets the page show data: images, and nothing else from elsewhere.
     assert _policy(page)["img-src"] == "img-src 'self' data:"
+
+
+# --- Verifying the audit chain from the page ----------------------------------------------------
+
+
+def test_an_auditor_verifies_the_chain_from_the_dashboard_and_the_result_is_kept(auditor, client):
+    for i in range(3):
+        audit_record(actor=None, action="test.event", details={"i": i})
+    page = client.get(DASHBOARD, PERIOD).content.decode()
+    assert 'action="/admin/accountability/verify/"' in page and "never run yet" in page
+
+    answer = client.post("/admin/accountability/verify/", PERIOD, HTTP_ACCEPT_LANGUAGE="fr")
+    assert answer.status_code == 302 and answer["Location"] == DASHBOARD + "?start=2026-03-02&end=2026-03-08"
+    kept = AuditVerification.objects.get()
+    # The request is itself an event of the chain, verified with the others.
+    assert kept.ok and kept.events_checked == 4 and kept.problem == ""
+    request_event = AuditEvent.objects.get(action="audit.verify_request")
+    assert request_event.actor == auditor and request_event.details == {"events": 3, "on_worker": False}
+    page = client.get(answer["Location"], HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Piste d’audit intacte : 4 événements vérifiés." in page
+    assert re.search(r'id="audit-verification">.*intacte.*4 événements', page, re.S)
+
+
+def test_a_broken_chain_is_reported_on_the_page(auditor, client):
+    events = [audit_record(actor=None, action="test.event") for _ in range(4)]
+    _tamper(f'UPDATE "{AuditEvent._meta.db_table}" SET actor_label = %s WHERE id = %s', ["someone else", events[1].pk])
+    page = client.post("/admin/accountability/verify/", follow=True).content.decode()
+    assert f"Audit trail broken at event #{events[1].seq}: its contents do not match its hash (altered)" in page
+    kept = AuditVerification.objects.get()
+    assert not kept.ok and kept.broken_seq == events[1].seq
+    assert "FAILED" in page
+
+
+def test_a_long_chain_is_verified_on_the_worker(auditor, client, settings, django_capture_on_commit_callbacks):
+    settings.REPORTIN_AUDIT_VERIFY_IN_PAGE_MAX = 2
+    for _ in range(3):
+        audit_record(actor=None, action="test.event")
+    with django_capture_on_commit_callbacks() as queued:
+        page = client.post("/admin/accountability/verify/", follow=True).content.decode()
+    assert "Verification started on the worker" in page and not AuditVerification.objects.exists()
+    assert [callback.__name__ for callback in queued] == ["_audit_verify_enqueue"]
+    assert AuditEvent.objects.get(action="audit.verify_request").details == {"events": 3, "on_worker": True}
+    # What the worker runs, as it runs it.
+    assert tasks.audit_verify() is True
+    assert AuditVerification.objects.get().events_checked == 4
+
+
+def test_only_auditors_and_supervisors_verify_and_only_by_post(client):
+    factories.staff_login(client, factories.staff("officer-17"))
+    assert client.post("/admin/accountability/verify/").status_code == 403
+    factories.staff_login(client, factories.staff("supervisor-17", role="Supervisor", region_code=None))
+    assert client.get("/admin/accountability/verify/").status_code == 405
+    assert not AuditVerification.objects.exists()
+    assert client.post("/admin/accountability/verify/").status_code == 302
+    assert AuditVerification.objects.get().ok
