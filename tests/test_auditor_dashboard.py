@@ -9,11 +9,13 @@ from io import BytesIO
 import pytest
 from PIL import Image
 
-from enforcement import tasks
+from enforcement import services, tasks
 from enforcement.models import AuditEvent, AuditVerification
 from enforcement.services import audit_record
+from reportin import services as reportin_services
+from reportin.models import FaceMatch
 from tests import factories
-from tests.test_accountability_report import seeded  # noqa: F401  (the fixture)
+from tests.test_accountability_report import checkin, seeded  # noqa: F401  (seeded: the fixture)
 from tests.test_audit_chain import _tamper
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +122,28 @@ def test_only_auditors_and_supervisors_verify_and_only_by_post(client):
     assert not AuditVerification.objects.exists()
     assert client.post("/admin/accountability/verify/").status_code == 302
     assert AuditVerification.objects.get().ok
+
+
+# --- Detail pages as fields ---------------------------------------------------------------------
+
+
+def test_detail_pages_show_json_as_fields_in_words(auditor, client):
+    event = audit_record(
+        actor=None, action="test.event", details={"object_type": "selfie", "reasons": ["a", "b"], "face": {"top_left": 3}, "ok": True}
+    )
+    page = client.get(f"/admin/enforcement/auditevent/{event.pk}/change/").content.decode()
+    fields = page[page.index('<dl class="fields">'):]
+    assert "<dt>Object type</dt><dd>selfie</dd>" in fields and "<dt>Reasons</dt><dd>a, b</dd>" in fields
+    assert '<dt>Face</dt><dd><dl class="fields"><dt>Top left</dt><dd>3</dd></dl></dd>' in fields
+    assert "<dt>Ok</dt><dd>yes</dd>" in fields
+    assert '{"' not in page and "&quot;object_type&quot;" not in page  # no JSON blob
+
+    person = factories.client()
+    row = checkin(person, factories.device(person)[1], 3, "non_match")
+    task, _ = services.task_open(client=person, reason="face_non_match", checkin_id=row.pk, evidence={"best_distance": 0.61, "threshold": 0.54})
+    officer = factories.staff("officer-17-fields")
+    reportin_services.task_decide(task=task, resolution="identity_confirmed", note="Same person, new glasses.", officer=officer)
+    page = client.get(f"/admin/enforcement/decision/{task.pk}/change/").content.decode()
+    assert "<dt>Best distance</dt><dd>0.61</dd>" in page and "<dt>Threshold</dt><dd>0.54</dd>" in page
+    match = FaceMatch.objects.get(checkin=row)
+    assert client.get(f"/admin/reportin/facematch/{match.pk}/change/").status_code == 200
