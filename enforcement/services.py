@@ -1716,11 +1716,20 @@ def biometric_access_record(
     *, viewer: User, client: Client, object_type: str, object_id: int, task: InvestigationTask | None = None,
     ip_address: str | None = None, now: datetime | None = None,
 ) -> AccessRecord:
-    """Who looked at which selfie or reference photo, written for every image shown."""
-    return AccessRecord.objects.create(
-        viewer=viewer, client=client, object_type=object_type, object_id=object_id, task=task,
-        ip_address=ip_address or None, viewed_at=now or timezone.now(),
-    )
+    """Who looked at which selfie or reference photo: one record per visit. The same image seen
+    again by the same person from the same task (or outside any task) and address within
+    REPORTIN_ACCESS_VISIT_MINUTES of the last record written for it is the same visit: nothing
+    new is written and that record is returned. Two requests for the same image crossing each
+    other may both write (a duplicate, never a view left out)."""
+    now = now or timezone.now()
+    seen = dict(viewer=viewer, client=client, object_type=object_type, object_id=object_id, task=task, ip_address=ip_address or None)
+    minutes = settings.REPORTIN_ACCESS_VISIT_MINUTES
+    if minutes:
+        window = (now - timedelta(minutes=minutes), now)
+        visit = AccessRecord.objects.filter(**seen, viewed_at__range=window).order_by("-viewed_at", "-id").first()
+        if visit is not None:
+            return visit
+    return AccessRecord.objects.create(**seen, viewed_at=now)
 
 
 @transaction.atomic

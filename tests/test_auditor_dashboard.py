@@ -4,13 +4,14 @@ access record per image per visit of a task page."""
 
 import base64
 import re
+from datetime import timedelta
 from io import BytesIO
 
 import pytest
 from PIL import Image
 
 from enforcement import services, tasks
-from enforcement.models import AuditEvent, AuditVerification
+from enforcement.models import AccessRecord, AuditEvent, AuditVerification
 from enforcement.services import audit_record
 from reportin import services as reportin_services
 from reportin.models import FaceMatch
@@ -147,3 +148,35 @@ def test_detail_pages_show_json_as_fields_in_words(auditor, client):
     assert "<dt>Best distance</dt><dd>0.61</dd>" in page and "<dt>Threshold</dt><dd>0.54</dd>" in page
     match = FaceMatch.objects.get(checkin=row)
     assert client.get(f"/admin/reportin/facematch/{match.pk}/change/").status_code == 200
+
+
+# --- One access record per image per visit ------------------------------------------------------
+
+
+def test_a_visit_writes_one_access_record_per_image_and_a_later_visit_another(settings):
+    settings.REPORTIN_ACCESS_VISIT_MINUTES = 10
+    person, officer, other = factories.client(), factories.staff("officer-17-a"), factories.staff("officer-17-b")
+    task, _ = services.task_open(client=person, reason="face_non_match", checkin_id=checkin(person, factories.device(person)[1], 3, "non_match").pk)
+    start = factories.toronto(2026, 3, 3, 9, 0)
+
+    def seen(viewer, *, minutes, image=1, task=task, address="10.0.0.1"):
+        return services.biometric_access_record(
+            viewer=viewer, client=person, object_type="selfie", object_id=image, task=task, ip_address=address,
+            now=start + timedelta(minutes=minutes),
+        )
+
+    first = seen(officer, minutes=0)
+    # Reloads, the crop and the whole picture within ten minutes of the record: the same visit.
+    assert seen(officer, minutes=1) == first and seen(officer, minutes=10) == first
+    # Another image, person, task or address is another record.
+    assert seen(officer, minutes=2, image=2) != first
+    assert seen(other, minutes=2) != first
+    assert seen(officer, minutes=2, task=None) != first
+    assert seen(officer, minutes=2, address="10.0.0.2") != first
+    # Past the ten minutes, a view is a new visit; the one after it counts from that one.
+    later = seen(officer, minutes=11)
+    assert later != first and seen(officer, minutes=20) == later
+    assert AccessRecord.objects.filter(viewer=officer, object_id=1, task=task, ip_address="10.0.0.1").count() == 2
+
+    settings.REPORTIN_ACCESS_VISIT_MINUTES = 0  # a record for every image served
+    assert seen(officer, minutes=21) != later
