@@ -485,7 +485,7 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
     axes = fig.subplots(rows, 3, sharey=True, squeeze=False)
     for ax in axes.flat[len(RATES) :]:
         ax.set_visible(False)
-    names = [g.name for g in groups]
+    names = [gettext("All groups") if g is report.total else g.name for g in groups]
     positions = list(range(len(groups)))[::-1]
     for ax, (key, title, denominator) in zip(axes.flat, RATES):
         # Each panel's scale fits its widest interval: a 2% rate next to a 3% one must be
