@@ -3,7 +3,7 @@ from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
 from config import views
-from reportin.admin_audit import accountability_dashboard
+from reportin.admin_audit import accountability_dashboard, audit_verify_view
 
 # The front page is the web app for phones (it links to admin and the API docs); admin's
 # "View site" leads there too.
@@ -14,6 +14,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/accountability/", admin.site.admin_view(accountability_dashboard), name="accountability-dashboard"),
+    path("admin/accountability/verify/", admin.site.admin_view(audit_verify_view), name="audit-verify"),
     path("admin/second-factor/", include("backoffice.urls")),
     path("admin/", admin.site.urls),
     path("", include("reportin.urls", namespace="api")),

@@ -8,11 +8,13 @@ a list sees their own region's rows only.
 """
 
 import json
+from functools import cache
 
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -21,6 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from enforcement import exports, roles, times
@@ -69,6 +72,36 @@ class StaffFilter(admin.RelatedFieldListFilter):
         return [(user.pk, user.get_username()) for user in User.objects.filter(is_staff=True).order_by("username")]
 
 
+def fields_list(value):
+    """A JSON value as people read it: an object as a definition list (each key in words, its
+    value below, nested objects nested), a list of plain values as one line, nothing as "—"."""
+    if value is None or value in ({}, [], ""):
+        return "—"
+    if isinstance(value, dict):
+        rows = ((str(key).replace("_", " ").capitalize(), fields_list(item)) for key, item in value.items())
+        return format_html('<dl class="fields">{}</dl>', format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows))
+    if isinstance(value, list):
+        if all(not isinstance(item, (dict, list)) for item in value):
+            return ", ".join(str(fields_list(item)) for item in value)
+        return format_html("<ol>{}</ol>", format_html_join("", "<li>{}</li>", ((fields_list(item),) for item in value)))
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
+    return str(value)
+
+
+@cache
+def _as_fields(model, name: str):
+    """The detail page's display of the JSON field `name`: its fields_list."""
+    field = model._meta.get_field(name)
+
+    def display(obj):
+        return fields_list(getattr(obj, name))
+
+    display.__name__ = name
+    display.short_description = field.verbose_name
+    return display
+
+
 class AuditListAdmin(admin.ModelAdmin):
     """A read-only list with region scoping and CSV export of the filtered rows."""
 
@@ -90,6 +123,11 @@ class AuditListAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_fields(self, request, obj=None):
+        # Detail pages show JSON (details, evidence, figures) as fields, not as a JSON blob.
+        json_fields = {f.name for f in self.model._meta.get_fields() if isinstance(f, models.JSONField)}
+        return [_as_fields(self.model, name) if name in json_fields else name for name in super().get_fields(request, obj)]
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -383,7 +421,6 @@ class DecisionLogAdmin(AuditListAdmin):
     list_select_related = ["client", "client__region", "resolved_by"]
     ordering = ["-resolved_at", "-id"]
     inlines = [EscalationInline]
-    exclude = ["evidence"]
     csv_columns = [
         (_("task"), "id"),
         (_("opened at"), "created_at"),

@@ -33,6 +33,8 @@ from enforcement.models import (
     WINDOW_STATUS_TRANSITIONS,
     AccessRecord,
     ActivationCode,
+    AuditEvent,
+    AuditVerification,
     BlindAnswer,
     CaseStatus,
     CircumstanceChange,
@@ -100,6 +102,26 @@ def audit_record(*, actor: User | None, action: str, obj=None, client: Client | 
         details=details or {},
         now=now,
     )
+
+
+def audit_verification_request(*, user: User, now: datetime | None = None) -> AuditVerification | None:
+    """Someone asked for the audit chain to be verified (the auditors' dashboard): the request
+    is an audit event; a chain of at most REPORTIN_AUDIT_VERIFY_IN_PAGE_MAX events is verified
+    at once and its outcome returned, a longer one is queued for the worker (`audit_verify`,
+    which keeps its outcome the same way) and None returned."""
+    events = AuditEvent.objects.aggregate(last=Max("seq"))["last"] or 0
+    in_page = events <= settings.REPORTIN_AUDIT_VERIFY_IN_PAGE_MAX
+    audit_record(actor=user, action="audit.verify_request", details={"events": events, "on_worker": not in_page}, now=now)
+    if not in_page:
+        transaction.on_commit(_audit_verify_enqueue)
+        return None
+    return audit.verification_record(report=audit.verify(), now=now)
+
+
+def _audit_verify_enqueue() -> None:
+    from enforcement.tasks import audit_verify
+
+    audit_verify.delay()
 
 
 # --- Clients --------------------------------------------------------------------------------
@@ -1694,11 +1716,20 @@ def biometric_access_record(
     *, viewer: User, client: Client, object_type: str, object_id: int, task: InvestigationTask | None = None,
     ip_address: str | None = None, now: datetime | None = None,
 ) -> AccessRecord:
-    """Who looked at which selfie or reference photo, written for every image shown."""
-    return AccessRecord.objects.create(
-        viewer=viewer, client=client, object_type=object_type, object_id=object_id, task=task,
-        ip_address=ip_address or None, viewed_at=now or timezone.now(),
-    )
+    """Who looked at which selfie or reference photo: one record per visit. The same image seen
+    again by the same person from the same task (or outside any task) and address within
+    REPORTIN_ACCESS_VISIT_MINUTES of the last record written for it is the same visit: nothing
+    new is written and that record is returned. Two requests for the same image crossing each
+    other may both write (a duplicate, never a view left out)."""
+    now = now or timezone.now()
+    seen = dict(viewer=viewer, client=client, object_type=object_type, object_id=object_id, task=task, ip_address=ip_address or None)
+    minutes = settings.REPORTIN_ACCESS_VISIT_MINUTES
+    if minutes:
+        window = (now - timedelta(minutes=minutes), now)
+        visit = AccessRecord.objects.filter(**seen, viewed_at__range=window).order_by("-viewed_at", "-id").first()
+        if visit is not None:
+            return visit
+    return AccessRecord.objects.create(**seen, viewed_at=now)
 
 
 @transaction.atomic

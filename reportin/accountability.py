@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
+from django.utils.translation import gettext, gettext_lazy
 
 from biometrics.evaluation import wilson
 from enforcement.models import (
@@ -53,20 +54,30 @@ from reportin.models import CheckIn, FaceDecision, FaceMatch, FigureRollup, Figu
 
 NOT_SCORED = "not_scored"
 OUTCOMES = [*FaceDecision.values, NOT_SCORED]
+# The outcomes in words (the codes stay in figures.json and the CSV exports).
+OUTCOME_LABELS = {**dict(FaceDecision.choices), NOT_SCORED: gettext_lazy("Not scored yet")}
 SETTLED_WINDOWS = [WindowStatus.SATISFIED, WindowStatus.REPORTED, WindowStatus.MISSED]
 DIMENSIONS = {
-    "region": ("client__region__name", "Region"),
-    "country": ("client__country_of_citizenship", "Country of citizenship"),
+    "region": ("client__region__name", gettext_lazy("Region")),
+    "country": ("client__country_of_citizenship", gettext_lazy("Country of citizenship")),
 }
 RATES = [
-    ("non_match", "Non-match rate", "scored check-ins"),
-    ("no_face", "No-face rate", "scored check-ins"),
-    ("low_quality", "Low-quality rate", "scored check-ins"),
-    ("override", "Officer override of non-matches", "resolved non-match tasks"),
-    ("false_match", "False matches in the quality sample", "resolved sample reviews"),
-    ("missed", "Missed-report rate", "settled windows"),
-    ("blind_disagree", "Officers' first look against the matcher", "yes/no first looks at a match or non-match"),
-    ("blind_changed", "Decision changed after seeing the score", "identity decisions after a yes/no first look"),
+    ("non_match", gettext_lazy("Non-match rate"), gettext_lazy("scored check-ins")),
+    ("no_face", gettext_lazy("No-face rate"), gettext_lazy("scored check-ins")),
+    ("low_quality", gettext_lazy("Low-quality rate"), gettext_lazy("scored check-ins")),
+    ("override", gettext_lazy("Officer override of non-matches"), gettext_lazy("resolved non-match tasks")),
+    ("false_match", gettext_lazy("False matches in the quality sample"), gettext_lazy("resolved sample reviews")),
+    ("missed", gettext_lazy("Missed-report rate"), gettext_lazy("settled windows")),
+    (
+        "blind_disagree",
+        gettext_lazy("Officers' first look against the matcher"),
+        gettext_lazy("yes/no first looks at a match or non-match"),
+    ),
+    (
+        "blind_changed",
+        gettext_lazy("Decision changed after seeing the score"),
+        gettext_lazy("identity decisions after a yes/no first look"),
+    ),
 ]
 # A first look and what agrees with it: the matcher's decision, then the final resolution.
 _AGREES = {
@@ -132,6 +143,10 @@ class Figures:
     @property
     def timeline_rows(self) -> list:
         return [(day, [counts[outcome] for outcome in OUTCOMES], sum(counts.values())) for day, counts in self.timeline]
+
+    @property
+    def outcome_labels(self) -> list:
+        return [OUTCOME_LABELS[outcome] for outcome in OUTCOMES]
 
     @property
     def dimension_list(self) -> list:
@@ -242,7 +257,9 @@ def _first_looks(checkins) -> list[FigureCount]:
             decision=Subquery(FaceMatch.objects.filter(checkin_id=OuterRef("task__checkin_id")).values("decision")[:1]),
             # The final decision counts when the officer who answered blind made it.
             final=Subquery(
-                InvestigationTask.objects.filter(pk=OuterRef("task_id"), status=TaskStatus.RESOLVED, resolved_by_id=OuterRef("officer_id"))
+                InvestigationTask.objects.filter(
+                    pk=OuterRef("task_id"), status=TaskStatus.RESOLVED, resolved_by_id=OuterRef("officer_id")
+                )
                 .filter(Q(resolution__in=[r for _, r in _AGREES.values()]))
                 .values("resolution")[:1]
             ),
@@ -429,21 +446,26 @@ def chart_timeline(report: Figures, path) -> None:
                 days,
                 values,
                 bottom=bottom,
-                label=outcome.replace("_", " "),
+                label=str(OUTCOME_LABELS[outcome]),
                 color=OUTCOME_COLOURS[outcome],
                 width=0.8 if report.period == "day" else 5,
             )
             bottom = [b + v for b, v in zip(bottom, values)]
-    ax.set_title(f"Check-ins per {report.period} by outcome, {report.start} to {report.end}")
-    ax.set_ylabel("check-ins")
+    title = (
+        gettext("Check-ins per day by outcome, %(start)s to %(end)s")
+        if report.period == "day"
+        else gettext("Check-ins per week by outcome, %(start)s to %(end)s")
+    )
+    ax.set_title(title % {"start": report.start, "end": report.end})
+    ax.set_ylabel(gettext("check-ins"))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if days:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no check-ins in this period", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, gettext("No check-ins in this period."), ha="center", va="center", transform=ax.transAxes)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
 
 
 def chart_rates(report: Figures, dimension: str, path) -> None:
@@ -461,9 +483,9 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
     fig = Figure(figsize=(15, height * rows), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, 3, sharey=True, squeeze=False)
-    for ax in axes.flat[len(RATES):]:
+    for ax in axes.flat[len(RATES) :]:
         ax.set_visible(False)
-    names = [g.name for g in groups]
+    names = [gettext("All groups") if g is report.total else g.name for g in groups]
     positions = list(range(len(groups)))[::-1]
     for ax, (key, title, denominator) in zip(axes.flat, RATES):
         # Each panel's scale fits its widest interval: a 2% rate next to a 3% one must be
@@ -473,7 +495,7 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
         for y, g in zip(positions, groups):
             rate = g.rates[key]
             if rate.rate is None:
-                ax.text(0.01 * top, y, "no cases", va="center", fontsize=7, color="#777")
+                ax.text(0.01 * top, y, gettext("no cases"), va="center", fontsize=7, color="#777")
                 continue
             small = rate.too_small
             ax.errorbar(
@@ -486,20 +508,40 @@ def chart_rates(report: Figures, dimension: str, path) -> None:
                 mfc="white" if small else "#1565c0",
                 capsize=3,
             )
-            label = f"{rate.count}/{rate.of}" + (" too small" if small else "")
+            label = f"{rate.count}/{rate.of}" + (" " + gettext("too small") if small else "")
             ax.text(top * 1.05, y, label, va="center", fontsize=7, color="#777" if small else "#222", clip_on=False)
-        ax.set_title(f"{title}\n(of {denominator})", fontsize=9)
+        ax.set_title(gettext("%(rate)s\n(of %(denominator)s)") % {"rate": title, "denominator": denominator}, fontsize=9)
         ax.set_xlim(-0.02 * top, top * 1.02)
         ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if top > 0.1 else 1))
         ax.set_yticks(positions, names, fontsize=8)
         ax.grid(axis="x", alpha=0.3)
-    shown = "" if len(largest) == len(report.groups[dimension]) else f"; the {len(largest)} largest groups, all are in the tables"
-    fig.suptitle(
-        f"Rates by {DIMENSIONS[dimension][1].lower()} with 95% Wilson intervals, {report.start} to {report.end}\n"
-        f"(hollow, grey: fewer than {report.min_group} cases, too small to judge{shown})",
-        fontsize=10,
-    )
-    fig.savefig(path)
+    words = {"dimension": str(DIMENSIONS[dimension][1]).lower(), "start": report.start, "end": report.end}
+    words.update(min_group=report.min_group, largest=len(largest))
+    if len(largest) == len(report.groups[dimension]):
+        title = gettext(
+            "Rates by %(dimension)s with 95%% Wilson intervals, %(start)s to %(end)s\n"
+            "(hollow, grey: fewer than %(min_group)s cases, too small to judge)"
+        )
+    else:
+        title = gettext(
+            "Rates by %(dimension)s with 95%% Wilson intervals, %(start)s to %(end)s\n"
+            "(hollow, grey: fewer than %(min_group)s cases, too small to judge; the %(largest)s largest groups, "
+            "all are in the tables)"
+        )
+    fig.suptitle(title % words, fontsize=10)
+    fig.savefig(path, format="png")
+
+
+def chart_png(report: Figures, chart: str) -> bytes:
+    """One chart of the report ("timeline", "region" or "country") as PNG bytes, drawn in memory."""
+    from io import BytesIO
+
+    out = BytesIO()
+    if chart == "timeline":
+        chart_timeline(report, out)
+    else:
+        chart_rates(report, chart, out)
+    return out.getvalue()
 
 
 def write_report(report: Figures, out_dir, *, progress=None) -> dict:

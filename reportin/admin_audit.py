@@ -1,19 +1,24 @@
 """The auditors' match log (every FaceMatch with all its figures) and the accountability
 dashboard (the figures of `manage.py accountability_report`, in admin)."""
 
+import base64
 import json
 from datetime import date, timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
+from enforcement import services
 from enforcement.admin_audit import AuditListAdmin, DateRangeFilter, StaffFilter
 from enforcement.models import AuditVerification
 from reportin import accountability
@@ -118,6 +123,8 @@ def accountability_dashboard(request):
         (_("Audit trail"), "admin:enforcement_auditevent_changelist", "occurred_at"),
     ]
     period = {"start": (report.start if report else initial["start"]), "end": (report.end if report else initial["end"])}
+    # Drawing the three charts takes a few seconds (matplotlib): only when asked for.
+    show_charts = report is not None and request.GET.get("charts") == "1"
     context = {
         **admin.site.each_context(request),
         "title": _("Accountability dashboard"),
@@ -128,9 +135,57 @@ def accountability_dashboard(request):
         "dimensions": accountability.DIMENSIONS,
         "logs": [(name, _log_url(url, field, period["start"], period["end"])) for name, url, field in logs],
         "verification": AuditVerification.objects.first(),
+        "charts": _charts(report) if show_charts else [],
+        "period": period,
+        "charts_url": "?" + urlencode({**{k: v.isoformat() for k, v in period.items()}, "charts": "1"}),
     }
     return TemplateResponse(request, "reportin/accountability_dashboard.html", context)
 
 
+@require_POST
+def audit_verify_view(request):
+    """"Verify now" on the dashboard: the chain verified (or queued for the worker when long),
+    the outcome kept and shown on the dashboard."""
+    if not may_see_dashboard(request.user):
+        raise PermissionDenied
+    outcome = services.audit_verification_request(user=request.user)
+    if outcome is None:
+        messages.info(
+            request,
+            gettext("Verification started on the worker: the audit trail is long. Its result appears here when it is done."),
+        )
+    elif outcome.ok:
+        messages.success(request, gettext("Audit trail intact: %(events)s events verified.") % {"events": outcome.events_checked})
+    else:
+        messages.error(
+            request,
+            gettext("Audit trail broken at event #%(seq)s: %(problem)s") % {"seq": outcome.broken_seq, "problem": outcome.problem},
+        )
+    # Back to the period the auditor was looking at (the form's hidden fields), if it is one.
+    period = PeriodForm(request.POST)
+    query = "?" + urlencode({k: period.cleaned_data[k].isoformat() for k in ("start", "end")}) if period.is_valid() else ""
+    return HttpResponseRedirect(reverse("accountability-dashboard") + query)
+
+
 def _log_url(name: str, field: str, start: date, end: date) -> str:
     return reverse(name) + "?" + urlencode({f"{field}__date__gte": start.isoformat(), f"{field}__date__lte": end.isoformat()})
+
+
+def _charts(report: accountability.Figures) -> list[tuple[str, str]]:
+    """The report's charts as (alt text, data: URL): the staff pages' policy allows data: images
+    (reportin/api/middleware.py), and nothing is written to disk."""
+    timeline = _("Check-ins per day by outcome") if report.period == "day" else _("Check-ins per week by outcome")
+    titles = {
+        "timeline": timeline,
+        **{
+            dim: gettext("Rates by %(dimension)s") % {"dimension": str(label).lower()}
+            for dim, (_f, label) in accountability.DIMENSIONS.items()
+        },
+    }
+    return [
+        (
+            gettext("Chart: %(title)s (the same figures are in the tables below)") % {"title": title},
+            "data:image/png;base64," + base64.b64encode(accountability.chart_png(report, chart)).decode("ascii"),
+        )
+        for chart, title in titles.items()
+    ]
