@@ -46,6 +46,7 @@ from enforcement.models import (
     User,
 )
 from reportin import services, triage
+from reportin.admin_casework import TaskCaseworkAdmin
 from reportin.models import CheckIn, FaceMatch, LivenessFrame
 
 UNRESOLVED = "unresolved"
@@ -179,7 +180,7 @@ class SignOffForm(forms.Form):
 
 
 @admin.register(InvestigationTask)
-class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
+class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedAdmin):
     list_display = ["priority_label", "reason_label", "client_label", "region_label", "status", "assignee", "age", "due"]
     list_display_links = ["reason_label"]
     list_filter = [
@@ -282,7 +283,7 @@ class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
             path("<int:task_id>/reference/<int:photo_id>/", view(self.reference_view), name="enforcement_investigationtask_reference"),
             path("<int:task_id>/decide/", view(self.decide_view), name="enforcement_investigationtask_decide"),
         ]
-        return own + self.message_urls() + super().get_urls()
+        return own + self.message_urls() + self.casework_urls() + super().get_urls()
 
     def _task(self, request, task_id) -> InvestigationTask:
         """The task if the user may see it: 404 if there is no such task, 403 if it belongs to
@@ -339,6 +340,7 @@ class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
             and pending[0].proposed_by_id != user.pk,
             "now": timezone.now(),
             "message_section": self.message_section(request, task),
+            **self.casework_context(request, task),
             **forms_,
         }
         return TemplateResponse(request, "admin/enforcement/investigationtask/task.html", context)
