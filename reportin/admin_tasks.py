@@ -340,7 +340,7 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
             and pending[0].proposed_by_id != user.pk,
             "now": timezone.now(),
             "message_section": self.message_section(request, task),
-            **self.casework_context(request, task),
+            **self.casework_context(request, task, can_change=can_change),
             **forms_,
         }
         return TemplateResponse(request, "admin/enforcement/investigationtask/task.html", context)
