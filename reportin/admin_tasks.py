@@ -46,7 +46,7 @@ from enforcement.models import (
     User,
 )
 from reportin import services, triage
-from reportin.admin_casework import TaskCaseworkAdmin
+from reportin.admin_casework import TaskCaseworkAdmin, queue_filters, queue_query, queue_url
 from reportin.models import CheckIn, FaceMatch, LivenessFrame
 
 UNRESOLVED = "unresolved"
@@ -353,7 +353,7 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
             raise PermissionDenied
         op = request.POST.get("op")
         user = request.user
-        here = reverse("admin:enforcement_investigationtask_change", args=[task.pk])
+        here = reverse("admin:enforcement_investigationtask_change", args=[task.pk]) + queue_query(queue_filters(request))
         if op in ("resolve", "escalate") and blind_look(task, user)[0]:
             messages.error(request, gettext("Answer “Same person?” from the photos first."))
             return HttpResponseRedirect(here)
@@ -375,12 +375,17 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
                 form = ResolveForm(request.POST, task=task)
                 if not form.is_valid():
                     return self._render_task(request, task, forms_override={"resolve_form": form})
+                filters = queue_filters(request)
+                # "Save and next": the next task is found before this one leaves the queue.
+                next_id = self.queue_neighbour(request, task, filters=filters) if "_next" in request.POST else None
                 services.task_decide(task=task, resolution=form.cleaned_data["resolution"], note=form.cleaned_data["note"], officer=user)
                 messages.success(
                     request,
                     gettext("Task %(id)d resolved: %(resolution)s.") % {"id": task.pk, "resolution": TaskResolution(form.cleaned_data["resolution"]).label},
                 )
-                return HttpResponseRedirect(reverse("admin:enforcement_investigationtask_changelist"))
+                if "_next" in request.POST:
+                    return self.queue_next_redirect(request, filters=filters, next_id=next_id)
+                return HttpResponseRedirect(queue_url(filters))
             if op == "blind":
                 form = BlindAnswerForm(request.POST)
                 if not form.is_valid():

@@ -4,6 +4,8 @@ shortcuts for the common decisions."""
 
 import html
 import re
+from datetime import timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,7 +13,7 @@ from django.utils import timezone
 
 from enforcement import roles, services
 from enforcement.errors import DomainError, Forbidden
-from enforcement.models import AuditEvent, User
+from enforcement.models import AuditEvent, InvestigationTask, User
 from reportin import services as reportin_services
 from tests import factories
 from tests.officer import window_task
@@ -126,3 +128,73 @@ def test_no_note_from_another_region_an_auditor_or_on_a_resolved_task(client, of
     assert "This task is resolved." in page_text(response)
     assert not mine.notes.filter(kind="note").exists()
     assert 'id="note-form"' not in client.get(f"{TASKS}{mine.pk}/change/").content.decode()
+
+
+@pytest.fixture
+def queue():
+    """Four open tasks; the queue shows them by priority, then oldest first: t1, t2, t4, t3."""
+    now = timezone.now()
+    return {
+        "t1": window_task(priority=3, created_at=now - timedelta(hours=4), family_name="Alpha"),
+        "t2": window_task(reason="location_outside_area", priority=3, created_at=now - timedelta(hours=3), family_name="Bravo"),
+        "t3": window_task(priority=2, created_at=now - timedelta(hours=2), family_name="Charlie"),
+        "t4": window_task(priority=3, created_at=now - timedelta(hours=1), family_name="Delta"),
+    }
+
+
+def opened_from_queue(task, filters: str) -> str:
+    """The task page's address as the queue links to it (Django admin's preserved filters)."""
+    return f"{TASKS}{task.pk}/change/?{urlencode({'_changelist_filters': filters})}"
+
+
+def save_and_next(client, task, filters: str):
+    return client.post(
+        f"{TASKS}{task.pk}/decide/?{urlencode({'_changelist_filters': filters})}",
+        {"op": "resolve", "resolution": "contact_made", "note": "Reached by phone.", "_next": "1"},
+    )
+
+
+def test_save_and_next_follows_the_queues_filter_and_order(client, officer, queue):
+    filters = "reason__exact=missed_report"
+    # The queue's own links carry its filters to the task page, which keeps them in its forms.
+    listing = client.get(f"{TASKS}?{filters}").content.decode()
+    assert f'href="{opened_from_queue(queue["t1"], filters)}"' in listing
+    page = client.get(opened_from_queue(queue["t1"], filters)).content.decode()
+    assert f'action="{TASKS}{queue["t1"].pk}/decide/?_changelist_filters=reason__exact%3Dmissed_report"' in page
+    assert 'name="_next"' in page
+    # t2 is left out by the filter, t3 comes after t4 (lower priority).
+    response = save_and_next(client, queue["t1"], filters)
+    assert response.status_code == 302 and response["Location"] == opened_from_queue(queue["t4"], filters)
+    response = save_and_next(client, queue["t4"], filters)
+    assert response["Location"] == opened_from_queue(queue["t3"], filters)
+    # After the last one, back to the queue as it was, and said so.
+    response = save_and_next(client, queue["t3"], filters)
+    assert response["Location"] == f"{TASKS}?{filters}"
+    assert "No more open tasks in this queue." in page_text(client.get(response["Location"]))
+    for name in ("t1", "t4", "t3"):
+        queue[name].refresh_from_db()
+        assert queue[name].status == "resolved" and queue[name].resolution == "contact_made"
+    queue["t2"].refresh_from_db()
+    assert queue["t2"].status == "open"
+
+
+def test_save_and_next_follows_the_order_the_officer_chose(client, officer, queue):
+    # Newest first (the "age" column, descending), every reason: t4, t3, t2, t1.
+    filters = "o=-7"
+    listing = page_text(client.get(f"{TASKS}?{filters}"))
+    assert listing.index("DELTA") < listing.index("CHARLIE") < listing.index("BRAVO") < listing.index("ALPHA")
+    assert save_and_next(client, queue["t3"], filters)["Location"] == opened_from_queue(queue["t2"], filters)
+    # Without filters: the default queue (open tasks of every reason by priority, then age).
+    assert save_and_next(client, queue["t1"], "")["Location"] == f"{TASKS}{queue['t2'].pk}/change/"
+
+
+def test_next_and_previous_without_deciding(client, officer, queue):
+    filters = "reason__exact=missed_report"
+    query = urlencode({"_changelist_filters": filters})
+    assert client.get(f"{TASKS}{queue['t1'].pk}/next/?{query}")["Location"] == opened_from_queue(queue["t4"], filters)
+    assert client.get(f"{TASKS}{queue['t4'].pk}/previous/?{query}")["Location"] == opened_from_queue(queue["t1"], filters)
+    assert client.get(f"{TASKS}{queue['t1'].pk}/previous/?{query}")["Location"] == f"{TASKS}?{filters}"
+    # Nothing was decided on the way.
+    assert all(InvestigationTask.objects.get(pk=t.pk).status == "open" for t in queue.values())
+    # A task the filter leaves out (t2) is followed by the filtered queue's first task.
+    assert client.get(f"{TASKS}{queue['t2'].pk}/next/?{query}")["Location"] == opened_from_queue(queue["t1"], filters)
