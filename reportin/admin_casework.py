@@ -73,7 +73,8 @@ class TaskCaseworkAdmin:
         filters = queue_filters(request)
         return {
             "contact": contact_details(task.client),
-            "note_form": NoteForm() if can_change else None,
+            # Its own ids: the decision forms have a "kind" and a "note" too.
+            "note_form": NoteForm(auto_id="note-%s") if can_change else None,
             "changelist_filters": filters,
             "queue_query": queue_query(filters),
         }

@@ -5,10 +5,12 @@ shortcuts for the common decisions."""
 import html
 import re
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from enforcement import roles, services
@@ -16,7 +18,7 @@ from enforcement.errors import DomainError, Forbidden
 from enforcement.models import AuditEvent, InvestigationTask, User
 from reportin import services as reportin_services
 from tests import factories
-from tests.officer import window_task
+from tests.officer import face_task, window_task
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +34,10 @@ def officer(client):
 
 def page_text(response) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
+
+
+def decide_blind(client, task):
+    return client.post(f"{TASKS}{task.pk}/decide/", {"op": "blind", "answer": "yes"})
 
 
 def test_the_task_page_shows_how_to_reach_the_person(client, officer):
@@ -198,3 +204,43 @@ def test_next_and_previous_without_deciding(client, officer, queue):
     assert all(InvestigationTask.objects.get(pk=t.pk).status == "open" for t in queue.values())
     # A task the filter leaves out (t2) is followed by the filtered queue's first task.
     assert client.get(f"{TASKS}{queue['t2'].pk}/next/?{query}")["Location"] == opened_from_queue(queue["t1"], filters)
+
+
+def test_the_shortcuts_are_listed_and_wired_by_a_static_script(client, officer):
+    case = face_task()
+    task = case["task"]
+    page = client.get(f"{TASKS}{task.pk}/change/?{urlencode({'_changelist_filters': 'reason__exact=face_non_match'})}")
+    body = page.content.decode()
+    # The blind first look comes first: no decision keys before it.
+    assert 'data-key="c"' not in body and 'data-key="j"' in body
+    assert decide_blind(client, task).status_code == 302
+    body = client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    text = page_text(client.get(f"{TASKS}{task.pk}/change/"))
+    assert "Keyboard shortcuts" in text
+    for key, words in [
+        ("c", "c Identity confirmed"), ("n", "n Identity not confirmed"), ("e", "e Recommend an escalation"),
+        ("t", "t Add a note or a contact attempt"), ("j", "j Next task"), ("k", "k Previous task"),
+    ]:
+        assert f'data-key="{key}"' in body and words in text
+    # Each key's targets are on the page: the lists and fields it chooses and focuses, the links it follows.
+    for target in re.findall(r'data-(?:choose|focus|open|follow)="([^"]+)"', body):
+        assert f'id="{target}"' in body, target
+    assert 'value="identity_confirmed"' in body and 'value="identity_not_confirmed"' in body
+    # No inline script (the Content-Security-Policy allows scripts from the site's own files only).
+    scripts = re.findall(r"<script[^>]*>", body)
+    assert scripts and all("src=" in tag for tag in scripts), scripts
+    assert '<script src="/static/backoffice/task_keys.js" defer>' in body
+    policy = client.get(f"{TASKS}{task.pk}/change/")["Content-Security-Policy"]
+    assert "script-src 'self';" in policy
+    script = (Path(settings.BASE_DIR) / "backoffice/static/backoffice/task_keys.js").read_text()
+    # Nothing fires while typing in a field.
+    assert 'closest("input, textarea, select, [contenteditable]")' in script
+
+
+def test_an_auditor_gets_only_the_moving_keys(client):
+    task = window_task()
+    auditor = factories.staff("keys-auditor", role=roles.AUDITOR, region_code=None)
+    factories.staff_login(client, auditor)
+    body = client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    assert re.findall(r'data-key="(\w)"', body) == ["j", "k"]
+    assert 'id="note-form"' not in body
