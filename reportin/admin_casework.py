@@ -7,18 +7,23 @@ import copy
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseRedirect, QueryDict
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.translation import get_language, gettext
+from django.utils.translation import get_language, gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from enforcement import biometric_images
 from enforcement import selectors as enforcement_selectors
 from enforcement import services as enforcement_services
 from enforcement.errors import DomainError
-from enforcement.models import ContactChannel, TaskNote, TaskStatus
+from enforcement.models import BlindAnswer, ContactChannel, InvestigationTask, TaskNote, TaskResolution, TaskStatus
+from reportin import services
 
 
 def contact_details(client) -> dict:
@@ -28,6 +33,30 @@ def contact_details(client) -> dict:
         "channels": list(ContactChannel.objects.filter(client=client, ended_at__isnull=True).order_by("channel")),
         "office": enforcement_selectors.office_public(enforcement_selectors.office_for(client=client), get_language()),
     }
+
+
+# --- Shared with the task page's decisions
+
+
+def resolution_choices(task: InvestigationTask) -> list[tuple[str, str]]:
+    choices = [(value, label) for value, label in TaskResolution.choices if value not in enforcement_services.OFFICER_EXCLUDED_RESOLUTIONS]
+    if task.checkin_id is None:
+        choices = [(v, label) for v, label in choices if v not in enforcement_services.IDENTITY_RESOLUTIONS]
+    return [("", "---------"), *choices]
+
+
+def blind_look(task: InvestigationTask, user) -> tuple[bool, BlindAnswer | None]:
+    """Whether `user` still owes the task's blind first look (issue 17.4: the photos and "same
+    person?" before the comparison's figures, for settings.REPORTIN_BLIND_REVIEW_REASONS), and
+    their answer if given."""
+    if task.checkin_id is None:
+        return False, None
+    answer = BlindAnswer.objects.filter(task=task, officer=user).first()
+    pending = (
+        answer is None and task.status != TaskStatus.RESOLVED and task.reason in settings.REPORTIN_BLIND_REVIEW_REASONS
+        and biometric_images.may_view(user, task.client)
+    )
+    return pending, answer
 
 
 def queue_filters(request) -> str:
@@ -58,6 +87,28 @@ class NoteForm(forms.Form):
     )
 
 
+class CaseResolveForm(forms.Form):
+    """One decision for several open tasks of the same person (the case view)."""
+
+    tasks = forms.ModelMultipleChoiceField(
+        label=_("Tasks this decision settles"), queryset=InvestigationTask.objects.none(), widget=forms.CheckboxSelectMultiple,
+    )
+    resolution = forms.ChoiceField(label=_("Resolution"))
+    note = forms.CharField(
+        label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("What you checked and why you decided so. Kept with each task's decision."),
+    )
+
+    def __init__(self, *args, tasks: list[InvestigationTask], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tasks"].queryset = InvestigationTask.objects.filter(pk__in=[t.pk for t in tasks])
+        self.fields["tasks"].label_from_instance = lambda task: f"{task.get_reason_display()} ({gettext('task %(id)d') % {'id': task.pk}})"
+        self.fields["tasks"].initial = [t.pk for t in tasks]
+        # Only what every one of them may be resolved as (no identity answer for a task without a check-in).
+        allowed = set.intersection(*(set(dict(resolution_choices(t))) for t in tasks)) if tasks else set()
+        self.fields["resolution"].choices = [(v, label) for v, label in resolution_choices(tasks[0]) if v in allowed]
+
+
 class TaskCaseworkAdmin:
     """URLs, page context and POST views of the task page's casework."""
 
@@ -65,6 +116,7 @@ class TaskCaseworkAdmin:
         view = self.admin_site.admin_view
         return [
             path("<int:task_id>/note/", view(self.note_view), name="enforcement_investigationtask_note"),
+            path("<int:task_id>/case/", view(self.case_view), name="enforcement_investigationtask_case"),
             path("<int:task_id>/next/", view(self.neighbour_view), {"step": 1}, name="enforcement_investigationtask_next"),
             path("<int:task_id>/previous/", view(self.neighbour_view), {"step": -1}, name="enforcement_investigationtask_previous"),
         ]
@@ -77,7 +129,56 @@ class TaskCaseworkAdmin:
             "note_form": NoteForm(auto_id="note-%s") if can_change else None,
             "changelist_filters": filters,
             "queue_query": queue_query(filters),
+            "case_open_count": self.case_tasks(request, task).count(),
         }
+
+    # --- the case view: one person's open tasks, decided together
+
+    def case_tasks(self, request, task):
+        """The open tasks of the task's person that the user may see, by the queue's order."""
+        return self.get_queryset(request).filter(client_id=task.client_id).exclude(status=TaskStatus.RESOLVED).order_by(*self.ordering)
+
+    def case_view(self, request, task_id):
+        task = self._task(request, task_id)
+        filters = queue_filters(request)
+        user = request.user
+        tasks = list(self.case_tasks(request, task).select_related("client", "client__region", "assignee"))
+        # A task whose blind first look the officer still owes is answered on its own page first.
+        blind = {t.pk for t in tasks if blind_look(t, user)[0]}
+        decidable = [t for t in tasks if t.pk not in blind and self.has_change_permission(request, t)]
+        form = None
+        if decidable:
+            form = CaseResolveForm(request.POST if request.method == "POST" else None, tasks=decidable)
+        if request.method == "POST":
+            if form is None:
+                raise PermissionDenied
+            if form.is_valid():
+                chosen = list(form.cleaned_data["tasks"].select_related("client"))
+                resolution, note = form.cleaned_data["resolution"], form.cleaned_data["note"]
+                try:
+                    # All or none: one refused decision leaves every task as it was.
+                    with transaction.atomic():
+                        for each in chosen:
+                            services.task_decide(task=each, resolution=resolution, note=note, officer=user)
+                except DomainError as exc:
+                    messages.error(request, gettext("Nothing was resolved: %(reason)s") % {"reason": exc.message})
+                    return HttpResponseRedirect(request.get_full_path())
+                messages.success(request, ngettext(
+                    "%(n)d task resolved: %(resolution)s.", "%(n)d tasks resolved: %(resolution)s.", len(chosen),
+                ) % {"n": len(chosen), "resolution": TaskResolution(resolution).label})
+                return HttpResponseRedirect(queue_url(filters))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Open tasks of %(person)s") % {"person": task.client.full_name},
+            "opts": self.model._meta,
+            "task": task,
+            "tasks": tasks,
+            "blind": blind,
+            "form": form,
+            "queue_query": queue_query(filters),
+            "time_zone": task.client.local_time_zone,
+        }
+        return TemplateResponse(request, "admin/enforcement/investigationtask/case.html", context)
 
     # --- "next task": the queue as the officer left it
 

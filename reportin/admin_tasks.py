@@ -15,7 +15,6 @@ It is registered from reportin because the task page shows reportin's check-ins 
 from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
@@ -34,7 +33,6 @@ from enforcement.admin_messages import TaskMessagesAdmin
 from enforcement.errors import DomainError
 from enforcement.models import (
     BiometricKind,
-    BlindAnswer,
     EscalationKind,
     EscalationStatus,
     InvestigationTask,
@@ -46,7 +44,7 @@ from enforcement.models import (
     User,
 )
 from reportin import services, triage
-from reportin.admin_casework import TaskCaseworkAdmin, queue_filters, queue_query, queue_url
+from reportin.admin_casework import TaskCaseworkAdmin, blind_look, queue_filters, queue_query, queue_url, resolution_choices
 from reportin.models import CheckIn, FaceMatch, LivenessFrame
 
 UNRESOLVED = "unresolved"
@@ -122,13 +120,6 @@ class RegionFilter(admin.RelatedFieldListFilter):
 
 
 # --- Decision forms ---------------------------------------------------------------------------
-
-
-def resolution_choices(task: InvestigationTask) -> list[tuple[str, str]]:
-    choices = [(value, label) for value, label in TaskResolution.choices if value not in enforcement_services.OFFICER_EXCLUDED_RESOLUTIONS]
-    if task.checkin_id is None:
-        choices = [(v, label) for v, label in choices if v not in enforcement_services.IDENTITY_RESOLUTIONS]
-    return [("", "---------"), *choices]
 
 
 class ResolveForm(forms.Form):
@@ -455,20 +446,6 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
 def _task_zone(task: InvestigationTask) -> str:
     # The client's local zone; the task's region is the client's, already joined by the queue.
     return task.client.time_zone or task.region.time_zone
-
-
-def blind_look(task: InvestigationTask, user) -> tuple[bool, BlindAnswer | None]:
-    """Whether `user` still owes the task's blind first look (issue 17.4: the photos and "same
-    person?" before the comparison's figures, for settings.REPORTIN_BLIND_REVIEW_REASONS), and
-    their answer if given."""
-    if task.checkin_id is None:
-        return False, None
-    answer = BlindAnswer.objects.filter(task=task, officer=user).first()
-    pending = (
-        answer is None and task.status != TaskStatus.RESOLVED and task.reason in settings.REPORTIN_BLIND_REVIEW_REASONS
-        and biometric_images.may_view(user, task.client)
-    )
-    return pending, answer
 
 
 def region_name(region) -> str:

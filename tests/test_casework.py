@@ -244,3 +244,78 @@ def test_an_auditor_gets_only_the_moving_keys(client):
     body = client.get(f"{TASKS}{task.pk}/change/").content.decode()
     assert re.findall(r'data-key="(\w)"', body) == ["j", "k"]
     assert 'id="note-form"' not in body
+
+
+def two_tasks_of_one_person():
+    """A missed report and a report from outside the area, of the same person, both open."""
+    first = window_task(family_name="Echo")
+    window = factories.window(first.client, opens_at=timezone.now() - timedelta(hours=3), minutes=60)
+    second, created = services.task_open(client=first.client, reason="location_outside_area", window=window)
+    assert created
+    return first, second
+
+
+def test_one_persons_open_tasks_are_seen_together_and_resolved_with_one_decision(client, officer):
+    first, second = two_tasks_of_one_person()
+    other = window_task(family_name="Foxtrot")  # someone else's: not in the case
+    page = client.get(f"{TASKS}{first.pk}/change/?{urlencode({'_changelist_filters': 'due=past'})}")
+    text = page_text(page)
+    assert "This person has 2 open tasks." in text
+    case_url = f"{TASKS}{first.pk}/case/?_changelist_filters=due%3Dpast"
+    assert f'href="{case_url}"' in page.content.decode()
+    # A single task: no link.
+    assert "open tasks" not in page_text(client.get(f"{TASKS}{other.pk}/change/"))
+    case = client.get(case_url)
+    text = page_text(case)
+    assert "Missed report" in text and "Reported from outside the permitted area" in text and "FOXTROT" not in text.upper()
+    # No identity answer offered: neither task is about a check-in.
+    assert 'value="identity_confirmed"' not in case.content.decode() and 'value="contact_made"' in case.content.decode()
+    before = AuditEvent.objects.filter(action="task.resolve").count()
+    response = client.post(case_url, {"tasks": [first.pk, second.pk], "resolution": "contact_made", "note": "Reached by phone; one call for both."})
+    assert response.status_code == 302 and response["Location"] == f"{TASKS}?due=past"
+    for task in (first, second):
+        task.refresh_from_db()
+        assert (task.status, task.resolution, task.resolution_note, task.resolved_by) == (
+            "resolved", "contact_made", "Reached by phone; one call for both.", officer
+        )
+    # One decision per task, each through the service, each audited.
+    assert AuditEvent.objects.filter(action="task.resolve").count() == before + 2
+    assert "2 tasks resolved: Contact made." in page_text(client.get(response["Location"]))
+    other.refresh_from_db()
+    assert other.status == "open"
+
+
+def test_a_case_decision_that_one_task_refuses_resolves_none(client, officer):
+    first, second = two_tasks_of_one_person()
+    supervisor = factories.staff("case-supervisor", role=roles.SUPERVISOR)
+    colleague = factories.staff("case-colleague")
+    services.task_assign(task=second, assignee=colleague, by=supervisor)
+    response = client.post(
+        f"{TASKS}{first.pk}/case/", {"tasks": [first.pk, second.pk], "resolution": "no_action", "note": "Both fine."}, follow=True
+    )
+    assert "Nothing was resolved: This task is assigned to another officer." in page_text(response)
+    assert InvestigationTask.objects.filter(pk__in=[first.pk, second.pk], status="resolved").count() == 0
+    # Choosing only one settles only that one; a task left out stays open.
+    client.post(f"{TASKS}{first.pk}/case/", {"tasks": [first.pk], "resolution": "no_action", "note": "This one is fine."})
+    assert InvestigationTask.objects.get(pk=first.pk).status == "resolved"
+    assert InvestigationTask.objects.get(pk=second.pk).status == "in_progress"
+    # A missing note changes nothing and says why.
+    third = window_task()
+    bad = client.post(f"{TASKS}{third.pk}/case/", {"tasks": [third.pk], "resolution": "no_action", "note": ""})
+    assert bad.status_code == 200 and "This field is required." in page_text(bad)
+    assert InvestigationTask.objects.get(pk=third.pk).status == "open"
+
+
+def test_the_case_view_keeps_the_blind_first_look_and_other_regions_out(client, officer):
+    case = face_task()
+    window = factories.window(case["client"], opens_at=timezone.now() - timedelta(hours=5), minutes=60)
+    missed, _ = services.task_open(client=case["client"], reason="missed_report", window=window)
+    page = client.get(f"{TASKS}{missed.pk}/case/")
+    body, text = page.content.decode(), page_text(page)
+    assert "give your first look on its page first" in text
+    assert f'value="{case["task"].pk}"' not in body and f'value="{missed.pk}"' in body
+    # A task sent anyway is not a choice.
+    response = client.post(f"{TASKS}{missed.pk}/case/", {"tasks": [case["task"].pk], "resolution": "no_action", "note": "Sent anyway."})
+    assert response.status_code == 200 and InvestigationTask.objects.get(pk=case["task"].pk).status == "open"
+    quebec = window_task(region_code="quebec")
+    assert client.get(f"{TASKS}{quebec.pk}/case/").status_code == 403
