@@ -319,3 +319,14 @@ def test_the_case_view_keeps_the_blind_first_look_and_other_regions_out(client, 
     assert response.status_code == 200 and InvestigationTask.objects.get(pk=case["task"].pk).status == "open"
     quebec = window_task(region_code="quebec")
     assert client.get(f"{TASKS}{quebec.pk}/case/").status_code == 403
+
+
+def test_the_casework_speaks_french(client, officer):
+    first, _second = two_tasks_of_one_person()
+    page = client.get(f"{TASKS}{first.pk}/change/", HTTP_ACCEPT_LANGUAGE="fr")
+    text = page_text(page)
+    for words in ("Cette personne a 2 tâches ouvertes.", "Notes et contacts", "Raccourcis clavier", "Tâche suivante"):
+        assert words in text, words
+    assert 'value="Enregistrer et suivante"' in page.content.decode()
+    case = client.get(f"{TASKS}{first.pk}/case/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert "Une décision pour ces tâches" in page_text(case) and 'value="Résoudre les tâches choisies"' in case.content.decode()
