@@ -244,6 +244,10 @@ def test_an_auditor_gets_only_the_moving_keys(client):
     body = client.get(f"{TASKS}{task.pk}/change/").content.decode()
     assert re.findall(r'data-key="(\w)"', body) == ["j", "k"]
     assert 'id="note-form"' not in body
+    # Nor may they write by posting anyway.
+    assert client.post(f"{TASKS}{task.pk}/note/", {"kind": "note", "text": "Seen."}).status_code == 403
+    assert client.post(f"{TASKS}{task.pk}/case/", {"tasks": [task.pk], "resolution": "no_action", "note": "x"}).status_code == 403
+    assert task.notes.count() == 0 and InvestigationTask.objects.get(pk=task.pk).status == "open"
 
 
 def two_tasks_of_one_person():
