@@ -814,6 +814,15 @@ class TaskNote(models.Model):
         EVENT = "event", _("Further event")
         # The person's own words, from a message explaining or contesting (enforcement.messages).
         PERSON = "person", _("The person's words")
+        # An officer's attempt to reach the person (how: data["channel"], a ContactMethod; what
+        # came of it: the text), logged without closing the task.
+        CONTACT = "contact", _("Contact attempt")
+
+    class ContactMethod(models.TextChoices):
+        PHONE = "phone", _("Phone")
+        EMAIL = "email", _("Email")
+        IN_PERSON = "in_person", _("In person")
+        OTHER = "other", _("Other")
 
     task = models.ForeignKey(InvestigationTask, on_delete=models.CASCADE, related_name="notes")
     checkin_id = models.BigIntegerField(null=True, blank=True)
@@ -838,6 +847,12 @@ class TaskNote(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["checkin_id"], condition=Q(checkin_id__isnull=False), name="tasknote_checkin_idx")]
+
+    @property
+    def contact_method_label(self) -> str:
+        """How a contact attempt was made, in words ("" for other kinds of note)."""
+        method = (self.data or {}).get("channel", "") if self.kind == self.Kind.CONTACT else ""
+        return self.ContactMethod(method).label if method in self.ContactMethod.values else ""
 
 
 class EscalationKind(models.TextChoices):

@@ -1596,6 +1596,44 @@ def task_blind_answer(*, task: InvestigationTask, officer: User, answer: str, no
     return row
 
 
+# What an officer adds to a task without deciding it (the task page's notes and contact log).
+OFFICER_NOTE_KINDS = frozenset({TaskNote.Kind.NOTE, TaskNote.Kind.CONTACT})
+
+
+@transaction.atomic
+def task_note_add(
+    *, task: InvestigationTask, author: User, kind: str, text: str, channel: str = "", now: datetime | None = None
+) -> TaskNote:
+    """Add an officer's note to an open task, or log an attempt to reach the person (`channel`:
+    a TaskNote.ContactMethod; `text`: what came of it), without closing the task."""
+    now = now or timezone.now()
+    text = (text or "").strip()
+    if kind not in OFFICER_NOTE_KINDS:
+        message = _("Choose a note or a contact attempt.")
+        raise DomainError(message, code="invalid_input", fields={"kind": message})
+    if kind == TaskNote.Kind.CONTACT and channel not in TaskNote.ContactMethod.values:
+        message = _("Say how you tried to reach the person.")
+        raise DomainError(message, code="invalid_input", fields={"channel": message})
+    if not text:
+        message = _("Write the note, or what came of the contact attempt.")
+        raise DomainError(message, code="note_required", fields={"text": message})
+    if roles.is_auditor(author):
+        raise Forbidden(_("Auditors read tasks; they do not add to them."), code="auditor_read_only")
+    locked = _task_lock(task)
+    _require_region(author, locked)
+    if locked.status == TaskStatus.RESOLVED:
+        raise Conflict(_("This task is resolved."), code="task_resolved")
+    channel = channel if kind == TaskNote.Kind.CONTACT else ""
+    note = TaskNote.objects.create(
+        task=locked, kind=kind, author=author, text=text, data={"channel": channel} if channel else {}, created_at=now
+    )
+    audit_record(
+        actor=author, action="task.contact_attempt" if channel else "task.note", obj=locked, client=locked.client,
+        details={"note_id": note.pk, "channel": channel, "text": text}, now=now,
+    )
+    return note
+
+
 @transaction.atomic
 def task_close(
     *, task: InvestigationTask, resolution: str, note: str, by: User, now: datetime | None = None

@@ -15,7 +15,6 @@ It is registered from reportin because the task page shows reportin's check-ins 
 from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
@@ -34,7 +33,6 @@ from enforcement.admin_messages import TaskMessagesAdmin
 from enforcement.errors import DomainError
 from enforcement.models import (
     BiometricKind,
-    BlindAnswer,
     EscalationKind,
     EscalationStatus,
     InvestigationTask,
@@ -46,6 +44,7 @@ from enforcement.models import (
     User,
 )
 from reportin import services, triage
+from reportin.admin_casework import TaskCaseworkAdmin, blind_look, queue_filters, queue_query, queue_url, resolution_choices
 from reportin.models import CheckIn, FaceMatch, LivenessFrame
 
 UNRESOLVED = "unresolved"
@@ -123,13 +122,6 @@ class RegionFilter(admin.RelatedFieldListFilter):
 # --- Decision forms ---------------------------------------------------------------------------
 
 
-def resolution_choices(task: InvestigationTask) -> list[tuple[str, str]]:
-    choices = [(value, label) for value, label in TaskResolution.choices if value not in enforcement_services.OFFICER_EXCLUDED_RESOLUTIONS]
-    if task.checkin_id is None:
-        choices = [(v, label) for v, label in choices if v not in enforcement_services.IDENTITY_RESOLUTIONS]
-    return [("", "---------"), *choices]
-
-
 class ResolveForm(forms.Form):
     resolution = forms.ChoiceField(label=_("Resolution"))
     note = forms.CharField(
@@ -179,7 +171,7 @@ class SignOffForm(forms.Form):
 
 
 @admin.register(InvestigationTask)
-class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
+class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedAdmin):
     list_display = ["priority_label", "reason_label", "client_label", "region_label", "status", "assignee", "age", "due"]
     list_display_links = ["reason_label"]
     list_filter = [
@@ -282,7 +274,7 @@ class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
             path("<int:task_id>/reference/<int:photo_id>/", view(self.reference_view), name="enforcement_investigationtask_reference"),
             path("<int:task_id>/decide/", view(self.decide_view), name="enforcement_investigationtask_decide"),
         ]
-        return own + self.message_urls() + super().get_urls()
+        return own + self.message_urls() + self.casework_urls() + super().get_urls()
 
     def _task(self, request, task_id) -> InvestigationTask:
         """The task if the user may see it: 404 if there is no such task, 403 if it belongs to
@@ -339,6 +331,7 @@ class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
             and pending[0].proposed_by_id != user.pk,
             "now": timezone.now(),
             "message_section": self.message_section(request, task),
+            **self.casework_context(request, task, can_change=can_change),
             **forms_,
         }
         return TemplateResponse(request, "admin/enforcement/investigationtask/task.html", context)
@@ -351,7 +344,7 @@ class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
             raise PermissionDenied
         op = request.POST.get("op")
         user = request.user
-        here = reverse("admin:enforcement_investigationtask_change", args=[task.pk])
+        here = reverse("admin:enforcement_investigationtask_change", args=[task.pk]) + queue_query(queue_filters(request))
         if op in ("resolve", "escalate") and blind_look(task, user)[0]:
             messages.error(request, gettext("Answer “Same person?” from the photos first."))
             return HttpResponseRedirect(here)
@@ -373,12 +366,17 @@ class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
                 form = ResolveForm(request.POST, task=task)
                 if not form.is_valid():
                     return self._render_task(request, task, forms_override={"resolve_form": form})
+                filters = queue_filters(request)
+                # "Save and next": the next task is found before this one leaves the queue.
+                next_id = self.queue_neighbour(request, task, filters=filters) if "_next" in request.POST else None
                 services.task_decide(task=task, resolution=form.cleaned_data["resolution"], note=form.cleaned_data["note"], officer=user)
                 messages.success(
                     request,
                     gettext("Task %(id)d resolved: %(resolution)s.") % {"id": task.pk, "resolution": TaskResolution(form.cleaned_data["resolution"]).label},
                 )
-                return HttpResponseRedirect(reverse("admin:enforcement_investigationtask_changelist"))
+                if "_next" in request.POST:
+                    return self.queue_next_redirect(request, filters=filters, next_id=next_id)
+                return HttpResponseRedirect(queue_url(filters))
             if op == "blind":
                 form = BlindAnswerForm(request.POST)
                 if not form.is_valid():
@@ -448,20 +446,6 @@ class InvestigationTaskAdmin(TaskMessagesAdmin, RegionScopedAdmin):
 def _task_zone(task: InvestigationTask) -> str:
     # The client's local zone; the task's region is the client's, already joined by the queue.
     return task.client.time_zone or task.region.time_zone
-
-
-def blind_look(task: InvestigationTask, user) -> tuple[bool, BlindAnswer | None]:
-    """Whether `user` still owes the task's blind first look (issue 17.4: the photos and "same
-    person?" before the comparison's figures, for settings.REPORTIN_BLIND_REVIEW_REASONS), and
-    their answer if given."""
-    if task.checkin_id is None:
-        return False, None
-    answer = BlindAnswer.objects.filter(task=task, officer=user).first()
-    pending = (
-        answer is None and task.status != TaskStatus.RESOLVED and task.reason in settings.REPORTIN_BLIND_REVIEW_REASONS
-        and biometric_images.may_view(user, task.client)
-    )
-    return pending, answer
 
 
 def region_name(region) -> str:

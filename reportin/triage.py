@@ -209,7 +209,7 @@ def task_page(*, task: InvestigationTask) -> TaskPage:
         changes=list(changes[:10]),
         time_zone=tz_name,
         escalations=list(task.escalations.select_related("proposed_by", "decided_by").order_by("-proposed_at")),
-        notes=list(task.notes.select_related("author")),
+        notes=list(task.notes.select_related("author").order_by("-created_at", "-id")),
         references_used=references_used_words(match),
         **_liveness_rows(checkin, match),
     )
