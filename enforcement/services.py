@@ -1126,7 +1126,7 @@ def _notifications_follow_choice(*, client: Client, dropped: set[str], new: set[
     # get the same messages at the same times.
     queued = set(
         Notification.objects.filter(client=client, status=NotificationStatus.PENDING, send_after__gt=now)
-        .values_list("window_id", "notice_id", "kind", "send_after")
+        .values_list("window_id", "notice_id", "appointment_id", "kind", "send_after")
     ) if new else set()
     if dropped:
         Notification.objects.filter(client=client, channel__in=dropped, status=NotificationStatus.PENDING).update(
@@ -1134,8 +1134,9 @@ def _notifications_follow_choice(*, client: Client, dropped: set[str], new: set[
         )
     if queued:
         Notification.objects.bulk_create(
-            [Notification(client=client, window_id=window_id, notice_id=notice_id, kind=kind, channel=name, send_after=send_after)
-             for window_id, notice_id, kind, send_after in queued for name in new],
+            [Notification(client=client, window_id=window_id, notice_id=notice_id, appointment_id=appointment_id, kind=kind,
+                          channel=name, send_after=send_after)
+             for window_id, notice_id, appointment_id, kind, send_after in queued for name in new],
             ignore_conflicts=True,
         )
 
@@ -1291,7 +1292,7 @@ def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None,
     mine = Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENDING)
     if claimed_at is not None:
         mine = mine.filter(claimed_at=claimed_at)
-    rows = list(mine.select_related("client", "client__region", "window", "notice", "notice__window").order_by("pk"))
+    rows = list(mine.select_related("client", "client__region", "window", "notice", "notice__window", "appointment", "appointment__office").order_by("pk"))
     chosen = {
         (row.client_id, row.channel): row
         for row in ContactChannel.objects.filter(client_id__in={n.client_id for n in rows}, ended_at__isnull=True)
@@ -1435,6 +1436,7 @@ def task_open(
     window: ReportingWindow | None = None,
     checkin_id: int | None = None,
     consent_record: ConsentRecord | None = None,
+    appointment=None,
     priority: int = TaskPriority.NORMAL,
     evidence: dict | None = None,
     now: datetime | None = None,
@@ -1446,10 +1448,10 @@ def task_open(
     on the task page; the task's decision settles it too), and that task is returned.
     Safe under concurrency: the unique constraints decide, not a prior SELECT."""
     now = now or timezone.now()
-    source = {"window": window, "checkin_id": checkin_id, "consent_record": consent_record}
+    source = {"window": window, "checkin_id": checkin_id, "consent_record": consent_record, "appointment": appointment}
     lookup = {key: value for key, value in source.items() if value is not None}
     if len(lookup) != 1:
-        raise ValueError("a task has exactly one source: window, checkin_id or consent_record")
+        raise ValueError("a task has exactly one source: window, checkin_id, consent_record or appointment")
     for _attempt in range(3):
         try:
             with transaction.atomic():
@@ -1489,6 +1491,8 @@ def _task_event_add(task: InvestigationTask, *, source: dict, priority: int, evi
         text = _("Check-in %(id)d needs review for the same reason.") % {"id": source["checkin_id"]}
     elif "window" in source:
         text = _("The window of %(at)s UTC was missed too.") % {"at": f"{source['window'].opens_at:%Y-%m-%d %H:%M}"}
+    elif "appointment" in source:
+        text = _("The appointment of %(at)s UTC was missed too.") % {"at": f"{source['appointment'].starts_at:%Y-%m-%d %H:%M}"}
     else:
         text = _("The client said no again (%(decision)s).") % {"decision": source["consent_record"].decision}
     try:
