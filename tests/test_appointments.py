@@ -1,0 +1,236 @@
+"""Requests and appointments (issue 18.5): an officer's ad-hoc check-in request (a one-off
+window, told at once, missed like any window), appointments with layered reminders in the
+person's language, attendance recorded by the officer (a miss opens a task), in-person reports
+on the record, all audited and region-checked; the client page's actions and the person's
+GET /api/v1/appointments."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from enforcement import appointments, notifications, services
+from enforcement.errors import DomainError, Forbidden, InvalidTransition
+from enforcement.models import (
+    Appointment,
+    AuditEvent,
+    InvestigationTask,
+    Notice,
+    Notification,
+    Office,
+    ReportingWindow,
+)
+from tests import factories
+from tests.conftest import make_reporter
+
+pytestmark = pytest.mark.django_db
+
+
+def office(region_code="gta", name="Toronto CBSA office"):
+    return Office.objects.create(
+        region=factories.region(region_code), name=name, name_fr=f"Bureau {name}", address="1 Front St W, Toronto",
+        hours="Mon-Fri 8:30-16:00", hours_fr="lun.-ven. 8 h 30-16 h", phone="416-555-0100", main=True,
+    )
+
+
+def schedule(client, officer, *, now, days=10, kind="interview", **fields):
+    fields.setdefault("office", office())
+    return appointments.appointment_schedule(
+        client=client, officer=officer, kind=kind, starts_at=now + timedelta(days=days), bring="Your passport", now=now, **fields
+    )
+
+
+# --- Ad-hoc check-in requests ---------------------------------------------------------------
+
+
+def test_a_requested_checkin_opens_a_window_at_once_tells_the_person_and_is_audited():
+    reporter = make_reporter(email="ana@example.org")
+    officer = factories.staff("req-officer")
+    now = timezone.now()
+    window = appointments.checkin_request(client=reporter.client, officer=officer, minutes=90, now=now)
+    assert window.condition_id is None and window.requested_by == officer and window.adhoc
+    assert window.opens_at == now and window.closes_at == now + timedelta(minutes=90) and window.deadline_at == window.closes_at
+    notice = Notice.objects.get(client=reporter.client, kind="checkin_requested", window=window)
+    assert Notification.objects.filter(notice=notice, channel="email", status="pending", send_after=now).count() == 1
+    assert "check in" in notifications.notice_text(notice, "en").subject.lower()
+    event = AuditEvent.objects.get(action="window.request")
+    assert event.client_id == reporter.client.pk and event.details["minutes"] == 90
+    # The app shows it as the current window, and a check-in made now counts for it.
+    from enforcement import selectors
+
+    current, _next = selectors.windows_current_and_next(client=reporter.client, now=now + timedelta(minutes=1))
+    assert current == window
+    later = now + timedelta(minutes=5)
+    assert selectors.window_for_capture(client=reporter.client, captured_at=later, received_at=later) == window
+
+
+@pytest.mark.parametrize("minutes", [0, 29, 24 * 60 + 1, "60"])
+def test_a_request_of_a_bad_length_is_refused_and_changes_nothing(minutes):
+    reporter = make_reporter()
+    officer = factories.staff("req-officer")
+    with pytest.raises(DomainError) as raised:
+        appointments.checkin_request(client=reporter.client, officer=officer, minutes=minutes)
+    assert raised.value.status == 400 and "minutes" in raised.value.fields
+    assert not ReportingWindow.objects.filter(client=reporter.client).exists()
+    assert not AuditEvent.objects.filter(action="window.request").exists()
+
+
+def test_an_officer_of_another_region_cannot_request_a_checkin():
+    reporter = make_reporter()
+    elsewhere = factories.staff("west-officer", region_code="pacific")
+    with pytest.raises(Forbidden):
+        appointments.checkin_request(client=reporter.client, officer=elsewhere, minutes=60)
+    assert not ReportingWindow.objects.filter(client=reporter.client).exists()
+
+
+def test_a_missed_requested_checkin_opens_a_missed_report_task_and_a_notice():
+    reporter = make_reporter()
+    officer = factories.staff("req-officer")
+    now = timezone.now()
+    window = appointments.checkin_request(client=reporter.client, officer=officer, minutes=30, now=now)
+    assert services.windows_sweep(now=now + timedelta(minutes=29)) == 0
+    assert services.windows_sweep(now=now + timedelta(minutes=31)) == 1
+    window.refresh_from_db()
+    assert window.status == "missed"
+    assert InvestigationTask.objects.get(window=window).reason == "missed_report"
+    assert Notice.objects.filter(window=window, kind="missed_window").exists()
+
+
+# --- Appointments ---------------------------------------------------------------------------
+
+
+def test_an_appointment_is_told_at_once_and_reminded_7_days_1_day_and_2_hours_before():
+    reporter = make_reporter(email="ana@example.org")
+    officer = factories.staff("app-officer")
+    now = timezone.now()
+    appointment = schedule(reporter.client, officer, now=now, days=10)
+    assert appointment.status == "scheduled"
+    reminders = sorted(Notification.objects.filter(appointment=appointment).values_list("send_after", flat=True))
+    starts = appointment.starts_at
+    assert reminders == [starts - timedelta(days=7), starts - timedelta(days=1), starts - timedelta(hours=2)]
+    notice = Notice.objects.get(client=reporter.client, kind="appointment")
+    assert "Your passport" in notifications.notice_text(notice, "en").body
+    assert AuditEvent.objects.get(action="appointment.schedule").details["kind"] == "interview"
+
+
+def test_only_the_reminders_still_ahead_are_queued():
+    reporter = make_reporter(email="ana@example.org")
+    now = timezone.now()
+    appointment = schedule(reporter.client, factories.staff("app-officer"), now=now, days=3)
+    starts = appointment.starts_at
+    assert sorted(Notification.objects.filter(appointment=appointment).values_list("send_after", flat=True)) == [
+        starts - timedelta(days=1), starts - timedelta(hours=2)
+    ]
+
+
+def test_a_reminder_is_written_in_the_persons_language_with_their_local_time_and_what_to_bring():
+    reporter = make_reporter(email="ana@example.org", preferred_language="fr")
+    now = timezone.now()
+    appointment = schedule(reporter.client, factories.staff("app-officer"), now=now, days=10, kind="hearing")
+    reminder = Notification.objects.filter(appointment=appointment).select_related("client", "appointment", "appointment__office").first()
+    words = notifications.text(reminder)
+    assert words.language == "fr"
+    assert "Rappel" in words.subject and "Audience" in words.subject
+    assert "Bureau Toronto CBSA office" in words.body and "Your passport" in words.body and "America/Toronto" in words.body
+
+
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"kind": "party"}, "kind"),
+        ({"office": None, "place": "  "}, "place"),
+        ({"days": -1}, "starts_at"),
+    ],
+)
+def test_a_bad_appointment_is_refused_and_changes_nothing(fields, field):
+    reporter = make_reporter()
+    now = timezone.now()
+    with pytest.raises(DomainError) as raised:
+        schedule(reporter.client, factories.staff("app-officer"), now=now, **fields)
+    assert raised.value.status == 400 and field in raised.value.fields
+    assert not Appointment.objects.exists() and not Notification.objects.filter(appointment__isnull=False).exists()
+
+
+def test_an_office_of_another_region_or_an_officer_of_another_region_is_refused():
+    reporter = make_reporter()
+    now = timezone.now()
+    with pytest.raises(DomainError) as raised:
+        schedule(reporter.client, factories.staff("app-officer"), now=now, office=office("pacific", "Vancouver office"))
+    assert "office" in raised.value.fields
+    with pytest.raises(Forbidden):
+        schedule(reporter.client, factories.staff("west-officer", region_code="pacific"), now=now)
+    assert not Appointment.objects.exists()
+
+
+def test_attendance_is_recorded_once_and_cancels_the_reminders_left():
+    reporter = make_reporter(email="ana@example.org")
+    officer = factories.staff("app-officer")
+    now = timezone.now()
+    appointment = schedule(reporter.client, officer, now=now, days=10)
+    with pytest.raises(DomainError):  # not before it starts
+        appointments.appointment_record(appointment=appointment, officer=officer, outcome="attended", now=now)
+    after = appointment.starts_at + timedelta(hours=1)
+    recorded = appointments.appointment_record(appointment=appointment, officer=officer, outcome="attended", now=after)
+    assert recorded.status == "attended" and recorded.recorded_by == officer
+    assert not Notification.objects.filter(appointment=appointment, status="pending").exists()
+    with pytest.raises(InvalidTransition):
+        appointments.appointment_record(appointment=appointment, officer=officer, outcome="missed", now=after)
+    assert not InvestigationTask.objects.filter(appointment=appointment).exists()
+    assert AuditEvent.objects.filter(action="appointment.attended").count() == 1
+
+
+def test_a_missed_appointment_opens_one_task():
+    reporter = make_reporter()
+    officer = factories.staff("app-officer")
+    now = timezone.now()
+    appointment = schedule(reporter.client, officer, now=now, days=2)
+    after = appointment.starts_at + timedelta(hours=1)
+    appointments.appointment_record(appointment=appointment, officer=officer, outcome="missed", now=after)
+    task = InvestigationTask.objects.get(appointment=appointment)
+    assert task.reason == "missed_appointment" and task.status == "open" and task.region_id == reporter.client.region_id
+    # A second miss while that task is open joins it as a further event.
+    second = schedule(reporter.client, officer, now=after, days=2)
+    appointments.appointment_record(appointment=second, officer=officer, outcome="missed", now=second.starts_at + timedelta(hours=1))
+    assert InvestigationTask.objects.filter(client=reporter.client, reason="missed_appointment").count() == 1
+    assert task.notes.filter(kind="event", appointment=second).exists()
+
+
+def test_a_rescheduled_appointment_keeps_its_reason_and_gets_new_reminders():
+    reporter = make_reporter(email="ana@example.org")
+    officer = factories.staff("app-officer")
+    now = timezone.now()
+    appointment = schedule(reporter.client, officer, now=now, days=10)
+    with pytest.raises(DomainError) as raised:
+        appointments.appointment_reschedule(appointment=appointment, officer=officer, starts_at=now + timedelta(days=20), reason=" ", now=now)
+    assert raised.value.code == "reason_required"
+    new = appointments.appointment_reschedule(
+        appointment=appointment, officer=officer, starts_at=now + timedelta(days=20), reason="The interpreter is away", now=now
+    )
+    appointment.refresh_from_db()
+    assert appointment.status == "rescheduled" and appointment.reason == "The interpreter is away" and appointment.rescheduled_to == new
+    assert new.office_id == appointment.office_id and new.bring == "Your passport" and new.status == "scheduled"
+    assert Notification.objects.filter(appointment=appointment, status="cancelled").count() == 3
+    assert Notification.objects.filter(appointment=new, status="pending").count() == 3
+    assert Notice.objects.filter(kind="appointment", details__change="rescheduled").exists()
+
+
+def test_a_cancelled_appointment_needs_a_reason_and_tells_the_person():
+    reporter = make_reporter(email="ana@example.org")
+    officer = factories.staff("app-officer")
+    now = timezone.now()
+    appointment = schedule(reporter.client, officer, now=now)
+    with pytest.raises(DomainError):
+        appointments.appointment_record(appointment=appointment, officer=officer, outcome="cancelled", now=now)
+    appointments.appointment_record(appointment=appointment, officer=officer, outcome="cancelled", reason="Hearing postponed", now=now)
+    notice = Notice.objects.get(kind="appointment", details__change="cancelled")
+    assert "cancelled" in notifications.notice_text(notice, "en").subject.lower()
+
+
+def test_an_in_person_report_is_on_the_record_as_attended():
+    reporter = make_reporter()
+    officer = factories.staff("app-officer")
+    now = timezone.now()
+    report = appointments.inperson_report_record(client=reporter.client, officer=officer, office=office(), now=now)
+    assert report.kind == "in_person_report" and report.status == "attended" and report.recorded_at == now
+    assert AuditEvent.objects.get(action="appointment.in_person_report").client_id == reporter.client.pk
+    assert not Notification.objects.filter(appointment=report).exists()
