@@ -234,3 +234,65 @@ def test_an_in_person_report_is_on_the_record_as_attended():
     assert report.kind == "in_person_report" and report.status == "attended" and report.recorded_at == now
     assert AuditEvent.objects.get(action="appointment.in_person_report").client_id == reporter.client.pk
     assert not Notification.objects.filter(appointment=report).exists()
+
+
+# --- The client page ------------------------------------------------------------------------
+
+CLIENTS = "/admin/enforcement/client/"
+
+
+def test_every_action_of_the_client_page_goes_through_its_service_and_is_audited(client):
+    reporter = make_reporter(email="ana@example.org")
+    officer = factories.staff("page-officer")
+    place = office()
+    factories.staff_login(client, officer)
+    page = client.get(f"{CLIENTS}{reporter.client.pk}/change/").content.decode()
+    assert 'id="checkin-request-form"' in page and 'id="appointment-schedule-form"' in page and 'id="in-person-report-form"' in page
+    url = f"{CLIENTS}{reporter.client.pk}/appointments/"
+    posts = [
+        ({"op": "request", "minutes": "120"}, "window.request"),
+        ({"op": "schedule", "kind": "removal_meeting", "starts_at": "2099-05-04T10:30", "office": place.pk, "bring": "Travel documents"},
+         "appointment.schedule"),
+        ({"op": "in_person", "office": place.pk, "note": "Came to the counter"}, "appointment.in_person_report"),
+    ]
+    for data, action in posts:
+        answer = client.post(url, data)
+        assert answer.status_code == 302 and answer["Location"].endswith("#appointments")
+        assert AuditEvent.objects.filter(action=action, actor=officer, client=reporter.client).count() == 1, action
+    appointment = Appointment.objects.get(kind="removal_meeting")
+    # Typed in the client's local time (Toronto, UTC-4 in May).
+    assert appointment.starts_at.isoformat() == "2099-05-04T14:30:00+00:00" and appointment.bring == "Travel documents"
+    page = client.get(f"{CLIENTS}{reporter.client.pk}/change/").content.decode()
+    assert f'id="appointment-record-{appointment.pk}"' in page and "Travel documents" in page
+    moved = client.post(url, {"op": "record", "appointment": appointment.pk, "outcome": "rescheduled", "starts_at": "2099-05-11T10:30",
+                              "reason": "Officer away"})
+    assert moved.status_code == 302
+    assert AuditEvent.objects.filter(action="appointment.reschedule", actor=officer).count() == 1
+    new = Appointment.objects.get(kind="removal_meeting", status="scheduled")
+    client.post(url, {"op": "record", "appointment": new.pk, "outcome": "cancelled", "reason": "Removal order stayed"})
+    assert AuditEvent.objects.filter(action="appointment.cancelled", actor=officer).count() == 1
+
+
+def test_bad_input_on_the_client_page_records_nothing(client):
+    reporter = make_reporter()
+    factories.staff_login(client, factories.staff("page-officer"))
+    url = f"{CLIENTS}{reporter.client.pk}/appointments/"
+    client.post(url, {"op": "request", "minutes": "5"})
+    client.post(url, {"op": "schedule", "kind": "hearing", "starts_at": "2099-05-04T10:30", "place": ""})
+    client.post(url, {"op": "record", "appointment": "999999", "outcome": "attended"})
+    assert not ReportingWindow.objects.filter(client=reporter.client).exists() and not Appointment.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="appointment.").exists()
+
+
+def test_another_regions_officer_and_an_auditor_cannot_use_the_actions(client):
+    reporter = make_reporter()
+    url = f"{CLIENTS}{reporter.client.pk}/appointments/"
+    factories.staff_login(client, factories.staff("quebec-officer", region_code="quebec"))
+    assert client.post(url, {"op": "request", "minutes": "60"}).status_code in (403, 404)
+    from enforcement import roles
+
+    factories.staff_login(client, factories.staff("page-auditor", role=roles.AUDITOR, region_code=None))
+    page = client.get(f"{CLIENTS}{reporter.client.pk}/change/").content.decode()
+    assert 'id="appointments"' in page and 'id="checkin-request-form"' not in page
+    assert client.post(url, {"op": "request", "minutes": "60"}).status_code == 403
+    assert not ReportingWindow.objects.filter(client=reporter.client).exists()
