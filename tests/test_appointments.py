@@ -296,3 +296,37 @@ def test_another_regions_officer_and_an_auditor_cannot_use_the_actions(client):
     assert 'id="appointments"' in page and 'id="checkin-request-form"' not in page
     assert client.post(url, {"op": "request", "minutes": "60"}).status_code == 403
     assert not ReportingWindow.objects.filter(client=reporter.client).exists()
+
+
+# --- The person's API -----------------------------------------------------------------------
+
+
+def test_the_person_sees_their_upcoming_and_recent_appointments_in_their_zone_and_never_anothers():
+    reporter = make_reporter()
+    other = make_reporter()
+    officer = factories.staff("api-officer")
+    now = timezone.now()
+    coming = schedule(reporter.client, officer, now=now, days=5, kind="hearing")
+    report = appointments.inperson_report_record(client=reporter.client, officer=officer, place="Niagara Falls port of entry", now=now)
+    schedule(other.client, officer, now=now, days=3)
+    answer = reporter.api.get("/api/v1/appointments")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert [a["id"] for a in body["upcoming"]] == [coming.pk] and [a["id"] for a in body["recent"]] == [report.pk]
+    shown = body["upcoming"][0]
+    assert shown["kind"] == "hearing" and shown["bring"] == "Your passport" and shown["time_zone"] == "America/Toronto"
+    assert shown["place"]["name"] == "Toronto CBSA office" and shown["place"]["phone"] == "416-555-0100"
+    from datetime import datetime
+
+    assert datetime.fromisoformat(shown["starts_local"]) == coming.starts_at
+    assert shown["starts_local"][-6:] in ("-04:00", "-05:00")
+    assert body["recent"][0]["place"]["name"] == "Niagara Falls port of entry" and body["recent"][0]["status"] == "attended"
+    french = reporter.api.get("/api/v1/appointments", HTTP_ACCEPT_LANGUAGE="fr").json()
+    assert french["upcoming"][0]["kind_label"] == "Audience" and french["upcoming"][0]["place"]["name"] == "Bureau Toronto CBSA office"
+
+
+def test_appointments_need_a_device_token():
+    from rest_framework.test import APIClient
+
+    answer = APIClient().get("/api/v1/appointments")
+    assert answer.status_code == 401 and "code" in answer.json()["error"]
