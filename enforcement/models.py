@@ -16,6 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from enforcement.storage import RecordBoundFileField
 
@@ -1025,10 +1026,11 @@ class AppointmentKind(models.TextChoices):
 class AppointmentStatus(models.TextChoices):
     SCHEDULED = "scheduled", _("Scheduled")
     ATTENDED = "attended", _("Attended")
-    MISSED = "missed", _("Missed")
+    # "appointment" context: the French agrees with "rendez-vous" (masculine), not a window.
+    MISSED = "missed", pgettext_lazy("appointment", "Missed")
     # Moved to another time: the new time is an appointment of its own (rescheduled_to).
     RESCHEDULED = "rescheduled", _("Rescheduled")
-    CANCELLED = "cancelled", _("Cancelled")
+    CANCELLED = "cancelled", pgettext_lazy("appointment", "Cancelled")
 
 
 APPOINTMENT_STATUS_TRANSITIONS = {
