@@ -17,7 +17,16 @@ from django.utils.translation import gettext as _
 
 from enforcement import channels, schedule, selectors
 from enforcement.channels import Undeliverable  # noqa: F401  (senders raise it from here too)
-from enforcement.models import Appointment, ContactChannel, Notice, NoticeKind, Notification, NotificationKind, NotifyChannel, TaskReason
+from enforcement.models import (
+    Appointment,
+    ContactChannel,
+    Notice,
+    NoticeKind,
+    Notification,
+    NotificationKind,
+    NotifyChannel,
+    TaskReason,
+)
 
 
 def text(notification: Notification) -> channels.Text:
