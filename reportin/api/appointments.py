@@ -29,14 +29,14 @@ class PlaceOutput(serializers.Serializer):
 
 class AppointmentOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=AppointmentKind.values)
+    kind = serializers.ChoiceField(choices=AppointmentKind.choices)
     kind_label = serializers.CharField(help_text="The kind in the answer's language.")
     starts_at = serializers.DateTimeField(help_text="UTC.")
     starts_local = serializers.CharField(help_text="The same instant in the person's time zone, ISO 8601 with its offset.")
     time_zone = serializers.CharField(help_text="The person's IANA time zone.")
     place = PlaceOutput()
     bring = serializers.CharField(allow_blank=True, help_text="What to bring, as the officer wrote it.")
-    status = serializers.ChoiceField(choices=AppointmentStatus.values, help_text="scheduled, attended, missed, rescheduled or cancelled.")
+    status = serializers.ChoiceField(choices=AppointmentStatus.choices, help_text="scheduled, attended, missed, rescheduled or cancelled.")
     status_label = serializers.CharField(help_text="The status in the answer's language.")
 
 
