@@ -158,7 +158,7 @@ def appointment_schedule(
     with transaction.atomic():
         appointment = _create(client=client, officer=officer, kind=kind, starts_at=starts_at, office=office, place=place, bring=bring, now=now)
         _reminders_queue(appointment, now=now)
-        notice_post(client=client, kind=NoticeKind.APPOINTMENT, details=_details(appointment, "scheduled"), now=now)
+        notice_post(client=client, kind=NoticeKind.APPOINTMENT, appointment=appointment, details=_details(appointment, "scheduled"), now=now)
         audit_record(actor=officer, action="appointment.schedule", obj=appointment, client=client, details=_audit(appointment), now=now)
     return appointment
 
@@ -208,7 +208,7 @@ def appointment_record(
                 evidence={"kind": locked.kind, "starts_at": locked.starts_at.isoformat()}, now=now,
             )
         elif outcome == AppointmentStatus.CANCELLED:
-            notice_post(client=locked.client, kind=NoticeKind.APPOINTMENT, details=_details(locked, "cancelled"), now=now)
+            notice_post(client=locked.client, kind=NoticeKind.APPOINTMENT, appointment=locked, details=_details(locked, "cancelled"), now=now)
     return locked
 
 
@@ -242,7 +242,7 @@ def appointment_reschedule(
         )
         _reminders_cancel(locked)
         _reminders_queue(new, now=now)
-        notice_post(client=new.client, kind=NoticeKind.APPOINTMENT, details=_details(new, "rescheduled"), now=now)
+        notice_post(client=new.client, kind=NoticeKind.APPOINTMENT, appointment=new, details=_details(new, "rescheduled"), now=now)
         audit_record(
             actor=officer, action="appointment.reschedule", obj=locked, client=locked.client,
             details={**_audit(new), "previous_status": previous, "from": locked.starts_at.isoformat(), "reason": reason,

@@ -1109,6 +1109,8 @@ class Notice(models.Model):
     kind = models.CharField(max_length=32, choices=NoticeKind.choices)
     window = models.ForeignKey(ReportingWindow, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False)
     checkin_id = models.BigIntegerField(null=True, blank=True)
+    # An appointment set, moved or cancelled (read with the notice: senders make no query of their own).
+    appointment = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)

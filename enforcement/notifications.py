@@ -18,7 +18,6 @@ from django.utils.translation import gettext as _
 from enforcement import channels, schedule, selectors
 from enforcement.channels import Undeliverable  # noqa: F401  (senders raise it from here too)
 from enforcement.models import (
-    Appointment,
     ContactChannel,
     Notice,
     NoticeKind,
@@ -207,8 +206,7 @@ def notice_text(notice: Notice, language: str) -> channels.Text:
                 "it is recorded as missed."
             ) % {"closes": _local(client, details.get("closes_at"))}
         elif notice.kind == NoticeKind.APPOINTMENT:
-            appointment = Appointment.objects.select_related("office").get(pk=details["appointment_id"])
-            words = appointment_words(appointment, client, language)
+            words = appointment_words(notice.appointment, client, language)
             if details.get("change") == "cancelled":
                 title = _("Appointment cancelled")
                 body = _("Your appointment (%(what)s, %(when)s) is cancelled. You do not need to come.") % words

@@ -33,6 +33,7 @@ from enforcement.models import (
     WINDOW_STATUS_TRANSITIONS,
     AccessRecord,
     ActivationCode,
+    AppointmentStatus,
     BlindAnswer,
     CaseStatus,
     CircumstanceChange,
@@ -1150,7 +1151,7 @@ def _notice_channels(client: Client) -> list[str]:
 
 def notice_post(
     *, client: Client, kind: str, window: ReportingWindow | None = None, checkin_id: int | None = None, details: dict | None = None,
-    now: datetime | None = None,
+    appointment=None, now: datetime | None = None,
 ) -> Notice:
     """Tell the person something (NoticeKind): a notice for the app's home screen and a message
     on each of their channels, sent at once. One notice per event: a second call for the same
@@ -1158,7 +1159,9 @@ def notice_post(
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            notice = Notice.objects.create(client=client, kind=kind, window=window, checkin_id=checkin_id, details=details or {}, created_at=now)
+            notice = Notice.objects.create(
+                client=client, kind=kind, window=window, checkin_id=checkin_id, appointment=appointment, details=details or {}, created_at=now
+            )
     except IntegrityError:  # the same event told already (unique per window / check-in and kind)
         lookup = {"window": window} if window is not None else {"checkin_id": checkin_id}
         return Notice.objects.get(client=client, kind=kind, **lookup)
@@ -1292,7 +1295,7 @@ def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None,
     mine = Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENDING)
     if claimed_at is not None:
         mine = mine.filter(claimed_at=claimed_at)
-    rows = list(mine.select_related("client", "client__region", "window", "notice", "notice__window", "appointment", "appointment__office").order_by("pk"))
+    rows = list(mine.select_related("client", "client__region", "window", "notice", "notice__window", "notice__appointment", "notice__appointment__office", "appointment", "appointment__office").order_by("pk"))
     chosen = {
         (row.client_id, row.channel): row
         for row in ContactChannel.objects.filter(client_id__in={n.client_id for n in rows}, ended_at__isnull=True)
@@ -1303,6 +1306,11 @@ def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None,
         if window is not None and (window.status != WindowStatus.OPEN or now >= window.closes_at):
             # extra=None: no attempt was made.
             outcomes.append((notification, NotificationStatus.CANCELLED, f"window {window.status}, closes {window.closes_at:%Y-%m-%d %H:%M} UTC", None))
+            continue
+        appointment = notification.appointment
+        if appointment is not None and (appointment.status != AppointmentStatus.SCHEDULED or now >= appointment.starts_at):
+            # A reminder claimed late (an outage), or of an appointment moved or cancelled meanwhile.
+            outcomes.append((notification, NotificationStatus.CANCELLED, f"appointment {appointment.status}, starts {appointment.starts_at:%Y-%m-%d %H:%M} UTC", None))
             continue
         notification.contact = notifications.contact(notification, chosen.get((notification.client_id, notification.channel)))
         notification.check_provider = check_provider

@@ -56,5 +56,5 @@ def notice_out(notice: Notice, language: str) -> dict:
 
 
 def unread_notices(client, language: str) -> list[dict]:
-    notices = Notice.objects.filter(client=client, read_at__isnull=True).select_related("client", "client__region", "window")[:20]
+    notices = Notice.objects.filter(client=client, read_at__isnull=True).select_related("client", "client__region", "window", "appointment", "appointment__office")[:20]
     return [notice_out(notice, language) for notice in notices]
