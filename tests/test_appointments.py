@@ -7,6 +7,7 @@ GET /api/v1/appointments."""
 from datetime import timedelta
 
 import pytest
+from django.db.models import Count
 from django.utils import timezone
 
 from enforcement import appointments, notifications, services
@@ -193,6 +194,20 @@ def test_a_missed_appointment_opens_one_task():
     appointments.appointment_record(appointment=second, officer=officer, outcome="missed", now=second.starts_at + timedelta(hours=1))
     assert InvestigationTask.objects.filter(client=reporter.client, reason="missed_appointment").count() == 1
     assert task.notes.filter(kind="event", appointment=second).exists()
+
+
+def test_reminders_follow_the_persons_new_choice_of_channels():
+    reporter = make_reporter(email="ana@example.org")
+    now = timezone.now()
+    appointment = schedule(reporter.client, factories.staff("app-officer"), now=now, days=10)
+    services.contact_channels_set(
+        client=reporter.client, channels=[{"channel": "sms", "address": "+16135550123"}], language="en", recorded_via="app", now=now
+    )
+    by_channel = dict(
+        Notification.objects.filter(appointment=appointment).values_list("channel").annotate(n=Count("id"))
+    )
+    assert by_channel == {"email": 3, "sms": 3}
+    assert set(Notification.objects.filter(appointment=appointment, channel="email").values_list("status", flat=True)) == {"cancelled"}
 
 
 def test_a_rescheduled_appointment_keeps_its_reason_and_gets_new_reminders():
