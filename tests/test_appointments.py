@@ -345,3 +345,22 @@ def test_appointments_need_a_device_token():
 
     answer = APIClient().get("/api/v1/appointments")
     assert answer.status_code == 401 and "code" in answer.json()["error"]
+
+
+def test_the_missed_appointment_task_page_shows_the_appointment_and_is_decided_like_any_task(client):
+    from reportin import services as reportin_services
+
+    reporter = make_reporter()
+    officer = factories.staff("task-officer")
+    now = timezone.now()
+    appointment = schedule(reporter.client, officer, now=now - timedelta(days=3), days=2)
+    appointments.appointment_record(appointment=appointment, officer=officer, outcome="missed", now=now)
+    task = InvestigationTask.objects.get(appointment=appointment)
+    factories.staff_login(client, officer)
+    page = client.get(f"/admin/enforcement/investigationtask/{task.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'id="task-appointment"' in text and "Toronto CBSA office" in text and "Missed appointment" in text
+    reportin_services.task_decide(task=task, resolution="contact_made", note="Called; new interview set.", officer=officer, now=now)
+    task.refresh_from_db()
+    assert task.status == "resolved"
