@@ -134,7 +134,9 @@ def windows_for_capture(*, client_ref, captured_at: datetime, received_at: datet
         .filter(Q(condition__method=ReportingMethod.REMOTE) | Q(condition__isnull=True))
         .filter(opens_at__lte=received_at + WINDOW_RECEIPT_SKEW)
         .exclude(status=WindowStatus.EXCUSED)
-        .order_by("opens_at")
+        # Scheduled windows never overlap, but an officer's ad-hoc request may overlap a window
+        # the person has already reported for: the report then counts for the one still open.
+        .order_by(Case(When(status=WindowStatus.OPEN, then=0), default=1), "opens_at")
     )
 
 

@@ -364,3 +364,26 @@ def test_the_missed_appointment_task_page_shows_the_appointment_and_is_decided_l
     reportin_services.task_decide(task=task, resolution="contact_made", note="Called; new interview set.", officer=officer, now=now)
     task.refresh_from_db()
     assert task.status == "resolved"
+
+
+def test_a_request_during_a_window_already_reported_for_takes_the_next_checkin():
+    from enforcement import selectors
+
+    reporter = make_reporter()
+    now = timezone.now()
+    reported = factories.window(reporter.client, opens_at=now - timedelta(hours=2), minutes=480, status="reported")
+    requested = appointments.checkin_request(client=reporter.client, officer=factories.staff("req-officer"), minutes=60, now=now)
+    later = now + timedelta(minutes=10)
+    assert selectors.window_for_capture(client=reporter.client, captured_at=later, received_at=later) == requested
+    assert reported.opens_at < requested.opens_at
+
+
+def test_a_checkin_sent_through_the_app_counts_for_the_requested_window():
+    reporter = make_reporter()
+    requested = appointments.checkin_request(client=reporter.client, officer=factories.staff("req-officer"), minutes=60)
+    answer = reporter.check_in()
+    assert answer.status_code in (201, 202), answer.json()
+    requested.refresh_from_db()
+    assert requested.status in ("reported", "satisfied")
+    assert services.windows_sweep(now=requested.deadline_at + timedelta(minutes=1)) == 0
+    assert not Notice.objects.filter(client=reporter.client, kind="extra_checkin").exists()
