@@ -387,3 +387,20 @@ def test_a_checkin_sent_through_the_app_counts_for_the_requested_window():
     assert requested.status in ("reported", "satisfied")
     assert services.windows_sweep(now=requested.deadline_at + timedelta(minutes=1)) == 0
     assert not Notice.objects.filter(client=reporter.client, kind="extra_checkin").exists()
+
+
+def test_a_missed_appointment_can_be_given_a_new_time_and_its_task_stays():
+    reporter = make_reporter()
+    officer = factories.staff("app-officer")
+    now = timezone.now()
+    appointment = schedule(reporter.client, officer, now=now - timedelta(days=3), days=2)
+    appointments.appointment_record(appointment=appointment, officer=officer, outcome="missed", now=now)
+    new = appointments.appointment_reschedule(
+        appointment=appointment, officer=officer, starts_at=now + timedelta(days=4), reason="Was in hospital", now=now
+    )
+    appointment.refresh_from_db()
+    assert appointment.status == "rescheduled" and appointment.rescheduled_to == new and new.status == "scheduled"
+    assert InvestigationTask.objects.get(appointment=appointment).status == "open"
+    with pytest.raises(InvalidTransition):  # moved once: the new appointment is the one to move again
+        appointments.appointment_reschedule(appointment=appointment, officer=officer, starts_at=now + timedelta(days=5), reason="Again", now=now)
+    assert Appointment.objects.count() == 2
