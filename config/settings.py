@@ -560,7 +560,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"LanguageEnum": "enforcement.models.Language.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "LanguageEnum": "enforcement.models.Language.choices",
+        "AppointmentKindEnum": "enforcement.models.AppointmentKind.choices",
+        "AppointmentStatusEnum": "enforcement.models.AppointmentStatus.choices",
+        # The names these had before appointments brought other "kind" and "status" fields.
+        "KindEnum": "enforcement.models.ConsentKind.choices",
+        "StatusEnum": "reportin.models.CheckInStatus.choices",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "reportin.api.docs.retry_after_headers"],
 }
 # Requests allowed per device, per client address, and per address for requests without a

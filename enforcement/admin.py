@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from enforcement import activation_locks, biometric_images, condition_words, roles, schedule, selectors, services, slip, times
+from enforcement.admin_appointments import ClientAppointmentsAdmin
 from enforcement.admin_messages import ClientMessagesAdmin
 from enforcement.errors import DomainError
 from enforcement.models import (
@@ -210,7 +211,7 @@ class ClientForm(forms.ModelForm):
 
 
 @admin.register(Client)
-class ClientAdmin(ClientMessagesAdmin, RegionScopedAdmin):
+class ClientAdmin(ClientAppointmentsAdmin, ClientMessagesAdmin, RegionScopedAdmin):
     """The client's page is the enrolment checklist: reference photos (with the result of each
     upload at once), reporting condition with its next windows in the client's local time,
     in-person consent, and the activation code for the app (shown once, printable)."""
@@ -261,7 +262,7 @@ class ClientAdmin(ClientMessagesAdmin, RegionScopedAdmin):
                 name="enforcement_client_activation_code",
             ),
         ]
-        return own + self.message_urls() + super().get_urls()
+        return own + self.message_urls() + self.appointment_urls() + super().get_urls()
 
     def _client_for_change(self, request, client_id) -> Client:
         client = get_object_or_404(self.get_queryset(request), pk=client_id)
@@ -297,6 +298,7 @@ class ClientAdmin(ClientMessagesAdmin, RegionScopedAdmin):
                 codes=list(client.activation_codes.select_related("issued_by")[:5]),
                 activation_lock=activation_locks.state(uci=client.uci, now=now),
                 message_section=self.message_section(request, client),
+                appointment_section=self.appointment_section(request, client),
             )
         return super().change_view(request, object_id, form_url, extra)
 

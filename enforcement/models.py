@@ -16,6 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from enforcement.storage import RecordBoundFileField
 
@@ -574,8 +575,12 @@ class ReportingWindow(models.Model):
 
     # No index of their own: the (condition, opens_at) and (client, opens_at) indexes below
     # serve these keys, and every index costs time on each write of a table this size.
-    condition = models.ForeignKey(ReportingCondition, on_delete=models.CASCADE, related_name="windows", db_index=False)
+    # None for an ad-hoc window: a one-off check-in an officer requested (requested_by).
+    condition = models.ForeignKey(
+        ReportingCondition, null=True, blank=True, on_delete=models.CASCADE, related_name="windows", db_index=False
+    )
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="windows", db_index=False)
+    requested_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField()
     # closes_at + the condition's grace period, copied here so that the minute-by-minute sweep
@@ -605,6 +610,10 @@ class ReportingWindow(models.Model):
                 condition=~Q(status="excused") | (Q(excused_at__isnull=False) & ~Q(excused_reason="")),
                 name="window_excused_has_reason",
             ),
+            # A window comes from a condition's schedule, or from an officer's request, never neither.
+            models.CheckConstraint(
+                condition=Q(condition__isnull=False) | Q(requested_by__isnull=False), name="window_condition_or_request"
+            ),
         ]
         indexes = [
             # The sweep: open windows past their deadline.
@@ -620,7 +629,12 @@ class ReportingWindow(models.Model):
             # A day's settled windows for the figures' rollup (by deadline).
             models.Index(fields=["deadline_at"], name="window_deadline_idx"),
             models.Index(fields=["excused_by"], condition=Q(excused_by__isnull=False), name="window_excused_by_idx"),
+            models.Index(fields=["requested_by"], condition=Q(requested_by__isnull=False), name="window_requested_by_idx"),
         ]
+
+    @property
+    def adhoc(self) -> bool:
+        return self.condition_id is None
 
     def __str__(self):
         return f"Window {self.opens_at:%Y-%m-%d %H:%M}Z for client {self.client_id} ({self.status})"
@@ -660,6 +674,7 @@ class TaskReason(models.TextChoices):
     LIVENESS_FAILED = "liveness_failed", _("Liveness challenge not passed")
     # The person explains a missed window or contests a result, in a message (enforcement.messages).
     PERSON_ANSWER = "person_answer", _("The person explains or contests")
+    MISSED_APPOINTMENT = "missed_appointment", _("Missed appointment")
 
 
 class TaskPriority(models.IntegerChoices):
@@ -711,6 +726,7 @@ class InvestigationTask(models.Model):
     consent_record = models.ForeignKey(
         ConsentRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks"
     )
+    appointment = models.ForeignKey("Appointment", null=True, blank=True, on_delete=models.PROTECT, related_name="tasks")
     priority = models.PositiveSmallIntegerField(choices=TaskPriority.choices, default=TaskPriority.NORMAL)
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     assignee = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_tasks")
@@ -742,6 +758,9 @@ class InvestigationTask(models.Model):
                 condition=Q(consent_record__isnull=False),
                 name="task_one_per_reason_consent",
             ),
+            models.UniqueConstraint(
+                fields=["reason", "appointment"], condition=Q(appointment__isnull=False), name="task_one_per_reason_appointment"
+            ),
             # One open task per problem: a later event of the same kind for the same person is
             # added to the open task as a note (services.task_open), not a task of its own.
             models.UniqueConstraint(
@@ -757,7 +776,10 @@ class InvestigationTask(models.Model):
                 name="task_resolution_iff_resolved",
             ),
             models.CheckConstraint(
-                condition=Q(window__isnull=False) | Q(checkin_id__isnull=False) | Q(consent_record__isnull=False),
+                condition=(
+                    Q(window__isnull=False) | Q(checkin_id__isnull=False) | Q(consent_record__isnull=False)
+                    | Q(appointment__isnull=False)
+                ),
                 name="task_has_source",
             ),
         ]
@@ -828,6 +850,7 @@ class TaskNote(models.Model):
     checkin_id = models.BigIntegerField(null=True, blank=True)
     window = models.ForeignKey(ReportingWindow, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     consent_record = models.ForeignKey(ConsentRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    appointment = models.ForeignKey("Appointment", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NOTE)
     author = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     text = models.TextField()
@@ -844,6 +867,9 @@ class TaskNote(models.Model):
             models.UniqueConstraint(fields=["task", "window"], condition=Q(kind="event", window__isnull=False), name="tasknote_one_event_per_window"),
             models.UniqueConstraint(
                 fields=["task", "consent_record"], condition=Q(kind="event", consent_record__isnull=False), name="tasknote_one_event_per_consent"
+            ),
+            models.UniqueConstraint(
+                fields=["task", "appointment"], condition=Q(kind="event", appointment__isnull=False), name="tasknote_one_event_per_appointment"
             ),
         ]
         indexes = [models.Index(fields=["checkin_id"], condition=Q(checkin_id__isnull=False), name="tasknote_checkin_idx")]
@@ -935,6 +961,7 @@ class BlindAnswer(models.Model):
 class NotificationKind(models.TextChoices):
     WINDOW_OPENED = "window_opened", _("Reporting window opened")
     WINDOW_CLOSING = "window_closing", _("Reporting window closing soon")
+    APPOINTMENT_REMINDER = "appointment_reminder", _("Appointment reminder")
 
 
 class NotifyChannel(models.TextChoices):
@@ -1004,6 +1031,78 @@ class Office(models.Model):
         return self.name
 
 
+class AppointmentKind(models.TextChoices):
+    INTERVIEW = "interview", _("Interview")
+    HEARING = "hearing", _("Hearing")
+    REMOVAL_MEETING = "removal_meeting", _("Removal-related meeting")
+    IN_PERSON_REPORT = "in_person_report", _("In-person report")
+
+
+class AppointmentStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    ATTENDED = "attended", _("Attended")
+    # "appointment" context: the French agrees with "rendez-vous" (masculine), not a window.
+    MISSED = "missed", pgettext_lazy("appointment", "Missed")
+    # Moved to another time: the new time is an appointment of its own (rescheduled_to).
+    RESCHEDULED = "rescheduled", _("Rescheduled")
+    CANCELLED = "cancelled", pgettext_lazy("appointment", "Cancelled")
+
+
+APPOINTMENT_STATUS_TRANSITIONS = {
+    AppointmentStatus.SCHEDULED: frozenset(
+        {AppointmentStatus.ATTENDED, AppointmentStatus.MISSED, AppointmentStatus.RESCHEDULED, AppointmentStatus.CANCELLED}
+    ),
+    # A missed appointment may be given a new time; the miss stays on the record.
+    AppointmentStatus.MISSED: frozenset({AppointmentStatus.RESCHEDULED}),
+    AppointmentStatus.ATTENDED: frozenset(),
+    AppointmentStatus.RESCHEDULED: frozenset(),
+    AppointmentStatus.CANCELLED: frozenset(),
+}
+
+
+class Appointment(models.Model):
+    """An interview, hearing, removal-related meeting or in-person report the person must
+    attend (issue 18.5). Written by enforcement.appointments only; the officer records what
+    happened. An in-person report is recorded the same way, attended, so that the person's
+    history shows they complied."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="appointments")
+    kind = models.CharField(_("kind"), max_length=24, choices=AppointmentKind.choices)
+    office = models.ForeignKey(Office, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("office"))
+    place = models.CharField(_("place"), max_length=300, blank=True, help_text=_("Where, when it is not one of the region's offices."))
+    starts_at = models.DateTimeField(_("starts at"))
+    bring = models.TextField(_("what to bring"), max_length=500, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=AppointmentStatus.choices, default=AppointmentStatus.SCHEDULED)
+    # Why it was missed, moved or cancelled, or the officer's note on attendance.
+    reason = models.TextField(_("reason"), max_length=1000, blank=True)
+    rescheduled_to = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="rescheduled_from")
+    scheduled_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        verbose_name = _("appointment")
+        verbose_name_plural = _("appointments")
+        constraints = [
+            models.CheckConstraint(condition=Q(office__isnull=False) | ~Q(place=""), name="appointment_has_place"),
+            models.CheckConstraint(
+                condition=~Q(status__in=["rescheduled", "cancelled"]) | ~Q(reason=""), name="appointment_change_has_reason"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="scheduled") | Q(recorded_at__isnull=False), name="appointment_outcome_has_time"
+            ),
+        ]
+        indexes = [
+            # The person's upcoming and recent appointments, and the client page's list.
+            models.Index(fields=["client", "starts_at"], name="appointment_client_starts_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.starts_at:%Y-%m-%d %H:%M}Z for client {self.client_id} ({self.status})"
+
+
 class NoticeKind(models.TextChoices):
     MISSED_WINDOW = "missed_window", _("A reporting window was missed")
     EXTRA_CHECKIN = "extra_checkin", _("A check-in was kept but counts for no window")
@@ -1011,6 +1110,8 @@ class NoticeKind(models.TextChoices):
     REVIEW_OUTCOME = "review_outcome", _("An officer decided on a check-in")
     REMOTE_OFF = "remote_off", _("Remote reporting is off")
     MESSAGE = "message", _("A message from an officer")
+    CHECKIN_REQUESTED = "checkin_requested", _("An officer asks for a check-in now")
+    APPOINTMENT = "appointment", _("An appointment was set, moved or cancelled")
 
 
 class Notice(models.Model):
@@ -1023,6 +1124,8 @@ class Notice(models.Model):
     kind = models.CharField(max_length=32, choices=NoticeKind.choices)
     window = models.ForeignKey(ReportingWindow, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False)
     checkin_id = models.BigIntegerField(null=True, blank=True)
+    # An appointment set, moved or cancelled (read with the notice: senders make no query of their own).
+    appointment = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
@@ -1052,6 +1155,10 @@ class Notification(models.Model):
         ReportingWindow, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications", db_index=False
     )
     notice = models.ForeignKey(Notice, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    # An appointment's reminders (7 days, 1 day and 2 hours before), indexed by the unique constraint below.
+    appointment = models.ForeignKey(
+        "Appointment", null=True, blank=True, on_delete=models.CASCADE, related_name="reminders", db_index=False
+    )
     kind = models.CharField(max_length=32, choices=NotificationKind.choices + NoticeKind.choices)
     channel = models.CharField(max_length=8, choices=NotifyChannel.choices, default=NotifyChannel.EMAIL)
     status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
@@ -1075,6 +1182,10 @@ class Notification(models.Model):
                 fields=["window", "kind", "channel"], condition=Q(window__isnull=False), name="notification_one_per_window_kind_channel"
             ),
             models.UniqueConstraint(fields=["notice", "channel"], condition=Q(notice__isnull=False), name="notification_one_per_notice_channel"),
+            models.UniqueConstraint(
+                fields=["appointment", "send_after", "channel"], condition=Q(appointment__isnull=False),
+                name="notification_one_per_appointment_time_channel",
+            ),
         ]
         indexes = [
             # The sender: pending notifications that are due.

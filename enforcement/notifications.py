@@ -15,9 +15,17 @@ from datetime import datetime
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
-from enforcement import channels, schedule
+from enforcement import channels, schedule, selectors
 from enforcement.channels import Undeliverable  # noqa: F401  (senders raise it from here too)
-from enforcement.models import ContactChannel, Notice, NoticeKind, Notification, NotificationKind, NotifyChannel, TaskReason
+from enforcement.models import (
+    ContactChannel,
+    Notice,
+    NoticeKind,
+    Notification,
+    NotificationKind,
+    NotifyChannel,
+    TaskReason,
+)
 
 
 def text(notification: Notification) -> channels.Text:
@@ -29,6 +37,12 @@ def text(notification: Notification) -> channels.Text:
         return notice_text(notice, notification.client.preferred_language)
     client, window = notification.client, notification.window
     language = client.preferred_language
+    if notification.appointment_id is not None:
+        words = appointment_words(notification.appointment, client, language)
+        with translation.override(language):
+            subject = _("Reminder: %(what)s on %(when)s") % words
+            body = "\n\n".join([_("Hello %(name)s,") % {"name": client.given_name}, appointment_lead(words)])
+        return channels.Text(language=language, subject=str(subject), short=f"ReportIn: {subject}. {words['place']}", body=body + "\n")
     with translation.override(language):
         closes = formats.date_format(window.closes_at.astimezone(schedule.zone(client.local_time_zone)), "DATETIME_FORMAT")
         values = {"name": client.given_name, "closes": closes, "zone": client.local_time_zone}
@@ -115,6 +129,30 @@ def reason_words() -> dict[str, str]:
     }
 
 
+def appointment_words(appointment, client, language: str) -> dict:
+    """An appointment as the person reads it, in `language`: what, when (their local time),
+    where and what to bring."""
+    with translation.override(language):
+        zone = client.local_time_zone
+        office = selectors.office_public(appointment.office, language)
+        place = f"{office['name']}, {office['address']}" if office else appointment.place
+        return {
+            "what": str(appointment.get_kind_display()),
+            "when": formats.date_format(appointment.starts_at.astimezone(schedule.zone(zone)), "DATETIME_FORMAT"),
+            "zone": zone,
+            "place": place,
+            "bring": appointment.bring,
+        }
+
+
+def appointment_lead(words: dict) -> str:
+    """The sentences that give the appointment (`words` from appointment_words), in the active language."""
+    lead = _("%(what)s: %(when)s (%(zone)s time), at %(place)s.") % words
+    if words["bring"]:
+        lead += " " + _("Bring: %(bring)s.") % words
+    return lead + " " + _("If you cannot come, contact your officer before then.")
+
+
 def _local(client, value: str | None) -> str:
     if not value:
         return ""
@@ -161,6 +199,20 @@ def notice_text(notice: Notice, language: str) -> channels.Text:
                 "An officer looked at your check-in of %(when)s and could not accept it, because %(reason)s. Your officer "
                 "will contact you. If you think this is wrong, you can say so from this notice."
             ) % {"when": _local(client, details.get("captured_at")), "reason": reason}
+        elif notice.kind == NoticeKind.CHECKIN_REQUESTED:
+            title = _("Your officer asks you to check in now")
+            body = _(
+                "Check in in the ReportIn app before %(closes)s. This check-in is required: if none arrives by then, "
+                "it is recorded as missed."
+            ) % {"closes": _local(client, details.get("closes_at"))}
+        elif notice.kind == NoticeKind.APPOINTMENT:
+            words = appointment_words(notice.appointment, client, language)
+            if details.get("change") == "cancelled":
+                title = _("Appointment cancelled")
+                body = _("Your appointment (%(what)s, %(when)s) is cancelled. You do not need to come.") % words
+            else:
+                title = _("Appointment moved") if details.get("change") == "rescheduled" else _("You have an appointment")
+                body = appointment_lead(words)
         elif notice.kind == NoticeKind.MESSAGE:
             title = _("You have a message from your officer")
             body = _("Open the ReportIn app to read it and to answer.")

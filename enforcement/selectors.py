@@ -102,7 +102,10 @@ def condition_active(*, client: Client) -> ReportingCondition | None:
 
 def windows_current_and_next(*, client: Client, now: datetime) -> tuple[ReportingWindow | None, ReportingWindow | None]:
     """The window open at `now` (if any) and the next one to open, of the active condition."""
-    windows = ReportingWindow.objects.filter(client=client, condition__active=True).exclude(status=WindowStatus.EXCUSED)
+    # An officer's ad-hoc request (no condition) counts as the active condition's windows do.
+    windows = ReportingWindow.objects.filter(Q(condition__active=True) | Q(condition__isnull=True), client=client).exclude(
+        status=WindowStatus.EXCUSED
+    )
     current = windows.filter(opens_at__lte=now, closes_at__gt=now).order_by("opens_at").first()
     upcoming = windows.filter(opens_at__gt=now, status=WindowStatus.OPEN).order_by("opens_at").first()
     return current, upcoming
@@ -126,11 +129,14 @@ def windows_for_capture(*, client_ref, captured_at: datetime, received_at: datet
             opens_at__lte=captured_at,
             closes_at__gte=captured_at,
             deadline_at__gte=received_at,
-            condition__method=ReportingMethod.REMOTE,
         )
+        # An officer's ad-hoc request (no condition) is a remote check-in too.
+        .filter(Q(condition__method=ReportingMethod.REMOTE) | Q(condition__isnull=True))
         .filter(opens_at__lte=received_at + WINDOW_RECEIPT_SKEW)
         .exclude(status=WindowStatus.EXCUSED)
-        .order_by("opens_at")
+        # Scheduled windows never overlap, but an officer's ad-hoc request may overlap a window
+        # the person has already reported for: the report then counts for the one still open.
+        .order_by(Case(When(status=WindowStatus.OPEN, then=0), default=1), "opens_at")
     )
 
 

@@ -33,6 +33,7 @@ from enforcement.models import (
     WINDOW_STATUS_TRANSITIONS,
     AccessRecord,
     ActivationCode,
+    AppointmentStatus,
     AuditEvent,
     AuditVerification,
     BlindAnswer,
@@ -1148,7 +1149,7 @@ def _notifications_follow_choice(*, client: Client, dropped: set[str], new: set[
     # get the same messages at the same times.
     queued = set(
         Notification.objects.filter(client=client, status=NotificationStatus.PENDING, send_after__gt=now)
-        .values_list("window_id", "notice_id", "kind", "send_after")
+        .values_list("window_id", "notice_id", "appointment_id", "kind", "send_after")
     ) if new else set()
     if dropped:
         Notification.objects.filter(client=client, channel__in=dropped, status=NotificationStatus.PENDING).update(
@@ -1156,8 +1157,9 @@ def _notifications_follow_choice(*, client: Client, dropped: set[str], new: set[
         )
     if queued:
         Notification.objects.bulk_create(
-            [Notification(client=client, window_id=window_id, notice_id=notice_id, kind=kind, channel=name, send_after=send_after)
-             for window_id, notice_id, kind, send_after in queued for name in new],
+            [Notification(client=client, window_id=window_id, notice_id=notice_id, appointment_id=appointment_id, kind=kind,
+                          channel=name, send_after=send_after)
+             for window_id, notice_id, appointment_id, kind, send_after in queued for name in new],
             ignore_conflicts=True,
         )
 
@@ -1171,7 +1173,7 @@ def _notice_channels(client: Client) -> list[str]:
 
 def notice_post(
     *, client: Client, kind: str, window: ReportingWindow | None = None, checkin_id: int | None = None, details: dict | None = None,
-    now: datetime | None = None,
+    appointment=None, now: datetime | None = None,
 ) -> Notice:
     """Tell the person something (NoticeKind): a notice for the app's home screen and a message
     on each of their channels, sent at once. One notice per event: a second call for the same
@@ -1179,7 +1181,9 @@ def notice_post(
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            notice = Notice.objects.create(client=client, kind=kind, window=window, checkin_id=checkin_id, details=details or {}, created_at=now)
+            notice = Notice.objects.create(
+                client=client, kind=kind, window=window, checkin_id=checkin_id, appointment=appointment, details=details or {}, created_at=now
+            )
     except IntegrityError:  # the same event told already (unique per window / check-in and kind)
         lookup = {"window": window} if window is not None else {"checkin_id": checkin_id}
         return Notice.objects.get(client=client, kind=kind, **lookup)
@@ -1313,7 +1317,7 @@ def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None,
     mine = Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENDING)
     if claimed_at is not None:
         mine = mine.filter(claimed_at=claimed_at)
-    rows = list(mine.select_related("client", "client__region", "window", "notice", "notice__window").order_by("pk"))
+    rows = list(mine.select_related("client", "client__region", "window", "notice", "notice__window", "notice__appointment", "notice__appointment__office", "appointment", "appointment__office").order_by("pk"))
     chosen = {
         (row.client_id, row.channel): row
         for row in ContactChannel.objects.filter(client_id__in={n.client_id for n in rows}, ended_at__isnull=True)
@@ -1324,6 +1328,11 @@ def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None,
         if window is not None and (window.status != WindowStatus.OPEN or now >= window.closes_at):
             # extra=None: no attempt was made.
             outcomes.append((notification, NotificationStatus.CANCELLED, f"window {window.status}, closes {window.closes_at:%Y-%m-%d %H:%M} UTC", None))
+            continue
+        appointment = notification.appointment
+        if appointment is not None and (appointment.status != AppointmentStatus.SCHEDULED or now >= appointment.starts_at):
+            # A reminder claimed late (an outage), or of an appointment moved or cancelled meanwhile.
+            outcomes.append((notification, NotificationStatus.CANCELLED, f"appointment {appointment.status}, starts {appointment.starts_at:%Y-%m-%d %H:%M} UTC", None))
             continue
         notification.contact = notifications.contact(notification, chosen.get((notification.client_id, notification.channel)))
         notification.check_provider = check_provider
@@ -1457,6 +1466,7 @@ def task_open(
     window: ReportingWindow | None = None,
     checkin_id: int | None = None,
     consent_record: ConsentRecord | None = None,
+    appointment=None,
     priority: int = TaskPriority.NORMAL,
     evidence: dict | None = None,
     now: datetime | None = None,
@@ -1468,10 +1478,10 @@ def task_open(
     on the task page; the task's decision settles it too), and that task is returned.
     Safe under concurrency: the unique constraints decide, not a prior SELECT."""
     now = now or timezone.now()
-    source = {"window": window, "checkin_id": checkin_id, "consent_record": consent_record}
+    source = {"window": window, "checkin_id": checkin_id, "consent_record": consent_record, "appointment": appointment}
     lookup = {key: value for key, value in source.items() if value is not None}
     if len(lookup) != 1:
-        raise ValueError("a task has exactly one source: window, checkin_id or consent_record")
+        raise ValueError("a task has exactly one source: window, checkin_id, consent_record or appointment")
     for _attempt in range(3):
         try:
             with transaction.atomic():
@@ -1511,6 +1521,8 @@ def _task_event_add(task: InvestigationTask, *, source: dict, priority: int, evi
         text = _("Check-in %(id)d needs review for the same reason.") % {"id": source["checkin_id"]}
     elif "window" in source:
         text = _("The window of %(at)s UTC was missed too.") % {"at": f"{source['window'].opens_at:%Y-%m-%d %H:%M}"}
+    elif "appointment" in source:
+        text = _("The appointment of %(at)s UTC was missed too.") % {"at": f"{source['appointment'].starts_at:%Y-%m-%d %H:%M}"}
     else:
         text = _("The client said no again (%(decision)s).") % {"decision": source["consent_record"].decision}
     try:

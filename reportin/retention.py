@@ -26,6 +26,7 @@ from enforcement import crypto
 from enforcement.models import (
     AccessRecord,
     ActivationCode,
+    Appointment,
     AuditEvent,
     BlindAnswer,
     CaseStatus,
@@ -357,6 +358,7 @@ def client_records(client: Client) -> dict[str, models.QuerySet]:
         Notification.objects.filter(client=client),
         Notice.objects.filter(client=client),
         Message.objects.filter(client=client),
+        Appointment.objects.filter(client=client),
         ContactChannel.objects.filter(client=client),
         tasks,
         TaskNote.objects.filter(task__in=tasks),

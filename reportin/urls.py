@@ -3,7 +3,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from reportin import webapp
-from reportin.api import channels, device, language, messages, notices, views
+from reportin.api import appointments, channels, device, language, messages, notices, views
 
 app_name = "api"
 
@@ -19,6 +19,7 @@ urlpatterns = [
     re_path(r"^api/v1/notices/(?P<notice_id>[0-9]{1,18})/read$", notices.NoticeReadView.as_view(), name="notice-read"),
     path("api/v1/messages", messages.MessagesView.as_view(), name="messages"),
     re_path(r"^api/v1/messages/(?P<message_id>[0-9]{1,18})/read$", messages.MessageReadView.as_view(), name="message-read"),
+    path("api/v1/appointments", appointments.AppointmentsView.as_view(), name="appointments"),
     path("api/v1/notify/receipts", channels.NotifyReceiptView.as_view(), name="notify-receipts"),
     path("api/v1/check-ins", views.CheckInsView.as_view(), name="checkins"),
     path("api/v1/check-ins/challenge", views.ChallengeView.as_view(), name="checkin-challenge"),

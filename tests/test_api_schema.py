@@ -41,6 +41,7 @@ OPERATIONS = {
     ("/api/v1/messages", "get"),
     ("/api/v1/messages", "post"),
     ("/api/v1/messages/{message_id}/read", "post"),
+    ("/api/v1/appointments", "get"),
     ("/api/v1/notify/receipts", "post"),
     ("/api/v1/check-ins/challenge", "post"),
 }

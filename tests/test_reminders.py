@@ -176,3 +176,49 @@ def test_a_real_worker_sends_due_reminders_into_the_mail_folder(celery_worker):
         message="the reminder recorded as sent",
     )
     assert sent.sent_at is not None
+
+
+def appointment_for(client, *, days: int = 10, now=MONDAY_MORNING):
+    from enforcement import appointments
+    from enforcement.models import Office
+
+    office = Office.objects.create(
+        region=client.region, name="Toronto office", name_fr="Bureau de Toronto", address="1 Front St W", hours="Mon-Fri 8-16",
+        hours_fr="lun.-ven. 8 h-16 h", phone="416-555-0100",
+    )
+    officer = factories.staff(f"reminder-officer-{client.pk}")
+    return appointments.appointment_schedule(
+        client=client, officer=officer, kind="interview", starts_at=now + timedelta(days=days), office=office,
+        bring="Passport", now=now,
+    ), officer
+
+
+@pytest.mark.django_db
+def test_appointment_reminders_reach_the_person_7_days_1_day_and_2_hours_before_in_their_language(mail_dir):
+    client = factories.client(email="person@example.org", preferred_language="fr", given_name="Ana")
+    appointment, _officer = appointment_for(client)
+    services.notifications_send(now=MONDAY_MORNING)  # the notice that it was set
+    told = len(mails(mail_dir))
+    assert told == 1
+    for before in (timedelta(days=7), timedelta(days=1), timedelta(hours=2)):
+        assert services.notifications_send(now=appointment.starts_at - before - timedelta(seconds=1)) == 0
+        assert services.notifications_send(now=appointment.starts_at - before) == 1
+    reminders = mails(mail_dir)[told:]
+    assert len(reminders) == 3
+    # Set at 07:00 on 2 March (EST), ten days ahead: 08:00 local once daylight time began on 8 March.
+    assert all("Subject: Rappel : Entrevue le 12 mars 2026 08:00" in message for message in reminders)
+    assert all("Bureau de Toronto, 1 Front St W" in message and "Passport" in message for message in reminders)
+
+
+@pytest.mark.django_db
+def test_a_cancelled_appointment_is_not_reminded_and_a_late_reminder_is_dropped(mail_dir):
+    from enforcement import appointments
+
+    client = factories.client(email="person@example.org", given_name="Ana")
+    appointment, officer = appointment_for(client, days=3)
+    appointments.appointment_record(appointment=appointment, officer=officer, outcome="cancelled", reason="Postponed", now=MONDAY_MORNING)
+    assert not Notification.objects.filter(appointment=appointment, status="pending").exists()
+    other, _ = appointment_for(factories.client(email="b@example.org"), days=3)
+    # The sender was down until after the appointment began: its reminders are cancelled, not sent.
+    services.notifications_send(now=other.starts_at + timedelta(minutes=5))
+    assert set(Notification.objects.filter(appointment=other).values_list("status", flat=True)) == {"cancelled"}

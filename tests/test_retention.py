@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import models
 from django.utils import timezone
 
-from enforcement import audit, crypto, services
+from enforcement import appointments, audit, crypto, services
 from enforcement.messages import message_send_by_person
 from enforcement.models import AuditEvent, Client, ExportJob, InvestigationTask, PhotoStatus, ReferencePhoto, TaskNote, User
 from enforcement.services import circumstances_update, task_blind_answer, task_open
@@ -192,6 +192,10 @@ def person_with_everything(media_root):
     TaskNote.objects.create(task=task, author=officer, text=f"note about {client.uci}", created_at=timezone.now())
     task_blind_answer(task=task, officer=officer, answer="yes")
     message_send_by_person(client=client, device_id=device.pk, body=f"message from {client.uci}", attachment=b"%PDF-1.4\n%%EOF\n")
+    appointment = appointments.appointment_schedule(
+        client=client, officer=officer, kind="interview", starts_at=timezone.now() + timedelta(days=10), place=f"office of {client.uci}",
+    )
+    appointments.appointment_record(appointment=appointment, officer=officer, outcome="missed", now=appointment.starts_at + timedelta(hours=1))
     return client, checkin
 
 
@@ -230,7 +234,7 @@ def test_export_holds_every_record_of_the_person_and_nobody_elses(media_root, tm
             # ... and none of anybody else's.
             others = set(model.objects.exclude(pk__in=mine).values_list("pk", flat=True))
             assert not exported & others, label
-        for label in ("reportin.checkin", "enforcement.referencephoto", "enforcement.consentrecord", "enforcement.tasknote", "enforcement.circumstancechange", "reportin.facematch"):
+        for label in ("reportin.checkin", "enforcement.appointment", "enforcement.referencephoto", "enforcement.consentrecord", "enforcement.tasknote", "enforcement.circumstancechange", "reportin.facematch"):
             assert records[label], f"the test data should include {label}"
         assert other.uci not in archive.read("data.json").decode()
 

@@ -12,6 +12,8 @@ _ACTIONS = {
     NoticeKind.MISSED_WINDOW: ["check_in_now", "explain"],
     NoticeKind.REVIEW_OUTCOME: ["contest"],
     NoticeKind.REMOTE_OFF: ["report_in_person"],
+    NoticeKind.CHECKIN_REQUESTED: ["check_in_now"],
+    NoticeKind.APPOINTMENT: ["see_appointments"],
 }
 
 
@@ -25,7 +27,7 @@ class NoticeOutput(serializers.Serializer):
     window = serializers.IntegerField(allow_null=True)
     check_in = serializers.IntegerField(allow_null=True)
     outcome = serializers.ChoiceField(choices=["accepted", "not_accepted"], allow_null=True, help_text="review_outcome only.")
-    actions = serializers.ListField(child=serializers.CharField(), help_text="What the app can offer: check_in_now, explain, contest (POST /api/v1/messages with about=notice:<id>), report_in_person, read_messages.")
+    actions = serializers.ListField(child=serializers.CharField(), help_text="What the app can offer: check_in_now, explain, contest (POST /api/v1/messages with about=notice:<id>), report_in_person, read_messages, see_appointments (GET /api/v1/appointments).")
 
 
 class NoticesOutput(serializers.Serializer):
@@ -54,5 +56,5 @@ def notice_out(notice: Notice, language: str) -> dict:
 
 
 def unread_notices(client, language: str) -> list[dict]:
-    notices = Notice.objects.filter(client=client, read_at__isnull=True).select_related("client", "client__region", "window")[:20]
+    notices = Notice.objects.filter(client=client, read_at__isnull=True).select_related("client", "client__region", "window", "appointment", "appointment__office")[:20]
     return [notice_out(notice, language) for notice in notices]

@@ -22,7 +22,7 @@ class NoticesView(_Device):
     )
     def get(self, request):
         client = request.auth.client
-        notices = Notice.objects.filter(client=client).select_related("client", "client__region", "window")[:100]
+        notices = Notice.objects.filter(client=client).select_related("client", "client__region", "window", "appointment", "appointment__office")[:100]
         body = {
             "notices": [notice_out(notice, request.LANGUAGE_CODE) for notice in notices],
             "unread": Notice.objects.filter(client=client, read_at__isnull=True).count(),
