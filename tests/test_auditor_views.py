@@ -393,3 +393,21 @@ def test_auditor_pages_render_at_every_date_boundary(world, client):
     for url, field in (("/admin/enforcement/auditevent/", "occurred_at"), ("/admin/enforcement/accessrecord/", "viewed_at")):
         assert client.get(url, {f"{field}__date__gte": start}).status_code == 200
         assert client.get(url, {f"{field}__date__gte": "not-a-date"}).status_code in (200, 302)
+
+
+def test_a_long_list_counts_up_to_its_cap_and_says_more_than(world, client, monkeypatch):
+    # Counting a region's non-matches among 15M face matches took 8 s: lists count at most CAP
+    # rows (bench/accountability.py times the match log at that size).
+    from enforcement.admin_audit import CappedPaginator
+    from enforcement.services import audit_record
+
+    for n in range(5):
+        audit_record(actor=None, actor_label="test", action="test.capped", details={"n": n})
+    monkeypatch.setattr(CappedPaginator, "CAP", 3)
+    factories.staff_login(client, world["auditor"])
+    url = "/admin/enforcement/auditevent/"
+    text = client.get(url, {"action": "test.capped"}).content.decode()
+    assert "More than 3 audit events" in text and "Export CSV (more than 3 rows)" in text
+    monkeypatch.setattr(CappedPaginator, "CAP", 2000)
+    text = client.get(url, {"action": "test.capped"}).content.decode()
+    assert "More than" not in text and "Export CSV (5 rows)" in text and "5 audit events" in text
