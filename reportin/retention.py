@@ -4,7 +4,8 @@ held about a person, gathered for a subject access request (export_client).
 Retention deletes images and face encodings first. The rows that describe what happened go
 later, each class after its own period (README, "Row retention"): a check-in and its match
 figures once its selfie is gone and REPORTIN_RETAIN_CHECKIN_DAYS have passed (never while an
-open task needs it), finished messages to people, and biometric access records after the legal
+open task needs it), finished notifications to people, messages between the person and the
+officers, and biometric access records after the legal
 period. Tasks, consent records and audit events stay: they are what an auditor needs to check
 a decision years later.
 """
@@ -62,11 +63,12 @@ REJECTED_PHOTOS = "rejected_photos"
 EXPORTS = "exports"
 CHECKIN_ROWS = "checkin_rows"
 NOTIFICATIONS = "notifications"
+MESSAGES = "messages"
 ACCESS_RECORDS = "access_records"
 # Images first: a check-in row goes only after its selfie.
-DATA_CLASSES = (SELFIES, REFERENCE_PHOTOS, REJECTED_PHOTOS, EXPORTS, CHECKIN_ROWS, NOTIFICATIONS, ACCESS_RECORDS)
+DATA_CLASSES = (SELFIES, REFERENCE_PHOTOS, REJECTED_PHOTOS, EXPORTS, CHECKIN_ROWS, NOTIFICATIONS, MESSAGES, ACCESS_RECORDS)
 # Deleted a batch per transaction rather than an item per transaction.
-ROW_CLASSES = (CHECKIN_ROWS, NOTIFICATIONS, ACCESS_RECORDS)
+ROW_CLASSES = (CHECKIN_ROWS, NOTIFICATIONS, MESSAGES, ACCESS_RECORDS)
 SETTLED = (CheckInStatus.VERIFIED, CheckInStatus.REJECTED, CheckInStatus.REVIEWED)
 FINISHED_MESSAGES = (NotificationStatus.SENT, NotificationStatus.DELIVERED, NotificationStatus.FAILED, NotificationStatus.CANCELLED)
 
@@ -135,6 +137,20 @@ def notifications_due(*, now: datetime):
     return Notification.objects.filter(status__in=FINISHED_MESSAGES, created_at__lt=cutoff)
 
 
+def messages_due(*, now: datetime):
+    """Messages between the person and the officers (with their attachments) written more than
+    REPORTIN_RETAIN_MESSAGE_DAYS ago, unless an open task needs them: the task the message went
+    to, or an open task about the same check-in or missed window."""
+    cutoff = now - timedelta(days=settings.REPORTIN_RETAIN_MESSAGE_DAYS)
+    open_tasks = _open_tasks()
+    return (
+        Message.objects.filter(created_at__lt=cutoff)
+        .exclude(task_id__in=open_tasks.values("pk"))
+        .exclude(checkin_id__in=open_tasks.filter(checkin_id__isnull=False).values("checkin_id"))
+        .exclude(window_id__in=open_tasks.filter(window__isnull=False).values("window_id"))
+    )
+
+
 def access_records_due(*, now: datetime):
     """Biometric access records older than the legal period (REPORTIN_RETAIN_ACCESS_RECORD_DAYS)."""
     return AccessRecord.objects.filter(viewed_at__lt=now - timedelta(days=settings.REPORTIN_RETAIN_ACCESS_RECORD_DAYS))
@@ -147,6 +163,7 @@ DUE = {
     EXPORTS: exports_due,
     CHECKIN_ROWS: checkin_rows_due,
     NOTIFICATIONS: notifications_due,
+    MESSAGES: messages_due,
     ACCESS_RECORDS: access_records_due,
 }
 
@@ -191,6 +208,26 @@ def _notifications_purge(ids: list[int], *, now: datetime) -> list[int]:
     with transaction.atomic():
         ids = list(notifications_due(now=now).select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
         Notification.objects.filter(pk__in=ids).delete()
+    return ids
+
+
+def _messages_purge(ids: list[int], *, now: datetime) -> list[int]:
+    """Messages are written once (enforcement 0025): the database lets them go only through
+    its retention path (reportin 0012), which applies the age rule again. Attachment files are
+    deleted once the rows are."""
+    before = now - timedelta(days=settings.REPORTIN_RETAIN_MESSAGE_DAYS)
+    with transaction.atomic():
+        due = messages_due(now=now).select_for_update().filter(pk__in=ids).order_by("pk")
+        rows = list(due.values_list("pk", "attachment"))
+        ids = [pk for pk, _ in rows]
+        if ids:
+            _append_only_delete(
+                "reportin_retention_delete_messages(%s::bigint[], %s)", [ids, before],
+                sqlite_delete=lambda: Message.objects.filter(pk__in=ids, created_at__lt=before)._raw_delete(connection.alias),
+            )
+            storage = Message._meta.get_field("attachment").storage
+            for name in [name for _, name in rows if name]:
+                transaction.on_commit(lambda name=name: storage.delete(name))
     return ids
 
 
@@ -287,11 +324,13 @@ def purge_expired(*, now: datetime | None = None, plan: dict[str, list[int]] | N
     batch_purgers = {
         CHECKIN_ROWS: lambda ids: _checkin_rows_purge(ids, now=now),
         NOTIFICATIONS: lambda ids: _notifications_purge(ids, now=now),
+        MESSAGES: lambda ids: _messages_purge(ids, now=now),
         ACCESS_RECORDS: lambda ids: _access_records_purge(ids, now=now),
     }
     days.update({
         CHECKIN_ROWS: settings.REPORTIN_RETAIN_CHECKIN_DAYS,
         NOTIFICATIONS: settings.REPORTIN_RETAIN_NOTIFICATION_DAYS,
+        MESSAGES: settings.REPORTIN_RETAIN_MESSAGE_DAYS,
         ACCESS_RECORDS: settings.REPORTIN_RETAIN_ACCESS_RECORD_DAYS,
     })
     for data_class in DATA_CLASSES:

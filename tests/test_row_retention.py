@@ -11,11 +11,12 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from enforcement import services
-from enforcement.models import AccessRecord, AuditEvent, Notification
+from enforcement.models import AccessRecord, AuditEvent, Message, Notification
 from enforcement.services import task_open
 from reportin import retention, tasks
 from reportin.models import CheckIn, FaceMatch
 from tests import factories
+from tests.conftest import make_reporter
 from tests.test_reminders import recording_sender, reminded_client  # noqa: F401 (the sender is named by its path)
 from tests.test_retention import age, check_in
 
@@ -122,3 +123,39 @@ def test_the_long_queue_purge_works_through_a_backlog_in_bounded_steps(reporter,
     assert len(plan["access_records"]) == 4  # a step never lists the whole backlog
     totals = tasks.data_purge_expired()
     assert totals["access_records"] == 8 and not AccessRecord.objects.exists()
+
+
+def test_messages_and_their_attachments_go_after_their_period_unless_an_open_task_needs_them(media_root, settings, django_capture_on_commit_callbacks):
+    settings.REPORTIN_RETAIN_MESSAGE_DAYS = 730
+    from enforcement import messages
+    from tests import images
+    from tests.test_messages import missed
+
+    reporter = make_reporter()
+    client = reporter.client
+    officer = factories.staff("msg-retention", region_code="gta")
+    long_ago = NOW - timedelta(days=731)
+    old = messages.message_send_by_person(client=client, device_id=None, body="An old question", attachment=images.jpeg(images.scenery()), now=long_ago)
+    answered = messages.message_send_by_officer(client=client, officer=officer, body="An old answer", now=long_ago)
+    recent = messages.message_send_by_officer(client=client, officer=officer, body="A recent answer", now=NOW - timedelta(days=700))
+    # An old explanation of a miss whose task is still open stays while the task is open.
+    window, task, notice = missed(reporter, now=long_ago)
+    needed = messages.message_send_by_person(client=client, device_id=None, body="I was in hospital", about=f"window:{window.pk}", now=long_ago)
+    attachment = old.attachment.name
+    assert attachment and old.attachment.storage.exists(attachment)
+
+    call_command("purge_expired", "--dry-run")
+    with django_capture_on_commit_callbacks(execute=True):
+        retention.purge_expired(now=NOW)
+
+    assert set(Message.objects.values_list("pk", flat=True)) == {recent.pk, needed.pk}
+    assert sorted(purged_events("messages")) == sorted([old.pk, answered.pk])
+    assert not old.attachment.storage.exists(attachment)
+    # Outside retention the table stays written once.
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Message.objects.filter(pk=recent.pk).delete()
+    if connection.vendor == "postgresql":
+        # The database keeps them 30 days whatever the setting says.
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT reportin_retention_delete_messages(%s::bigint[], %s)", [[recent.pk], NOW - timedelta(days=10)])
+    assert Message.objects.filter(pk=recent.pk).exists()

@@ -13,7 +13,8 @@ LABELS = {
     retention.REJECTED_PHOTOS: ("rejected reference photos", "REPORTIN_RETAIN_REJECTED_PHOTO_DAYS", "days after upload"),
     retention.EXPORTS: ("auditors' CSV export files", "REPORTIN_RETAIN_EXPORT_DAYS", "days after they were written"),
     retention.CHECKIN_ROWS: ("check-in rows and match figures", "REPORTIN_RETAIN_CHECKIN_DAYS", "days after the check-in is settled, selfie deleted"),
-    retention.NOTIFICATIONS: ("finished messages to people", "REPORTIN_RETAIN_NOTIFICATION_DAYS", "days after they were created"),
+    retention.NOTIFICATIONS: ("finished notifications to people", "REPORTIN_RETAIN_NOTIFICATION_DAYS", "days after they were created"),
+    retention.MESSAGES: ("messages with the person and their attachments", "REPORTIN_RETAIN_MESSAGE_DAYS", "days after they were written"),
     retention.ACCESS_RECORDS: ("biometric access records", "REPORTIN_RETAIN_ACCESS_RECORD_DAYS", "days after the view"),
 }
 
