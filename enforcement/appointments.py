@@ -28,6 +28,7 @@ from enforcement.models import (
     Appointment,
     AppointmentKind,
     AppointmentStatus,
+    CaseStatus,
     Client,
     NoticeKind,
     Notification,
@@ -210,6 +211,29 @@ def appointment_record(
         elif outcome == AppointmentStatus.CANCELLED:
             notice_post(client=locked.client, kind=NoticeKind.APPOINTMENT, appointment=locked, details=_details(locked, "cancelled"), now=now)
     return locked
+
+
+def appointments_end_with_case(*, client: Client, by: User, now: datetime) -> int:
+    """A case that leaves the open statuses (closed, or the person removed) keeps no
+    appointment ahead: each one still scheduled to start after `now` is cancelled (the reason
+    says the case ended), its reminders with it, audited, and the person told. Called by
+    services.client_update inside its transaction. Returns how many were cancelled."""
+    reason = _("The case was closed.") if client.case_status == CaseStatus.CLOSED else _("The case ended.")
+    ahead = list(Appointment.objects.select_for_update().filter(client=client, status=AppointmentStatus.SCHEDULED, starts_at__gt=now).order_by("pk"))
+    for appointment in ahead:
+        transition_one(
+            Appointment.objects.filter(pk=appointment.pk), table=APPOINTMENT_STATUS_TRANSITIONS, to=AppointmentStatus.CANCELLED,
+            current=AppointmentStatus.SCHEDULED, reason=reason, recorded_by=by, recorded_at=now,
+        )
+        appointment.status, appointment.reason, appointment.recorded_by, appointment.recorded_at = AppointmentStatus.CANCELLED, reason, by, now
+        _reminders_cancel(appointment)
+        audit_record(
+            actor=by, action="appointment.cancelled", obj=appointment, client=client,
+            details={**_audit(appointment), "previous_status": AppointmentStatus.SCHEDULED, "reason": reason, "case_status": client.case_status},
+            now=now,
+        )
+        notice_post(client=client, kind=NoticeKind.APPOINTMENT, appointment=appointment, details=_details(appointment, "cancelled"), now=now)
+    return len(ahead)
 
 
 def appointment_reschedule(

@@ -292,6 +292,11 @@ def client_update(*, client: Client, changes: dict, updated_by: User, now: datet
     opened_or_ended = "case_status" in diff and (diff["case_status"][0] in compliance.OPEN_CASES) != (diff["case_status"][1] in compliance.OPEN_CASES)
     if locked.local_time_zone != old_zone or opened_or_ended:
         _client_windows_regenerate(locked, now=now)
+    if opened_or_ended and locked.case_status not in compliance.OPEN_CASES:
+        # enforcement.appointments builds on this module, so it is imported here.
+        from enforcement.appointments import appointments_end_with_case
+
+        appointments_end_with_case(client=locked, by=updated_by, now=now)
     return locked
 
 

@@ -404,3 +404,29 @@ def test_a_missed_appointment_can_be_given_a_new_time_and_its_task_stays():
     with pytest.raises(InvalidTransition):  # moved once: the new appointment is the one to move again
         appointments.appointment_reschedule(appointment=appointment, officer=officer, starts_at=now + timedelta(days=5), reason="Again", now=now)
     assert Appointment.objects.count() == 2
+
+
+def test_closing_the_case_cancels_the_appointments_ahead_and_their_reminders_and_tells_the_person():
+    reporter = make_reporter(email="ana@example.org")
+    client = reporter.client
+    officer = factories.staff("close-officer")
+    supervisor = factories.staff("close-supervisor", role="Supervisor")
+    now = timezone.now()
+    ahead = schedule(client, officer, now=now, days=10)
+    past = schedule(client, officer, now=now - timedelta(days=20), days=1, office=ahead.office)  # started 19 days ago
+    assert Notification.objects.filter(appointment=ahead, status="pending").count() == 3
+
+    services.client_update(client=client, changes={"case_status": "closed"}, updated_by=supervisor, now=now)
+
+    ahead.refresh_from_db()
+    past.refresh_from_db()
+    assert (ahead.status, ahead.reason, ahead.recorded_by) == ("cancelled", "The case was closed.", supervisor)
+    assert past.status == "scheduled"  # what happened at a past appointment is still the officer's to record
+    assert not Notification.objects.filter(appointment=ahead, status="pending").exists()
+    assert Notice.objects.filter(client=client, kind="appointment", appointment=ahead, details__change="cancelled").exists()
+    event = AuditEvent.objects.get(action="appointment.cancelled", object_id=str(ahead.pk))
+    assert event.actor == supervisor and event.details["case_status"] == "closed"
+    # Reopening does not bring it back: a new appointment is scheduled if one is needed.
+    services.client_update(client=client, changes={"case_status": "monitored"}, updated_by=supervisor, now=now)
+    ahead.refresh_from_db()
+    assert ahead.status == "cancelled"
