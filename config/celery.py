@@ -25,6 +25,7 @@ app.conf.task_routes = {
     "reportin.tasks.checkin_score": {"queue": "scoring"},
     "enforcement.tasks.export_run": {"queue": LONG_QUEUE},
     "enforcement.tasks.windows_materialise": {"queue": LONG_QUEUE},
+    "enforcement.tasks.audit_verify": {"queue": LONG_QUEUE},
     "reportin.tasks.data_purge_expired": {"queue": LONG_QUEUE},
     "reportin.tasks.figures_rollup_recent": {"queue": LONG_QUEUE},
     "reportin.tasks.figures_rollup_day": {"queue": LONG_QUEUE},

@@ -26,7 +26,8 @@ import hmac
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -263,42 +264,69 @@ def heads_read() -> PublishedHeads:
     return heads
 
 
+@dataclass
+class VerifyCursor:
+    """Where a verification stopped: the last event checked and what the next one must link
+    to. Plain values, so a worker can hand it to the task that continues (JSON)."""
+
+    last_seq: int = 0
+    prev_hash: str = GENESIS
+    checked: int = 0
+    compared: int = 0
+    keyed_seen: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
 def verify(*, batch_size: int = 5000, progress=None) -> ChainReport:
     """Walk the whole chain in order, comparing it with the published heads; report the first
     event whose link is broken, or the head it contradicts."""
+    report, _cursor = verify_part(batch_size=batch_size, progress=progress)
+    return report
+
+
+def verify_part(
+    *, cursor: VerifyCursor | None = None, deadline: float | None = None, batch_size: int = 5000, progress=None
+) -> tuple[ChainReport | None, VerifyCursor]:
+    """Verify from `cursor` (the start by default) until the end of the chain, or until
+    `time.monotonic()` passes `deadline` after a batch: then (None, where it stopped) is
+    returned, and a later call with that cursor goes on. The heads are read again each call."""
     heads = heads_read()
     if heads.problems:
-        return ChainReport(0, 0, heads.problems[0])
-    expected_seq, prev_hash, checked, compared = 1, GENESIS, 0, 0
-    keyed_seen = False
-    last_seq = 0
+        return ChainReport(0, 0, heads.problems[0]), cursor or VerifyCursor()
+    at = cursor or VerifyCursor()
     while True:
-        batch = list(AuditEvent.objects.filter(seq__gt=last_seq).order_by("seq")[:batch_size])
+        batch = list(AuditEvent.objects.filter(seq__gt=at.last_seq).order_by("seq")[:batch_size])
         if not batch:
             break
         for event in batch:
+            expected_seq = at.last_seq + 1
             if event.seq != expected_seq:
-                return ChainReport(checked, event.seq, f"event #{expected_seq} is missing (next is #{event.seq})", compared)
-            if event.prev_hash != prev_hash:
-                return ChainReport(checked, event.seq, "does not link to the previous event's hash", compared)
+                return ChainReport(at.checked, event.seq, f"event #{expected_seq} is missing (next is #{event.seq})", at.compared), at
+            if event.prev_hash != at.prev_hash:
+                return ChainReport(at.checked, event.seq, "does not link to the previous event's hash", at.compared), at
             if hmac.compare_digest(event_hash(event), event.hash):
-                keyed_seen = True
-            elif keyed_seen or not hmac.compare_digest(event_hash(event, keyed=False), event.hash):
+                at.keyed_seen = True
+            elif at.keyed_seen or not hmac.compare_digest(event_hash(event, keyed=False), event.hash):
                 # An unkeyed hash after a keyed one is a rewrite by someone without the key.
-                return ChainReport(checked, event.seq, "its contents do not match its hash (altered)", compared)
+                return ChainReport(at.checked, event.seq, "its contents do not match its hash (altered)", at.compared), at
             for head in heads.by_seq.get(event.seq, ()):
-                compared += 1
+                at.compared += 1
                 if head["hash"] != event.hash:
-                    return ChainReport(checked, event.seq, f"differs from the head published at {head['published_at']} (rewritten)", compared)
-            prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+                    return ChainReport(at.checked, event.seq, f"differs from the head published at {head['published_at']} (rewritten)", at.compared), at
+            at.prev_hash, at.last_seq, at.checked = event.hash, event.seq, at.checked + 1
             if progress:
-                progress(checked)
-        last_seq = batch[-1].seq
-    beyond = [seq for seq in heads.by_seq if seq > last_seq]
+                progress(at.checked)
+        if len(batch) < batch_size:
+            break  # the end of the chain
+        if deadline is not None and time.monotonic() >= deadline:
+            return None, at
+    beyond = [seq for seq in heads.by_seq if seq > at.last_seq]
     if beyond:
         seq = min(beyond)
-        return ChainReport(checked, seq, f"event #{seq}, published as the head at {heads.by_seq[seq][0]['published_at']}, is missing (truncated)", compared, last_seq)
-    return ChainReport(checked, heads_compared=compared, last_seq=last_seq)
+        return ChainReport(at.checked, seq, f"event #{seq}, published as the head at {heads.by_seq[seq][0]['published_at']}, is missing (truncated)", at.compared, at.last_seq), at
+    return ChainReport(at.checked, heads_compared=at.compared, last_seq=at.last_seq), at
 
 
 def verification_record(*, report: ChainReport, now: datetime | None = None) -> AuditVerification:

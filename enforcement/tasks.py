@@ -92,8 +92,21 @@ def audit_head_publish() -> int:
     return head["seq"] if head else 0
 
 
+VERIFY_BATCH = 5000  # audit events read per query while verifying
+
+
 @shared_task
-def audit_verify() -> bool:
-    report = audit.verify()
+def audit_verify(cursor: dict | None = None) -> bool | None:
+    """Verify the audit chain on the `long` queue, in chunks of REPORTIN_LONG_TASK_BUDGET
+    seconds: each chunk hands where it stopped to the task that continues, so a chain of any
+    length never holds a worker past its time limit, and a chunk lost with its worker is done
+    again from its cursor (nothing is written until the end). The outcome is kept for the
+    auditors' dashboard. Returns whether the chain is intact, or None while it continues."""
+    start = audit.VerifyCursor(**cursor) if cursor else None
+    deadline = time.monotonic() + settings.REPORTIN_LONG_TASK_BUDGET
+    report, stopped = audit.verify_part(cursor=start, deadline=deadline, batch_size=VERIFY_BATCH)
+    if report is None:
+        audit_verify.delay(stopped.as_dict())
+        return None
     audit.verification_record(report=report)
     return report.ok
