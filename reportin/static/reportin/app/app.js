@@ -128,6 +128,11 @@ const app = {
     }, 50);
   },
 
+  // The menu again, after a screen changed what it shows (a message marked read).
+  menuChanged() {
+    drawHeader();
+  },
+
   onLeave(callback) {
     app.leaving.push(callback);
   },
@@ -261,6 +266,8 @@ async function render({ keep = {} } = {}) {
   }
   main.replaceChildren(view);
   main.removeAttribute("aria-busy");
+  // The screen may have learnt something the menu shows (Messages: the unread count).
+  drawHeader();
   const heading = view.querySelector("h1");
   document.title = heading ? `${heading.textContent} – ReportIn` : "ReportIn";
   // Focus on the new screen's heading, so that screen readers and keyboards start there.

@@ -9,15 +9,15 @@ import { dateTime, t } from "./i18n.js";
 import { store } from "./store.js";
 
 function place(item) {
-  const where = item.place;
-  // Numbers and addresses keep their own direction inside a right-to-left page.
-  const phone = where.phone ? h("a", { href: `tel:${where.phone.replace(/[^+\d]/g, "")}`, dir: "ltr" }, where.phone) : null;
+  // Addresses keep their own direction inside a right-to-left page.
   return [
-    h("span", { dir: "auto", class: "place-name" }, where.name),
-    where.address ? [h("br"), h("span", { dir: "auto" }, where.address)] : null,
-    where.hours ? [h("br"), h("span", { dir: "auto" }, `${t("office_hours")}: ${where.hours}`)] : null,
-    phone ? [h("br"), `${t("office_phone")}: `, phone] : null,
+    h("span", { dir: "auto", class: "place-name" }, item.place.name),
+    item.place.address ? [h("br"), h("span", { dir: "auto" }, item.place.address)] : null,
   ];
+}
+
+function phoneLink(phone) {
+  return h("a", { href: `tel:${phone.replace(/[^+\d]/g, "")}`, dir: "ltr" }, phone);
 }
 
 // One appointment: its kind as a heading, then when, where, what to bring and (for past ones)
@@ -27,6 +27,8 @@ function appointmentItem(item, { past }) {
   const rows = [
     ["appointment_when", h("time", { datetime: item.starts_at }, dateTime(item.starts_at, item.time_zone))],
     ["appointment_where", place(item)],
+    item.place.hours ? ["office_hours", h("span", { dir: "auto" }, item.place.hours)] : null,
+    item.place.phone ? ["office_phone", phoneLink(item.place.phone)] : null,
     item.bring ? ["appointment_bring", h("span", { dir: "auto" }, item.bring)] : null,
     past ? ["appointment_status", h("span", { class: `badge badge-appointment-${item.status}` }, item.status_label)] : null,
   ].filter(Boolean);
