@@ -678,6 +678,21 @@ def checkin_contest_decide(*, checkin_id: int, task, officer, now: datetime) -> 
     return True
 
 
+def contested_checkins(task) -> list[dict]:
+    """For the task page's decision form: the check-ins whose officer's outcome `task` (the
+    person's answer) contests, each with its status and its window's now. Empty for any other
+    task. Deciding with a resolution of CONTEST_UPHOLDING reverses them (checkin_contest_decide)."""
+    if task.reason != TaskReason.PERSON_ANSWER:
+        return []
+    ids = enforcement_selectors.task_checkin_ids(task=task)
+    found = CheckIn.objects.filter(pk__in=ids, client_id=task.client_id, status__in=CONTESTABLE).select_related("window").order_by("pk")
+    return [
+        {"checkin_id": checkin.pk, "status": checkin.status, "window_id": checkin.window_id,
+         "window_status": checkin.window.status if checkin.window_id else None}
+        for checkin in found
+    ]
+
+
 def _window_contest(checkin: CheckIn, status: str, *, officer, note: str, now: datetime) -> str:
     """The window of a check-in whose contest was upheld: satisfied (even if the refusal made it
     missed) or excused, as the decision's row says; a window satisfied or excused already stays."""

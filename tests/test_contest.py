@@ -80,6 +80,17 @@ def test_upholding_a_contest_reverses_the_refusal_audited_and_the_person_is_told
     assert Notice.objects.get(checkin_id=case["checkin"].pk, kind="review_outcome").details["confirmed"] is False
 
 
+def test_the_task_page_can_tell_which_check_in_a_task_contests():
+    case = decided()
+    assert reportin_services.contested_checkins(case["task"]) == []  # the face task itself: not a contest
+    task = contest(case)
+    assert reportin_services.contested_checkins(task) == [
+        {"checkin_id": case["checkin"].pk, "status": "rejected", "window_id": case["window"].pk, "window_status": "missed"}
+    ]
+    reportin_services.task_decide(task=task, resolution="identity_confirmed", note="It was her.", officer=case["officer"])
+    assert reportin_services.contested_checkins(task) == []  # accepted now: nothing left to contest
+
+
 @pytest.mark.parametrize("resolution", ["identity_not_confirmed", "contact_made", "no_action"])
 def test_a_decision_rejecting_the_contest_leaves_the_refusal_and_says_so(resolution):
     case = decided()
