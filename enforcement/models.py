@@ -563,7 +563,9 @@ WINDOW_STATUS_TRANSITIONS = {
     WindowStatus.OPEN: frozenset({WindowStatus.REPORTED, WindowStatus.SATISFIED, WindowStatus.MISSED, WindowStatus.EXCUSED}),
     # An officer may find that the report was not the client's (missed) or excuse the window.
     WindowStatus.REPORTED: frozenset({WindowStatus.SATISFIED, WindowStatus.MISSED, WindowStatus.EXCUSED}),
-    WindowStatus.MISSED: frozenset({WindowStatus.EXCUSED}),
+    # Excused by an officer; or satisfied after all when an officer upholds the person's contest
+    # of the refusal that made it missed (reportin.services.checkin_contest_decide).
+    WindowStatus.MISSED: frozenset({WindowStatus.EXCUSED, WindowStatus.SATISFIED}),
     WindowStatus.SATISFIED: frozenset(),
     WindowStatus.EXCUSED: frozenset(),
 }
@@ -1112,6 +1114,7 @@ class NoticeKind(models.TextChoices):
     MESSAGE = "message", _("A message from an officer")
     CHECKIN_REQUESTED = "checkin_requested", _("An officer asks for a check-in now")
     APPOINTMENT = "appointment", _("An appointment was set, moved or cancelled")
+    CONTEST_OUTCOME = "contest_outcome", _("An officer decided on the person's contest of a check-in's outcome")
 
 
 class Notice(models.Model):

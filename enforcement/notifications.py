@@ -199,6 +199,24 @@ def notice_text(notice: Notice, language: str) -> channels.Text:
                 "An officer looked at your check-in of %(when)s and could not accept it, because %(reason)s. Your officer "
                 "will contact you. If you think this is wrong, you can say so from this notice."
             ) % {"when": _local(client, details.get("captured_at")), "reason": reason}
+        elif notice.kind == NoticeKind.CONTEST_OUTCOME:
+            values = {"when": _local(client, details.get("captured_at"))}
+            if details.get("upheld") and details.get("accepted"):
+                title = _("You were right: your check-in is accepted")
+                body = _("An officer looked again at your check-in of %(when)s after what you said, and accepted it.") % values
+                if details.get("window_counts"):
+                    body += " " + _("It counts for your reporting window.")
+            elif details.get("upheld"):
+                title = _("Your reporting window is excused")
+                body = _("An officer looked again at your check-in of %(when)s after what you said.") % values
+                if details.get("window_excused"):
+                    body += " " + _("The reporting window it was for is excused: it does not count as missed.")
+            else:
+                title = _("The decision about your check-in stands")
+                body = _(
+                    "An officer looked again at your check-in of %(when)s after what you said. The earlier decision stands. "
+                    "Your officer can tell you more; you can write to them in the app."
+                ) % values
         elif notice.kind == NoticeKind.CHECKIN_REQUESTED:
             title = _("Your officer asks you to check in now")
             body = _(

@@ -992,14 +992,18 @@ def windows_sweep(*, now: datetime | None = None, client: Client | None = None) 
     return opened
 
 
-def window_satisfy(*, window: ReportingWindow, checkin_id: int, now: datetime | None = None) -> bool:
+def window_satisfy(*, window: ReportingWindow, checkin_id: int, contest_upheld: bool = False, now: datetime | None = None) -> bool:
     """Mark a window satisfied by a verified check-in. Returns False (and changes nothing) if
-    the window is no longer open or reported, e.g. satisfied by another check-in, or missed."""
+    the window is no longer open or reported, e.g. satisfied by another check-in, or missed.
+    A missed window is satisfied only with `contest_upheld`: an officer upheld the person's
+    contest of the refusal of `checkin_id`, the report that made it missed (the table allows
+    missed -> satisfied for that alone; a late check-in never satisfies a missed window)."""
     now = now or timezone.now()
+    sources = [WindowStatus.OPEN, WindowStatus.REPORTED, *([WindowStatus.MISSED] if contest_upheld else [])]
     # Conditional update: of two check-ins verified at once, only one satisfies the window.
     return bool(
         transition(
-            ReportingWindow.objects.filter(pk=window.pk), table=WINDOW_STATUS_TRANSITIONS, to=WindowStatus.SATISFIED,
+            ReportingWindow.objects.filter(pk=window.pk, status__in=sources), table=WINDOW_STATUS_TRANSITIONS, to=WindowStatus.SATISFIED,
             satisfied_by_checkin_id=checkin_id, satisfied_at=now,
         )
     )

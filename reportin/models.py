@@ -83,8 +83,10 @@ CHECKIN_STATUS_TRANSITIONS = {
     # An officer decides (reportin.services.SETTLEMENTS): accepted, refused, or dealt with.
     CheckInStatus.NEEDS_REVIEW: frozenset({CheckInStatus.VERIFIED, CheckInStatus.REJECTED, CheckInStatus.REVIEWED}),
     CheckInStatus.VERIFIED: frozenset(),
-    CheckInStatus.REJECTED: frozenset(),
-    CheckInStatus.REVIEWED: frozenset(),
+    # Final, but for the person's contest upheld by an officer (reportin.services.checkin_contest_decide):
+    # settled again by that decision, never towards a worse outcome.
+    CheckInStatus.REJECTED: frozenset({CheckInStatus.VERIFIED, CheckInStatus.REVIEWED}),
+    CheckInStatus.REVIEWED: frozenset({CheckInStatus.VERIFIED}),
 }
 
 

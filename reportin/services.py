@@ -28,10 +28,11 @@ from enforcement.models import (
     InvestigationTask,
     NoticeKind,
     ReportingWindow,
+    TaskReason,
     TaskResolution,
     WindowStatus,
 )
-from enforcement.transitions import transition
+from enforcement.transitions import transition, transition_one
 from reportin import scoring, tasks
 from reportin.models import (
     CHECKIN_STATUS_TRANSITIONS,
@@ -571,6 +572,21 @@ GRAVITY = [
 ]
 
 
+# A person may contest an officer's decision about their check-in: their words open a
+# "person_answer" task about it once the tasks that decided it are resolved
+# (enforcement.messages). Deciding that task decides the contest, by the same table. These
+# decisions uphold it: the check-in and its window are settled again by the decision's row
+# (accepted and counting for the window; for "excused", the window excused), reversing the
+# earlier outcome. Any other ("identity not confirmed", "contact made", "no action needed",
+# an approved escalation) leaves the earlier outcome as it was. The person is told either way.
+CONTEST_UPHOLDING = frozenset({TaskResolution.IDENTITY_CONFIRMED, TaskResolution.FALSE_ALARM, TaskResolution.EXCUSED})
+# The outcomes an officer decided that can be contested: a refusal, or a review that left the
+# check-in not accepted. (An accepted check-in has nothing to reverse.)
+CONTESTABLE = (CheckInStatus.REJECTED, CheckInStatus.REVIEWED)
+# Better for the person from left to right: a contest upheld never moves a check-in leftwards.
+_CHECKIN_FAVOUR = [CheckInStatus.REJECTED, CheckInStatus.REVIEWED, CheckInStatus.VERIFIED]
+
+
 def settlement(resolutions) -> tuple[str, str]:
     """The final (check-in status, window status) for the resolutions of every task about one
     check-in: the one function that maps outcomes to states."""
@@ -611,12 +627,81 @@ def escalation_decide(*, escalation, approve: bool, note: str, by, now: datetime
 
 def _after_resolution(task, *, officer, now: datetime) -> None:
     for checkin_id in enforcement_selectors.task_checkin_ids(task=task):
-        checkin_settle(checkin_id=checkin_id, officer=officer, now=now)
+        settled = checkin_settle(checkin_id=checkin_id, officer=officer, now=now)
+        if not settled and task.reason == TaskReason.PERSON_ANSWER:
+            checkin_contest_decide(checkin_id=checkin_id, task=task, officer=officer, now=now)
     # A missed window's task: "excused" excuses the window (and those gathered with it); any
     # other decision leaves it missed, as the sweep found it.
     if task.resolution in SETTLEMENTS and SETTLEMENTS[task.resolution][1] == WindowStatus.EXCUSED:
         for window in ReportingWindow.objects.filter(pk__in=enforcement_selectors.task_window_ids(task=task), status=WindowStatus.MISSED):
             enforcement_services.window_excuse(window=window, officer=officer, reason=task.resolution_note, now=now)
+
+
+def checkin_contest_decide(*, checkin_id: int, task, officer, now: datetime) -> bool:
+    """The officer's decision on the person's contest (`task`, resolved) of the outcome of a
+    check-in an officer had decided: upheld (CONTEST_UPHOLDING), the check-in and its window
+    are settled again by the decision's row of SETTLEMENTS, where that is better for the
+    person; rejected, the earlier outcome stays. Audited, and the person told either way.
+    Returns False when there was no officer's outcome to contest (accepted, or still open)."""
+    checkin = CheckIn.objects.select_for_update(of=("self",)).select_related("window", "client").get(pk=checkin_id)
+    previous = checkin.status
+    if previous not in CONTESTABLE:
+        return False
+    window = checkin.window
+    window_before = window.status if window is not None else None
+    upheld = task.resolution in CONTEST_UPHOLDING
+    status, window_after = previous, window_before
+    if upheld:
+        status, window_status = SETTLEMENTS[task.resolution]
+        if _CHECKIN_FAVOUR.index(status) > _CHECKIN_FAVOUR.index(previous):
+            transition_one(
+                CheckIn.objects.filter(pk=checkin.pk, status=previous), table=CHECKIN_STATUS_TRANSITIONS, to=status, current=previous,
+                updated_at=now,
+            )
+        else:
+            status = previous
+        if window is not None:
+            window_after = _window_contest(checkin, window_status, officer=officer, note=task.resolution_note, now=now)
+    enforcement_services.audit_record(
+        actor=officer, action="checkin.contest", obj=checkin, client=checkin.client,
+        details={"task": task.pk, "resolution": task.resolution, "upheld": upheld, "previous_status": previous, "status": status,
+                 "window": checkin.window_id, "previous_window_status": window_before, "window_status": window_after},
+        now=now,
+    )
+    enforcement_services.notice_post(
+        client=checkin.client, kind=NoticeKind.CONTEST_OUTCOME, checkin_id=checkin.pk,
+        details={"upheld": upheld, "accepted": status == CheckInStatus.VERIFIED, "window_counts": window_after == WindowStatus.SATISFIED,
+                 "window_excused": window_after == WindowStatus.EXCUSED and window_before != WindowStatus.EXCUSED,
+                 "captured_at": checkin.captured_at.isoformat()},
+        now=now,
+    )
+    return True
+
+
+def contested_checkins(task) -> list[dict]:
+    """For the task page's decision form: the check-ins whose officer's outcome `task` (the
+    person's answer) contests, each with its status and its window's now. Empty for any other
+    task. Deciding with a resolution of CONTEST_UPHOLDING reverses them (checkin_contest_decide)."""
+    if task.reason != TaskReason.PERSON_ANSWER:
+        return []
+    ids = enforcement_selectors.task_checkin_ids(task=task)
+    found = CheckIn.objects.filter(pk__in=ids, client_id=task.client_id, status__in=CONTESTABLE).select_related("window").order_by("pk")
+    return [
+        {"checkin_id": checkin.pk, "status": checkin.status, "window_id": checkin.window_id,
+         "window_status": checkin.window.status if checkin.window_id else None}
+        for checkin in found
+    ]
+
+
+def _window_contest(checkin: CheckIn, status: str, *, officer, note: str, now: datetime) -> str:
+    """The window of a check-in whose contest was upheld: satisfied (even if the refusal made it
+    missed) or excused, as the decision's row says; a window satisfied or excused already stays."""
+    window = checkin.window
+    if status == WindowStatus.SATISFIED:
+        enforcement_services.window_satisfy(window=window, checkin_id=checkin.pk, contest_upheld=True, now=now)
+    elif status == WindowStatus.EXCUSED and window.status in (WindowStatus.REPORTED, WindowStatus.MISSED):
+        enforcement_services.window_excuse(window=window, officer=officer, reason=note, now=now)
+    return ReportingWindow.objects.filter(pk=window.pk).values_list("status", flat=True).first()
 
 
 def checkin_settle(*, checkin_id: int, officer, now: datetime) -> bool:
@@ -630,7 +715,7 @@ def checkin_settle(*, checkin_id: int, officer, now: datetime) -> bool:
     if resolutions is None or not resolutions - {TaskResolution.MERGED}:
         return False  # a task about it is still open: the last decision settles it
     new_status, window_status = settlement(resolutions)
-    transition(CheckIn.objects.filter(pk=checkin.pk), table=CHECKIN_STATUS_TRANSITIONS, to=new_status, updated_at=now)
+    transition(CheckIn.objects.filter(pk=checkin.pk, status=CheckInStatus.NEEDS_REVIEW), table=CHECKIN_STATUS_TRANSITIONS, to=new_status, updated_at=now)
     window_settled = None
     if checkin.window_id:
         window_settled = _window_settle(checkin, window_status, officer=officer, resolutions=resolutions, now=now)

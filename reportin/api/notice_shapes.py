@@ -26,7 +26,7 @@ class NoticeOutput(serializers.Serializer):
     read = serializers.BooleanField()
     window = serializers.IntegerField(allow_null=True)
     check_in = serializers.IntegerField(allow_null=True)
-    outcome = serializers.ChoiceField(choices=["accepted", "not_accepted"], allow_null=True, help_text="review_outcome only.")
+    outcome = serializers.ChoiceField(choices=["accepted", "not_accepted"], allow_null=True, help_text="review_outcome and contest_outcome only.")
     actions = serializers.ListField(child=serializers.CharField(), help_text="What the app can offer: check_in_now, explain, contest (POST /api/v1/messages with about=notice:<id>), report_in_person, read_messages, see_appointments (GET /api/v1/appointments).")
 
 
@@ -47,6 +47,8 @@ def notice_out(notice: Notice, language: str) -> dict:
     outcome = None
     if notice.kind == NoticeKind.REVIEW_OUTCOME:
         outcome = "accepted" if notice.details.get("confirmed") else "not_accepted"
+    elif notice.kind == NoticeKind.CONTEST_OUTCOME:
+        outcome = "accepted" if notice.details.get("upheld") else "not_accepted"
     actions = [] if outcome == "accepted" else _ACTIONS.get(notice.kind, [])
     return {
         "id": notice.pk, "kind": notice.kind, "title": words.subject, "body": words.body.strip(), "created_at": notice.created_at,

@@ -6,6 +6,7 @@ import { h, notice } from "./dom.js";
 import { currentLanguage, deviceLanguage, languageName, loadStrings, otherLanguage, setLanguage, supported, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
 import * as activateScreen from "./screen-activate.js";
+import * as appointmentsScreen from "./screen-appointments.js";
 import * as checkinScreen from "./screen-checkin.js";
 import * as consentScreen from "./screen-consent.js";
 import * as homeScreen from "./screen-home.js";
@@ -23,6 +24,8 @@ const SCREENS = {
   office: officeScreen,
   // Notices offer to answer through it ("explain", "contest").
   messages: messagesScreen,
+  // Notices of an appointment set, moved or cancelled open it ("see_appointments").
+  appointments: appointmentsScreen,
 };
 const CHECKIN_FIELDS = ["latitude", "longitude", "accuracy_m", "captured_at", "address", "employment", "family_status"];
 const FIRST_RETRY_MS = 5000;
@@ -92,6 +95,7 @@ const app = {
   deactivate(kind, message) {
     app.token = store.token = null;
     store.snapshot = null;
+    store.appointments = null;
     app.me = null;
     app.flash(kind, message);
     app.go("activate");
@@ -122,6 +126,11 @@ const app = {
     setTimeout(() => {
       announcer.textContent = text;
     }, 50);
+  },
+
+  // The menu again, after a screen changed what it shows (a message marked read).
+  menuChanged() {
+    drawHeader();
   },
 
   onLeave(callback) {
@@ -208,7 +217,7 @@ function currentScreen() {
   if (name === "activate" || !SCREENS[name]) {
     return app.needsConsent() ? "consent" : "home";
   }
-  if (app.needsConsent() && !["consent", "settings", "office", "messages"].includes(name)) {
+  if (app.needsConsent() && !["consent", "settings", "office", "messages", "appointments"].includes(name)) {
     return "consent";
   }
   return name;
@@ -257,6 +266,8 @@ async function render({ keep = {} } = {}) {
   }
   main.replaceChildren(view);
   main.removeAttribute("aria-busy");
+  // The screen may have learnt something the menu shows (Messages: the unread count).
+  drawHeader();
   const heading = view.querySelector("h1");
   document.title = heading ? `${heading.textContent} – ReportIn` : "ReportIn";
   // Focus on the new screen's heading, so that screen readers and keyboards start there.
@@ -274,6 +285,7 @@ function drawHeader() {
     ...[
       ["home", t("nav_home")],
       ["messages", app.me?.unread_messages ? t("nav_messages_unread", { count: app.me.unread_messages }) : t("nav_messages")],
+      ["appointments", t("nav_appointments")],
       ["office", t("nav_office")],
       ["settings", t("nav_settings")],
     ].map(([screen, label]) =>

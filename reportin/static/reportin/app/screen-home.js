@@ -81,7 +81,7 @@ function reportingSection(app, me, countdown) {
 }
 
 // What the person can do from a notice. "explain" and "contest" answer through the messages
-// screen (app.hasScreen), "read_messages" opens it.
+// screen (app.hasScreen), "read_messages" opens it; "see_appointments" opens the appointments.
 function noticeActions(app, item) {
   // A missed window's notice also says where to report in person when the app cannot be used.
   const codes = item.kind === "missed_window" && !item.actions.includes("report_in_person") ? [...item.actions, "report_in_person"] : item.actions;
@@ -94,6 +94,9 @@ function noticeActions(app, item) {
     }
     if (code === "read_messages") {
       return h("a", { href: "#/messages", class: "button primary small" }, t("notice_read_messages"));
+    }
+    if (code === "see_appointments" && app.hasScreen("appointments")) {
+      return h("a", { href: "#/appointments", class: "button primary small" }, t("notice_see_appointments"));
     }
     if ((code === "explain" || code === "contest") && app.hasScreen("messages")) {
       return h("button", {

@@ -8,9 +8,11 @@ import { dateTime, t } from "./i18n.js";
 
 function messageItem(app, message, zone) {
   const mine = message.direction === "to_officer";
+  // Not read yet: said in words, beside who wrote it (not only by the button below).
+  const fresh = !mine && !message.read ? h("span", { class: "badge" }, t("messages_new")) : null;
   const item = h(
     "li", { class: `item message message-${mine ? "mine" : "officer"}`, "data-message": message.id },
-    h("p", { class: "hint" }, `${t(mine ? "messages_you" : "messages_officer")} · ${dateTime(message.created_at, zone)}`),
+    h("p", { class: "hint" }, `${t(mine ? "messages_you" : "messages_officer")} · ${dateTime(message.created_at, zone)} `, fresh),
     h("p", { dir: "auto", class: "message-body" }, message.body),
     message.attachment ? h("p", { class: "hint" }, t(message.attachment === "pdf" ? "messages_pdf" : "messages_photo")) : null,
   );
@@ -22,7 +24,9 @@ function messageItem(app, message, zone) {
         await app.api("POST", `/api/v1/messages/${message.id}/read`);
         if (app.me && app.me.unread_messages > 0) {
           app.me.unread_messages -= 1;
+          app.menuChanged();
         }
+        fresh?.remove();
         button.replaceWith(h("p", { class: "hint" }, t("messages_marked_read")));
         app.announce(t("messages_marked_read"));
       } catch (error) {

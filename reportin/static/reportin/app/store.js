@@ -1,5 +1,5 @@
 // What the app keeps on the phone besides the outbox: the device token, the chosen language
-// and the last answer of /me (so that the home page shows something without a network).
+// and the last answers of /me and of the appointments (so that they show without a network).
 
 const PREFIX = "reportin.";
 
@@ -27,4 +27,7 @@ export const store = {
   // {me, checkins, at}: the last answers from the server, and when they came.
   get snapshot() { return read("snapshot"); },
   set snapshot(value) { write("snapshot", value); },
+  // {upcoming, recent, at}: the last answer of GET /api/v1/appointments (screen-appointments.js).
+  get appointments() { return read("appointments"); },
+  set appointments(value) { write("appointments", value); },
 };
