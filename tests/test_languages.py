@@ -7,6 +7,8 @@ import json
 from datetime import date, time
 
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
@@ -44,7 +46,10 @@ def test_the_check_lists_what_is_not_translated_yet_and_nothing_that_is(tmp_path
     assert listed[0].startswith("pa: ")
     assert "  app: camera_busy" in listed and "  app: nav_home" not in listed
     assert "  enforcement: You missed a reporting window" not in listed  # translated
-    assert any(line.startswith("  enforcement: We received your check-in of %(when)s") for line in listed)  # not yet
+    assert not any(line.startswith("  enforcement: We received your check-in of %(when)s") for line in listed)  # translated
+    # A word only staff see (the back office) is left out, unless asked for; in Punjabi it is not translated.
+    revoke = "  reportin: Revoke the selected devices (their tokens stop working at once)"
+    assert revoke not in listed and revoke in check("--language", "pa", "--staff").splitlines()
     with pytest.raises(CommandError, match="untranslated"):
         check("--language", "pa", "--fail")
     with pytest.raises(CommandError, match="Not a language of the app: xx"):
@@ -68,13 +73,24 @@ def test_a_notice_is_in_the_persons_language(language, title, words):
     assert shown.subject == title and words in shown.body and shown.language == language
 
 
-def test_an_untranslated_notice_falls_back_to_english():
-    # Punjabi has a missed window's notice, not yet the one for an extra check-in: that comes in English.
-    assert notifications.notice_text(missed_notice("pa"), "pa").subject == "ਤੁਹਾਡੀ ਇੱਕ ਹਾਜ਼ਰੀ ਮਿਆਦ ਖੁੰਝ ਗਈ"
+def test_an_untranslated_notice_falls_back_to_english(settings, tmp_path):
+    # A catalogue that lacks a notice's words shows them in English. Punjabi has every notice now, so the
+    # catalogue here is one of the test's own (German, compiled as compile_translations does) that has an
+    # extra check-in's title but not its body.
     client = factories.client(preferred_language="pa")
     extra = services.notice_post(client=client, kind="extra_checkin", details={"captured_at": "2026-03-02T15:04:11+00:00"})
-    shown = notifications.notice_text(extra, "pa")
-    assert shown.subject == "Check-in kept, but it does not count for a window"
+    punjabi = notifications.notice_text(extra, "pa")
+    assert punjabi.subject == "ਹਾਜ਼ਰੀ ਰੱਖ ਲਈ ਗਈ, ਪਰ ਇਹ ਕਿਸੇ ਮਿਆਦ ਵਿੱਚ ਨਹੀਂ ਗਿਣੀ ਜਾਂਦੀ"
+    assert punjabi.body.startswith("ਸਾਨੂੰ ਤੁਹਾਡੀ ")
+    german = Catalog(locale="de")
+    german.add("Check-in kept, but it does not count for a window", "Check-in gespeichert, zählt aber für kein Zeitfenster")
+    folder = tmp_path / "de" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    with (folder / "django.mo").open("wb") as handle:
+        write_mo(handle, german)
+    settings.LOCALE_PATHS = [*settings.LOCALE_PATHS, tmp_path]  # Django forgets its loaded catalogues on this change
+    shown = notifications.notice_text(extra, "de")
+    assert shown.subject == "Check-in gespeichert, zählt aber für kein Zeitfenster"
     assert shown.body.startswith("We received your check-in of")
 
 
