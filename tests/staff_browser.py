@@ -1,5 +1,8 @@
 """A staff member's browser for the back-office browser tests: headless Debian Chromium driven
-by Playwright, signed in with a password and an authenticator code, as a person would."""
+by Playwright, signed in with a password and an authenticator code, as a person would. The
+tests get it through the fixtures `staff_browser` (under the admin's Content-Security-Policy)
+and `staff_browser_for_axe` of tests/conftest.py, and their screenshot folder through
+`screenshots`."""
 
 import time
 from contextlib import contextmanager
@@ -60,3 +63,9 @@ def sign_in(page, base_url: str, user, secret: str, next_path: str = "/admin/") 
     page.get_by_label("Or enter the 6-digit code from your authenticator app:").fill(pyotp.TOTP(secret).at(time.time() + 30))
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url(f"{base_url}{next_path}*")
+
+
+def sign_out(page, base_url: str) -> None:
+    """The header's "Log out" button, as a person would; the next person signs in after."""
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{base_url}/admin/logout/*")

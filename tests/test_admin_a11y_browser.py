@@ -3,34 +3,17 @@ axe-core finds no serious or critical violation (WCAG 2.1 A/AA and axe's best pr
 landmarks, contrast, names) on the landing page, the triage queue, a task page, a client's
 page and the condition form; the first Tab stop is a skip link that moves the focus to the
 content; the triage queue is reached in under 5 Tab stops from the top of every admin page.
-Screenshots under test-artifacts/a11y/<run id>/."""
-
-from pathlib import Path
+Screenshots under test-artifacts/admin_a11y/<run id>/."""
 
 import pytest
 
 from tests import axe, factories
-from tests.browser import screenshot_folder
 from tests.officer import face_task
-from tests.staff_browser import enrol_authenticator, sign_in, staff_page
+from tests.staff_browser import enrol_authenticator, sign_in
 
 pytestmark = pytest.mark.browser
 
 QUEUE = "/admin/enforcement/investigationtask/"
-
-
-@pytest.fixture
-def artifacts(capsys) -> Path:
-    return screenshot_folder("a11y", "accessibility", capsys)
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    # Playwright's synchronous API runs an event loop in this thread; the test's own queries
-    # are plain synchronous ones.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with staff_page(bypass_csp=True) as (page, problems):
-        yield page, problems
 
 
 def from_the_top(page, url: str) -> None:
@@ -55,8 +38,8 @@ def tab_stops_to(page, url: str, href_end: str, limit: int = 10) -> int | None:
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_admin_pages_pass_axe_and_the_keyboard_reaches_the_queue(live_server, browser_page, artifacts):
-    page, problems = browser_page
+def test_the_admin_pages_pass_axe_and_the_keyboard_reaches_the_queue(live_server, staff_browser_for_axe, screenshots):
+    page, problems = staff_browser_for_axe
     axe.source()  # fetched (or skipped) before anything else
     officer = factories.staff("a11y-officer", region_code="gta")
     secret = enrol_authenticator(officer)
@@ -64,7 +47,7 @@ def test_the_admin_pages_pass_axe_and_the_keyboard_reaches_the_queue(live_server
     person = case["client"]
     # Before signing in: the login page.
     page.goto(f"{live_server.url}/admin/login/")
-    page.screenshot(path=artifacts / "00-login.png", full_page=True)
+    page.screenshot(path=screenshots / "00-login.png", full_page=True)
     assert axe.serious_violations(page) == []
     sign_in(page, live_server.url, officer, secret)
 
@@ -79,7 +62,7 @@ def test_the_admin_pages_pass_axe_and_the_keyboard_reaches_the_queue(live_server
     for number, (name, path) in enumerate(pages.items(), start=1):
         page.goto(f"{live_server.url}{path}")
         page.locator("main#content-start").wait_for()
-        page.screenshot(path=artifacts / f"{number:02d}-{name}.png", full_page=True)
+        page.screenshot(path=screenshots / f"{number:02d}-{name}.png", full_page=True)
         found[name] = axe.serious_violations(page)
 
         # Landmarks a screen reader lists, and the keyboard's way in.
