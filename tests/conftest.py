@@ -307,3 +307,51 @@ def s3_bucket(s3_endpoint, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media-unused"
     settings.STORAGES = {**settings.STORAGES, "default": objectstore.storage_settings(s3_endpoint, bucket)}
     return bucket
+
+
+# --- The back office: an officer on the test client, a staff member's real browser -------------
+
+
+@pytest.fixture
+def officer(client, db):
+    """An officer of the Greater Toronto Area signed in on the test client `client` (the second
+    factor passed through the real service). A module needing another officer defines its own."""
+    from tests import factories
+
+    user = factories.staff("officer", region_code="gta")
+    factories.staff_login(client, user)
+    return user
+
+
+def _staff_browser(monkeypatch, *, bypass_csp: bool):
+    from tests.staff_browser import staff_page
+
+    # Playwright's synchronous API runs an event loop in this thread, and Django refuses ORM
+    # calls while one runs; the test's own queries are plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with staff_page(bypass_csp=bypass_csp) as (page, problems):
+        yield page, problems
+
+
+@pytest.fixture
+def staff_browser(monkeypatch):
+    """(page, problems): a page of headless Chromium for the back office, under the admin's
+    Content-Security-Policy; `problems` collects the page's script errors (tests/staff_browser.py)."""
+    yield from _staff_browser(monkeypatch, bypass_csp=False)
+
+
+@pytest.fixture
+def staff_browser_for_axe(monkeypatch):
+    """The same for pages axe-core checks: its script is added inline, which the admin's
+    Content-Security-Policy would refuse, so the context bypasses the policy."""
+    yield from _staff_browser(monkeypatch, bypass_csp=True)
+
+
+@pytest.fixture
+def screenshots(request, capsys) -> Path:
+    """A new folder test-artifacts/<name>/<run id>/ for the test's screenshots, <name> being the
+    module's (test_casework_browser.py: casework), printed in the output."""
+    from tests.browser import screenshot_folder
+
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").removesuffix("_browser")
+    return screenshot_folder(name, name, capsys)

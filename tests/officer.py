@@ -1,6 +1,10 @@
-"""Shared set-up of the officer workspace tests: staff of each role and tasks made through the
-real services (a check-in scored in-process, a missed window swept, a consent withdrawn)."""
+"""Shared set-up of the officer workspace tests: staff of each role, tasks made through the
+real services (a check-in scored in-process, a missed window swept, a consent withdrawn), and a
+page's text as a person reads it. The signed-in officer of these tests is the `officer`
+fixture of tests/conftest.py."""
 
+import html
+import re
 from datetime import timedelta
 
 from django.utils import timezone
@@ -11,6 +15,11 @@ from reportin import services as reportin_services
 from tests import factories, images
 
 TORONTO = (43.6532, -79.3832)
+
+
+def text_of(response) -> str:
+    """The page's text without its tags, entities decoded, every run of white space one space."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
 
 
 def staff_of_every_role() -> dict:

@@ -1,5 +1,8 @@
 """A staff member's browser for the back-office browser tests: headless Debian Chromium driven
-by Playwright, signed in with a password and an authenticator code, as a person would."""
+by Playwright, signed in with a password and an authenticator code, as a person would. The
+tests get it through the fixtures `staff_browser` (under the admin's Content-Security-Policy)
+and `staff_browser_for_axe` of tests/conftest.py, and their screenshot folder through
+`screenshots`."""
 
 import time
 from contextlib import contextmanager
@@ -51,12 +54,23 @@ def enrol_authenticator(user) -> str:
     return secret
 
 
-def sign_in(page, base_url: str, user, secret: str, next_path: str = "/admin/") -> None:
+def sign_in(page, base_url: str, user, secret: str | None, next_path: str = "/admin/") -> None:
+    """Username and password, then the authenticator's code (`secret`, from enrol_authenticator)
+    where the account needs a second factor (those who may see biometric images); `secret` is
+    None for one that does not (an auditor)."""
+    assert (secret is not None) == backoffice_services.second_factor_required(user), "a second factor exactly where one is asked"
     page.goto(f"{base_url}/admin/login/?next={next_path}")
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    # A code is good once: the next step's.
-    page.get_by_label("Or enter the 6-digit code from your authenticator app:").fill(pyotp.TOTP(secret).at(time.time() + 30))
-    page.get_by_role("button", name="Verify").click()
+    if secret is not None:
+        # A code is good once: the next step's.
+        page.get_by_label("Or enter the 6-digit code from your authenticator app:").fill(pyotp.TOTP(secret).at(time.time() + 30))
+        page.get_by_role("button", name="Verify").click()
     page.wait_for_url(f"{base_url}{next_path}*")
+
+
+def sign_out(page, base_url: str) -> None:
+    """The header's "Log out" button, as a person would; the next person signs in after."""
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{base_url}/admin/logout/*")

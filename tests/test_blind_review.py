@@ -4,8 +4,6 @@ threshold are shown; the answer is kept (once per officer and task, audited), an
 accountability figures say how often first looks contradict the matcher and how often the
 final decision differs from the first look."""
 
-import html
-import re
 from datetime import date, timedelta
 
 import pytest
@@ -18,22 +16,11 @@ from enforcement.models import AuditEvent, BlindAnswer, InvestigationTask
 from reportin import accountability
 from reportin import services as reportin_services
 from tests import factories
-from tests.officer import face_task, window_task
+from tests.officer import face_task, text_of, window_task
 
 pytestmark = pytest.mark.django_db
 
 TASKS = "/admin/enforcement/investigationtask/"
-
-
-@pytest.fixture
-def officer(client):
-    user = factories.staff("blind-officer")
-    factories.staff_login(client, user)
-    return user
-
-
-def text_of(response) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
 
 
 def decide(client, task, **data):

@@ -2,7 +2,6 @@
 kept without closing the task, "save and next" in the queue's order and filters, keyboard
 shortcuts for the common decisions."""
 
-import html
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -18,22 +17,11 @@ from enforcement.errors import DomainError, Forbidden
 from enforcement.models import AuditEvent, InvestigationTask, User
 from reportin import services as reportin_services
 from tests import factories
-from tests.officer import face_task, window_task
+from tests.officer import face_task, text_of, window_task
 
 pytestmark = pytest.mark.django_db
 
 TASKS = "/admin/enforcement/investigationtask/"
-
-
-@pytest.fixture
-def officer(client):
-    user = factories.staff("case-officer")
-    factories.staff_login(client, user)
-    return user
-
-
-def page_text(response) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
 
 
 def decide_blind(client, task):
@@ -59,7 +47,7 @@ def test_the_task_page_shows_how_to_reach_the_person(client, officer):
                  "hours": "Mon-Fri 8-16", "hours_fr": "lun.-ven. 8 h-16 h", "phone": "+1 416-555-0100"},
     )
     response = client.get(f"{TASKS}{task.pk}/change/")
-    text = page_text(response)
+    text = text_of(response)
     assert "How to reach the person" in text
     assert "Phone +1 416-555-0199" in text and 'href="tel:+1 416-555-0199"' in response.content.decode()
     assert "Email reyes@example.org" in text and "Address 5 King St W, Toronto" in text
@@ -67,13 +55,13 @@ def test_the_task_page_shows_how_to_reach_the_person(client, officer):
     assert "Reminders by Email, Text message (SMS) (+14165550199)" in text
     assert "Office Toronto office, 1 Front St; +1 416-555-0100; Mon-Fri 8-16" in text
     # In French, the office's French name and hours.
-    french = page_text(client.get(f"{TASKS}{task.pk}/change/", HTTP_ACCEPT_LANGUAGE="fr"))
+    french = text_of(client.get(f"{TASKS}{task.pk}/change/", HTTP_ACCEPT_LANGUAGE="fr"))
     assert "Comment joindre la personne" in french and "Bureau de Toronto, 1 Front St; +1 416-555-0100; lun.-ven. 8 h-16 h" in french
 
 
 def test_a_person_without_details_says_so(client, officer):
     task = window_task()
-    text = page_text(client.get(f"{TASKS}{task.pk}/change/"))
+    text = text_of(client.get(f"{TASKS}{task.pk}/change/"))
     assert "Phone none given Email none given Address none given" in text
     assert "Reminders by no channel chosen" in text and "Office no office for this region" in text
 
@@ -96,9 +84,9 @@ def test_a_note_and_a_contact_attempt_are_added_without_closing_the_task_newest_
     assert events[0].details == {"note_id": contact.pk, "channel": "phone", "text": "No answer, voicemail left."}
     assert events[0].actor == officer and events[0].client_id == task.client_id
     # Newest first, with the time and its zone.
-    text = page_text(client.get(f"{TASKS}{task.pk}/change/"))
+    text = text_of(client.get(f"{TASKS}{task.pk}/change/"))
     zone = f"{timezone.localtime(contact.created_at, ZoneInfo('America/Toronto')):%Y-%m-%d %H:%M %Z}"
-    assert f"{zone} — Contact attempt (Phone), case-officer: No answer, voicemail left." in text
+    assert f"{zone} — Contact attempt (Phone), {officer.username}: No answer, voicemail left." in text
     assert text.index("No answer, voicemail left.") < text.index("Called the shelter")
     assert "Contact attempt logged." in text
 
@@ -115,7 +103,7 @@ def test_a_note_with_something_missing_adds_nothing(client, officer, data, field
     task = window_task()
     before = AuditEvent.objects.count()
     response = client.post(f"{TASKS}{task.pk}/note/", data, follow=True)
-    assert "Nothing was added" in page_text(response)
+    assert "Nothing was added" in text_of(response)
     assert task.notes.count() == 0 and AuditEvent.objects.count() == before
     with pytest.raises(DomainError) as raised:
         services.task_note_add(task=task, author=officer, channel=data.get("channel", ""), kind=data["kind"], text=data["text"])
@@ -131,7 +119,7 @@ def test_no_note_from_another_region_an_auditor_or_on_a_resolved_task(client, of
     mine = window_task()
     reportin_services.task_decide(task=mine, resolution="no_action", note="Checked.", officer=officer)
     response = client.post(f"{TASKS}{mine.pk}/note/", {"kind": "note", "text": "Late."}, follow=True)
-    assert "This task is resolved." in page_text(response)
+    assert "This task is resolved." in text_of(response)
     assert not mine.notes.filter(kind="note").exists()
     assert 'id="note-form"' not in client.get(f"{TASKS}{mine.pk}/change/").content.decode()
 
@@ -176,7 +164,7 @@ def test_save_and_next_follows_the_queues_filter_and_order(client, officer, queu
     # After the last one, back to the queue as it was, and said so.
     response = save_and_next(client, queue["t3"], filters)
     assert response["Location"] == f"{TASKS}?{filters}"
-    assert "No more open tasks in this queue." in page_text(client.get(response["Location"]))
+    assert "No more open tasks in this queue." in text_of(client.get(response["Location"]))
     for name in ("t1", "t4", "t3"):
         queue[name].refresh_from_db()
         assert queue[name].status == "resolved" and queue[name].resolution == "contact_made"
@@ -187,7 +175,7 @@ def test_save_and_next_follows_the_queues_filter_and_order(client, officer, queu
 def test_save_and_next_follows_the_order_the_officer_chose(client, officer, queue):
     # Newest first (the "age" column, descending), every reason: t4, t3, t2, t1.
     filters = "o=-7"
-    listing = page_text(client.get(f"{TASKS}?{filters}"))
+    listing = text_of(client.get(f"{TASKS}?{filters}"))
     assert listing.index("DELTA") < listing.index("CHARLIE") < listing.index("BRAVO") < listing.index("ALPHA")
     assert save_and_next(client, queue["t3"], filters)["Location"] == opened_from_queue(queue["t2"], filters)
     # Without filters: the default queue (open tasks of every reason by priority, then age).
@@ -215,7 +203,7 @@ def test_the_shortcuts_are_listed_and_wired_by_a_static_script(client, officer):
     assert 'data-key="c"' not in body and 'data-key="j"' in body
     assert decide_blind(client, task).status_code == 302
     body = client.get(f"{TASKS}{task.pk}/change/").content.decode()
-    text = page_text(client.get(f"{TASKS}{task.pk}/change/"))
+    text = text_of(client.get(f"{TASKS}{task.pk}/change/"))
     assert "Keyboard shortcuts" in text
     for key, words in [
         ("c", "c Identity confirmed"), ("n", "n Identity not confirmed"), ("e", "e Recommend an escalation"),
@@ -263,14 +251,14 @@ def test_one_persons_open_tasks_are_seen_together_and_resolved_with_one_decision
     first, second = two_tasks_of_one_person()
     other = window_task(family_name="Foxtrot")  # someone else's: not in the case
     page = client.get(f"{TASKS}{first.pk}/change/?{urlencode({'_changelist_filters': 'due=past'})}")
-    text = page_text(page)
+    text = text_of(page)
     assert "This person has 2 open tasks." in text
     case_url = f"{TASKS}{first.pk}/case/?_changelist_filters=due%3Dpast"
     assert f'href="{case_url}"' in page.content.decode()
     # A single task: no link.
-    assert "open tasks" not in page_text(client.get(f"{TASKS}{other.pk}/change/"))
+    assert "open tasks" not in text_of(client.get(f"{TASKS}{other.pk}/change/"))
     case = client.get(case_url)
-    text = page_text(case)
+    text = text_of(case)
     assert "Missed report" in text and "Reported from outside the permitted area" in text and "FOXTROT" not in text.upper()
     # No identity answer offered: neither task is about a check-in.
     assert 'value="identity_confirmed"' not in case.content.decode() and 'value="contact_made"' in case.content.decode()
@@ -284,7 +272,7 @@ def test_one_persons_open_tasks_are_seen_together_and_resolved_with_one_decision
         )
     # One decision per task, each through the service, each audited.
     assert AuditEvent.objects.filter(action="task.resolve").count() == before + 2
-    assert "2 tasks resolved: Contact made." in page_text(client.get(response["Location"]))
+    assert "2 tasks resolved: Contact made." in text_of(client.get(response["Location"]))
     other.refresh_from_db()
     assert other.status == "open"
 
@@ -297,7 +285,7 @@ def test_a_case_decision_that_one_task_refuses_resolves_none(client, officer):
     response = client.post(
         f"{TASKS}{first.pk}/case/", {"tasks": [first.pk, second.pk], "resolution": "no_action", "note": "Both fine."}, follow=True
     )
-    assert "Nothing was resolved: This task is assigned to another officer." in page_text(response)
+    assert "Nothing was resolved: This task is assigned to another officer." in text_of(response)
     assert InvestigationTask.objects.filter(pk__in=[first.pk, second.pk], status="resolved").count() == 0
     # Choosing only one settles only that one; a task left out stays open.
     client.post(f"{TASKS}{first.pk}/case/", {"tasks": [first.pk], "resolution": "no_action", "note": "This one is fine."})
@@ -306,7 +294,7 @@ def test_a_case_decision_that_one_task_refuses_resolves_none(client, officer):
     # A missing note changes nothing and says why.
     third = window_task()
     bad = client.post(f"{TASKS}{third.pk}/case/", {"tasks": [third.pk], "resolution": "no_action", "note": ""})
-    assert bad.status_code == 200 and "This field is required." in page_text(bad)
+    assert bad.status_code == 200 and "This field is required." in text_of(bad)
     assert InvestigationTask.objects.get(pk=third.pk).status == "open"
 
 
@@ -315,7 +303,7 @@ def test_the_case_view_keeps_the_blind_first_look_and_other_regions_out(client, 
     window = factories.window(case["client"], opens_at=timezone.now() - timedelta(hours=5), minutes=60)
     missed, _ = services.task_open(client=case["client"], reason="missed_report", window=window)
     page = client.get(f"{TASKS}{missed.pk}/case/")
-    body, text = page.content.decode(), page_text(page)
+    body, text = page.content.decode(), text_of(page)
     assert "give your first look on its page first" in text
     assert f'value="{case["task"].pk}"' not in body and f'value="{missed.pk}"' in body
     # A task sent anyway is not a choice.
@@ -328,9 +316,9 @@ def test_the_case_view_keeps_the_blind_first_look_and_other_regions_out(client, 
 def test_the_casework_speaks_french(client, officer):
     first, _second = two_tasks_of_one_person()
     page = client.get(f"{TASKS}{first.pk}/change/", HTTP_ACCEPT_LANGUAGE="fr")
-    text = page_text(page)
+    text = text_of(page)
     for words in ("Cette personne a 2 tâches ouvertes.", "Notes et contacts", "Raccourcis clavier", "Tâche suivante"):
         assert words in text, words
     assert 'value="Enregistrer et suivante"' in page.content.decode()
     case = client.get(f"{TASKS}{first.pk}/case/", HTTP_ACCEPT_LANGUAGE="fr")
-    assert "Une décision pour ces tâches" in page_text(case) and 'value="Résoudre les tâches choisies"' in case.content.decode()
+    assert "Une décision pour ces tâches" in text_of(case) and 'value="Résoudre les tâches choisies"' in case.content.decode()

@@ -7,37 +7,23 @@ reason, filtered out, is left alone. The page runs under the admin's Content-Sec
 Screenshots under test-artifacts/casework/<run id>/."""
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from enforcement.models import InvestigationTask
 from tests import factories
-from tests.browser import screenshot_folder
 from tests.officer import window_task
-from tests.staff_browser import enrol_authenticator, sign_in, staff_page
+from tests.staff_browser import enrol_authenticator, sign_in
 
 pytestmark = pytest.mark.browser
 
 TASKS = "/admin/enforcement/investigationtask/"
 
 
-@pytest.fixture
-def artifacts(capsys) -> Path:
-    return screenshot_folder("casework", "save and next", capsys)
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with staff_page() as (page, problems):
-        yield page, problems
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_an_officer_triages_three_tasks_with_save_and_next_and_the_keyboard(live_server, browser_page, artifacts):
-    page, problems = browser_page
+def test_an_officer_triages_three_tasks_with_save_and_next_and_the_keyboard(live_server, staff_browser, screenshots):
+    page, problems = staff_browser
     officer = factories.staff("casework-browser-officer", region_code="gta")
     secret = enrol_authenticator(officer)
     now = timezone.now()
@@ -47,7 +33,7 @@ def test_an_officer_triages_three_tasks_with_save_and_next_and_the_keyboard(live
     second = window_task(priority=3, created_at=now - timedelta(hours=1), family_name="Delta")
     queue = f"{TASKS}?reason__exact=missed_report"
     sign_in(page, live_server.url, officer, secret, next_path=queue)
-    page.screenshot(path=artifacts / "01-queue.png", full_page=True)
+    page.screenshot(path=screenshots / "01-queue.png", full_page=True)
 
     page.locator("#result_list a", has_text="Missed report").first.click()
     page.wait_for_url(f"**{TASKS}{first.pk}/change/?_changelist_filters=*")
@@ -60,7 +46,7 @@ def test_an_officer_triages_three_tasks_with_save_and_next_and_the_keyboard(live
     page.get_by_role("button", name="Add to the task (it stays open)").click()
     page.wait_for_url(f"**{TASKS}{first.pk}/change/?*#notes")
     assert page.locator(".notes-list").inner_text().count("Left a voicemail; will try again. j k") == 1
-    page.screenshot(path=artifacts / "02-note-added.png", full_page=True)
+    page.screenshot(path=screenshots / "02-note-added.png", full_page=True)
     # "r": the resolution; the note; Ctrl+Enter saves and goes to the next task in the queue's order.
     page.keyboard.press("Escape")
     page.locator("body").click(position={"x": 5, "y": 5})
@@ -71,7 +57,7 @@ def test_an_officer_triages_three_tasks_with_save_and_next_and_the_keyboard(live
     page.keyboard.press("Control+Enter")
     page.wait_for_url(f"**{TASKS}{second.pk}/change/?_changelist_filters=*")
     assert "resolved: Contact made." in page.locator(".messagelist").inner_text()
-    page.screenshot(path=artifacts / "03-second-task.png", full_page=True)
+    page.screenshot(path=screenshots / "03-second-task.png", full_page=True)
 
     # "j" and "k": next and previous without deciding.
     page.keyboard.press("j")
@@ -87,14 +73,14 @@ def test_an_officer_triages_three_tasks_with_save_and_next_and_the_keyboard(live
     page.keyboard.press("e")
     assert page.locator("#escalate-details").get_attribute("open") is not None
     assert page.evaluate("document.activeElement.id") == "id_kind"
-    page.screenshot(path=artifacts / "04-escalation-open.png", full_page=True)
+    page.screenshot(path=screenshots / "04-escalation-open.png", full_page=True)
     page.keyboard.press("Escape")
     page.select_option("#id_resolution", "excused")
     page.locator("#id_note").fill("Hospital stay, letter seen.")
     page.keyboard.press("Control+Enter")
     page.wait_for_url(f"**{queue}")
     assert "No more open tasks in this queue." in page.locator(".messagelist").inner_text()
-    page.screenshot(path=artifacts / "05-queue-done.png", full_page=True)
+    page.screenshot(path=screenshots / "05-queue-done.png", full_page=True)
 
     statuses = dict(InvestigationTask.objects.filter(pk__in=[first.pk, second.pk, third.pk, elsewhere.pk]).values_list("pk", "resolution"))
     assert statuses == {first.pk: "contact_made", second.pk: "no_action", third.pk: "excused", elsewhere.pk: ""}

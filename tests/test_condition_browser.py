@@ -6,34 +6,19 @@ back on the checklist with the condition in force. A weekly condition with no da
 refused with a clear message first. axe-core checks the form with its errors and the preview.
 Screenshots under test-artifacts/condition/<run id>/."""
 
-from pathlib import Path
-
 import pytest
 
 from enforcement import services
 from enforcement.models import ReportingCondition
 from tests import axe, factories
-from tests.browser import screenshot_folder
-from tests.staff_browser import enrol_authenticator, sign_in, staff_page
+from tests.staff_browser import enrol_authenticator, sign_in
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def artifacts(capsys) -> Path:
-    return screenshot_folder("condition", "condition form", capsys)
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with staff_page(bypass_csp=True) as (page, problems):
-        yield page, problems
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_an_officer_sets_a_monday_wednesday_friday_condition_by_ticking_boxes(live_server, browser_page, artifacts):
-    page, problems = browser_page
+def test_an_officer_sets_a_monday_wednesday_friday_condition_by_ticking_boxes(live_server, staff_browser_for_axe, screenshots):
+    page, problems = staff_browser_for_axe
     officer = factories.staff("condition-browser-officer", region_code="gta")
     secret = enrol_authenticator(officer)
     office = services.office_save(
@@ -65,7 +50,7 @@ def test_an_officer_sets_a_monday_wednesday_friday_condition_by_ticking_boxes(li
     # --- No day ticked: refused, in words, nothing saved.
     page.get_by_role("button", name="Preview the next five windows").click()
     page.get_by_text("Tick at least one day of the week.").wait_for()
-    page.screenshot(path=artifacts / "01-no-day-ticked.png", full_page=True)
+    page.screenshot(path=screenshots / "01-no-day-ticked.png", full_page=True)
     assert axe.serious_violations(page) == []
 
     # --- Tick Monday, Wednesday and Friday; preview in words, in Toronto time.
@@ -79,7 +64,7 @@ def test_an_officer_sets_a_monday_wednesday_friday_condition_by_ticking_boxes(li
     rows = page.locator("#condition-preview tbody tr")
     opens = [row.split("\t")[0] for row in rows.all_inner_texts()]
     assert opens == ["Fri 2030-03-01 09:00", "Mon 2030-03-04 09:00", "Wed 2030-03-06 09:00", "Fri 2030-03-08 09:00", "Mon 2030-03-11 09:00"]
-    page.screenshot(path=artifacts / "02-preview.png", full_page=True)
+    page.screenshot(path=screenshots / "02-preview.png", full_page=True)
     assert axe.serious_violations(page) == []
     assert not ReportingCondition.objects.filter(client=person).exists()
 
@@ -93,7 +78,7 @@ def test_an_officer_sets_a_monday_wednesday_friday_condition_by_ticking_boxes(li
     checklist_bottom = page.locator("#enrolment").bounding_box()
     buttons_top = page.locator("#client_form .submit-row").last.bounding_box()
     assert checklist_bottom["y"] + checklist_bottom["height"] <= buttons_top["y"]
-    page.screenshot(path=artifacts / "03-checklist.png", full_page=True)
+    page.screenshot(path=screenshots / "03-checklist.png", full_page=True)
 
     condition = ReportingCondition.objects.get(client=person, active=True)
     assert condition.weekdays == 0b0010101 and condition.created_by_id == officer.pk

@@ -11,67 +11,23 @@ test-artifacts/officer/<run id>/, and the test prints that folder.
 """
 
 import re
-import time
-from pathlib import Path
 
-import pyotp
 import pytest
-from django.db import connections
 
-from backoffice import services as backoffice_services
 from enforcement.models import AccessRecord, BlindAnswer, InvestigationTask, ReportingWindow
 from reportin.models import CheckIn
 from tests import factories
-from tests.browser import CHROMIUM, require_chromium, screenshot_folder
 from tests.officer import face_task, window_task
-
-TIMEOUT_MS = 30_000
-PASSWORD = "test-password-123"  # tests.factories.staff
+from tests.staff_browser import enrol_authenticator, sign_in
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def artifacts(capsys) -> Path:
-    return screenshot_folder("officer", "officer workspace", capsys)
-
-
-@pytest.fixture
-def desk(monkeypatch):
-    """A desktop browser page; yields (page, problems) where problems collects script errors."""
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's synchronous API runs an event loop in this thread, and Django refuses ORM
-    # calls while one runs; the test's own queries are plain synchronous ones.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    problems = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-CA", timezone_id="America/Toronto")
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        try:
-            yield page, problems
-        finally:
-            context.close()
-            browser.close()
-            # The test's queries made while Playwright ran have a connection pytest-django never
-            # closes; it would keep the test database from being dropped on PostgreSQL.
-            connections.close_all()
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, desk, artifacts):
-    page, problems = desk
+def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, staff_browser, screenshots):
+    page, problems = staff_browser
     officer = factories.staff("browser-officer", region_code="gta")
-    secret = backoffice_services.totp_enrol_begin(user=officer, session={})
-    backoffice_services.totp_verify(user=officer, code=pyotp.TOTP(secret).now(), session={})
+    secret = enrol_authenticator(officer)
     case = face_task(region_code="gta", family_name="Tremblay")
     task = case["task"]
     assert case["match"].decision == "non_match"
@@ -85,16 +41,9 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
 
     page.on("response", record)
 
-    # --- Log in as the officer.
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/enforcement/investigationtask/")
-    page.get_by_label("Username").fill(officer.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-    # --- The second factor: the officer's authenticator app (enrolled beforehand; security keys
-    # are tested in test_staff_webauthn_browser). A code is good once: the next step's.
-    page.get_by_label("Or enter the 6-digit code from your authenticator app:").fill(pyotp.TOTP(secret).at(time.time() + 30))
-    page.get_by_role("button", name="Verify").click()
+    # --- Log in as the officer: password, then the authenticator app's code (enrolled beforehand;
+    # security keys are tested in test_staff_webauthn_browser).
+    sign_in(page, live_server.url, officer, secret, next_path="/admin/enforcement/investigationtask/")
 
     # --- The queue: the region's open tasks, the face non-match among them, counts per reason.
     page.get_by_role("heading", name="Triage queue — Greater Toronto Area").wait_for()
@@ -104,7 +53,7 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
     assert "Face does not match" in row.inner_text()
     assert "Lavoie" not in queue.inner_text()  # Quebec's task is not in this officer's queue
     assert "Face does not match: 1" in page.locator("#reason-counts").inner_text()
-    page.screenshot(path=artifacts / "01-queue.png", full_page=True)
+    page.screenshot(path=screenshots / "01-queue.png", full_page=True)
 
     # --- The task page: both photos load, and first the question, without the figures (the
     # blind first look, issue 17.4).
@@ -122,7 +71,7 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
         assert size[0] > 0 and size[1] > 0, size
     assert sorted(images.values()) == [200, 200], images
     assert AccessRecord.objects.filter(viewer=officer, task=task).count() == 2
-    page.screenshot(path=artifacts / "02-blind-look.png", full_page=True)
+    page.screenshot(path=screenshots / "02-blind-look.png", full_page=True)
     blind.get_by_label("Yes, the same person").check()
     blind.get_by_role("button", name="Record my answer and show the comparison").click()
 
@@ -134,7 +83,7 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
     for img in (page.locator("img#selfie"), page.locator("img.reference").first):
         page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=img.element_handle())
     assert "Map links are off" in page.locator("body").inner_text()  # (off by default: REPORTIN_MAP_URL)
-    page.screenshot(path=artifacts / "02-task.png", full_page=True)
+    page.screenshot(path=screenshots / "02-task.png", full_page=True)
 
     # --- Resolve as identity confirmed: back in the queue, the task has left it.
     decision = page.locator("#resolve-form")
@@ -144,7 +93,7 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
     page.get_by_text(f"Task {task.pk} resolved: Identity confirmed.").wait_for()
     assert page.url.endswith("/admin/enforcement/investigationtask/")
     assert page.locator("#result_list tr", has_text=case["client"].uci).count() == 0
-    page.screenshot(path=artifacts / "03-queue-after.png", full_page=True)
+    page.screenshot(path=screenshots / "03-queue-after.png", full_page=True)
     task.refresh_from_db()
     assert (task.status, task.resolution, task.resolved_by_id) == ("resolved", "identity_confirmed", officer.pk)
     assert CheckIn.objects.get(pk=case["checkin"].pk).status == "verified"
@@ -154,7 +103,7 @@ def test_an_officer_resolves_a_face_non_match_in_a_real_browser(live_server, des
     response = page.goto(f"{live_server.url}/admin/enforcement/investigationtask/{elsewhere.pk}/change/")
     assert response.status == 403
     assert "Lavoie" not in page.content() and elsewhere.client.uci not in page.content()
-    page.screenshot(path=artifacts / "04-other-region-refused.png", full_page=True)
+    page.screenshot(path=screenshots / "04-other-region-refused.png", full_page=True)
     assert InvestigationTask.objects.get(pk=elsewhere.pk).status == "open"
 
     assert problems == []

@@ -18,7 +18,7 @@ from reportin import services as reportin_services
 from reportin.models import CheckIn
 from reportin.triage import face_decision_words
 from tests import factories
-from tests.officer import face_task, window_task
+from tests.officer import face_task, text_of, window_task
 
 pytestmark = pytest.mark.django_db
 
@@ -28,17 +28,6 @@ TASKS = "/admin/enforcement/investigationtask/"
 @pytest.fixture
 def case():
     return face_task()
-
-
-@pytest.fixture
-def officer(client):
-    user = factories.staff("task-officer")
-    factories.staff_login(client, user)
-    return user
-
-
-def page_text(response) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
 
 
 def decide(client, task, **data):
@@ -55,7 +44,7 @@ def test_the_task_page_shows_what_the_officer_needs_to_decide(client, officer, c
     first_look(client, case["task"])
     response = client.get(f"{TASKS}{case['task'].pk}/change/")
     assert response.status_code == 200
-    text = page_text(response)
+    text = text_of(response)
     match = case["match"]
     # The decision in plain words, with the figures that led to it.
     words = f"distance {match.best_distance:.2f} against threshold {match.threshold:.2f}: not a match; face {match.quality['face_px']} px"
@@ -200,7 +189,7 @@ def test_only_a_supervisor_reassigns(client, officer, case):
     task.refresh_from_db()
     assert task.assignee == officer
     event = AuditEvent.objects.filter(action="task.reassign").order_by("-seq").first()
-    assert (event.actor, event.details) == (supervisor, {"from": "colleague", "to": "task-officer"})
+    assert (event.actor, event.details) == (supervisor, {"from": "colleague", "to": officer.username})
     # Not to an officer of another region.
     quebec = factories.staff("quebec-colleague", region_code="quebec")
     response = decide(client, task, op="reassign", assignee=quebec.pk)
@@ -237,7 +226,7 @@ def test_an_escalation_needs_a_second_supervisors_sign_off(client, officer, case
     assert (own.status, own.decided_by) == ("approved", other_supervisor)
     assert (task.status, task.resolution, task.resolved_by) == ("resolved", "escalated", other_supervisor)
     assert list(AuditEvent.objects.filter(action__startswith="escalation.").order_by("seq").values_list("action", "actor__username")) == [
-        ("escalation.propose", "task-officer"), ("escalation.reject", "sup-a"), ("escalation.propose", "sup-a"),
+        ("escalation.propose", officer.username), ("escalation.reject", "sup-a"), ("escalation.propose", "sup-a"),
         ("escalation.approve", "sup-b"),
     ]
 
@@ -255,16 +244,16 @@ def test_every_image_on_the_page_is_served_and_recorded(client, officer, case):
 def test_a_resolved_task_shows_its_decision_and_offers_no_more(client, officer, case):
     first_look(client, case["task"], "cant_tell")
     decide(client, case["task"], op="resolve", resolution="false_alarm", note="Twin brother, known.")
-    text = page_text(client.get(f"{TASKS}{case['task'].pk}/change/"))
+    text = text_of(client.get(f"{TASKS}{case['task'].pk}/change/"))
     assert "Resolved — False alarm" in text and "Twin brother, known." in text
     assert "Assign to me" not in text
 
 
 def test_the_queue_and_the_task_page_speak_french_to_a_french_browser(client, officer, case):
-    queue = page_text(client.get(TASKS, HTTP_ACCEPT_LANGUAGE="fr"))
+    queue = text_of(client.get(TASKS, HTTP_ACCEPT_LANGUAGE="fr"))
     assert "File de tri — Région du grand Toronto" in queue and "1 tâche ouverte" in queue
     first_look(client, case["task"])
-    page = page_text(client.get(f"{TASKS}{case['task'].pk}/change/", HTTP_ACCEPT_LANGUAGE="fr"))
+    page = text_of(client.get(f"{TASKS}{case['task'].pk}/change/", HTTP_ACCEPT_LANGUAGE="fr"))
     match = case["match"]
     assert f"distance {match.best_distance:.2f} pour un seuil de {match.threshold:.2f} : pas de correspondance" in page.replace(
         f"{match.best_distance:.2f}".replace(".", ","), f"{match.best_distance:.2f}"
@@ -281,4 +270,4 @@ def test_the_map_link_goes_to_the_configured_site_and_says_so(client, officer, c
     body = response.content.decode()
     assert 'href="https://maps.agency.example/view?lat=43.653200&amp;lon=-79.383200"' in body
     assert 'rel="noopener noreferrer"' in body
-    assert "the position is sent to maps.agency.example, outside this system" in page_text(response)
+    assert "the position is sent to maps.agency.example, outside this system" in text_of(response)

@@ -5,47 +5,29 @@ admin page, registers a passkey, reaches the page asked for; signs in again and 
 then, with the key gone from the authenticator, is refused."""
 
 import pytest
-from django.db import connections
 
 from backoffice.models import WebAuthnCredential
 from enforcement.models import AuditEvent
 from tests import factories
-from tests.browser import CHROMIUM, require_chromium, screenshot_folder
+from tests.staff_browser import PASSWORD
 
-PASSWORD = "test-password-123"  # tests.factories.staff
 TARGET = "/admin/enforcement/investigationtask/"
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def browser_with_key(monkeypatch):
-    """(page, cdp, authenticator id): a page whose browser has a virtual platform authenticator
-    that answers at once (user present and verified)."""
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see test_officer_browser
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-CA")
-        context.set_default_timeout(30_000)
-        page = context.new_page()
-        cdp = context.new_cdp_session(page)
-        cdp.send("WebAuthn.enable")
-        authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-            "hasUserVerification": True, "isUserVerified": True, "automaticPresenceSimulation": True,
-        }})["authenticatorId"]
-        try:
-            yield page, cdp, authenticator
-        finally:
-            context.close()
-            browser.close()
-            connections.close_all()
+def browser_with_key(staff_browser):
+    """(page, cdp, authenticator id): a staff member's page whose browser has a virtual platform
+    authenticator that answers at once (user present and verified)."""
+    page, _problems = staff_browser
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True, "automaticPresenceSimulation": True,
+    }})["authenticatorId"]
+    return page, cdp, authenticator
 
 
 def sign_in(page, base_url: str, username: str):
@@ -57,17 +39,16 @@ def sign_in(page, base_url: str, username: str):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_an_officer_registers_a_passkey_and_signs_in_with_it_in_a_real_browser(live_server, browser_with_key, capsys, settings):
+def test_an_officer_registers_a_passkey_and_signs_in_with_it_in_a_real_browser(live_server, browser_with_key, screenshots, settings):
     # A key that is not there fails when the browser gives up waiting: not a minute here.
     settings.REPORTIN_WEBAUTHN_TIMEOUT_MS = 10_000
     page, cdp, authenticator = browser_with_key
-    artifacts = screenshot_folder("staff-webauthn", "WebAuthn", capsys)
     officer = factories.staff("key-officer")
 
     # --- First sign-in: no admin page before a second factor; register a passkey.
     sign_in(page, live_server.url, officer.username)
     assert page.goto(f"{live_server.url}{TARGET}").url.startswith(f"{live_server.url}/admin/second-factor/")
-    page.screenshot(path=artifacts / "01-enrol.png", full_page=True)
+    page.screenshot(path=screenshots / "01-enrol.png", full_page=True)
     page.get_by_label("Name of the key:").fill("Virtual key")
     page.get_by_role("button", name="Register a security key or passkey").click()
     page.wait_for_url(f"**{TARGET}")
@@ -82,7 +63,7 @@ def test_an_officer_registers_a_passkey_and_signs_in_with_it_in_a_real_browser(l
     sign_in(page, live_server.url, officer.username)
     assert page.goto(f"{live_server.url}/admin/").url.startswith(f"{live_server.url}/admin/second-factor/")
     page.goto(f"{live_server.url}/admin/second-factor/?next={TARGET}")
-    page.screenshot(path=artifacts / "02-verify.png", full_page=True)
+    page.screenshot(path=screenshots / "02-verify.png", full_page=True)
     page.get_by_role("button", name="Use my security key or passkey").click()
     page.wait_for_url(f"**{TARGET}")
     page.get_by_role("heading", name="Triage queue — Greater Toronto Area").wait_for()
@@ -97,5 +78,5 @@ def test_an_officer_registers_a_passkey_and_signs_in_with_it_in_a_real_browser(l
     page.get_by_role("button", name="Use my security key or passkey").click()
     page.locator("#webauthn-error").wait_for(state="visible", timeout=40_000)
     assert page.locator("#webauthn-error").inner_text().strip()
-    page.screenshot(path=artifacts / "03-refused.png", full_page=True)
+    page.screenshot(path=screenshots / "03-refused.png", full_page=True)
     assert page.goto(f"{live_server.url}{TARGET}").url.startswith(f"{live_server.url}/admin/second-factor/")
