@@ -793,4 +793,3 @@ class OfficeAdmin(admin.ModelAdmin):
         obj.pk = services.office_save(office=obj if change else None, changes=changes, by=request.user).pk
 
 
-from enforcement import admin_audit  # noqa: E402,F401  (the auditors' views)

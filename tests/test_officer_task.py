@@ -11,12 +11,12 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from backoffice.triage import face_decision_words
 from enforcement import services
 from enforcement.errors import Forbidden
 from enforcement.models import AccessRecord, AuditEvent, Escalation, InvestigationTask, ReportingWindow
 from reportin import services as reportin_services
 from reportin.models import CheckIn
-from reportin.triage import face_decision_words
 from tests import factories
 from tests.officer import face_task, window_task
 

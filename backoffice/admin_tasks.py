@@ -9,7 +9,9 @@ fix, the client's timeline, consent and circumstance changes, and the decisions:
 me, reassign (supervisor), resolve with a resolution and a note, escalate (signed off by
 another supervisor). Every decision goes through a service that writes an audit event.
 
-It is registered from reportin because the task page shows reportin's check-ins and selfies.
+It is part of the back office (above reportin and enforcement): the task page shows
+enforcement's task beside reportin's check-ins and selfies. backoffice/admin.py registers it
+(with the supervisors' additions).
 """
 
 from datetime import timedelta
@@ -26,6 +28,8 @@ from django.utils.html import format_html
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
+from backoffice import triage
+from backoffice.casework import TaskCaseworkAdmin, blind_look, queue_filters, queue_query, queue_url, resolution_choices
 from enforcement import biometric_images, csvfile, roles, times
 from enforcement import services as enforcement_services
 from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin
@@ -43,8 +47,7 @@ from enforcement.models import (
     TaskStatus,
     User,
 )
-from reportin import services, triage
-from reportin.admin_casework import TaskCaseworkAdmin, blind_look, queue_filters, queue_query, queue_url, resolution_choices
+from reportin import services
 from reportin.models import CheckIn, FaceMatch, LivenessFrame
 
 UNRESOLVED = "unresolved"
@@ -170,7 +173,6 @@ class SignOffForm(forms.Form):
 # --- The admin --------------------------------------------------------------------------------
 
 
-@admin.register(InvestigationTask)
 class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedAdmin):
     list_display = ["priority_label", "reason_label", "client_label", "region_label", "status", "assignee", "age", "due"]
     list_display_links = ["reason_label"]

@@ -1,7 +1,7 @@
 """The task page's casework (issue 17.3): the client's contact details, notes and a contact log
 kept without closing the task, "save and next" and next/previous task in the queue's own order
 and filters, and the case view (one person's open tasks decided together). Mixed into the task
-admin (reportin.admin_tasks); every write goes through a service that audits it
+admin (backoffice.admin_tasks); every write goes through a service that audits it
 (enforcement.services.task_note_add, reportin.services.task_decide)."""
 
 import copy
