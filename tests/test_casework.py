@@ -37,7 +37,7 @@ def page_text(response) -> str:
 
 
 def decide_blind(client, task):
-    return client.post(f"{TASKS}{task.pk}/decide/", {"op": "blind", "answer": "yes"})
+    return client.post(f"{TASKS}{task.pk}/blind/", {"answer": "yes"})
 
 
 def test_the_task_page_shows_how_to_reach_the_person(client, officer):
@@ -155,8 +155,8 @@ def opened_from_queue(task, filters: str) -> str:
 
 def save_and_next(client, task, filters: str):
     return client.post(
-        f"{TASKS}{task.pk}/decide/?{urlencode({'_changelist_filters': filters})}",
-        {"op": "resolve", "resolution": "contact_made", "note": "Reached by phone.", "_next": "1"},
+        f"{TASKS}{task.pk}/resolve/?{urlencode({'_changelist_filters': filters})}",
+        {"resolution": "contact_made", "note": "Reached by phone.", "_next": "1"},
     )
 
 
@@ -166,7 +166,7 @@ def test_save_and_next_follows_the_queues_filter_and_order(client, officer, queu
     listing = client.get(f"{TASKS}?{filters}").content.decode()
     assert f'href="{opened_from_queue(queue["t1"], filters)}"' in listing
     page = client.get(opened_from_queue(queue["t1"], filters)).content.decode()
-    assert f'action="{TASKS}{queue["t1"].pk}/decide/?_changelist_filters=reason__exact%3Dmissed_report"' in page
+    assert f'action="{TASKS}{queue["t1"].pk}/resolve/?_changelist_filters=reason__exact%3Dmissed_report"' in page
     assert 'name="_next"' in page
     # t2 is left out by the filter, t3 comes after t4 (lower priority).
     response = save_and_next(client, queue["t1"], filters)

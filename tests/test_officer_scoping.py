@@ -113,9 +113,9 @@ def test_the_task_of_another_region_answers_403_with_no_detail(world):
 def test_an_officer_cannot_decide_or_enrol_in_another_region_by_posting(world):
     http = browser(world["gta_officer"])
     task, client = world["quebec"]["task"], world["quebec"]["client"]
-    for op in ({"op": "assign_me"}, {"op": "resolve", "resolution": "identity_confirmed", "note": "guessing"}):
-        assert refused(http.post(f"{TASKS}{task.pk}/decide/", op))
-        assert refused(http.post(f"{TASKS}{task.pk}/change/", op))
+    for op, data in (("assign-me", {}), ("resolve", {"resolution": "identity_confirmed", "note": "guessing"})):
+        assert refused(http.post(f"{TASKS}{task.pk}/{op}/", data))
+        assert refused(http.post(f"{TASKS}{task.pk}/change/", data))
     assert refused(http.post(f"/admin/enforcement/client/{client.pk}/activation-code/"))
     assert refused(http.post(f"/admin/enforcement/client/{client.pk}/consent/", {
         "kind": "app_use", "decision": "withdrawn", "language": "en", "confirm": "on",
@@ -222,10 +222,10 @@ def test_an_auditor_reads_everything_changes_nothing_and_sees_no_image(world):
     assert page.status_code == 200
     body = page.content.decode()
     assert world["quebec"]["client"].uci in body
-    assert 'name="op"' not in body and "/selfie/" not in body  # no decision forms, no images
+    assert f"{task.pk}/resolve/" not in body and f"{task.pk}/assign-me/" not in body and "/selfie/" not in body  # no decision forms, no images
     for name in ("task selfie", "task reference", "reference image", "check-in selfie"):
         assert http.get(urls_of(world["quebec"])[name]).status_code == 403, name
-    assert http.post(f"{TASKS}{task.pk}/decide/", {"op": "resolve", "resolution": "false_alarm", "note": "x"}).status_code == 403
+    assert http.post(f"{TASKS}{task.pk}/resolve/", {"resolution": "false_alarm", "note": "x"}).status_code == 403
     assert http.post(f"/admin/enforcement/client/{world['quebec']['client'].pk}/activation-code/").status_code == 403
     assert http.post(f"/admin/enforcement/client/{world['quebec']['client'].pk}/change/", {"given_name": "X"}).status_code == 403
     assert not AccessRecord.objects.exists()
