@@ -21,7 +21,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -30,11 +30,11 @@ from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from backoffice import triage
+from backoffice import exports, triage
 from backoffice.casework import TaskCaseworkAdmin, blind_look, queue_filters, queue_query, queue_url, resolution_choices
-from enforcement import biometric_images, csvfile, roles, times
+from enforcement import biometric_images, roles, times
 from enforcement import services as enforcement_services
-from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin
+from enforcement.admin_base import CLIENT_SEARCH, RegionScopedAdmin
 from enforcement.admin_messages import TaskMessagesAdmin
 from enforcement.errors import DomainError
 from enforcement.models import (
@@ -283,22 +283,12 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
 
     @admin.action(description=_("Export the selected tasks (CSV)"), permissions=["view"])
     def export_csv(self, request, queryset):
-        # The queryset is already the user's region only (get_queryset).
-        rows = list(queryset.select_related("client", "client__region", "assignee").order_by("-priority", "created_at"))
-        enforcement_services.audit_record(
-            actor=request.user, action="export.tasks", details={"count": len(rows), "ids": [t.pk for t in rows][:1000]}
-        )
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="tasks.csv"'
-        response["Cache-Control"] = "no-store, private"
-        writer = csvfile.writer(response)  # a client's name may start with "="
-        writer.writerow(["id", "uci", "client", "region", "reason", "priority", "status", "assignee", "created_at", "due_by", "resolution"])
-        for t in rows:
-            writer.writerow([
-                t.pk, t.client.uci, t.client.full_name, t.client.region.code, t.reason, t.priority, t.status,
-                t.assignee.get_username() if t.assignee else "", t.created_at.isoformat(), t.due_by.isoformat(), t.resolution,
-            ])
-        return response
+        # The queryset is already the user's region only (get_queryset); the same CSV path as
+        # the auditors' lists (backoffice.exports: a client's name may start with "=").
+        queryset = queryset.select_related("client", "client__region", "assignee").order_by("-priority", "created_at", "id")
+        ids = list(queryset.values_list("pk", flat=True))
+        enforcement_services.audit_record(actor=request.user, action="export.tasks", details={"count": len(ids), "ids": ids[:1000]})
+        return exports.csv_response(TASK_CSV_COLUMNS, queryset, filename="tasks.csv")
 
     # --- the task page
 
@@ -345,6 +335,8 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
             raise Http404 from None
         task = self._task(request, task_id)
         if request.method != "GET":
+            if not self.has_change_permission(request, task):
+                raise PermissionDenied
             # Each decision posts to its own address (decisions()).
             return HttpResponseNotAllowed(["GET"])
         return self._render_task(request, task)
@@ -492,6 +484,21 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
             request, file=photo.image, client=task.client, object_type=BiometricKind.REFERENCE_PHOTO, object_id=photo.pk, task=task,
             face_box=photo.face_box,
         )
+
+
+TASK_CSV_COLUMNS = [
+    ("id", "pk"),
+    ("uci", "client__uci"),
+    ("client", lambda t: t.client.full_name),
+    ("region", "client__region__code"),
+    ("reason", "reason"),
+    ("priority", "priority"),
+    ("status", "status"),
+    ("assignee", lambda t: t.assignee.get_username() if t.assignee else ""),
+    ("created_at", "created_at"),
+    ("due_by", "due_by"),
+    ("resolution", "resolution"),
+]
 
 
 def _task_zone(task: InvestigationTask) -> str:

@@ -3,7 +3,7 @@ the decision log and the audit trail (the match log is in backoffice/auditing.py
 
 Every list is read-only for everyone (append-only records and decisions already taken) and
 filters by date range, region, officer and outcome; "Export CSV" exports the list as filtered
-(enforcement/exports.py). Auditors and supervisors see every region; anyone else who may view
+(backoffice/exports.py). Auditors and supervisors see every region; anyone else who may view
 a list sees their own region's rows only.
 """
 
@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
-from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -28,7 +28,9 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from enforcement import exports, roles, times
+from backoffice import exports
+from enforcement import times
+from enforcement.admin_base import CLIENT_SEARCH, ScopedReadOnlyAdmin
 from enforcement.models import (
     Escalation,
     ExportJob,
@@ -36,8 +38,6 @@ from enforcement.models import (
     TaskStatus,
     User,
 )
-
-CLIENT_SEARCH = ["client__uci", "client__family_name", "client__given_name"]
 
 
 class DateRangeFilter(admin.DateFieldListFilter):
@@ -116,12 +116,14 @@ class CappedPaginator(Paginator):
         return self.count > self.CAP
 
 
-class AuditListAdmin(admin.ModelAdmin):
-    """A read-only list with region scoping and CSV export of the filtered rows."""
+class AuditListAdmin(ScopedReadOnlyAdmin):
+    """A read-only list, region-scoped by the one base every list shares
+    (enforcement.admin.ScopedReadOnlyAdmin, `region_field`), with a CSV export of the filtered
+    rows through the one CSV path (backoffice.exports)."""
 
     paginator = CappedPaginator
 
-    region_path = "client__region"
+    region_field = "client__region"
     # Logs grow by millions of rows: count only what the filters select, and no per-choice
     # counts beside the filters.
     show_full_result_count = False
@@ -131,27 +133,10 @@ class AuditListAdmin(admin.ModelAdmin):
     # Names of the client lookups the "history of this person" links use (lookup_allowed).
     client_lookups: tuple = ("client__uci",)
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_fields(self, request, obj=None):
         # Detail pages show JSON (details, evidence, figures) as fields, not as a JSON blob.
         json_fields = {f.name for f in self.model._meta.get_fields() if isinstance(f, models.JSONField)}
         return [_as_fields(self.model, name) if name in json_fields else name for name in super().get_fields(request, obj)]
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if not roles.sees_all_regions(request.user):
-            queryset = (
-                queryset.filter(**{self.region_path: request.user.region_id}) if request.user.region_id else queryset.none()
-            )
-        return queryset
 
     def lookup_allowed(self, lookup, value, request=None):
         return lookup in self.client_lookups or super().lookup_allowed(lookup, value, request)
@@ -192,11 +177,7 @@ class AuditListAdmin(admin.ModelAdmin):
             job = exports.export_start(user=request.user, model_label=label, query=query, total=total, now=now)
             return HttpResponseRedirect(self._export_url("progress", job))
         exports.export_audit(user=request.user, action="export.csv", model_label=label, query=query, rows=total, now=now)
-        response = StreamingHttpResponse(
-            exports.csv_lines(exports.rows(self.csv_columns, queryset)), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = f'attachment; filename="{exports.filename(label, now)}"'
-        return response
+        return exports.csv_response(self.csv_columns, queryset, filename=exports.filename(label, now))
 
     def _export_url(self, kind: str, job: ExportJob) -> str:
         return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_export_{kind}", args=[job.pk])

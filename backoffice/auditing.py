@@ -29,7 +29,7 @@ def _json(value) -> str:
 
 
 class FaceMatchAdmin(AuditListAdmin):
-    region_path = "checkin__client__region"
+    region_field = "checkin__client__region"
     client_lookups = ("checkin__client__uci",)
     # The rest of the figures (distances, quality, face box, replay, detail) are on each row's
     # page and in the CSV.

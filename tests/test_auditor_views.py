@@ -359,7 +359,7 @@ def test_a_short_filtered_list_exports_as_a_streamed_csv_and_the_export_is_audit
 
 
 def test_a_csv_cell_that_a_spreadsheet_would_run_is_quoted(world, client):
-    from enforcement import exports
+    from backoffice import exports
 
     assert exports.cell(type("Row", (), {"note": "=HYPERLINK(1)"})(), "note") == "'=HYPERLINK(1)"
     assert exports.cell(type("Row", (), {"value": -0.5})(), "value") == -0.5
