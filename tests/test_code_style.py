@@ -122,3 +122,19 @@ def test_the_mobile_side_modules_import_each_other_one_way():
             assert not backwards, f"reportin/{name}.py imports {backwards} (line {node.lineno}): against services -> tasks -> scoring -> selectors"
             if imported & set(order):
                 assert node.col_offset == 0, f"reportin/{name}.py imports {imported} inside a function (line {node.lineno})"
+
+
+def test_the_admin_site_mounts_every_back_office_page_and_config_urls_imports_none():
+    """Issue 17.1: no admin view is imported into config/urls.py; the custom AdminSite
+    (backoffice.site.ReportInAdminSite.get_urls) mounts the back office's own pages."""
+    import ast
+
+    from django.urls import reverse
+
+    tree = ast.parse((ROOT / "config" / "urls.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name.split(".")[0] in ("backoffice", "reportin", "enforcement")}, imported
+    assert reverse("admin:accountability-dashboard") == "/admin/accountability/"
+    assert reverse("admin:audit-verify") == "/admin/accountability/verify/"
+    assert reverse("admin:signoff_inbox") == "/admin/sign-offs/"
