@@ -485,7 +485,7 @@ CONDITION_FIELDS = [
 
 
 class WeekdayBoxes(forms.CheckboxSelectMultiple):
-    template_name = "backoffice/widgets/weekday_boxes.html"
+    template_name = "enforcement/widgets/weekday_boxes.html"
 
 
 class ConditionForm(forms.ModelForm):
@@ -614,7 +614,7 @@ class ReportingConditionAdmin(RegionScopedAdmin):
     ]
 
     class Media:
-        js = ["backoffice/condition_form.js"]
+        js = ["enforcement/condition_form.js"]
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -28,8 +28,9 @@ RUN_TIME_NAMES_ALLOWED = {
 
 def layer_offences(root) -> list[str]:
     """Every reference in a layer's code (imports at any depth, and names looked up at run time:
-    apps.get_model, import_string, Celery's send_task...) to a layer above it, every lookup in the
-    admin registry, and every get_model of a name not written out."""
+    apps.get_model, import_string, Celery's send_task..., a template or static file's path) to a
+    layer above it, every lookup in the admin registry, and every get_model of a name not
+    written out."""
     import ast
 
     offences = []
@@ -38,6 +39,7 @@ def layer_offences(root) -> list[str]:
         for path in sorted((root / layer).rglob("*.py")):
             where = path.relative_to(root).as_posix()
             tree = ast.parse(path.read_text(), filename=where)
+            docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
             for node in ast.walk(tree):
                 line = f"{where}:{getattr(node, 'lineno', 0)}"
                 if isinstance(node, ast.Import):
@@ -45,6 +47,11 @@ def layer_offences(root) -> list[str]:
                     offences += [f"{line} imports {name}" for name in hit]
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in above:
                     offences.append(f"{line} imports from {node.module}")
+                elif (
+                    isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    and node.value.split("/")[0] in above and "/" in node.value
+                ):
+                    offences.append(f"{line} names {node.value!r}, a template or static file of a layer above")
                 elif isinstance(node, ast.Attribute) and node.attr in REGISTRY_LOOKUPS:
                     offences.append(f"{line} looks up the admin registry ({node.attr})")
                 elif isinstance(node, ast.Call):
@@ -81,13 +88,15 @@ def test_the_layering_check_finds_a_planted_reach_up(tmp_path):
         "enforcement/planted_label.py": "from django.apps import apps\n\ndef model(label):\n    return apps.get_model(label)\n",
         "reportin/planted_registry.py": "from django.contrib import admin\n\ndef page(model):\n    return admin.site._registry[model]\n",
         "biometrics/planted_task.py": "def run(app):\n    app.send_task('enforcement.tasks.windows_sweep')\n",
+        "enforcement/planted_template.py": "TEMPLATE = 'backoffice/widgets/weekday_boxes.html'\n",
     }
     for name, text in planted.items():
         (tmp_path / name).write_text(text)
-    found = "\n".join(layer_offences(tmp_path))
+    offences = layer_offences(tmp_path)
+    found = "\n".join(offences)
     for name in planted:
         assert name in found, (name, found)
-    assert "enforcement/admin.py" not in found and "backoffice/" not in found
+    assert {offence.split(":")[0] for offence in offences} == set(planted), found  # nothing else
 
 
 def test_biometrics_does_not_depend_on_django():
