@@ -343,12 +343,12 @@ def main() -> None:
             "/admin/reportin/facematch/", {"checkin__client__region__id__exact": region.pk, "decision__exact": "non_match"}
         )
     )
-    match_log = LISTS["reportin.facematch"]
-    queryset = match_log.queryset(query=f"scored_at__date__gte={end.isoformat()}", user=auditor)
+    exportable = LISTS["reportin.facematch"]
+    queryset = exportable.queryset(query=f"scored_at__date__gte={end.isoformat()}", user=auditor)
     started = time.perf_counter()
     rss_start = rss_peak = rss_mb()
     exported = -1  # the header line
-    for _ in exports.csv_lines(exports.rows(match_log.columns, queryset)):
+    for _ in exports.csv_lines(exports.rows(exportable.columns, queryset)):
         exported += 1
         if exported % 10_000 == 0:
             rss_peak = max(rss_peak, rss_mb())
