@@ -6,8 +6,10 @@ and "past due"; search by UCI and name; counts per reason; a fixed number of que
 whatever the page shows. The task page: the selfie beside the reference photos (through the
 permission-checked image views, each image recorded), the decision in plain words, the GPS
 fix, the client's timeline, consent and circumstance changes, and the decisions: assign to
-me, reassign (supervisor), resolve with a resolution and a note, escalate (signed off by
-another supervisor). Every decision goes through a service that writes an audit event.
+me, reassign (supervisor), the blind first look, resolve with a resolution and a note,
+escalate, sign off (another supervisor). Each decision is a small POST view at its own address
+(`decisions()`: form, service, message, redirect); every one goes through a service that
+writes an audit event.
 
 It is part of the back office (above reportin and enforcement): the task page shows
 enforcement's task beside reportin's check-ins and selfies. backoffice/admin.py registers it
