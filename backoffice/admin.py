@@ -2,10 +2,10 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from backoffice import services, workspace
+from backoffice import admin_tasks, audit_lists, auditing, services, workspace
 from backoffice.models import LoginThrottle, TotpDevice, WebAuthnCredential
-from enforcement.models import InvestigationTask, User
-from reportin import admin_tasks
+from enforcement.models import AccessRecord, AuditEvent, ConsentRecord, Decision, InvestigationTask, User
+from reportin.models import FaceMatch
 
 
 @admin.register(LoginThrottle)
@@ -96,7 +96,7 @@ class AssigneeFilter(admin.SimpleListFilter):
 
 
 class TriageQueueAdmin(admin_tasks.InvestigationTaskAdmin):
-    """The triage queue and task page (reportin.admin_tasks) with the supervisors' bulk
+    """The triage queue and task page (backoffice.admin_tasks) with the supervisors' bulk
     reassignment (backoffice.workspace) and a filter by officer."""
 
     actions = [*admin_tasks.InvestigationTaskAdmin.actions, "reassign_tasks"]
@@ -110,5 +110,10 @@ class TriageQueueAdmin(admin_tasks.InvestigationTaskAdmin):
         return workspace.reassign_tasks(self, request, queryset)
 
 
-admin.site.unregister(InvestigationTask)
 admin.site.register(InvestigationTask, TriageQueueAdmin)
+# The auditors' lists (backoffice.audit_lists) and the match log (backoffice.auditing).
+admin.site.register(ConsentRecord, audit_lists.ConsentRecordAdmin)
+admin.site.register(AccessRecord, audit_lists.AccessRecordAdmin)
+admin.site.register(Decision, audit_lists.DecisionLogAdmin)
+admin.site.register(AuditEvent, audit_lists.AuditEventAdmin)
+admin.site.register(FaceMatch, auditing.FaceMatchAdmin)

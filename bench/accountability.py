@@ -294,10 +294,11 @@ def main() -> None:
     from django.db import connection
     from django.test import Client as Browser
 
-    from enforcement import exports
+    from backoffice import exports
+    from backoffice.export_lists import LISTS
     from enforcement.models import Region
     from reportin import accountability
-    from reportin.models import CheckIn, FaceMatch
+    from reportin.models import CheckIn
     from tests import factories
 
     settings.ALLOWED_HOSTS = ["testserver"]
@@ -342,14 +343,12 @@ def main() -> None:
             "/admin/reportin/facematch/", {"checkin__client__region__id__exact": region.pk, "decision__exact": "non_match"}
         )
     )
-    _, queryset = exports.list_queryset(
-        model_label="reportin.facematch", query=f"scored_at__date__gte={end.isoformat()}", user=auditor
-    )
-    model_admin = exports.admin.site._registry[FaceMatch]
+    exportable = LISTS["reportin.facematch"]
+    queryset = exportable.queryset(query=f"scored_at__date__gte={end.isoformat()}", user=auditor)
     started = time.perf_counter()
     rss_start = rss_peak = rss_mb()
     exported = -1  # the header line
-    for _ in exports.csv_lines(exports.rows(model_admin.csv_columns, queryset)):
+    for _ in exports.csv_lines(exports.rows(exportable.columns, queryset)):
         exported += 1
         if exported % 10_000 == 0:
             rss_peak = max(rss_peak, rss_mb())

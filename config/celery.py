@@ -23,7 +23,7 @@ app.autodiscover_tasks()
 LONG_QUEUE = "long"
 app.conf.task_routes = {
     "reportin.tasks.checkin_score": {"queue": "scoring"},
-    "enforcement.tasks.export_run": {"queue": LONG_QUEUE},
+    "backoffice.tasks.export_run": {"queue": LONG_QUEUE},
     "enforcement.tasks.windows_materialise": {"queue": LONG_QUEUE},
     "enforcement.tasks.audit_verify": {"queue": LONG_QUEUE},
     "reportin.tasks.data_purge_expired": {"queue": LONG_QUEUE},

@@ -6,7 +6,8 @@ checked views of enforcement.biometric_images, which record every access.
 
 Officers see their own region only, everywhere (lists, pages, direct URLs, choices in forms,
 exports, images): RegionScopedAdmin below applies enforcement.roles.scope to each admin's
-queryset. Supervisors and auditors see every region; auditors have view permissions only.
+queryset (enforcement/admin_base.py: the one region-scoped read-only base of every list).
+Supervisors and auditors see every region; auditors have view permissions only.
 """
 
 from django import forms
@@ -24,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from enforcement import activation_locks, biometric_images, condition_words, roles, schedule, selectors, services, slip, times
 from enforcement.admin_appointments import ClientAppointmentsAdmin
+from enforcement.admin_base import CLIENT_SEARCH, RegionScopedAdmin, ScopedReadOnlyAdmin
 from enforcement.admin_messages import ClientMessagesAdmin
 from enforcement.errors import DomainError
 from enforcement.models import (
@@ -48,43 +50,6 @@ from enforcement.models import (
     ReportingWindow,
     User,
 )
-
-CLIENT_SEARCH = ["client__uci", "client__family_name", "client__given_name"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """For records that are written by services only (append-only or system-owned)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class RegionScopedAdmin(admin.ModelAdmin):
-    """An officer sees the rows of their own region only: in the list, on a row's page (any
-    other id answers as if it did not exist), in the choices of a form, in an export.
-    `region_field` is the path from the model to its Region."""
-
-    region_field = "client__region"
-
-    def get_queryset(self, request):
-        return roles.scope(super().get_queryset(request), request.user, self.region_field)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "client":
-            kwargs["queryset"] = roles.scope(Client.objects.select_related("region"), request.user, "region")
-        elif db_field.name == "region" and not roles.sees_all_regions(request.user):
-            kwargs["queryset"] = Region.objects.filter(pk=request.user.region_id)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-class ScopedReadOnlyAdmin(RegionScopedAdmin, ReadOnlyAdmin):
-    pass
 
 
 @admin.register(Region)
@@ -520,7 +485,7 @@ CONDITION_FIELDS = [
 
 
 class WeekdayBoxes(forms.CheckboxSelectMultiple):
-    template_name = "backoffice/widgets/weekday_boxes.html"
+    template_name = "enforcement/widgets/weekday_boxes.html"
 
 
 class ConditionForm(forms.ModelForm):
@@ -649,7 +614,7 @@ class ReportingConditionAdmin(RegionScopedAdmin):
     ]
 
     class Media:
-        js = ["backoffice/condition_form.js"]
+        js = ["enforcement/condition_form.js"]
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -793,4 +758,3 @@ class OfficeAdmin(admin.ModelAdmin):
         obj.pk = services.office_save(office=obj if change else None, changes=changes, by=request.user).pk
 
 
-from enforcement import admin_audit  # noqa: E402,F401  (the auditors' views)

@@ -1425,7 +1425,7 @@ class ExportJob(models.Model):
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Resumable writing (enforcement.exports.export_step): the highest id when the export
+    # Resumable writing (backoffice.exports.export_step): the highest id when the export
     # started, the last id written, the parts written so far, the steps (tasks) that worked
     # on it, and until when the worker writing it holds it.
     upper_pk = models.BigIntegerField(null=True, blank=True)

@@ -12,6 +12,8 @@ from enforcement.models import (
     ConsentRecord,
     ConsentText,
     InvestigationTask,
+    Notification,
+    NotificationStatus,
     Office,
     ReportingCondition,
     ReportingMethod,
@@ -200,3 +202,52 @@ def missed_windows_recent(*, client: Client, now: datetime, days: int = 30) -> l
         ReportingWindow.objects.filter(client=client, status=WindowStatus.MISSED, opens_at__gte=now - timedelta(days=days))
         .order_by("-opens_at")[:10]
     )
+
+
+# --- The messages sent to a person (the task page's reminder and message history)
+
+OUTBOX_HISTORY_LENGTH = 20
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One message of the person's outbox as staff read it: what it was (a reminder or a
+    notice), through which channel, where it stands, when it went (or is due), and why it has
+    not reached the person if it has not (the channel's issue, in the provider's words)."""
+
+    notification_id: int
+    what: str
+    channel: str
+    status: str
+    status_label: str
+    at: datetime  # sent, or (not sent yet) due
+    sent: bool
+    delivered_at: datetime | None
+    attempts: int
+    issue: str
+
+
+def outbox_history(*, client: Client, limit: int = OUTBOX_HISTORY_LENGTH) -> list[OutboxRow]:
+    """The person's last `limit` messages (reminders and notices, one row per channel), newest
+    first, in one query whatever the length of their history."""
+    rows = Notification.objects.filter(client=client).order_by("-send_after", "-id").only(
+        "kind", "channel", "status", "send_after", "sent_at", "delivered_at", "attempts", "last_error",
+    )[:limit]
+    sent = {NotificationStatus.SENT, NotificationStatus.DELIVERED}
+    return [
+        OutboxRow(
+            notification_id=row.pk,
+            what=str(row.get_kind_display()),
+            channel=str(row.get_channel_display()),
+            status=row.status,
+            status_label=str(row.get_status_display()),
+            at=row.sent_at or row.send_after,
+            sent=row.status in sent,
+            delivered_at=row.delivered_at,
+            attempts=row.attempts,
+            # A failure to retry is recorded with its type ("RetryLater: GC Notify 503 ..."):
+            # the row already says it is due again, so only the provider's words are shown.
+            issue="" if row.status in sent else row.last_error.removeprefix("RetryLater: "),
+        )
+        for row in rows
+    ]

@@ -74,18 +74,6 @@ def notifications_deliver(self, ids: list[int], claimed_at: str, check_provider:
     )
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def export_run(job_id: int) -> str:
-    """Long queue: write parts of the export for REPORTIN_LONG_TASK_BUDGET seconds, then
-    queue the rest (enforcement.exports.export_step)."""
-    from enforcement import exports
-
-    outcome = exports.export_step(job_id=job_id, deadline=time.monotonic() + settings.REPORTIN_LONG_TASK_BUDGET)
-    if outcome == exports.StepOutcome.MORE:
-        export_run.delay(job_id)
-    return outcome
-
-
 @shared_task
 def audit_head_publish() -> int:
     head = audit.head_publish()

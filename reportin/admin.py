@@ -1,5 +1,5 @@
-"""Django admin for devices, check-ins and face matches, and the officers' triage queue and task
-page (reportin.admin_tasks). Selfies have no URL (see enforcement.storage): they are shown
+"""Django admin for devices and check-ins (the triage queue, the task page and the match log
+are the back office's: backoffice.admin_tasks, backoffice.auditing). Selfies have no URL (see enforcement.storage): they are shown
 only through permission-checked views that write an access record for every image."""
 
 from django.contrib import admin, messages
@@ -10,10 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from enforcement import biometric_images
 from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin, ScopedReadOnlyAdmin, client_time_column
 from enforcement.models import BiometricKind
-from reportin import (
-    admin_tasks,  # noqa: F401  (registers the triage queue)
-    services,
-)
+from reportin import services
 from reportin.models import CheckIn, Device, FaceMatch
 
 
@@ -85,5 +82,3 @@ class CheckInAdmin(ScopedReadOnlyAdmin):
             raise Http404
         return biometric_images.serve(request, file=checkin.selfie, client=checkin.client, object_type=BiometricKind.SELFIE, object_id=checkin.pk)
 
-
-from reportin import admin_audit  # noqa: E402,F401  (the match log and the accountability dashboard)

@@ -9,7 +9,8 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from enforcement import exports
+from backoffice import exports
+from backoffice.export_lists import LISTS
 from enforcement.models import AuditEvent, ExportJob
 from tests import factories
 from tests.conftest import stored_files, wait_for
@@ -86,7 +87,7 @@ def test_an_export_is_written_in_committed_parts_and_a_duplicate_message_does_no
     progress = []
     while True:
         # A deadline already past: one part per step, as if every step ran out of time.
-        outcome = exports.export_step(job_id=job.pk, deadline=0)
+        outcome = exports.export_step(job_id=job.pk, lists=LISTS, deadline=0)
         state = ExportJob.objects.get(pk=job.pk)
         progress.append((outcome, state.done, state.parts))
         if outcome != exports.StepOutcome.MORE:
@@ -96,7 +97,7 @@ def test_an_export_is_written_in_committed_parts_and_a_duplicate_message_does_no
     rows = _file_rows(state)
     assert len(rows) == 10 and sorted(r["UCI"] for r in rows) == sorted(p.uci for p in people for _ in range(2))
     assert not stored_files(media_root, "exports/parts/" + str(job.pk))  # the parts are gone
-    assert exports.export_step(job_id=job.pk, deadline=0) == "skipped"  # a duplicate message
+    assert exports.export_step(job_id=job.pk, lists=LISTS, deadline=0) == "skipped"  # a duplicate message
 
 
 @pytest.mark.django_db
@@ -120,14 +121,14 @@ def test_a_killed_workers_export_resumes_where_it_stopped_and_never_counts_back(
     monkeypatch.setattr(exports, "_write_part", dies_at_the_second_part)
     started = timezone.now()
     with pytest.raises(Killed):
-        exports.export_step(job_id=job.pk, deadline=float("inf"), now=started)
+        exports.export_step(job_id=job.pk, lists=LISTS, deadline=float("inf"), now=started)
     state = ExportJob.objects.get(pk=job.pk)
     assert (state.status, state.done, state.parts) == ("running", 3, 1)
     # While the dead worker's lease lasts, a redelivered message leaves the job alone.
-    assert exports.export_step(job_id=job.pk, deadline=float("inf"), now=started + timedelta(seconds=5)) == "skipped"
+    assert exports.export_step(job_id=job.pk, lists=LISTS, deadline=float("inf"), now=started + timedelta(seconds=5)) == "skipped"
     # After it (the task time limit), the redelivery takes over at the second part.
     later = started + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 6)
-    assert exports.export_step(job_id=job.pk, deadline=float("inf"), now=later) == "done"
+    assert exports.export_step(job_id=job.pk, lists=LISTS, deadline=float("inf"), now=later) == "done"
     state = ExportJob.objects.get(pk=job.pk)
     assert (state.status, state.done, state.total, state.parts, state.steps) == ("done", 8, 8, 3, 2)
     assert written == [exports.part_name(job.pk, n) for n in (1, 2, 2, 3)]
@@ -141,9 +142,30 @@ def test_rows_added_while_an_export_runs_do_not_move_its_end(settings, media_roo
     _people(3)
     auditor = factories.staff("auditor-snapshot", role="Auditor", region_code=None)
     job = exports.export_start(user=auditor, model_label="enforcement.consentrecord", query="", total=6)
-    assert exports.export_step(job_id=job.pk, deadline=0) == "more"
+    assert exports.export_step(job_id=job.pk, lists=LISTS, deadline=0) == "more"
     _people(2)  # four more consent records, newer than the export
-    while exports.export_step(job_id=job.pk, deadline=0) == "more":
+    while exports.export_step(job_id=job.pk, lists=LISTS, deadline=0) == "more":
         pass
     state = ExportJob.objects.get(pk=job.pk)
     assert (state.status, state.done, state.total) == ("done", 6, 6) and len(_file_rows(state)) == 6
+
+
+def test_every_list_with_an_export_button_is_in_the_explicit_registry_of_exportable_lists():
+    """A worker exports a list through backoffice.export_lists.LISTS (never the admin registry):
+    every list that offers "Export CSV" must be named there, with its page and columns."""
+    from django.contrib import admin
+
+    from backoffice.audit_lists import AuditListAdmin
+
+    offered = {model._meta.label_lower: type(page) for model, page in admin.site._registry.items() if isinstance(page, AuditListAdmin)}
+    assert offered and {label: exportable.page for label, exportable in LISTS.items()} == offered
+    assert all(exportable.columns for exportable in LISTS.values())
+
+
+@pytest.mark.django_db
+def test_a_job_for_a_list_that_is_not_exportable_fails_and_writes_nothing(media_root):
+    auditor = factories.staff("auditor-unknown", role="Auditor", region_code=None)
+    job = exports.export_start(user=auditor, model_label="enforcement.client", query="", total=1)
+    assert exports.export_step(job_id=job.pk, lists=LISTS, deadline=float("inf")) == "failed"
+    job.refresh_from_db()
+    assert (job.status, job.file.name or "") == ("failed", "") and "enforcement.client" in job.error

@@ -1,4 +1,4 @@
-"""The auditors' views in admin (enforcement/admin_audit.py, reportin/admin_audit.py): they read
+"""The auditors' views in admin (backoffice/audit_lists.py, backoffice/auditing.py): they read
 everything and change nothing; the consent history, match, access and decision logs filter by
 date, region, officer and outcome; a filtered list exports as CSV (streamed when short)."""
 
@@ -359,7 +359,7 @@ def test_a_short_filtered_list_exports_as_a_streamed_csv_and_the_export_is_audit
 
 
 def test_a_csv_cell_that_a_spreadsheet_would_run_is_quoted(world, client):
-    from enforcement import exports
+    from backoffice import exports
 
     assert exports.cell(type("Row", (), {"note": "=HYPERLINK(1)"})(), "note") == "'=HYPERLINK(1)"
     assert exports.cell(type("Row", (), {"value": -0.5})(), "value") == -0.5
@@ -398,7 +398,7 @@ def test_auditor_pages_render_at_every_date_boundary(world, client):
 def test_a_long_list_counts_up_to_its_cap_and_says_more_than(world, client, monkeypatch):
     # Counting a region's non-matches among 15M face matches took 8 s: lists count at most CAP
     # rows (bench/accountability.py times the match log at that size).
-    from enforcement.admin_audit import CappedPaginator
+    from backoffice.audit_lists import CappedPaginator
     from enforcement.services import audit_record
 
     for n in range(5):

@@ -23,8 +23,9 @@ pytestmark = pytest.mark.django_db
 TASKS = "/admin/enforcement/investigationtask/"
 
 
-def decide(client, task, **data):
-    return client.post(f"{TASKS}{task.pk}/decide/", data)
+def decide(client, task, op, **data):
+    """POST to the task page's decision `op` (each decision has its own address)."""
+    return client.post(f"{TASKS}{task.pk}/{op.replace('_', '-')}/", data)
 
 
 def figures_words(match) -> str:
@@ -40,7 +41,7 @@ def test_the_photos_come_first_and_the_figures_after_the_officers_answer(client,
     assert f'src="{TASKS}{task.pk}/selfie/?face=1"' in body and f'src="{TASKS}{task.pk}/reference/{case["photo"].pk}/?face=1"' in body
     assert "Same person?" in text and 'name="answer"' in body
     assert figures_words(match) not in text and "against threshold" not in text and "nearest" not in text
-    assert 'value="resolve"' not in body and 'value="escalate"' not in body
+    assert '/resolve/' not in body and '/escalate/' not in body
     # A decision sent anyway (not from this page) is refused until the first look is given.
     response = decide(client, task, op="resolve", resolution="identity_confirmed", note="Looks like him")
     assert response.status_code == 302
@@ -57,7 +58,7 @@ def test_the_photos_come_first_and_the_figures_after_the_officers_answer(client,
     page = client.get(f"{TASKS}{task.pk}/change/")
     body, text = page.content.decode(), text_of(page)
     assert "Your first look, before the figures: No, not the same person" in text
-    assert figures_words(match) in text and 'value="resolve"' in body and 'name="answer"' not in body
+    assert figures_words(match) in text and '/resolve/' in body and 'name="answer"' not in body
     assert body.index('id="selfie"') < body.index('id="decision-words"')
     # The final decision is recorded as before, and may differ from the first look.
     decide(client, task, op="resolve", resolution="identity_confirmed", note="Same man, new glasses.")
@@ -97,12 +98,12 @@ def test_the_setting_chooses_the_reasons_and_window_tasks_have_no_first_look(cli
     settings.REPORTIN_BLIND_REVIEW_REASONS = []
     page = client.get(f"{TASKS}{case['task'].pk}/change/")
     body, text = page.content.decode(), text_of(page)
-    assert figures_words(case["match"]) in text and 'value="resolve"' in body and 'name="answer"' not in body
+    assert figures_words(case["match"]) in text and '/resolve/' in body and 'name="answer"' not in body
     # The score is below the photos all the same.
     assert body.index('id="selfie"') < body.index('id="decision-words"')
     settings.REPORTIN_BLIND_REVIEW_REASONS = ["face_non_match", "missed_report"]
     body = client.get(f"{TASKS}{window_task().pk}/change/").content.decode()
-    assert 'name="answer"' not in body and 'value="resolve"' in body
+    assert 'name="answer"' not in body and '/resolve/' in body
     with pytest.raises(DomainError):
         enforcement_services.task_blind_answer(task=window_task(family_name="Other"), officer=officer, answer="yes")
 

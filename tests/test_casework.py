@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from enforcement import roles, services
+from enforcement import roles, selectors, services
 from enforcement.errors import DomainError, Forbidden
 from enforcement.models import AuditEvent, InvestigationTask, User
 from reportin import services as reportin_services
@@ -25,7 +25,7 @@ TASKS = "/admin/enforcement/investigationtask/"
 
 
 def decide_blind(client, task):
-    return client.post(f"{TASKS}{task.pk}/decide/", {"op": "blind", "answer": "yes"})
+    return client.post(f"{TASKS}{task.pk}/blind/", {"answer": "yes"})
 
 
 def test_the_task_page_shows_how_to_reach_the_person(client, officer):
@@ -143,8 +143,8 @@ def opened_from_queue(task, filters: str) -> str:
 
 def save_and_next(client, task, filters: str):
     return client.post(
-        f"{TASKS}{task.pk}/decide/?{urlencode({'_changelist_filters': filters})}",
-        {"op": "resolve", "resolution": "contact_made", "note": "Reached by phone.", "_next": "1"},
+        f"{TASKS}{task.pk}/resolve/?{urlencode({'_changelist_filters': filters})}",
+        {"resolution": "contact_made", "note": "Reached by phone.", "_next": "1"},
     )
 
 
@@ -154,7 +154,7 @@ def test_save_and_next_follows_the_queues_filter_and_order(client, officer, queu
     listing = client.get(f"{TASKS}?{filters}").content.decode()
     assert f'href="{opened_from_queue(queue["t1"], filters)}"' in listing
     page = client.get(opened_from_queue(queue["t1"], filters)).content.decode()
-    assert f'action="{TASKS}{queue["t1"].pk}/decide/?_changelist_filters=reason__exact%3Dmissed_report"' in page
+    assert f'action="{TASKS}{queue["t1"].pk}/resolve/?_changelist_filters=reason__exact%3Dmissed_report"' in page
     assert 'name="_next"' in page
     # t2 is left out by the filter, t3 comes after t4 (lower priority).
     response = save_and_next(client, queue["t1"], filters)
@@ -322,3 +322,48 @@ def test_the_casework_speaks_french(client, officer):
     assert 'value="Enregistrer et suivante"' in page.content.decode()
     case = client.get(f"{TASKS}{first.pk}/case/", HTTP_ACCEPT_LANGUAGE="fr")
     assert "Une décision pour ces tâches" in text_of(case) and 'value="Résoudre les tâches choisies"' in case.content.decode()
+
+
+def test_the_task_page_shows_the_reminders_and_messages_sent_with_their_channel_status_and_issue(client, officer, tmp_path, settings):
+    """Issue 17.3: the person's reminder and message history beside their contact details: what,
+    which channel, where it stands, when in the client's zone, and a channel's issue in words."""
+    from datetime import date, time
+
+    from enforcement.models import ReportingWindow
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+    settings.GC_NOTIFY_API_KEY = ""  # text messages cannot go: the channel's issue
+    person = factories.client(email="ana@example.org", given_name="Ana", family_name="Outbox")
+    services.contact_channels_set(
+        client=person, channels=[{"channel": "email"}, {"channel": "sms", "address": "+14165550199"}], language="en", recorded_via="app",
+    )
+    factories.condition(
+        person, window_start=time(9, 0), window_minutes=480, grace_minutes=60, starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 2),
+        now=factories.MONDAY_MORNING,
+    )
+    services.notifications_send(now=factories.toronto(2026, 3, 2, 9, 1))
+    other = factories.client(email="someone@example.org", family_name="Elsewhere")
+    factories.condition(other, window_start=time(9, 0), starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 2), now=factories.MONDAY_MORNING)
+    window = ReportingWindow.objects.get(client=person)
+    task, _ = services.task_open(client=person, reason="missed_report", window=window, priority=2, now=timezone.now())
+
+    text = text_of(client.get(f"{TASKS}{task.pk}/change/"))
+    history = text[text.index("Reminders and messages sent"):]
+    assert "times in America/Toronto" in history
+    assert "2026-03-02 09:01 EST Reporting window opened Email Sent —" in history
+    assert "Reporting window closing soon Email Queued" in history
+    assert "Reporting window opened Text message (SMS) Queued GC_NOTIFY_API_KEY is not set" in history
+    # The selector: this person's rows only, newest first, the issue only where it did not go.
+    rows = selectors.outbox_history(client=person)
+    assert {row.notification_id for row in rows} == set(person.notifications.values_list("pk", flat=True))
+    sent = [row for row in rows if row.sent]
+    assert [(row.channel, row.what, row.issue) for row in sent] == [("Email", "Reporting window opened", "")]
+    assert "GC_NOTIFY_API_KEY is not set" in {row.issue for row in rows if row.channel == "Text message (SMS)"}
+    assert len(selectors.outbox_history(client=person, limit=1)) == 1
+
+
+def test_a_person_never_reminded_has_an_empty_history_said_so(client, officer):
+    task = window_task(family_name="Quiet")
+    text = text_of(client.get(f"{TASKS}{task.pk}/change/"))
+    assert "No reminder or message has been sent to this person." in text

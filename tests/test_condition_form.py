@@ -67,7 +67,7 @@ def test_the_form_offers_the_days_as_boxes_to_tick_and_the_offices_as_centres(cl
     option = re.search(rf'<option value="{office.pk}"[^>]*>', offices).group(0)
     assert 'data-latitude="43.6777"' in option and 'data-longitude="-79.6248"' in option
     assert 'name="area_latitude"' in body and 'name="area_longitude"' in body  # shown and editable
-    assert "/static/backoffice/condition_form.js" in body
+    assert "/static/enforcement/condition_form.js" in body
     assert f'href="/admin/enforcement/client/{person.pk}/change/#enrolment-condition"' in body  # the way back
 
 

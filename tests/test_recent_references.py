@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
+from backoffice import triage
 from biometrics import calibration
 from enforcement import services as enforcement_services
 from enforcement.models import AuditEvent, InvestigationTask, RecentReference, ReferencePhoto, TaskReason
-from reportin import scoring, services, triage
+from reportin import scoring, services
 from tests import factories, images
 
 pytestmark = pytest.mark.django_db

@@ -212,7 +212,8 @@ def test_reencrypt_leaves_a_moved_blob_alone_and_fails(settings, capsys):
 def test_an_export_file_is_bound_to_its_job():
     import time
 
-    from enforcement import exports
+    from backoffice import exports
+    from backoffice.export_lists import LISTS
 
     for _ in range(2):
         factories.consent_both(factories.client())
@@ -220,7 +221,7 @@ def test_an_export_file_is_bound_to_its_job():
     jobs = []
     for _ in range(2):
         job = exports.export_start(user=auditor, model_label="enforcement.consentrecord", query="", total=4, now=NOW)
-        assert exports.export_step(job_id=job.pk, deadline=time.monotonic() + 60, now=NOW) == "done"
+        assert exports.export_step(job_id=job.pk, lists=LISTS, deadline=time.monotonic() + 60, now=NOW) == "done"
         jobs.append(ExportJob.objects.get(pk=job.pk))
     assert default_storage.sealed_head(jobs[0].file.name)[:4] == crypto.BOUND_STREAM_MAGIC
     _attacker_swaps("enforcement_exportjob", "file", jobs[0].pk, jobs[1].pk)

@@ -162,8 +162,8 @@ def test_the_sign_off_inbox_leads_to_the_task_page_where_the_sign_off_is_made(cl
     assert "Not at the address." in text(response) and "Quebec" in text(response)
     # The sign-off on the task page, through the service: the inbox no longer lists it.
     page = client.get(f"{TASKS}{older.task_id}/change/")
-    assert 'value="sign_off"' in page.content.decode()
-    assert client.post(f"{TASKS}{older.task_id}/decide/", {"op": "sign_off", "escalation": older.pk, "approve": "no", "note": "Call first."}).status_code == 302
+    assert '/sign-off/' in page.content.decode()
+    assert client.post(f"{TASKS}{older.task_id}/sign-off/", {"escalation": older.pk, "approve": "no", "note": "Call first."}).status_code == 302
     assert Escalation.objects.get(pk=older.pk).status == "rejected"
     assert task_links(section(client.get("/admin/sign-offs/"), "signoff-inbox")) == [newer.task_id]
 
@@ -175,7 +175,7 @@ def test_a_sign_off_form_has_no_decision_chosen_and_refuses_a_post_without_one(c
     radios = re.findall(r'<input type="radio" name="approve"[^>]*>', client.get(f"{TASKS}{task.pk}/change/").content.decode())
     assert len(radios) == 2 and not any("checked" in radio for radio in radios)
     before = AuditEvent.objects.count()
-    response = client.post(f"{TASKS}{task.pk}/decide/", {"op": "sign_off", "escalation": escalation.pk, "note": "Fine."})
+    response = client.post(f"{TASKS}{task.pk}/sign-off/", {"escalation": escalation.pk, "note": "Fine."})
     assert response.status_code == 200
     assert "Choose whether you approve this escalation or not." in text(response)
     assert Escalation.objects.get(pk=escalation.pk).status == "proposed" and AuditEvent.objects.count() == before

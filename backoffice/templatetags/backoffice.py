@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 from django import template
 
 from backoffice import selectors
-from reportin.admin_tasks import region_name
+from backoffice.admin_tasks import region_name
 
 register = template.Library()
 

@@ -1,15 +1,18 @@
-"""CSV exports of the auditors' lists (consent history, match log, access log, decision log,
-audit events), exactly as filtered on the page.
+"""CSV files of the back office's lists: the one CSV path (`rows` through enforcement.csvfile's
+escaping writer, streamed by `csv_response`) for the auditors' lists (consent history, match
+log, access log, decision log, audit events), exactly as filtered on the page, and for the
+triage queue's export of selected tasks.
 
 A list of at most REPORTIN_EXPORT_STREAM_MAX_ROWS rows is streamed at once. A longer one
 becomes an ExportJob that workers write on the `long` queue in resumable parts
-(`export_step`, `enforcement.tasks.export_run`) while the page shows its progress; the file is
+(`export_step`, `backoffice.tasks.export_run`) while the page shows its progress; the file is
 encrypted at rest and only its requester can download it. Every
 export is an audit event: what was exported, with which filters, how many rows, by whom.
 
-The worker rebuilds the list through the same admin class and filters as the page, so the
-file holds exactly the rows the auditor saw (with the requester's own visibility). Each list
-names its columns in `csv_columns` on its admin class: (header, attribute path or function).
+The lists a worker may export are named in an explicit registry (backoffice.export_lists:
+model, the page's admin class and columns), never looked up in the admin registry: the worker
+rebuilds the list through that page's filters, search and region scoping, so the file holds
+exactly the rows the auditor saw (with the requester's own visibility).
 """
 
 import io
@@ -17,10 +20,10 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
 from django.core.files import File
@@ -28,7 +31,7 @@ from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models import F, Max, Q, Value
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, QueryDict
+from django.http import HttpRequest, QueryDict, StreamingHttpResponse
 from django.utils import timezone
 
 from enforcement import csvfile
@@ -64,17 +67,40 @@ def filename(model_label: str, now: datetime) -> str:
     return f"{model_label.replace('.', '-')}-{now:%Y%m%d-%H%M%S}.csv"
 
 
-def list_queryset(*, model_label: str, query: str, user: User):
-    """The admin list `model_label` as `user` sees it with the filters in `query` (a query
-    string): (model admin, queryset). Raises IncorrectLookupParameters for bad filters."""
-    model = apps.get_model(model_label)
-    model_admin = admin.site._registry[model]
-    request = HttpRequest()
-    request.method = "GET"
-    request.GET = QueryDict(query)
-    request.user = user
-    changelist = model_admin.get_changelist_instance(request)
-    return model_admin, changelist.get_queryset(request)
+@dataclass(frozen=True)
+class ExportableList:
+    """A list a worker may export: its model, the admin page it is shown on (the page's
+    filters, search, order and region scoping select the rows) and that page's columns
+    (`csv_columns`: (header, attribute path or function of the row))."""
+
+    model: type[models.Model]
+    page: type[admin.ModelAdmin]
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label_lower
+
+    @property
+    def columns(self) -> list:
+        return self.page.csv_columns
+
+    def queryset(self, *, query: str, user: User):
+        """The list as `user` sees it with the filters in `query` (a query string). Raises
+        IncorrectLookupParameters for bad filters."""
+        page = self.page(self.model, admin.site)
+        request = HttpRequest()
+        request.method = "GET"
+        request.GET = QueryDict(query)
+        request.user = user
+        return page.get_changelist_instance(request).get_queryset(request)
+
+
+def csv_response(columns: list, queryset, *, filename: str) -> StreamingHttpResponse:
+    """The rows of `queryset` as a CSV download, streamed (never whole in memory)."""
+    response = StreamingHttpResponse(csv_lines(rows(columns, queryset)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store, private"
+    return response
 
 
 def export_audit(*, user: User, action: str, model_label: str, query: str, rows: int, job: ExportJob | None = None, now=None):
@@ -100,7 +126,7 @@ def export_start(*, user: User, model_label: str, query: str, total: int, now: d
 
 
 def _export_enqueue(job_id: int) -> None:
-    from enforcement.tasks import export_run
+    from backoffice.tasks import export_run  # the task runs this module's export_step
 
     export_run.delay(job_id)
 
@@ -178,7 +204,7 @@ class _Parts(io.RawIOBase):
             self._current = None
 
 
-def export_step(*, job_id: int, deadline: float, now: datetime | None = None) -> str:
+def export_step(*, job_id: int, deadline: float, lists: dict[str, ExportableList], now: datetime | None = None) -> str:
     """Write the next parts of an export until `deadline` (time.monotonic()), then the file.
 
     The job is claimed with a lease (a conditional UPDATE): a duplicate or redelivered
@@ -186,7 +212,8 @@ def export_step(*, job_id: int, deadline: float, now: datetime | None = None) ->
     rows after the committed cursor (the last id written; ids above the highest one when the
     export started are left out, so rows added meanwhile do not move the end) and commits the
     cursor and `done` with it: a killed worker's job resumes at the last committed part and
-    `done` never goes back. The last step joins the parts into the file."""
+    `done` never goes back. The last step joins the parts into the file. `lists`: the lists
+    that may be exported, by model label (backoffice.export_lists.LISTS)."""
     now = now or timezone.now()
     lease = now + _lease_time()
     # Conditional UPDATE (the table's sources of `running`, and no live lease): of a duplicate
@@ -201,7 +228,8 @@ def export_step(*, job_id: int, deadline: float, now: datetime | None = None) ->
     job = ExportJob.objects.select_related("requested_by").get(pk=job_id)
     mine = ExportJob.objects.filter(pk=job_id, lease_until=lease)
     try:
-        model_admin, queryset = list_queryset(model_label=job.model_label, query=job.query, user=job.requested_by)
+        exportable = lists[job.model_label]
+        queryset = exportable.queryset(query=job.query, user=job.requested_by)
         descending = _descending(queryset)
         if job.upper_pk is None:
             upper = queryset.aggregate(top=Max("pk"))["top"] or 0
@@ -209,7 +237,7 @@ def export_step(*, job_id: int, deadline: float, now: datetime | None = None) ->
             if not mine.update(upper_pk=upper, total=total):
                 return StepOutcome.SKIPPED
             job.upper_pk, job.total = upper, total
-        columns = model_admin.csv_columns
+        columns = exportable.columns
         rows_per_part = settings.REPORTIN_EXPORT_CHUNK_ROWS
         while True:
             remaining = queryset.filter(pk__lte=job.upper_pk).order_by("-pk" if descending else "pk")

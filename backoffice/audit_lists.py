@@ -1,9 +1,9 @@
 """The auditors' views in Django admin: consent history, the access log of biometric images,
-the decision log and the audit trail (the match log is in reportin/admin_audit.py).
+the decision log and the audit trail (the match log is in backoffice/auditing.py).
 
 Every list is read-only for everyone (append-only records and decisions already taken) and
 filters by date range, region, officer and outcome; "Export CSV" exports the list as filtered
-(enforcement/exports.py). Auditors and supervisors see every region; anyone else who may view
+(backoffice/exports.py). Auditors and supervisors see every region; anyone else who may view
 a list sees their own region's rows only.
 """
 
@@ -17,9 +17,9 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
-from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -28,20 +28,16 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from enforcement import exports, roles, times
+from backoffice import exports
+from enforcement import times
+from enforcement.admin_base import CLIENT_SEARCH, ScopedReadOnlyAdmin
 from enforcement.models import (
-    AccessRecord,
-    AuditEvent,
-    ConsentRecord,
-    Decision,
     Escalation,
     ExportJob,
     ExportStatus,
     TaskStatus,
     User,
 )
-
-CLIENT_SEARCH = ["client__uci", "client__family_name", "client__given_name"]
 
 
 class DateRangeFilter(admin.DateFieldListFilter):
@@ -120,12 +116,14 @@ class CappedPaginator(Paginator):
         return self.count > self.CAP
 
 
-class AuditListAdmin(admin.ModelAdmin):
-    """A read-only list with region scoping and CSV export of the filtered rows."""
+class AuditListAdmin(ScopedReadOnlyAdmin):
+    """A read-only list, region-scoped by the one base every list shares
+    (enforcement.admin.ScopedReadOnlyAdmin, `region_field`), with a CSV export of the filtered
+    rows through the one CSV path (backoffice.exports)."""
 
     paginator = CappedPaginator
 
-    region_path = "client__region"
+    region_field = "client__region"
     # Logs grow by millions of rows: count only what the filters select, and no per-choice
     # counts beside the filters.
     show_full_result_count = False
@@ -135,27 +133,10 @@ class AuditListAdmin(admin.ModelAdmin):
     # Names of the client lookups the "history of this person" links use (lookup_allowed).
     client_lookups: tuple = ("client__uci",)
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_fields(self, request, obj=None):
         # Detail pages show JSON (details, evidence, figures) as fields, not as a JSON blob.
         json_fields = {f.name for f in self.model._meta.get_fields() if isinstance(f, models.JSONField)}
         return [_as_fields(self.model, name) if name in json_fields else name for name in super().get_fields(request, obj)]
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if not roles.sees_all_regions(request.user):
-            queryset = (
-                queryset.filter(**{self.region_path: request.user.region_id}) if request.user.region_id else queryset.none()
-            )
-        return queryset
 
     def lookup_allowed(self, lookup, value, request=None):
         return lookup in self.client_lookups or super().lookup_allowed(lookup, value, request)
@@ -196,11 +177,7 @@ class AuditListAdmin(admin.ModelAdmin):
             job = exports.export_start(user=request.user, model_label=label, query=query, total=total, now=now)
             return HttpResponseRedirect(self._export_url("progress", job))
         exports.export_audit(user=request.user, action="export.csv", model_label=label, query=query, rows=total, now=now)
-        response = StreamingHttpResponse(
-            exports.csv_lines(exports.rows(self.csv_columns, queryset)), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = f'attachment; filename="{exports.filename(label, now)}"'
-        return response
+        return exports.csv_response(self.csv_columns, queryset, filename=exports.filename(label, now))
 
     def _export_url(self, kind: str, job: ExportJob) -> str:
         return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_export_{kind}", args=[job.pk])
@@ -244,10 +221,7 @@ class AuditListAdmin(admin.ModelAdmin):
 
 
 def _dashboard_url() -> str:
-    try:
-        return reverse("accountability-dashboard")
-    except NoReverseMatch:  # a project that does not mount the dashboard (config/urls.py)
-        return ""
+    return reverse("admin:accountability-dashboard")  # mounted by backoffice.site
 
 
 def _who(user) -> str:
@@ -262,7 +236,6 @@ def _client_history_link(obj, lookup="client__uci"):
 # --- Consent history ------------------------------------------------------------------------
 
 
-@admin.register(ConsentRecord)
 class ConsentRecordAdmin(AuditListAdmin):
     list_display = [
         "recorded_at",
@@ -324,7 +297,6 @@ class ConsentRecordAdmin(AuditListAdmin):
 # --- Access log -----------------------------------------------------------------------------
 
 
-@admin.register(AccessRecord)
 class AccessRecordAdmin(AuditListAdmin):
     list_display = ["viewed_at", "viewer", "client_history", "region", "object_type", "object_id", "task_link", "ip_address"]
     list_filter = [
@@ -413,7 +385,6 @@ class EscalationDecisionFilter(admin.SimpleListFilter):
         return queryset
 
 
-@admin.register(Decision)
 class DecisionLogAdmin(AuditListAdmin):
     """Tasks an officer resolved, and tasks with an escalation (proposed by one person and
     signed off, or not yet, by a supervisor)."""
@@ -490,7 +461,6 @@ class DecisionLogAdmin(AuditListAdmin):
 # --- Audit trail ----------------------------------------------------------------------------
 
 
-@admin.register(AuditEvent)
 class AuditEventAdmin(AuditListAdmin):
     list_display = ["seq", "occurred_at", "actor_label", "action", "object_type", "object_id", "client"]
     list_filter = [

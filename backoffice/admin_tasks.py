@@ -6,29 +6,37 @@ and "past due"; search by UCI and name; counts per reason; a fixed number of que
 whatever the page shows. The task page: the selfie beside the reference photos (through the
 permission-checked image views, each image recorded), the decision in plain words, the GPS
 fix, the client's timeline, consent and circumstance changes, and the decisions: assign to
-me, reassign (supervisor), resolve with a resolution and a note, escalate (signed off by
-another supervisor). Every decision goes through a service that writes an audit event.
+me, reassign (supervisor), the blind first look, resolve with a resolution and a note,
+escalate, sign off (another supervisor). Each decision is a small POST view at its own address
+(`decisions()`: form, service, message, redirect); every one goes through a service that
+writes an audit event.
 
-It is registered from reportin because the task page shows reportin's check-ins and selfies.
+It is part of the back office (above reportin and enforcement): the task page shows
+enforcement's task beside reportin's check-ins and selfies. backoffice/admin.py registers it
+(with the supervisors' additions).
 """
 
+import functools
 from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
-from enforcement import biometric_images, csvfile, roles, times
+from backoffice import exports, triage
+from backoffice.casework import TaskCaseworkAdmin, blind_look, queue_filters, queue_query, queue_url, resolution_choices
+from enforcement import biometric_images, roles, times
 from enforcement import services as enforcement_services
-from enforcement.admin import CLIENT_SEARCH, RegionScopedAdmin
+from enforcement.admin_base import CLIENT_SEARCH, RegionScopedAdmin
 from enforcement.admin_messages import TaskMessagesAdmin
 from enforcement.errors import DomainError
 from enforcement.models import (
@@ -43,8 +51,7 @@ from enforcement.models import (
     TaskStatus,
     User,
 )
-from reportin import services, triage
-from reportin.admin_casework import TaskCaseworkAdmin, blind_look, queue_filters, queue_query, queue_url, resolution_choices
+from reportin import services
 from reportin.models import CheckIn, FaceMatch, LivenessFrame
 
 UNRESOLVED = "unresolved"
@@ -170,7 +177,38 @@ class SignOffForm(forms.Form):
 # --- The admin --------------------------------------------------------------------------------
 
 
-@admin.register(InvestigationTask)
+def _decision(method):
+    """A decision of the task page (a POST view): the task if the user may see it (404/403
+    otherwise) and change it (403), and a refusal of the service shown on the task page."""
+
+    @functools.wraps(method)
+    def view(self, request, task_id):
+        task = self._task(request, task_id)
+        if not self.has_change_permission(request, task):
+            raise PermissionDenied
+        try:
+            return method(self, request, task)
+        except DomainError as exc:
+            messages.error(request, str(exc.message))
+            return self._back(request, task)
+
+    return view
+
+
+def _after_first_look(method):
+    """A decision the officer takes only after the blind first look (issue 17.4), if it owes one."""
+
+    @functools.wraps(method)
+    def view(self, request, task):
+        if blind_look(task, request.user)[0]:
+            messages.error(request, gettext("Answer “Same person?” from the photos first."))
+            return self._back(request, task)
+        return method(self, request, task)
+
+    return view
+
+
+
 class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedAdmin):
     list_display = ["priority_label", "reason_label", "client_label", "region_label", "status", "assignee", "age", "due"]
     list_display_links = ["reason_label"]
@@ -247,24 +285,25 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
 
     @admin.action(description=_("Export the selected tasks (CSV)"), permissions=["view"])
     def export_csv(self, request, queryset):
-        # The queryset is already the user's region only (get_queryset).
-        rows = list(queryset.select_related("client", "client__region", "assignee").order_by("-priority", "created_at"))
-        enforcement_services.audit_record(
-            actor=request.user, action="export.tasks", details={"count": len(rows), "ids": [t.pk for t in rows][:1000]}
-        )
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="tasks.csv"'
-        response["Cache-Control"] = "no-store, private"
-        writer = csvfile.writer(response)  # a client's name may start with "="
-        writer.writerow(["id", "uci", "client", "region", "reason", "priority", "status", "assignee", "created_at", "due_by", "resolution"])
-        for t in rows:
-            writer.writerow([
-                t.pk, t.client.uci, t.client.full_name, t.client.region.code, t.reason, t.priority, t.status,
-                t.assignee.get_username() if t.assignee else "", t.created_at.isoformat(), t.due_by.isoformat(), t.resolution,
-            ])
-        return response
+        # The queryset is already the user's region only (get_queryset); the same CSV path as
+        # the auditors' lists (backoffice.exports: a client's name may start with "=").
+        queryset = queryset.select_related("client", "client__region", "assignee").order_by("-priority", "created_at", "id")
+        ids = list(queryset.values_list("pk", flat=True))
+        enforcement_services.audit_record(actor=request.user, action="export.tasks", details={"count": len(ids), "ids": ids[:1000]})
+        return exports.csv_response(TASK_CSV_COLUMNS, queryset, filename="tasks.csv")
 
     # --- the task page
+
+    def decisions(self) -> dict:
+        """The task page's decisions by the last part of their address (<task id>/<name>/)."""
+        return {
+            "assign-me": self.assign_me_view,
+            "reassign": self.reassign_view,
+            "blind": self.blind_view,
+            "resolve": self.resolve_view,
+            "escalate": self.escalate_view,
+            "sign-off": self.sign_off_view,
+        }
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -272,7 +311,10 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
             path("<int:task_id>/selfie/", view(self.selfie_view), name="enforcement_investigationtask_selfie"),
             path("<int:task_id>/frame/<int:frame_id>/", view(self.frame_view), name="enforcement_investigationtask_frame"),
             path("<int:task_id>/reference/<int:photo_id>/", view(self.reference_view), name="enforcement_investigationtask_reference"),
-            path("<int:task_id>/decide/", view(self.decide_view), name="enforcement_investigationtask_decide"),
+            *(
+                path(f"<int:task_id>/{name}/", view(require_POST(decide)), name=f"enforcement_investigationtask_{name.replace('-', '_')}")
+                for name, decide in self.decisions().items()
+            ),
         ]
         return own + self.message_urls() + self.casework_urls() + super().get_urls()
 
@@ -294,8 +336,11 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
         except (TypeError, ValueError):
             raise Http404 from None
         task = self._task(request, task_id)
-        if request.method == "POST":
-            return self.decide_view(request, task_id)
+        if request.method != "GET":
+            if not self.has_change_permission(request, task):
+                raise PermissionDenied
+            # Each decision posts to its own address (decisions()).
+            return HttpResponseNotAllowed(["GET"])
         return self._render_task(request, task)
 
     def _render_task(self, request, task, *, forms_override=None):
@@ -336,79 +381,79 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
         }
         return TemplateResponse(request, "admin/enforcement/investigationtask/task.html", context)
 
-    def decide_view(self, request, task_id):
-        task = self._task(request, task_id)
-        if request.method != "POST":
-            return HttpResponseRedirect(reverse("admin:enforcement_investigationtask_change", args=[task.pk]))
-        if not self.has_change_permission(request, task):
+    # --- the decisions: one POST view each (form, service, message, redirect)
+
+    def _back(self, request, task) -> HttpResponseRedirect:
+        """To the task page, with the queue's filters kept."""
+        return HttpResponseRedirect(
+            reverse("admin:enforcement_investigationtask_change", args=[task.pk]) + queue_query(queue_filters(request))
+        )
+
+    @_decision
+    def assign_me_view(self, request, task):
+        enforcement_services.task_assign(task=task, assignee=request.user, by=request.user)
+        messages.success(request, gettext("The task is assigned to you."))
+        return self._back(request, task)
+
+    @_decision
+    def reassign_view(self, request, task):
+        if not roles.is_supervisor(request.user):
             raise PermissionDenied
-        op = request.POST.get("op")
-        user = request.user
-        here = reverse("admin:enforcement_investigationtask_change", args=[task.pk]) + queue_query(queue_filters(request))
-        if op in ("resolve", "escalate") and blind_look(task, user)[0]:
-            messages.error(request, gettext("Answer “Same person?” from the photos first."))
-            return HttpResponseRedirect(here)
-        try:
-            if op == "assign_me":
-                enforcement_services.task_assign(task=task, assignee=user, by=user)
-                messages.success(request, gettext("The task is assigned to you."))
-                return HttpResponseRedirect(here)
-            if op == "reassign":
-                if not roles.is_supervisor(user):
-                    raise PermissionDenied
-                form = ReassignForm(request.POST, task=task)
-                if not form.is_valid():
-                    return self._render_task(request, task, forms_override={"reassign_form": form})
-                enforcement_services.task_assign(task=task, assignee=form.cleaned_data["assignee"], by=user)
-                messages.success(request, gettext("The task is assigned to %(user)s.") % {"user": form.cleaned_data["assignee"]})
-                return HttpResponseRedirect(here)
-            if op == "resolve":
-                form = ResolveForm(request.POST, task=task)
-                if not form.is_valid():
-                    return self._render_task(request, task, forms_override={"resolve_form": form})
-                filters = queue_filters(request)
-                # "Save and next": the next task is found before this one leaves the queue.
-                next_id = self.queue_neighbour(request, task, filters=filters) if "_next" in request.POST else None
-                services.task_decide(task=task, resolution=form.cleaned_data["resolution"], note=form.cleaned_data["note"], officer=user)
-                messages.success(
-                    request,
-                    gettext("Task %(id)d resolved: %(resolution)s.") % {"id": task.pk, "resolution": TaskResolution(form.cleaned_data["resolution"]).label},
-                )
-                if "_next" in request.POST:
-                    return self.queue_next_redirect(request, filters=filters, next_id=next_id)
-                return HttpResponseRedirect(queue_url(filters))
-            if op == "blind":
-                form = BlindAnswerForm(request.POST)
-                if not form.is_valid():
-                    return self._render_task(request, task, forms_override={"blind_form": form})
-                enforcement_services.task_blind_answer(task=task, officer=user, answer=form.cleaned_data["answer"])
-                return HttpResponseRedirect(here)
-            if op == "escalate":
-                form = EscalateForm(request.POST)
-                if not form.is_valid():
-                    return self._render_task(request, task, forms_override={"escalate_form": form})
-                enforcement_services.escalation_propose(task=task, kind=form.cleaned_data["kind"], reason=form.cleaned_data["reason"], by=user)
-                messages.success(request, gettext("Escalation proposed; another supervisor must sign it off."))
-                return HttpResponseRedirect(here)
-            if op == "sign_off":
-                form = SignOffForm(request.POST)
-                if not form.is_valid():
-                    return self._render_task(request, task, forms_override={"signoff_form": form})
-                escalation = task.escalations.filter(pk=form.cleaned_data["escalation"]).first()
-                if escalation is None:
-                    raise Http404
-                services.escalation_decide(
-                    escalation=escalation, approve=form.cleaned_data["approve"], note=form.cleaned_data["note"], by=user
-                )
-                messages.success(request, gettext("Escalation approved.") if form.cleaned_data["approve"] else gettext("Escalation not approved."))
-                return HttpResponseRedirect(here)
-        except DomainError as exc:
-            if exc.status == 403:
-                messages.error(request, str(exc.message))
-                return HttpResponseRedirect(here)
-            messages.error(request, str(exc.message))
-            return HttpResponseRedirect(here)
-        raise Http404
+        form = ReassignForm(request.POST, task=task)
+        if not form.is_valid():
+            return self._render_task(request, task, forms_override={"reassign_form": form})
+        enforcement_services.task_assign(task=task, assignee=form.cleaned_data["assignee"], by=request.user)
+        messages.success(request, gettext("The task is assigned to %(user)s.") % {"user": form.cleaned_data["assignee"]})
+        return self._back(request, task)
+
+    @_decision
+    def blind_view(self, request, task):
+        form = BlindAnswerForm(request.POST)
+        if not form.is_valid():
+            return self._render_task(request, task, forms_override={"blind_form": form})
+        enforcement_services.task_blind_answer(task=task, officer=request.user, answer=form.cleaned_data["answer"])
+        return self._back(request, task)
+
+    @_decision
+    @_after_first_look
+    def resolve_view(self, request, task):
+        form = ResolveForm(request.POST, task=task)
+        if not form.is_valid():
+            return self._render_task(request, task, forms_override={"resolve_form": form})
+        filters = queue_filters(request)
+        # "Save and next": the next task is found before this one leaves the queue.
+        next_id = self.queue_neighbour(request, task, filters=filters) if "_next" in request.POST else None
+        resolution = form.cleaned_data["resolution"]
+        services.task_decide(task=task, resolution=resolution, note=form.cleaned_data["note"], officer=request.user)
+        messages.success(
+            request, gettext("Task %(id)d resolved: %(resolution)s.") % {"id": task.pk, "resolution": TaskResolution(resolution).label},
+        )
+        if "_next" in request.POST:
+            return self.queue_next_redirect(request, filters=filters, next_id=next_id)
+        return HttpResponseRedirect(queue_url(filters))
+
+    @_decision
+    @_after_first_look
+    def escalate_view(self, request, task):
+        form = EscalateForm(request.POST)
+        if not form.is_valid():
+            return self._render_task(request, task, forms_override={"escalate_form": form})
+        enforcement_services.escalation_propose(task=task, kind=form.cleaned_data["kind"], reason=form.cleaned_data["reason"], by=request.user)
+        messages.success(request, gettext("Escalation proposed; another supervisor must sign it off."))
+        return self._back(request, task)
+
+    @_decision
+    def sign_off_view(self, request, task):
+        form = SignOffForm(request.POST)
+        if not form.is_valid():
+            return self._render_task(request, task, forms_override={"signoff_form": form})
+        escalation = task.escalations.filter(pk=form.cleaned_data["escalation"]).first()
+        if escalation is None:
+            raise Http404
+        approve = form.cleaned_data["approve"]
+        services.escalation_decide(escalation=escalation, approve=approve, note=form.cleaned_data["note"], by=request.user)
+        messages.success(request, gettext("Escalation approved.") if approve else gettext("Escalation not approved."))
+        return self._back(request, task)
 
     # --- images, each access recorded
 
@@ -441,6 +486,21 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
             request, file=photo.image, client=task.client, object_type=BiometricKind.REFERENCE_PHOTO, object_id=photo.pk, task=task,
             face_box=photo.face_box,
         )
+
+
+TASK_CSV_COLUMNS = [
+    ("id", "pk"),
+    ("uci", "client__uci"),
+    ("client", lambda t: t.client.full_name),
+    ("region", "client__region__code"),
+    ("reason", "reason"),
+    ("priority", "priority"),
+    ("status", "status"),
+    ("assignee", lambda t: t.assignee.get_username() if t.assignee else ""),
+    ("created_at", "created_at"),
+    ("due_by", "due_by"),
+    ("resolution", "resolution"),
+]
 
 
 def _task_zone(task: InvestigationTask) -> str:

@@ -1,7 +1,7 @@
 """The task page's casework (issue 17.3): the client's contact details, notes and a contact log
 kept without closing the task, "save and next" and next/previous task in the queue's own order
 and filters, and the case view (one person's open tasks decided together). Mixed into the task
-admin (reportin.admin_tasks); every write goes through a service that audits it
+admin (backoffice.admin_tasks); every write goes through a service that audits it
 (enforcement.services.task_note_add, reportin.services.task_decide)."""
 
 import copy
@@ -29,10 +29,13 @@ from reportin import services
 
 def contact_details(client) -> dict:
     """What the task page shows of how to reach the person: their own details, the reminder
-    channels they chose (current ones only) and the office they report to."""
+    channels they chose (current ones only), the office they report to, and the reminders and
+    messages sent to them (each with its channel, status, time and, if it did not go, why)."""
     return {
         "channels": list(ContactChannel.objects.filter(client=client, ended_at__isnull=True).order_by("channel")),
         "office": enforcement_selectors.office_public(enforcement_selectors.office_for(client=client), get_language()),
+        "outbox": enforcement_selectors.outbox_history(client=client),
+        "outbox_length": enforcement_selectors.OUTBOX_HISTORY_LENGTH,
     }
 
 

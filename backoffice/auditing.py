@@ -18,20 +18,18 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from backoffice.audit_lists import AuditListAdmin, DateRangeFilter, StaffFilter
 from enforcement import services
-from enforcement.admin_audit import AuditListAdmin, DateRangeFilter, StaffFilter
 from enforcement.models import AuditVerification
 from reportin import accountability
-from reportin.models import FaceMatch
 
 
 def _json(value) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False) if value not in (None, {}, []) else ""
 
 
-@admin.register(FaceMatch)
 class FaceMatchAdmin(AuditListAdmin):
-    region_path = "checkin__client__region"
+    region_field = "checkin__client__region"
     client_lookups = ("checkin__client__uci",)
     # The rest of the figures (distances, quality, face box, replay, detail) are on each row's
     # page and in the CSV.
@@ -139,7 +137,7 @@ def accountability_dashboard(request):
         "period": period,
         "charts_url": "?" + urlencode({**{k: v.isoformat() for k, v in period.items()}, "charts": "1"}),
     }
-    return TemplateResponse(request, "reportin/accountability_dashboard.html", context)
+    return TemplateResponse(request, "backoffice/accountability_dashboard.html", context)
 
 
 @require_POST
@@ -164,7 +162,7 @@ def audit_verify_view(request):
     # Back to the period the auditor was looking at (the form's hidden fields), if it is one.
     period = PeriodForm(request.POST)
     query = "?" + urlencode({k: period.cleaned_data[k].isoformat() for k in ("start", "end")}) if period.is_valid() else ""
-    return HttpResponseRedirect(reverse("accountability-dashboard") + query)
+    return HttpResponseRedirect(reverse("admin:accountability-dashboard") + query)
 
 
 def _log_url(name: str, field: str, start: date, end: date) -> str:

@@ -1,8 +1,8 @@
 """What an officer sees on a task page, read in a fixed number of queries, and the figures of
 a face comparison and a GPS fix said in plain words.
 
-It lives in reportin because a task about a check-in shows the check-in, its selfie and its
-face comparison (reportin's), next to the client's enforcement records.
+It lives in the back office because a task about a check-in shows the check-in, its selfie
+and its face comparison (reportin's), next to the client's enforcement records.
 """
 
 from dataclasses import dataclass, field
