@@ -173,6 +173,12 @@ class SignOffForm(forms.Form):
     )
     note = forms.CharField(label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
 
+    def __init__(self, *args, **kwargs):
+        # Its own element ids: a supervisor's task page also has the resolution form's note, and
+        # a label must name its own field ("id_signoff_note", the field's name stays "note").
+        kwargs.setdefault("auto_id", "id_signoff_%s")
+        super().__init__(*args, **kwargs)
+
 
 # --- The admin --------------------------------------------------------------------------------
 

@@ -129,13 +129,6 @@ def test_the_supervisors_pages_the_case_view_and_the_dashboard_pass_axe(live_ser
     assert problems == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known bug: a supervisor's task page has the resolution form and the sign-off form, both Django forms with a "
-    "`note` field and the default auto_id, so two textareas have id=\"id_note\"; the sign-off's label for=\"id_note\" names "
-    "the resolution's note (the first in the page) and the sign-off's note has no name. axe-core 4.10 does not see it (a "
-    "label with that for exists). Fixed by giving SignOffForm its own prefix or auto_id (reportin/admin_tasks.py).",
-)
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_sign_off_forms_note_label_names_its_own_field(live_server, staff_browser):
     page, problems = staff_browser
@@ -145,9 +138,10 @@ def test_the_sign_off_forms_note_label_names_its_own_field(live_server, staff_br
     task = window_task(family_name="Quispe")
     services.escalation_propose(task=task, kind="case_review", reason="The address is uncertain.", by=officer)
     sign_in(page, live_server.url, supervisor, secret, next_path=f"{QUEUE}{task.pk}/change/")
-    signoff = page.locator("section.decide form").filter(has=page.locator("input[name=op][value=sign_off]"))
+    signoff = page.locator('section.decide form[action*="/sign-off/"]')
     # Clicking the label moves the focus to the field it names, as a person expects.
     signoff.locator("label", has_text="Note").click()
-    assert page.evaluate("() => document.activeElement.form.elements.op.value") == "sign_off"
+    assert page.evaluate("() => document.activeElement.form.action").split("?")[0].endswith("/sign-off/")
+    assert page.evaluate("() => document.activeElement.id") == "id_signoff_note"
     assert signoff.get_by_label("Note").count() == 1
     assert problems == []

@@ -81,12 +81,11 @@ def test_a_supervisor_signs_off_an_escalation_from_the_inbox(live_server, staff_
     page.locator("#decision-words").wait_for()
 
     # --- The sign-off form: no choice made in advance, and none sent without one.
-    signoff = page.locator("section.decide form").filter(has=page.locator("input[name=op][value=sign_off]"))
+    signoff = page.locator('section.decide form[action*="/sign-off/"]')
     approve, refuse = signoff.get_by_label("Approve", exact=True), signoff.get_by_label("Do not approve")
     assert approve.is_checked() is False and refuse.is_checked() is False
     assert signoff.locator("input[name=approve]:checked").count() == 0
-    # (By its name: its label's for="id_note" names the resolution's note too, the first in the page.)
-    signoff.locator("textarea[name=note]").fill(NOTE)
+    signoff.get_by_label("Note").fill(NOTE)
     posts = []
     page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
     signoff.get_by_role("button", name="Record the sign-off").click()
