@@ -50,9 +50,10 @@ from enforcement.models import (
     TaskResolution,
     TaskStatus,
     User,
+    WindowStatus,
 )
 from reportin import services
-from reportin.models import CheckIn, FaceMatch, LivenessFrame
+from reportin.models import CheckIn, CheckInStatus, FaceMatch, LivenessFrame
 
 UNRESOLVED = "unresolved"
 
@@ -382,6 +383,12 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
             and pending[0].proposed_by_id != user.pk,
             "now": timezone.now(),
             "message_section": self.message_section(request, task),
+            # A person's answer contesting a check-in an officer decided: what each choice does.
+            "contested": [
+                {**found, "status": CheckInStatus(found["status"]).label,
+                 "window_status": WindowStatus(found["window_status"]).label if found["window_status"] else None}
+                for found in (services.contested_checkins(task) if can_change else [])
+            ],
             **self.casework_context(request, task, can_change=can_change),
             **forms_,
         }

@@ -80,13 +80,18 @@ def test_upholding_a_contest_reverses_the_refusal_audited_and_the_person_is_told
     assert Notice.objects.get(checkin_id=case["checkin"].pk, kind="review_outcome").details["confirmed"] is False
 
 
-def test_the_task_page_can_tell_which_check_in_a_task_contests():
+def test_the_task_page_can_tell_which_check_in_a_task_contests(client):
     case = decided()
     assert reportin_services.contested_checkins(case["task"]) == []  # the face task itself: not a contest
     task = contest(case)
     assert reportin_services.contested_checkins(task) == [
         {"checkin_id": case["checkin"].pk, "status": "rejected", "window_id": case["window"].pk, "window_status": "missed"}
     ]
+    # The officer reads, beside the decision, what each choice does to the contested check-in.
+    factories.staff_login(client, case["officer"])
+    page = " ".join(client.get(f"/admin/enforcement/investigationtask/{task.pk}/change/").content.decode().split())
+    assert f"The person contests check-in {case['checkin'].pk} (now: Rejected; its window: Missed)." in page, page[page.find("Decision"):][:1500]
+    assert "Any other choice: the earlier decision stands, and the person is told so." in page
     reportin_services.task_decide(task=task, resolution="identity_confirmed", note="It was her.", officer=case["officer"])
     assert reportin_services.contested_checkins(task) == []  # accepted now: nothing left to contest
 
