@@ -21,14 +21,15 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import get_language, gettext
+from django.utils.translation import get_language, gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -44,6 +45,8 @@ from enforcement.models import (
     EscalationKind,
     EscalationStatus,
     InvestigationTask,
+    Message,
+    MessageDirection,
     ReferencePhoto,
     SamePerson,
     TaskReason,
@@ -216,6 +219,18 @@ def _after_first_look(method):
 
 
 
+class UnreadMessagesChangeList(ChangeList):
+    """The queue's rows carry the count of the person's messages no officer has read yet (one
+    subquery per row on the partial index of unread messages, in the same statement)."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        unread = (
+            Message.objects.filter(client_id=OuterRef("client_id"), direction=MessageDirection.TO_OFFICER, read_at__isnull=True)
+            .order_by().values("client_id").annotate(n=Count("pk")).values("n")
+        )
+        return super().get_queryset(request, exclude_parameters).annotate(unread_messages=Subquery(unread))
+
+
 class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedAdmin):
     list_display = ["priority_label", "reason_label", "client_label", "region_label", "status", "assignee", "age", "due"]
     list_display_links = ["reason_label"]
@@ -253,7 +268,15 @@ class InvestigationTaskAdmin(TaskCaseworkAdmin, TaskMessagesAdmin, RegionScopedA
 
     @admin.display(description=_("client"), ordering="client__family_name")
     def client_label(self, task):
-        return f"{task.client.family_name.upper()}, {task.client.given_name} ({task.client.uci})"
+        name = f"{task.client.family_name.upper()}, {task.client.given_name} ({task.client.uci})"
+        unread = getattr(task, "unread_messages", 0) or 0
+        if not unread:
+            return name
+        words = ngettext("%(n)s unread message from the person", "%(n)s unread messages from the person", unread) % {"n": unread}
+        return format_html('{} <span class="unread-messages" title="{}">✉ {}</span>', name, words, words)
+
+    def get_changelist(self, request, **kwargs):
+        return UnreadMessagesChangeList
 
     @admin.display(description=_("region"), ordering="region__name")
     def region_label(self, task):

@@ -138,3 +138,21 @@ def test_a_client_moved_to_another_region_takes_their_tasks_to_that_regions_queu
     factories.staff_login(client, pacific_officer)
     assert row_ids(client.get(TASKS)) == [moving.pk]
     assert client.get(f"{TASKS}{moving.pk}/change/").status_code == 200
+
+
+def test_a_row_says_how_many_of_the_persons_messages_no_officer_has_read(client, officer):
+    from enforcement import messages
+
+    quiet = window_task(family_name="Quiet")
+    writing = window_task(family_name="Writer")
+    for body in ("I was at the hospital.", "Here is the letter."):
+        messages.message_send_by_person(client=writing.client, device_id=None, body=body)
+    # An officer's own message to the person is not counted, and neither is one read already.
+    messages.message_send_by_officer(client=quiet.client, officer=officer, body="Please call the office.")
+    read = messages.message_send_by_person(client=quiet.client, device_id=None, body="Done.")
+    messages.message_mark_read(client=quiet.client, message_id=read.pk, reader=officer)
+
+    page = client.get(TASKS).content.decode()
+    rows = {int(m.group(1)): m.group(0) for m in re.finditer(r'investigationtask/(\d+)/change/.*?</tr>', page, flags=re.S)}
+    assert "✉ 2 unread messages from the person" in rows[writing.pk]
+    assert "unread" not in rows[quiet.pk]
