@@ -498,7 +498,7 @@ def sweep(
                 only_window = "" if client_id is None else "AND w.client_id = %(client_id)s"
                 for statement in _SQLITE_NOTICES:
                     cursor.execute(statement.format(only_client=only_window), params)
-        # Every missed window opened a task of its own: none joins an open task.
+        # Only a miss that opened no task of its own joins an open one (most sweeps: none).
         if missed > created:
             _misses_join_open_tasks(cursor, params, only_client="" if client_id is None else "AND w.client_id = %(client_id)s")
         return created
