@@ -378,7 +378,7 @@ def measure(args) -> dict:
     plans_path = Path(args.plans)
     plans_path.parent.mkdir(parents=True, exist_ok=True)
     plans_path.write_text(
-        "== The sweep (one statement)\n\n" + "\n\n".join(sweep_plans)
+        "== The sweep (the check for anything due, then the sweep's statement and, when a miss joins an open task, the notes' statement)\n\n" + "\n\n".join(sweep_plans)
         + "\n\n== Materialisation (the first chunk's statements; every chunk repeats them)\n\n"
         + "\n\n".join(materialise_plans) + "\n"
     )

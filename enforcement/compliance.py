@@ -20,6 +20,8 @@ from enforcement.models import (
     Client,
     ContactChannel,
     InvestigationTask,
+    Notice,
+    NoticeKind,
     Notification,
     NotificationKind,
     NotificationStatus,
@@ -27,6 +29,7 @@ from enforcement.models import (
     ReportingCondition,
     ReportingMethod,
     ReportingWindow,
+    SweepMark,
     TaskNote,
     TaskPriority,
     TaskReason,
@@ -40,6 +43,8 @@ CLIENT = connection.ops.quote_name(Client._meta.db_table)
 NOTE = connection.ops.quote_name(TaskNote._meta.db_table)
 NOTIFICATION = connection.ops.quote_name(Notification._meta.db_table)
 CONTACT_CHANNEL = connection.ops.quote_name(ContactChannel._meta.db_table)
+NOTICE = connection.ops.quote_name(Notice._meta.db_table)
+MARK = connection.ops.quote_name(SweepMark._meta.db_table)
 NEW_WINDOWS = "reportin_new_windows"  # a temporary table, one per materialisation chunk
 
 OPEN_CASES = [status for status in CaseStatus.values if status not in (CaseStatus.REMOVED, CaseStatus.CLOSED)]
@@ -228,48 +233,167 @@ def materialise_from(
 
 # --- The sweep ------------------------------------------------------------------------------
 
+# How far before the last completed sweep the next one looks again. A window is created only
+# before its deadline, but the run that creates it may commit a few minutes after a sweep has
+# passed that deadline (a long materialisation chunk, clocks a little apart between hosts);
+# the margin catches those, and costs only the index entries of its own stretch of deadlines.
+SWEEP_MARGIN = timedelta(minutes=15)
+
+
+def sweep_since(swept_to: datetime | None, now: datetime) -> datetime:
+    """The earliest deadline the sweep at `now` looks at, given the last completed sweep's
+    `now` (None: no sweep yet, look at everything)."""
+    if swept_to is None:
+        return _EPOCH
+    return min(swept_to, now) - SWEEP_MARGIN
+
+
+# The mark moves forward only: a sweep for an earlier instant (a late message, a test) must not
+# move it back, nor may the slower of two concurrent sweeps (ON CONFLICT DO UPDATE checks the
+# condition again on the row once the other's lock is released). "WHERE true": see _insert.
+_MOVE_MARK = f"""
+INSERT INTO {MARK} (id, swept_to) SELECT 1, %(now)s WHERE {{when}}
+ON CONFLICT (id) DO UPDATE SET swept_to = excluded.swept_to WHERE {MARK}.swept_to < excluded.swept_to"""
+
+# The no-op sweep of most minutes, in one statement and one round trip, outside any
+# transaction: is any window still open whose deadline is in the range the sweep would read?
+# When none is, the mark moves to `now` in the same statement (a write only when the mark is
+# behind, so a re-run in the same minute writes nothing and commits nothing to disk). The
+# EXISTS stops at the first open window: it reads only the index entries of the range.
+_DUE_POSTGRESQL = f"""
+WITH mark AS (
+    SELECT swept_to FROM {MARK} WHERE id = 1
+), due AS (
+    SELECT EXISTS (
+        SELECT 1 FROM {WINDOW} w WHERE w.status = %(open)s AND w.deadline_at < %(now)s
+          AND w.deadline_at >= COALESCE((SELECT LEAST(swept_to, %(now)s) FROM mark) - %(margin)s, %(epoch)s)
+    ) AS found
+), moved AS ({_MOVE_MARK.format(when="NOT (SELECT found FROM due) AND COALESCE((SELECT swept_to < %(now)s FROM mark), true)")}
+)
+SELECT (SELECT swept_to FROM mark), (SELECT found FROM due)"""
+
+
+def sweep_due(now: datetime) -> datetime | None:
+    """The earliest deadline the full sweep at `now` must read (see sweep_since), or None when
+    no open window has its deadline in that range: then the mark has moved to `now` (forward
+    only) and there is nothing else to do. Cheap whatever the table's history: one index range
+    of the deadlines since the last sweep, less the margin."""
+    params = {"now": _db(now), "open": WindowStatus.OPEN, "margin": SWEEP_MARGIN, "epoch": _db(_EPOCH)}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_DUE_POSTGRESQL, params)
+            mark, due = cursor.fetchone()
+            return sweep_since(mark, now) if due else None
+        # SQLite: the same in three statements (no time arithmetic in SQL, no round trips).
+        mark = SweepMark.objects.filter(pk=1).values_list("swept_to", flat=True).first()
+        since = sweep_since(mark, now)
+        cursor.execute(
+            f"SELECT 1 FROM {WINDOW} WHERE status = %s AND deadline_at >= %s AND deadline_at < %s LIMIT 1",
+            [WindowStatus.OPEN, _db(since), _db(now)],
+        )
+        if cursor.fetchone():
+            return since
+        if mark is None or mark < now:
+            cursor.execute(_MOVE_MARK.format(when="true"), {"now": _db(now)})
+        return None
+
+
 # How many windows in a row, up to and including m, the client has missed: those missed
 # before this sweep since the last window kept (reported, satisfied or excused), plus m's
 # rank among the client's windows missed by this same sweep (which the statement's snapshot
-# still shows as open). Both subqueries walk the (client, opens_at) index of one client.
+# still shows as open). Both subqueries walk the (client, opens_at) index of one client: the
+# first backwards from m to the last window kept (ORDER BY ... LIMIT 1, not max(): max() read
+# every earlier window of the client, a read that grows with the person's history), the
+# second over the few windows between that one and m.
 _STREAK = f"""
     row_number() OVER (PARTITION BY m.client_id ORDER BY m.opens_at) + (
         SELECT count(*) FROM {WINDOW} p
         WHERE p.client_id = m.client_id AND p.status = %(missed)s AND p.opens_at < m.opens_at
           AND p.opens_at > COALESCE((
-              SELECT max(g.opens_at) FROM {WINDOW} g
+              SELECT g.opens_at FROM {WINDOW} g
               WHERE g.client_id = m.client_id AND g.opens_at < m.opens_at
                 AND g.status IN (%(reported)s, %(satisfied)s, %(excused)s)
+              ORDER BY g.opens_at DESC LIMIT 1
           ), %(epoch)s)
     )"""
+
+# The same for a window w already marked missed (by an earlier statement), itself included.
+_STREAK_OF_MISSED = f"""(
+    SELECT count(*) FROM {WINDOW} p
+    WHERE p.client_id = w.client_id AND p.status = %(missed)s AND p.opens_at <= w.opens_at
+      AND p.opens_at > COALESCE((
+          SELECT g.opens_at FROM {WINDOW} g
+          WHERE g.client_id = w.client_id AND g.opens_at < w.opens_at
+            AND g.status IN (%(reported)s, %(satisfied)s, %(excused)s)
+          ORDER BY g.opens_at DESC LIMIT 1
+      ), %(epoch)s)
+)"""
 
 # The priority rises with each consecutive miss: normal, high, then urgent.
 _NEW_TASKS = f"""
 INSERT INTO {TASK} (client_id, region_id, reason, window_id, priority, status, due_by, resolution, resolution_note, evidence, created_at, updated_at)
-SELECT r.client_id, (SELECT c.region_id FROM {CLIENT} c WHERE c.id = r.client_id), %(reason)s, r.id,
+SELECT r.client_id, {{region}}, %(reason)s, r.id,
     CASE WHEN r.streak >= 3 THEN %(urgent)s WHEN r.streak = 2 THEN %(high)s ELSE %(normal)s END,
     %(task_open)s, %(due_by)s, '', '', {{evidence}}, %(now)s, %(now)s
 FROM {{ranked}} r WHERE true
 ORDER BY r.client_id, r.opens_at
 ON CONFLICT DO NOTHING"""
 
+# The person is told of each missed window (a notice, shown in the app), with one message per
+# channel they chose, or by email when they chose none (and there is an address).
+_MESSAGE_COLUMNS = "client_id, notice_id, kind, channel, status, send_after, attempts, provider_reference, last_error, created_at"
+_MESSAGE_VALUES = "n.client_id, n.id, %(notice)s, {channel}, %(pending)s, %(now)s, 0, '', '', %(now)s"
+_CHOSEN = f"SELECT c.channel FROM {CONTACT_CHANNEL} c WHERE c.client_id = n.client_id AND c.ended_at IS NULL"
+
+# One statement for the windows, the tasks, the flags, the notices and their messages (and the
+# mark of a full sweep): one round trip, and one read of the range of the open-deadline index.
+# Two sweeps at once: the UPDATE's row locks make the second wait for the first, then find
+# those windows no longer open, so it returns (and inserts) nothing for them. The unique
+# (reason, window) constraint with ON CONFLICT DO NOTHING is the backstop: one task per
+# window, whatever the path; the unique (window, kind) of notices, one notice per window.
+# The client's row and chosen channels are read per missed window (LATERAL ... OFFSET 0, a
+# probe of their index each): as joins, the planner, which over-estimates the missed windows,
+# would read the whole client table for a few thousand rows.
 _POSTGRESQL = f"""
 WITH missed AS (
     UPDATE {WINDOW} SET status = %(missed)s, missed_at = %(now)s
     WHERE status = %(open)s AND deadline_at >= %(since)s AND deadline_at < %(now)s {{only_client}}
     RETURNING id, client_id, opens_at
 ), ranked AS (
-    SELECT m.id, m.client_id, m.opens_at, {_STREAK} AS streak FROM missed m
+    SELECT m.id, m.client_id, m.opens_at, cl.region_id, cl.email, {_STREAK} AS streak
+    FROM missed m CROSS JOIN LATERAL (SELECT cl.region_id, cl.email FROM {CLIENT} cl WHERE cl.id = m.client_id OFFSET 0) cl
 ), flagged AS (
     UPDATE {CLIENT} SET supervisor_attention = true
     WHERE id IN (SELECT client_id FROM ranked WHERE streak >= %(flag_at)s) AND NOT supervisor_attention
-){_NEW_TASKS.format(ranked="ranked", evidence="jsonb_build_object('consecutive_misses', r.streak, 'supervisor_attention', r.streak >= %(flag_at)s)")}
-"""
+), opened AS ({_NEW_TASKS.format(
+    ranked="ranked", region="r.region_id",
+    evidence="jsonb_build_object('consecutive_misses', r.streak, 'supervisor_attention', r.streak >= %(flag_at)s)",
+)}
+    RETURNING 1
+), told AS (
+    INSERT INTO {NOTICE} (client_id, kind, window_id, details, created_at)
+    SELECT r.client_id, %(notice)s, r.id, %(empty)s, %(now)s FROM ranked r
+    ON CONFLICT DO NOTHING
+    RETURNING id, client_id, window_id
+), by_channel AS (
+    INSERT INTO {NOTIFICATION} ({_MESSAGE_COLUMNS})
+    SELECT {_MESSAGE_VALUES.format(channel="c.channel")}
+    FROM told n CROSS JOIN LATERAL ({_CHOSEN} OFFSET 0) c
+    ON CONFLICT DO NOTHING
+), by_email AS (
+    INSERT INTO {NOTIFICATION} ({_MESSAGE_COLUMNS})
+    SELECT {_MESSAGE_VALUES.format(channel="%(email)s")}
+    FROM told n JOIN ranked r ON r.id = n.window_id
+    WHERE r.email <> '' AND NOT EXISTS ({_CHOSEN} OFFSET 0)
+    ON CONFLICT DO NOTHING
+){{mark}}
+SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM missed)"""
 
 _SQLITE = [
     # A subquery, not WITH: Python's sqlite3 reports no row count for a statement that
     # starts with WITH.
     _NEW_TASKS.format(
+        region=f"(SELECT c.region_id FROM {CLIENT} c WHERE c.id = r.client_id)",
         ranked=f"""(
     SELECT m.id, m.client_id, m.opens_at, {_STREAK} AS streak FROM {WINDOW} m
     WHERE m.status = %(open)s AND m.deadline_at >= %(since)s AND m.deadline_at < %(now)s {{only_client}}
@@ -292,27 +416,34 @@ UPDATE {WINDOW} AS m SET status = %(missed)s, missed_at = %(now)s
 WHERE m.status = %(open)s AND m.deadline_at >= %(since)s AND m.deadline_at < %(now)s {{only_client}}""",
 ]
 
+# SQLite's notices: the windows this sweep has just missed are found again by missed_at.
+_SQLITE_JUST_MISSED = f"{WINDOW} w WHERE w.status = %(missed)s AND w.missed_at = %(now)s {{only_client}}"
+_SQLITE_NOTICES = [
+    f"INSERT INTO {NOTICE} (client_id, kind, window_id, details, created_at) "
+    f"SELECT w.client_id, %(notice)s, w.id, %(empty)s, %(now)s FROM {_SQLITE_JUST_MISSED} ON CONFLICT DO NOTHING",
+    *(
+        f"INSERT INTO {NOTIFICATION} ({_MESSAGE_COLUMNS}) SELECT {_MESSAGE_VALUES.format(channel=channel)} "
+        f"FROM {NOTICE} n {join} WHERE {where} AND n.kind = %(notice)s AND n.window_id IN (SELECT w.id FROM {_SQLITE_JUST_MISSED}) "
+        "ON CONFLICT DO NOTHING"
+        for join, channel, where in (
+            (f"JOIN {CONTACT_CHANNEL} c ON c.client_id = n.client_id AND c.ended_at IS NULL", "c.channel", "true"),
+            (f"JOIN {CLIENT} p ON p.id = n.client_id AND p.email <> ''", "%(email)s", f"NOT EXISTS ({_CHOSEN})"),
+        )
+    ),
+]
 
-# How far before the last completed sweep the next one looks again. A window is created only
-# before its deadline, but the run that creates it may commit a few minutes after a sweep has
-# passed that deadline (a long materialisation chunk, clocks a little apart between hosts);
-# the margin catches those, and costs only the index entries of its own stretch of deadlines.
-SWEEP_MARGIN = timedelta(minutes=15)
 
-
-def sweep_since(swept_to: datetime | None, now: datetime) -> datetime:
-    """The earliest deadline the sweep at `now` looks at, given the last completed sweep's
-    `now` (None: no sweep yet, look at everything)."""
-    if swept_to is None:
-        return _EPOCH
-    return min(swept_to, now) - SWEEP_MARGIN
-
-
-def sweep(*, now: datetime, due_by: datetime, flag_at: int, client_id: int | None = None, since: datetime = _EPOCH) -> int:
+def sweep(
+    *, now: datetime, due_by: datetime, flag_at: int, client_id: int | None = None, since: datetime = _EPOCH,
+    move_mark: bool = False,
+) -> int:
     """Mark every open window whose deadline is in [since, now) as missed and open one
-    missed_report task for each; flag clients with `flag_at` misses in a row for supervisor
-    attention (a flag for a person to look at, nothing more). Returns the number of tasks
-    opened. `since` bounds the index range read (see sweep_since); the default reads all."""
+    missed_report task for each (or add it to the client's open one); flag clients with
+    `flag_at` misses in a row for supervisor attention (a flag for a person to look at,
+    nothing more); tell the person of each missed window (a notice and its messages). With
+    `move_mark`, also move the sweep's mark to `now` (forward only), in the same transaction:
+    a sweep that fails records nothing. Returns the number of tasks opened. `since` bounds
+    the index range read (see sweep_since); the default reads all."""
     params = {
         "now": _db(now),
         "since": _db(since),
@@ -325,46 +456,61 @@ def sweep(*, now: datetime, due_by: datetime, flag_at: int, client_id: int | Non
         "excused": WindowStatus.EXCUSED,
         "reason": TaskReason.MISSED_REPORT,
         "task_open": TaskStatus.OPEN,
+        "in_progress": TaskStatus.IN_PROGRESS,
         "normal": TaskPriority.NORMAL,
         "high": TaskPriority.HIGH,
         "urgent": TaskPriority.URGENT,
         "flag_at": flag_at,
         "client_id": client_id,
+        "notice": NoticeKind.MISSED_WINDOW,
+        "pending": NotificationStatus.PENDING,
+        "email": NotifyChannel.EMAIL,
+        "event": TaskNote.Kind.EVENT,
+        "miss_text": "Another reporting window was missed while this task was open.",
+        "empty": "{}",
     }
-    # No savepoint when nested (windows_sweep, a check-in): every caller gives up its whole
-    # transaction on an error, and a savepoint is two more round trips every minute.
+    # No savepoint when nested (a check-in): every caller gives up its whole transaction on an
+    # error, and a savepoint is two more round trips.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One statement. Two sweeps at once: the UPDATE's row locks make the second wait
-            # for the first, then find those windows no longer open, so it returns (and
-            # inserts) nothing for them. The unique (reason, window) constraint with
-            # ON CONFLICT DO NOTHING is the backstop: one task per window, whatever the path.
             only_client = "" if client_id is None else "AND client_id = %(client_id)s"
+            mark = f", marked AS ({_MOVE_MARK.format(when='true')}\n)" if move_mark else ""
             # The planner cannot know that few windows past their deadline are still open; its
             # estimate, hundreds of times too high, would make it JIT-compile the statement:
             # tens of milliseconds of compiling for a few of work.
             cursor.execute("SET LOCAL jit = off")
-            cursor.execute(_POSTGRESQL.format(only_client=only_client), params)
+            cursor.execute(_POSTGRESQL.format(only_client=only_client, mark=mark), params)
+            created, missed = cursor.fetchone()
+        else:
+            # SQLite runs one writer at a time (transactions begin IMMEDIATE, config/settings.py),
+            # so these statements cannot interleave with another sweep's, and a re-run finds no
+            # open window past its deadline; the same unique constraints back this up.
+            only_client = "" if client_id is None else "AND m.client_id = %(client_id)s"
+            new_tasks, flag, miss = (statement.format(only_client=only_client) for statement in _SQLITE)
+            cursor.execute(new_tasks, params)
             created = cursor.rowcount
+            cursor.execute(flag, params)
+            cursor.execute(miss, params)
+            missed = cursor.rowcount
+            if move_mark:
+                cursor.execute(_MOVE_MARK.format(when="true"), params)
+            if missed:
+                only_window = "" if client_id is None else "AND w.client_id = %(client_id)s"
+                for statement in _SQLITE_NOTICES:
+                    cursor.execute(statement.format(only_client=only_window), params)
+        # Only a miss that opened no task of its own joins an open one (most sweeps: none).
+        if missed > created:
             _misses_join_open_tasks(cursor, params, only_client="" if client_id is None else "AND w.client_id = %(client_id)s")
-            return created
-        # SQLite runs one writer at a time (transactions begin IMMEDIATE, config/settings.py),
-        # so these statements cannot interleave with another sweep's, and a re-run finds no
-        # open window past its deadline; the same unique constraint backs this up.
-        only_client = "" if client_id is None else "AND m.client_id = %(client_id)s"
-        new_tasks, flag, miss = (statement.format(only_client=only_client) for statement in _SQLITE)
-        cursor.execute(new_tasks, params)
-        created = cursor.rowcount
-        cursor.execute(flag, params)
-        cursor.execute(miss, params)
-        _misses_join_open_tasks(cursor, params, only_client="" if client_id is None else "AND w.client_id = %(client_id)s")
         return created
 
 
 # One open task per problem (the task_one_open_per_client_reason constraint): a window missed
 # while the client's missed-report task is still open opened no task of its own (ON CONFLICT
 # DO NOTHING above). It joins that task as a "further event" note, once (a unique constraint
-# on the note), and the task's priority rises with the misses it gathers.
+# on the note), and the task's priority rises with the misses it gathers. A statement of its
+# own, after the sweep's: it must see the task that the sweep (or, an instant before, another
+# transaction such as a check-in's sweep of the same client) has just opened, which a part of
+# the sweep's own statement, reading that statement's snapshot, would not.
 _MISS_NOTES = f"""
 INSERT INTO {NOTE} (task_id, kind, text, data, window_id, created_at)
 SELECT t.id, %(event)s, %(miss_text)s, %(empty)s, w.id, %(now)s
@@ -373,35 +519,32 @@ WHERE w.status = %(missed)s AND w.missed_at = %(now)s {{only_client}}
   AND NOT EXISTS (SELECT 1 FROM {TASK} x WHERE x.window_id = w.id AND x.reason = %(reason)s)
 ON CONFLICT DO NOTHING"""
 
-# The priority follows the run of consecutive misses, as for a task of its own (_STREAK, for
-# a window already marked missed).
+# The priority follows the run of consecutive misses, as for a task of its own (two misses in
+# a row: high; three or more: urgent), from the notes just added (PostgreSQL: one statement).
+_MISS_NOTES_POSTGRESQL = f"""
+WITH noted AS ({_MISS_NOTES}
+    RETURNING task_id, window_id
+), streaks AS (
+    SELECT n.task_id, max({_STREAK_OF_MISSED}) AS streak FROM noted n JOIN {WINDOW} w ON w.id = n.window_id GROUP BY n.task_id
+)
+UPDATE {TASK} t SET priority = CASE WHEN s.streak >= 3 THEN %(urgent)s ELSE %(high)s END, updated_at = %(now)s
+FROM streaks s WHERE t.id = s.task_id AND s.streak >= 2 AND t.priority < CASE WHEN s.streak >= 3 THEN %(urgent)s ELSE %(high)s END"""
+
+# SQLite (no RETURNING inside WITH): the tasks with a note added at `now`, once per priority.
 _MISS_PRIORITY = f"""
 UPDATE {TASK} SET priority = %(priority)s, updated_at = %(now)s
 WHERE reason = %(reason)s AND status IN (%(task_open)s, %(in_progress)s) AND priority < %(priority)s
   AND EXISTS (
     SELECT 1 FROM {NOTE} n JOIN {WINDOW} w ON w.id = n.window_id
-    WHERE n.task_id = {TASK}.id AND n.kind = %(event)s AND n.created_at = %(now)s AND (
-        SELECT count(*) FROM {WINDOW} p
-        WHERE p.client_id = w.client_id AND p.status = %(missed)s AND p.opens_at <= w.opens_at
-          AND p.opens_at > COALESCE((
-              SELECT max(g.opens_at) FROM {WINDOW} g
-              WHERE g.client_id = w.client_id AND g.opens_at < w.opens_at
-                AND g.status IN (%(reported)s, %(satisfied)s, %(excused)s)
-          ), %(epoch)s)
-    ) >= %(streak)s
+    WHERE n.task_id = {TASK}.id AND n.kind = %(event)s AND n.created_at = %(now)s AND {_STREAK_OF_MISSED} >= %(streak)s
   )"""
 
 
 def _misses_join_open_tasks(cursor, params: dict, *, only_client: str) -> None:
-    extra = {
-        **params,
-        "event": TaskNote.Kind.EVENT,
-        "in_progress": TaskStatus.IN_PROGRESS,
-        "miss_text": "Another reporting window was missed while this task was open.",
-        "empty": "{}",
-    }
-    cursor.execute(_MISS_NOTES.format(only_client=only_client), extra)
+    if connection.vendor == "postgresql":
+        cursor.execute(_MISS_NOTES_POSTGRESQL.format(only_client=only_client), params)
+        return
+    cursor.execute(_MISS_NOTES.format(only_client=only_client), params)
     if cursor.rowcount:
-        # Two misses in a row: high; three or more: urgent.
         for priority, streak in ((TaskPriority.HIGH, 2), (TaskPriority.URGENT, 3)):
-            cursor.execute(_MISS_PRIORITY, {**extra, "priority": priority, "streak": streak})
+            cursor.execute(_MISS_PRIORITY, {**params, "priority": priority, "streak": streak})

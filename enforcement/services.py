@@ -66,7 +66,6 @@ from enforcement.models import (
     ReportingMethod,
     ReportingWindow,
     SamePerson,
-    SweepMark,
     TaskNote,
     TaskPriority,
     TaskReason,
@@ -969,27 +968,20 @@ def windows_sweep(*, now: datetime | None = None, client: Client | None = None) 
 
     The full sweep (no `client`) looks only at deadlines since the last completed full sweep
     (less compliance.SWEEP_MARGIN), recorded in SweepMark in the same transaction: a sweep
-    that fails records nothing, and the next one covers its stretch too. A client's own sweep
-    (at a check-in) looks at all that client's windows and leaves the mark alone."""
+    that fails records nothing, and the next one covers its stretch too. When nothing is due
+    (most minutes), it costs one indexed query outside any transaction
+    (compliance.sweep_due). A client's own sweep (at a check-in) looks at all that client's
+    windows and leaves the mark alone. The person is told of each missed window (a notice and
+    its messages), in the same transaction."""
     now = now or timezone.now()
     due_by = now + timedelta(hours=settings.REPORTIN_TASK_DUE_HOURS)
     flag_at = settings.REPORTIN_MISSES_FOR_SUPERVISOR
     if client is not None:
-        opened = compliance.sweep(now=now, due_by=due_by, flag_at=flag_at, client_id=client.pk)
-    else:
-        with transaction.atomic():
-            mark = SweepMark.objects.filter(pk=1).values_list("swept_to", flat=True).first()
-            opened = compliance.sweep(now=now, due_by=due_by, flag_at=flag_at, since=compliance.sweep_since(mark, now))
-            # Forward only: a sweep for an earlier instant (a late message, a test) must not move
-            # the mark back, nor may the slower of two concurrent sweeps (the condition is checked
-            # again on the row once the other's lock is released).
-            if mark is None:
-                SweepMark.objects.get_or_create(pk=1, defaults={"swept_to": now})
-            if mark is None or mark < now:
-                SweepMark.objects.filter(pk=1, swept_to__lt=now).update(swept_to=now)
-    if opened:
-        notices_for_missed_windows(now=now, client=client)  # the person is told too, with what to do now
-    return opened
+        return compliance.sweep(now=now, due_by=due_by, flag_at=flag_at, client_id=client.pk)
+    since = compliance.sweep_due(now)
+    if since is None:
+        return 0
+    return compliance.sweep(now=now, due_by=due_by, flag_at=flag_at, since=since, move_mark=True)
 
 
 def window_satisfy(*, window: ReportingWindow, checkin_id: int, contest_upheld: bool = False, now: datetime | None = None) -> bool:
@@ -1200,42 +1192,6 @@ def notice_post(
         [Notification(client=client, notice=notice, kind=kind, channel=name, send_after=now) for name in _notice_channels(client)]
     )
     return notice
-
-
-def notices_for_missed_windows(*, now: datetime, client: Client | None = None) -> int:
-    """A notice (and its messages) for every window the sweep marked missed at `now`: set-based,
-    as the sweep is. Returns the notices created."""
-    table = {name: connection.ops.quote_name(model._meta.db_table) for name, model in (
-        ("notice", Notice), ("window", ReportingWindow), ("message", Notification), ("chosen", ContactChannel), ("client", Client),
-    )}
-    at = connection.ops.adapt_datetimefield_value(now)
-    only = "" if client is None else "AND w.client_id = %s"
-    extra = [] if client is None else [client.pk]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table['notice']} (client_id, kind, window_id, details, created_at) "
-            f"SELECT w.client_id, %s, w.id, '{{}}', %s FROM {table['window']} w "
-            f"WHERE w.status = %s AND w.missed_at = %s {only} ON CONFLICT DO NOTHING",
-            [NoticeKind.MISSED_WINDOW, at, WindowStatus.MISSED, at, *extra],
-        )
-        created = cursor.rowcount
-        if created:
-            new = f"SELECT id, client_id FROM {table['notice']} WHERE kind = %s AND created_at = %s"
-            columns = "(client_id, notice_id, kind, channel, status, send_after, attempts, provider_reference, last_error, created_at)"
-            # One message per chosen channel, or by email when none was chosen (and there is an address).
-            cursor.execute(
-                f"INSERT INTO {table['message']} {columns} SELECT n.client_id, n.id, %s, c.channel, %s, %s, 0, '', '', %s "
-                f"FROM ({new}) n JOIN {table['chosen']} c ON c.client_id = n.client_id AND c.ended_at IS NULL ON CONFLICT DO NOTHING",
-                [NoticeKind.MISSED_WINDOW, NotificationStatus.PENDING, at, at, NoticeKind.MISSED_WINDOW, at],
-            )
-            cursor.execute(
-                f"INSERT INTO {table['message']} {columns} SELECT n.client_id, n.id, %s, %s, %s, %s, 0, '', '', %s "
-                f"FROM ({new}) n JOIN {table['client']} p ON p.id = n.client_id AND p.email <> '' "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {table['chosen']} c WHERE c.client_id = n.client_id AND c.ended_at IS NULL) "
-                "ON CONFLICT DO NOTHING",
-                [NoticeKind.MISSED_WINDOW, NotifyChannel.EMAIL, NotificationStatus.PENDING, at, at, NoticeKind.MISSED_WINDOW, at],
-            )
-    return created
 
 
 def notice_read(*, client: Client, notice_id: int, now: datetime | None = None) -> Notice:

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from enforcement import compliance, services
-from enforcement.models import Client, InvestigationTask, ReportingWindow, SweepMark, TaskNote
+from enforcement.models import Client, InvestigationTask, Notice, Notification, ReportingWindow, SweepMark, TaskNote
 from reportin.services import checkin_submit
 from tests import factories, images
 from tests.conftest import in_threads
@@ -169,6 +170,49 @@ def test_the_mark_moves_forward_only_and_only_with_a_full_sweep():
     services.windows_sweep(now=local(2026, 3, 2, 12, 0))  # a late message for an earlier minute
     assert swept_to() == local(2026, 3, 3, 18, 1)
     assert SweepMark.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_sweep_with_nothing_due_is_one_query_and_moves_the_mark_only():
+    client = factories.client()
+    office_hours(client)
+    services.windows_sweep(now=local(2026, 3, 2, 18, 1))
+    counts = (InvestigationTask.objects.count(), Notice.objects.count(), Notification.objects.count(), TaskNote.objects.count())
+    # 18:30: the next deadline is tomorrow's 18:00. One statement on PostgreSQL (the check and
+    # the mark's move together, outside any transaction); SQLite, in process, takes three.
+    with CaptureQueriesContext(connection) as queries:
+        assert services.windows_sweep(now=local(2026, 3, 2, 18, 30)) == 0
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
+    assert swept_to() == local(2026, 3, 2, 18, 30)
+    # The same minute again: the check only, and the mark is not written.
+    with CaptureQueriesContext(connection) as queries:
+        assert services.windows_sweep(now=local(2026, 3, 2, 18, 30)) == 0
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 2)
+    assert (InvestigationTask.objects.count(), Notice.objects.count(), Notification.objects.count(), TaskNote.objects.count()) == counts
+    assert window_on(client, 3).status == "open"
+
+
+@pytest.mark.django_db
+def test_a_sweep_with_nothing_due_and_no_mark_yet_records_one():
+    assert services.windows_sweep(now=local(2026, 3, 2, 18, 1)) == 0
+    assert swept_to() == local(2026, 3, 2, 18, 1)
+    # A window created afterwards with its deadline within the margin is still found.
+    client = factories.client()
+    office_hours(client)
+    assert services.windows_sweep(now=local(2026, 3, 2, 18, 2)) == 1
+    assert window_on(client, 2).status == "missed"
+
+
+@pytest.mark.django_db
+def test_every_missed_window_is_told_even_when_it_joins_the_open_task():
+    client = factories.client(email="ana@example.org")
+    office_hours(client)
+    assert services.windows_sweep(now=local(2026, 3, 2, 18, 1)) == 1
+    assert services.windows_sweep(now=local(2026, 3, 3, 18, 1)) == 0  # joins the open task as a note
+    told = Notice.objects.filter(client=client, kind="missed_window")
+    assert sorted(n.window.opens_at for n in told) == [local(2026, 3, 2, 9, 0), local(2026, 3, 3, 9, 0)]
+    assert Notification.objects.filter(notice__in=told, channel="email", status="pending").count() == 2
+    assert missed_tasks(client).get().notes.get(kind="event").window == window_on(client, 3)
 
 
 @pytest.mark.django_db
