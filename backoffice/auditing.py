@@ -18,6 +18,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from backoffice import accountability_report
 from backoffice.audit_lists import AuditListAdmin, DateRangeFilter, StaffFilter
 from enforcement import services
 from enforcement.models import AuditVerification
@@ -183,7 +184,7 @@ def _charts(report: accountability.Figures) -> list[tuple[str, str]]:
     return [
         (
             gettext("Chart: %(title)s (the same figures are in the tables below)") % {"title": title},
-            "data:image/png;base64," + base64.b64encode(accountability.chart_png(report, chart)).decode("ascii"),
+            "data:image/png;base64," + base64.b64encode(accountability_report.chart_png(report, chart)).decode("ascii"),
         )
         for chart, title in titles.items()
     ]

@@ -25,6 +25,7 @@ import pytest
 from django.core.management import call_command
 from PIL import Image
 
+from backoffice import accountability_report
 from enforcement.models import InvestigationTask, ReportingWindow, TaskStatus
 from enforcement.services import task_open
 from reportin import accountability
@@ -368,6 +369,6 @@ def test_a_rate_of_one_whose_interval_ends_a_rounding_error_below_it_is_drawn(se
     everything = accountability.Rate.of_counts(4, 4, min_group=5)
     assert everything.high < everything.rate
     report.groups["region"][0].rates["override"] = everything
-    accountability.chart_rates(report, "region", tmp_path / "rates.png")
+    accountability_report.chart_rates(report, "region", tmp_path / "rates.png")
     with Image.open(tmp_path / "rates.png") as chart:
         assert chart.format == "PNG"

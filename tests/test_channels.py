@@ -294,3 +294,32 @@ def test_the_dispatcher_hands_chunks_to_a_real_notify_worker(celery_worker, sett
 
     wait_for(delivered, timeout=60, message=f"the notify worker to send (worker log:\n{celery_worker.log()})")
     assert any("fanout-test@example.org" in path.read_text() for path in folder.glob("*.log"))
+
+
+def test_the_dispatcher_keeps_in_hand_what_the_workers_send_in_half_a_lease():
+    # Issue 18.2: a chunk left in the queue past its lease is taken again and each of its
+    # messages looked up at the provider first, which slows the workers further; so the
+    # dispatcher claims no more than the workers are seen to send in half a lease.
+    from enforcement.tasks import InFlightCap
+
+    cap = InFlightCap(chunk=500, lease_s=30, most=20_000)
+    assert cap.limit == 1_000  # two chunks until the workers' pace is known
+    cap.observe(at=0.0, in_hand=0)
+    cap.claimed(1_000)
+    cap.observe(at=1.0, in_hand=600)  # too soon to measure: nothing changes
+    assert cap.limit == 1_000
+    cap.observe(at=2.0, in_hand=200)  # 800 sent in 2 s: 400 a second, 6,000 in 15 s
+    assert (cap.pace, cap.limit) == (400, 6_000)
+    cap.observe(at=4.0, in_hand=200)  # the workers stalled: the cap follows them down
+    assert (cap.pace, cap.limit) == (200, 3_000)
+    cap.claimed(100)
+    cap.observe(at=6.0, in_hand=300)  # still stalled: never below two chunks
+    assert cap.limit == 1_500
+    cap.observe(at=8.0, in_hand=0)
+    assert cap.limit == max(1_000, int(cap.pace * 15))
+    # A long lease: the configured most, whatever the pace.
+    fast = InFlightCap(chunk=500, lease_s=300, most=20_000)
+    fast.observe(at=0.0, in_hand=0)
+    fast.claimed(20_000)
+    fast.observe(at=2.0, in_hand=0)
+    assert fast.limit == 20_000

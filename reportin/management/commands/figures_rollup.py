@@ -2,15 +2,20 @@
 REPORTIN_ROLLUP_DAYS days; this command does any period, e.g. after a late correction or when
 first deploying the table)."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from enforcement.progress import Progress
 from reportin import accountability
-from reportin.management.commands.accountability_report import _date
 
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 class Command(BaseCommand):
     help = (

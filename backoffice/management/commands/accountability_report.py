@@ -1,19 +1,12 @@
 """Write the accountability report: HTML with PNG charts (and the figures as JSON)."""
 
-from datetime import date
-
 from django.core.management.base import BaseCommand, CommandError
 
+from backoffice import accountability_report
 from enforcement.progress import Progress
 from enforcement.services import audit_record
 from reportin import accountability
-
-
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from None
+from reportin.management.commands.figures_rollup import _date
 
 
 class Command(BaseCommand):
@@ -35,7 +28,7 @@ class Command(BaseCommand):
         with Progress(5, label="accountability report", stream=self.stderr) as progress:
             report = accountability.figures(start=start, end=end, min_group=min_group)
             progress.update(1)
-            files = accountability.write_report(report, out, progress=lambda step: progress.update(1 + step))
+            files = accountability_report.write_report(report, out, progress=lambda step: progress.update(1 + step))
         audit_record(
             actor=None,
             action="report.accountability",
