@@ -478,7 +478,7 @@ REPORTIN_RETAIN_CHECKIN_DAYS = env_int("REPORTIN_RETAIN_CHECKIN_DAYS", 730, mini
 REPORTIN_RETAIN_NOTIFICATION_DAYS = env_int("REPORTIN_RETAIN_NOTIFICATION_DAYS", 90, minimum=1)
 # Messages between the person and the officers (issue 18.4), with their attachments: this many
 # days after they were written, unless an open task needs them.
-REPORTIN_RETAIN_MESSAGE_DAYS = env_int("REPORTIN_RETAIN_MESSAGE_DAYS", 730, minimum=1)
+REPORTIN_RETAIN_MESSAGE_DAYS = env_int("REPORTIN_RETAIN_MESSAGE_DAYS", 730, minimum=30)
 # Biometric access records (who looked at which image): the legal period, this many days after
 # the view (2 years by default); never less than a year (the database refuses it too).
 REPORTIN_RETAIN_ACCESS_RECORD_DAYS = env_int("REPORTIN_RETAIN_ACCESS_RECORD_DAYS", 730, minimum=365)
