@@ -4,12 +4,13 @@ from django.utils.translation import ngettext
 
 from backoffice import admin_tasks, audit_lists, auditing, services, workspace
 from backoffice.models import LoginThrottle, TotpDevice, WebAuthnCredential
+from enforcement.admin_base import ReadOnlyAdmin
 from enforcement.models import AccessRecord, AuditEvent, ConsentRecord, Decision, InvestigationTask, User
 from reportin.models import FaceMatch
 
 
 @admin.register(LoginThrottle)
-class LoginThrottleAdmin(admin.ModelAdmin):
+class LoginThrottleAdmin(ReadOnlyAdmin):
     """Supervisors see who is locked out (or being guessed at) and clear locks."""
 
     list_display = ["scope", "key", "failures", "locked", "last_failure_at", "blocked_until", "locked_at"]
@@ -21,15 +22,6 @@ class LoginThrottleAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description=_("locked"), ordering="locked_at")
     def locked(self, obj):
         return obj.is_locked
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_clear_lock_permission(self, request):
         return request.user.has_perm("backoffice.clear_login_lock")

@@ -233,10 +233,23 @@ def _client_history_link(obj, lookup="client__uci"):
     return format_html('<a href="?{}">{}</a>', urlencode({lookup: client.uci}), str(client))
 
 
+class ClientColumns:
+    """The client (a link that filters the list to their history) and region columns of the
+    lists whose rows are about a client."""
+
+    @admin.display(description=_("client"), ordering="client__family_name")
+    def client_history(self, obj):
+        return _client_history_link(obj)
+
+    @admin.display(description=_("region"), ordering="client__region__name")
+    def region(self, obj):
+        return obj.client.region
+
+
 # --- Consent history ------------------------------------------------------------------------
 
 
-class ConsentRecordAdmin(AuditListAdmin):
+class ConsentRecordAdmin(ClientColumns, AuditListAdmin):
     list_display = [
         "recorded_at",
         "client_history",
@@ -275,14 +288,6 @@ class ConsentRecordAdmin(AuditListAdmin):
         (_("device id"), "device_id"),
     ]
 
-    @admin.display(description=_("client"), ordering="client__family_name")
-    def client_history(self, obj):
-        return _client_history_link(obj)
-
-    @admin.display(description=_("region"), ordering="client__region__name")
-    def region(self, obj):
-        return obj.client.region
-
     @admin.display(description=_("text sha256"))
     def text_hash(self, obj):
         return format_html('<code title="{}">{}…</code>', obj.text_sha256, obj.text_sha256[:12])
@@ -297,7 +302,7 @@ class ConsentRecordAdmin(AuditListAdmin):
 # --- Access log -----------------------------------------------------------------------------
 
 
-class AccessRecordAdmin(AuditListAdmin):
+class AccessRecordAdmin(ClientColumns, AuditListAdmin):
     list_display = ["viewed_at", "viewer", "client_history", "region", "object_type", "object_id", "task_link", "ip_address"]
     list_filter = [
         ("viewed_at", DateRangeFilter),
@@ -318,14 +323,6 @@ class AccessRecordAdmin(AuditListAdmin):
         (_("task reason"), "task__reason"),
         (_("address"), "ip_address"),
     ]
-
-    @admin.display(description=_("client"), ordering="client__family_name")
-    def client_history(self, obj):
-        return _client_history_link(obj)
-
-    @admin.display(description=_("region"), ordering="client__region__name")
-    def region(self, obj):
-        return obj.client.region
 
     @admin.display(description=_("from task"), ordering="task")
     def task_link(self, obj):
@@ -385,7 +382,7 @@ class EscalationDecisionFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DecisionLogAdmin(AuditListAdmin):
+class DecisionLogAdmin(ClientColumns, AuditListAdmin):
     """Tasks an officer resolved, and tasks with an escalation (proposed by one person and
     signed off, or not yet, by a supervisor)."""
 
@@ -436,14 +433,6 @@ class DecisionLogAdmin(AuditListAdmin):
             .filter(Q(status=TaskStatus.RESOLVED) | has_escalation)
             .prefetch_related("escalations__proposed_by", "escalations__decided_by")
         )
-
-    @admin.display(description=_("client"), ordering="client__family_name")
-    def client_history(self, obj):
-        return _client_history_link(obj)
-
-    @admin.display(description=_("region"), ordering="client__region__name")
-    def region(self, obj):
-        return obj.client.region
 
     @admin.display(description=_("note"))
     def note(self, obj):
