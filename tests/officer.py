@@ -64,3 +64,29 @@ def window_task(*, region_code: str = "gta", reason: str = "missed_report", prio
     window = factories.window(client, opens_at=now - timedelta(days=1), minutes=60)
     task, _ = services.task_open(client=client, reason=reason, window=window, priority=priority, now=now)
     return task
+
+
+def reminded_task(settings, mail_folder):
+    """A client reminded by email and by SMS on 2 March 2026 (SMS cannot go: GC Notify has no
+    key, the channel's issue), and a missed-report task about their window: the task page's
+    reminder history has four rows."""
+    from datetime import date, time
+
+    from enforcement import services as enforcement_services
+    from enforcement.models import ReportingWindow
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(mail_folder)
+    settings.GC_NOTIFY_API_KEY = ""
+    person = factories.client(email="ana@example.org", given_name="Ana", family_name="Outbox")
+    enforcement_services.contact_channels_set(
+        client=person, channels=[{"channel": "email"}, {"channel": "sms", "address": "+14165550199"}], language="en", recorded_via="app",
+    )
+    factories.condition(
+        person, window_start=time(9, 0), window_minutes=480, grace_minutes=60, starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 2),
+        now=factories.MONDAY_MORNING,
+    )
+    enforcement_services.notifications_send(now=factories.toronto(2026, 3, 2, 9, 1))
+    window = ReportingWindow.objects.get(client=person)
+    task, _ = enforcement_services.task_open(client=person, reason="missed_report", window=window, priority=2, now=timezone.now())
+    return person, task

@@ -17,7 +17,7 @@ from enforcement.errors import DomainError, Forbidden
 from enforcement.models import AuditEvent, InvestigationTask, User
 from reportin import services as reportin_services
 from tests import factories
-from tests.officer import face_task, text_of, window_task
+from tests.officer import face_task, reminded_task, text_of, window_task
 
 pytestmark = pytest.mark.django_db
 
@@ -329,24 +329,11 @@ def test_the_task_page_shows_the_reminders_and_messages_sent_with_their_channel_
     which channel, where it stands, when in the client's zone, and a channel's issue in words."""
     from datetime import date, time
 
-    from enforcement.models import ReportingWindow
-
-    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    settings.EMAIL_FILE_PATH = str(tmp_path)
-    settings.GC_NOTIFY_API_KEY = ""  # text messages cannot go: the channel's issue
-    person = factories.client(email="ana@example.org", given_name="Ana", family_name="Outbox")
-    services.contact_channels_set(
-        client=person, channels=[{"channel": "email"}, {"channel": "sms", "address": "+14165550199"}], language="en", recorded_via="app",
-    )
-    factories.condition(
-        person, window_start=time(9, 0), window_minutes=480, grace_minutes=60, starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 2),
-        now=factories.MONDAY_MORNING,
-    )
-    services.notifications_send(now=factories.toronto(2026, 3, 2, 9, 1))
+    person, task = reminded_task(settings, tmp_path)
+    # Someone else, reminded the same morning: not in this person's history.
     other = factories.client(email="someone@example.org", family_name="Elsewhere")
     factories.condition(other, window_start=time(9, 0), starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 2), now=factories.MONDAY_MORNING)
-    window = ReportingWindow.objects.get(client=person)
-    task, _ = services.task_open(client=person, reason="missed_report", window=window, priority=2, now=timezone.now())
+    services.notifications_send(now=factories.toronto(2026, 3, 2, 9, 1))
 
     text = text_of(client.get(f"{TASKS}{task.pk}/change/"))
     history = text[text.index("Reminders and messages sent"):]
