@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
     max_retries=scoring.MAX_SCORING_ATTEMPTS,
 )
 def checkin_score(self, checkin_id: int) -> str:
+    # Celery keeps a retry's `max_retries` on the task object itself (override_max_retries),
+    # where autoretry reads it for every later message of this process: the "held by another
+    # attempt" retry below would otherwise leave transient errors one retry for good.
+    vars(self).pop("override_max_retries", None)
     match = scoring.checkin_score(checkin_id=checkin_id, attempt_id=self.request.id or "")
     if match is not None:
         logger.info("check-in %s: %s", checkin_id, match.decision)
