@@ -129,6 +129,42 @@ def load(count: int, now: datetime) -> None:
         cursor.execute("ANALYZE")
 
 
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (all cores, every process) since boot."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds of PostgreSQL on this machine: its server process with the backends it has
+    reaped, plus those still running (0 where the server is not local)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text.split("(", 1)[1].rsplit(")", 1)
+        fields = rest.split()
+        if name not in ("postgres", "postmaster") and not name.startswith("postgres"):
+            continue
+        own = int(fields[11]) + int(fields[12])
+        reaped = int(fields[13]) + int(fields[14]) if _is_postmaster(fields) else 0
+        total += own + reaped
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _is_postmaster(fields: list[str]) -> bool:
+    # The server's parent is not a postgres process: its children's CPU, once they end, lands
+    # in its cutime/cstime.
+    try:
+        parent = Path(f"/proc/{fields[1]}/stat").read_text().split("(", 1)[1].rsplit(")", 1)[0]
+    except OSError:
+        return True
+    return not parent.startswith("postgres")
+
+
 def stats(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/_standin/stats", timeout=30) as response:
         return json.loads(response.read())
@@ -187,6 +223,7 @@ def main() -> None:
         procs.wait_worker_ready(worker)
 
     cpu: dict[int, float] = {}
+    role: dict[int, str] = {}
 
     def sample_cpu() -> None:
         # Per process, the last reading: a killed worker's CPU stays counted.
@@ -194,8 +231,10 @@ def main() -> None:
             if proc.running():
                 for pid in procs.tree(proc.pid):
                     cpu[pid] = max(cpu.get(pid, 0.0), procs.cpu_seconds([pid]))
+                    role[pid] = "standin" if proc is sink else "workers"
 
     log("sending")
+    machine_before, postgres_before = machine_busy_s(), postgres_cpu_s()
     self_cpu_before = sum(os.times()[:2])
     started = time.monotonic()
     killed_at = None
@@ -220,6 +259,7 @@ def main() -> None:
     elapsed = time.monotonic() - started
     sample_cpu()
     dispatcher_cpu = sum(os.times()[:2]) - self_cpu_before
+    machine_cpu, postgres_cpu = machine_busy_s() - machine_before, postgres_cpu_s() - postgres_before
     done = counts()
     at_sink = stats(args.port)
     for worker in workers:
@@ -250,6 +290,18 @@ def main() -> None:
         # and Redis's own CPU not counted): on a loaded, shared machine the wall-clock rate says
         # little; this says what the work costs.
         "cpu_ms_per_message": round(1000 * (sum(cpu.values()) + dispatcher_cpu) / sent, 3) if sent else None,
+        # Where it goes, per message: our processes one by one, PostgreSQL (its server and every
+        # backend, ended ones included), and the whole machine (everything that ran meanwhile).
+        "cpu_ms_per_message_by_part": {
+            part: round(1000 * seconds / sent, 3) if sent else None
+            for part, seconds in {
+                "workers": sum(v for pid, v in cpu.items() if role.get(pid) == "workers"),
+                "standin": sum(v for pid, v in cpu.items() if role.get(pid) == "standin"),
+                "dispatcher": dispatcher_cpu,
+                "postgres": postgres_cpu,
+                "machine": machine_cpu,
+            }.items()
+        },
         "load_average_1m": os.getloadavg()[0],
         "worker_killed_at_s": round(killed_at, 1) if killed_at is not None else None,
         "goal_s": GOAL_S,
