@@ -5,13 +5,19 @@ REPORTIN_NOTIFICATION_SENDER (a dotted path); `services.notifications_deliver` c
 each claimed message, outside any transaction, with `notification.contact` (a
 channels.Contact) already set. It returns the provider's reference, raises `Undeliverable`
 when the message can never reach the person (it is then cancelled with the reason) and any
-other exception for a failure worth retrying. The default, `send`, goes through the channel of
+other exception for a failure worth retrying. The row comes with the columns the senders here
+read (services._DELIVERY_FIELDS: of the client its uci, given name, language, time zone and
+email; of the window its status and close): a sender reading another column of the client or
+the window costs a query per message, on its thread's own connection. The default, `send`, goes through the channel of
 the row (enforcement.channels: email through Django's email backend, SMS through GC Notify,
 Web Push).
 """
 
 from datetime import datetime
+from functools import lru_cache
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
@@ -43,21 +49,35 @@ def text(notification: Notification) -> channels.Text:
             subject = _("Reminder: %(what)s on %(when)s") % words
             body = "\n\n".join([_("Hello %(name)s,") % {"name": client.given_name}, appointment_lead(words)])
         return channels.Text(language=language, subject=str(subject), short=f"ReportIn: {subject}. {words['place']}", body=body + "\n")
+    subject, lead, hello, closing = _window_words(notification.kind, language, window.closes_at, client.local_time_zone)
+    body = "\n\n".join([hello % {"name": client.given_name}, lead, closing])
+    return channels.Text(language=language, subject=subject, short=f"ReportIn: {lead}", body=body + "\n")
+
+
+@lru_cache(maxsize=4096)
+def _window_words(kind: str, language: str, closes_at: datetime, zone: str) -> tuple[str, str, str, str]:
+    """A window reminder's words but the name: the same for every person of a language and zone
+    whose window closes at the same time, as most of a morning's reminders are (kept, they save
+    a translation switch and a date format per message). Only translations are read, and
+    translations are fixed while the process runs."""
     with translation.override(language):
-        closes = formats.date_format(window.closes_at.astimezone(schedule.zone(client.local_time_zone)), "DATETIME_FORMAT")
-        values = {"name": client.given_name, "closes": closes, "zone": client.local_time_zone}
-        if notification.kind == NotificationKind.WINDOW_OPENED:
+        closes = formats.date_format(closes_at.astimezone(schedule.zone(zone)), "DATETIME_FORMAT")
+        values = {"closes": closes, "zone": zone}
+        if kind == NotificationKind.WINDOW_OPENED:
             subject = _("Your reporting window is open")
             lead = _("You can report now in the ReportIn app. Your reporting window closes on %(closes)s (%(zone)s time).") % values
         else:
             subject = _("Your reporting window closes soon")
             lead = _("You have not reported yet. Your reporting window closes on %(closes)s (%(zone)s time).") % values
-        body = "\n\n".join([
-            _("Hello %(name)s,") % values,
-            lead,
-            _("If you cannot report in the app, contact your officer or report in person."),
-        ])
-    return channels.Text(language=language, subject=str(subject), short=f"ReportIn: {lead}", body=body + "\n")
+        hello = _("Hello %(name)s,")
+        closing = _("If you cannot report in the app, contact your officer or report in person.")
+    return str(subject), str(lead), str(hello), str(closing)
+
+
+@receiver(setting_changed)
+def _forget_window_words(**kwargs) -> None:
+    # Tests change languages, catalogues and formats; a process serving messages does not.
+    _window_words.cache_clear()
 
 
 def message(notification: Notification) -> tuple[str, str]:

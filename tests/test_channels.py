@@ -323,3 +323,100 @@ def test_the_dispatcher_keeps_in_hand_what_the_workers_send_in_half_a_lease():
     fast.claimed(20_000)
     fast.observe(at=2.0, in_hand=0)
     assert fast.limit == 20_000
+
+
+class _OneAnswerThenHangUp:
+    """A GC Notify that answers each connection's first request (keep-alive promised) and then
+    closes it, as a server's idle timeout does; or, with `answer=False`, hangs up unanswered."""
+
+    def __init__(self, *, answer: bool = True):
+        import socket
+        import threading
+
+        self.answer, self.connections = answer, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import json as json_
+
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with connection:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += connection.recv(65536)
+                head, _, body = request.partition(b"\r\n\r\n")
+                length = int(next((line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), b"0"))
+                while len(body) < length:
+                    body += connection.recv(65536)
+                if self.answer:
+                    raw = json_.dumps({"id": f"id-{self.connections}"}).encode()
+                    connection.sendall(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                                       + f"Content-Length: {len(raw)}\r\n\r\n".encode() + raw)
+
+    def close(self):
+        self.listener.close()
+
+
+def test_a_kept_alive_connection_the_provider_closed_is_opened_again_before_the_next_send(settings):
+    from enforcement.channels import Contact, GCNotifySmsChannel, Text
+
+    provider = _OneAnswerThenHangUp()
+    settings.GC_NOTIFY_API_URL, settings.GC_NOTIFY_API_KEY, settings.GC_NOTIFY_SMS_TEMPLATES = provider.url, API_KEY, TEMPLATES
+    channel, text = GCNotifySmsChannel(), Text(language="en", subject="s", short="ReportIn: hello", body="b")
+    try:
+        first = channel.send(reference="r-1", contact=Contact(phone=NUMBER), text=text)
+        import time as time_
+
+        time_.sleep(0.2)  # the provider has closed its side by now
+        second = channel.send(reference="r-2", contact=Contact(phone=NUMBER), text=text)
+    finally:
+        provider.close()
+    assert (first, second, provider.connections) == ("id-1", "id-2", 2)
+
+
+def test_a_provider_that_hangs_up_without_answering_is_retried_later_not_counted_sent(settings):
+    from enforcement.channels import Contact, GCNotifySmsChannel, RetryLater, Text
+
+    provider = _OneAnswerThenHangUp(answer=False)
+    settings.GC_NOTIFY_API_URL, settings.GC_NOTIFY_API_KEY, settings.GC_NOTIFY_SMS_TEMPLATES = provider.url, API_KEY, TEMPLATES
+    try:
+        with pytest.raises(RetryLater, match="GC Notify unreachable"):
+            GCNotifySmsChannel().send(reference="r-1", contact=Contact(phone=NUMBER), text=Text(language="en", subject="s", short="x", body="b"))
+    finally:
+        provider.close()
+
+
+def test_a_claimed_chunk_is_loaded_with_all_its_senders_read_so_no_sender_thread_queries(gc_notify, django_assert_num_queries):
+    """Window reminders by SMS, an officer's request notice and an appointment's reminder by
+    email: the chunk's one load holds every column their texts and contacts need (a deferred
+    column read in a sender thread would be one query per message, on that thread's own
+    connection)."""
+    from enforcement import appointments, notifications
+    from enforcement.models import Office
+
+    sms = person_with([{"channel": "sms", "address": NUMBER}], language="fr")
+    reporter = make_reporter(email="ana@example.org")
+    officer = factories.staff("chunk-officer")
+    now = timezone.now()
+    appointments.checkin_request(client=reporter.client, officer=officer, minutes=90, now=now)
+    office = Office.objects.create(region=factories.region("gta"), name="Toronto CBSA office", address="1 Front St W", main=True)
+    appointments.appointment_schedule(
+        client=reporter.client, officer=officer, kind="interview", starts_at=now + timedelta(hours=3), office=office, bring="Your passport", now=now,
+    )
+    services.windows_materialise(now=OPENS - timedelta(hours=1))
+    claimed = services.notifications_claim(now=OPENS + timedelta(hours=7), limit=100) + services.notifications_claim(now=now + timedelta(hours=2), limit=100)
+    rows = services.notifications_to_deliver(ids=claimed)
+    kinds = {(row.client_id, row.kind, row.channel, row.notice_id is not None, row.appointment_id is not None) for row in rows}
+    assert {kind[:3] for kind in kinds} >= {(sms.pk, "window_opened", "sms"), (sms.pk, "window_closing", "sms")}
+    assert any(kind[3] for kind in kinds) and any(kind[4] for kind in kinds)
+    with django_assert_num_queries(0):
+        texts = [(notifications.text(row), notifications.contact(row, None)) for row in rows]
+    assert all(text.short and text.body for text, _contact in texts)
+    assert any("Bonjour" in text.body for text, _contact in texts)
