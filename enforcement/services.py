@@ -7,9 +7,10 @@ errors from enforcement.errors, and an audit event for every decision a person m
 import hashlib
 import logging
 import os
+import queue
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -1342,12 +1343,33 @@ def notifications_deliver(*, ids: list[int], claimed_at: datetime | None = None,
 
     sent = 0
     if to_send:
-        futures = [_sender_pool().submit(attempt, notification) for notification in to_send]
+        # The sender threads take messages from one queue and put outcomes on another (no
+        # future per message: at 500,000 a morning their locks cost more than the queues).
+        work, done = queue.SimpleQueue(), queue.SimpleQueue()
+        for notification in to_send:
+            work.put(notification)
+
+        def drain() -> None:
+            while True:
+                try:
+                    notification = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    done.put(attempt(notification))
+                except BaseException as exc:  # handed to the caller, which raises it
+                    done.put(exc)
+
+        for _ in range(min(len(to_send), settings.REPORTIN_NOTIFY_CONCURRENCY)):
+            _sender_pool().submit(drain)
         # Outcomes are written as they come, in small batches: a sender killed midway loses
         # at most the batch not yet written (those rows stay `sending`, and are reclaimed).
         batch, last = [], time.monotonic()
-        for future in as_completed(futures):
-            batch.append(future.result())
+        for _ in range(len(to_send)):
+            outcome = done.get()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            batch.append(outcome)
             if len(batch) >= 100 or time.monotonic() - last > 0.5:
                 sent += _notifications_record(batch, now=now)
                 batch, last = [], time.monotonic()
