@@ -1195,6 +1195,8 @@ class Notification(models.Model):
             models.Index(fields=["send_after"], condition=Q(status="pending"), name="notification_due_idx"),
             # The lease sweep: claimed rows whose sender died (notifications_dispatch).
             models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="notification_sending_idx"),
+            # The provider's delivery receipts (notification_receipt): a sent message by its reference.
+            models.Index(fields=["provider_reference"], condition=Q(status="sent"), name="notification_receipt_idx"),
         ]
 
 
