@@ -1191,10 +1191,14 @@ class Notification(models.Model):
             ),
         ]
         indexes = [
-            # The sender: pending notifications that are due.
-            models.Index(fields=["send_after"], condition=Q(status="pending"), name="notification_due_idx"),
-            # The lease sweep: claimed rows whose sender died (notifications_dispatch).
-            models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="notification_sending_idx"),
+            # The sender: pending notifications that are due, in the claim's order (send_after, id).
+            # With the id in the key the claim reads its chunk off the index; without it, every
+            # claim sorted all the due rows (a morning's reminders share one send_after): 350 ms
+            # of PostgreSQL per chunk of 500 at 500,000 due.
+            models.Index(fields=["send_after", "id"], condition=Q(status="pending"), name="notification_due_order_idx"),
+            # The lease sweep: claimed rows whose sender died (notifications_dispatch), oldest
+            # claim first; a chunk's rows share one claimed_at, hence the id.
+            models.Index(fields=["claimed_at", "id"], condition=Q(status="sending"), name="notification_sending_order_idx"),
             # The provider's delivery receipts (notification_receipt): a sent message by its reference.
             models.Index(fields=["provider_reference"], condition=Q(status="sent"), name="notification_receipt_idx"),
         ]

@@ -1229,17 +1229,24 @@ def client_language_choose(*, client: Client, language: str, now: datetime | Non
     return locked
 
 
+def notifications_due(*, now: datetime):
+    """Pending messages due by `now`, in the order they are claimed (read off
+    notification_due_order_idx, no sort)."""
+    return Notification.objects.filter(status=NotificationStatus.PENDING, send_after__lte=now).order_by("send_after", "pk")
+
+
+def notifications_stale(*, now: datetime, lease: timedelta):
+    """Messages claimed longer than `lease` ago and not sent, oldest claim first (read off
+    notification_sending_order_idx)."""
+    return Notification.objects.filter(status=NotificationStatus.SENDING, claimed_at__lt=now - lease).order_by("claimed_at", "pk")
+
+
 def notifications_claim(*, now: datetime, limit: int) -> list[int]:
     """Take up to `limit` due messages for sending (pending -> sending, `claimed_at` = now: the
     claim's token, handed to notifications_deliver); returns their ids."""
     with transaction.atomic():
         # SKIP LOCKED: two claimers at once take different messages, never the same one.
-        ids = list(
-            Notification.objects.select_for_update(skip_locked=True)
-            .filter(status=NotificationStatus.PENDING, send_after__lte=now)
-            .order_by("send_after", "pk")
-            .values_list("pk", flat=True)[:limit]
-        )
+        ids = list(notifications_due(now=now).select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
         if ids:
             transition(
                 Notification.objects.filter(pk__in=ids, status=NotificationStatus.PENDING),
@@ -1255,12 +1262,7 @@ def notifications_reclaim(*, now: datetime, lease: timedelta, limit: int) -> lis
     and finds nothing left to do."""
     with transaction.atomic():
         # SKIP LOCKED + a conditional UPDATE: a live sender finishing a row wins over the reclaim.
-        ids = list(
-            Notification.objects.select_for_update(skip_locked=True)
-            .filter(status=NotificationStatus.SENDING, claimed_at__lt=now - lease)
-            .order_by("claimed_at", "pk")
-            .values_list("pk", flat=True)[:limit]
-        )
+        ids = list(notifications_stale(now=now, lease=lease).select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
         if ids:
             Notification.objects.filter(pk__in=ids, status=NotificationStatus.SENDING).update(claimed_at=now)
     return ids

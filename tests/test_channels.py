@@ -432,3 +432,20 @@ def test_a_delivery_receipt_finds_its_message_through_an_index_not_a_scan_of_eve
             cursor.execute("SET LOCAL enable_seqscan = off")  # an empty test table: make the planner show what it can use
         plan = lookup.explain()
     assert "notification_receipt_idx" in plan
+
+
+@pytest.mark.parametrize("query, index", [
+    (lambda now: services.notifications_due(now=now), "notification_due_order_idx"),
+    (lambda now: services.notifications_stale(now=now, lease=timedelta(minutes=5)), "notification_sending_order_idx"),
+])
+def test_the_dispatchers_claims_read_their_chunk_off_an_index_in_order_without_sorting_every_due_message(query, index):
+    """A morning's reminders share one send_after (and a chunk's rows one claimed_at): with
+    only the time in the index, every claim sorted all the due rows (350 ms a chunk at 500,000)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = query(timezone.now())[:500].explain()
+    assert index in plan
+    assert "Sort" not in plan and "TEMP B-TREE" not in plan
