@@ -530,6 +530,15 @@ def test_validation_messages_are_translated(reporter):
     assert error["message"] != "Some fields are missing or not valid."
 
 
+def test_validation_messages_follow_each_requests_language(reporter):
+    # The check-in's fields are made once per process and language (issue 16.5): a message
+    # put into words for one request must not be shown to the next in another language.
+    for language, words in [("fr", "inférieure ou égale"), ("en", "less than or equal"), ("fr", "inférieure ou égale")]:
+        reporter.api.credentials(HTTP_AUTHORIZATION=f"Token {reporter.token}", HTTP_ACCEPT_LANGUAGE=language)
+        error = error_of(reporter.check_in(latitude="91"))
+        assert error["code"] == "invalid_input" and words in error["fields"]["latitude"], (language, error)
+
+
 def test_requests_per_device_are_throttled_with_retry_after(reporter, settings):
     settings.REPORTIN_RATE_DEVICE = (3, 60)
     statuses = [reporter.api.get("/api/v1/me").status_code for _ in range(4)]

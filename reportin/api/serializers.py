@@ -2,12 +2,13 @@
 
 import base64
 import binascii
+import copy
 import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample
@@ -358,7 +359,32 @@ ME_EXAMPLE = OpenApiExample(
 # --- Check-ins ------------------------------------------------------------------------------
 
 
-class CheckInInput(StrictSerializer):
+class FieldsMadeOnce:
+    """DRF makes every field anew (a deep copy of the declared ones) for every serializer
+    made: about 1 ms of CPU per check-in (issue 16.5). This mixin makes them once per process
+    and language and gives each serializer shallow copies: each binds its own field objects
+    as usual. What the copies share is not changed by validating: error messages, validators
+    (whose messages are put into words once, in the language active then, hence one set of
+    fields per language), a ListField's child. Only for flat serializers."""
+
+    _field_prototypes: dict
+
+    def get_fields(self):
+        cls = type(self)
+        if "_field_prototypes" not in cls.__dict__:
+            cls._field_prototypes = {}
+        language = translation.get_language()
+        prototypes = cls._field_prototypes.get(language)
+        if prototypes is None:
+            prototypes = super().get_fields()
+            if any(isinstance(field, serializers.BaseSerializer) for field in prototypes.values()):
+                raise TypeError(f"{cls.__name__}: FieldsMadeOnce is for serializers without nested serializers")
+            # A race makes a second set, the same as the first: harmless.
+            cls._field_prototypes[language] = prototypes
+        return {name: copy.copy(field) for name, field in prototypes.items()}
+
+
+class CheckInInput(FieldsMadeOnce, StrictSerializer):
     selfie = serializers.FileField(
         allow_empty_file=True, max_length=255, required=False,
         help_text=_(
