@@ -1448,6 +1448,12 @@ def notifications_send(*, now: datetime | None = None, batch_size: int = 100, ti
     return sent
 
 
+def notifications_sent_as(*, provider_reference: str):
+    """The sent message the provider knows by `provider_reference` (read off
+    notification_receipt_idx; an empty reference is no message's)."""
+    return Notification.objects.filter(provider_reference=provider_reference, status=NotificationStatus.SENT).exclude(provider_reference="")
+
+
 def notification_receipt(*, provider_reference: str, delivered: bool, reason: str = "", now: datetime | None = None) -> bool:
     """The provider's delivery receipt for a sent message: delivered to the phone, or failed
     with the provider's reason. False when no sent message has this reference."""
@@ -1456,7 +1462,7 @@ def notification_receipt(*, provider_reference: str, delivered: bool, reason: st
     changes = {"delivered_at": now} if delivered else {"last_error": reason[:1000]}
     return bool(
         transition(
-            Notification.objects.filter(provider_reference=provider_reference, status=NotificationStatus.SENT).exclude(provider_reference=""),
+            notifications_sent_as(provider_reference=provider_reference),
             table=NOTIFICATION_STATUS_TRANSITIONS, to=status, **changes,
         )
     )

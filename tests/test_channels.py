@@ -3,13 +3,19 @@ documented API over HTTP) and by Web Push (a local push endpoint that checks the
 signature and decrypts the payload with the subscription's keys), the person's choice with
 their consent, and delivery status per message."""
 
+import json
+import socket
+import threading
 from datetime import date, time, timedelta
+from time import sleep
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
-from enforcement import services
-from enforcement.models import AuditEvent, ContactChannel, Notification
+from enforcement import appointments, notifications, services
+from enforcement.channels import Contact, GCNotifySmsChannel, RetryLater, Text
+from enforcement.models import AuditEvent, ContactChannel, Notification, Office
 from tests import factories
 from tests.conftest import make_reporter
 from tests.gcnotify import API_KEY, REFUSED_NUMBER, TEMPLATES, GCNotify
@@ -330,17 +336,12 @@ class _OneAnswerThenHangUp:
     closes it, as a server's idle timeout does; or, with `answer=False`, hangs up unanswered."""
 
     def __init__(self, *, answer: bool = True):
-        import socket
-        import threading
-
         self.answer, self.connections = answer, 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
-        import json as json_
-
         while True:
             try:
                 connection, _ = self.listener.accept()
@@ -356,7 +357,7 @@ class _OneAnswerThenHangUp:
                 while len(body) < length:
                     body += connection.recv(65536)
                 if self.answer:
-                    raw = json_.dumps({"id": f"id-{self.connections}"}).encode()
+                    raw = json.dumps({"id": f"id-{self.connections}"}).encode()
                     connection.sendall(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
                                        + f"Content-Length: {len(raw)}\r\n\r\n".encode() + raw)
 
@@ -365,16 +366,12 @@ class _OneAnswerThenHangUp:
 
 
 def test_a_kept_alive_connection_the_provider_closed_is_opened_again_before_the_next_send(settings):
-    from enforcement.channels import Contact, GCNotifySmsChannel, Text
-
     provider = _OneAnswerThenHangUp()
     settings.GC_NOTIFY_API_URL, settings.GC_NOTIFY_API_KEY, settings.GC_NOTIFY_SMS_TEMPLATES = provider.url, API_KEY, TEMPLATES
     channel, text = GCNotifySmsChannel(), Text(language="en", subject="s", short="ReportIn: hello", body="b")
     try:
         first = channel.send(reference="r-1", contact=Contact(phone=NUMBER), text=text)
-        import time as time_
-
-        time_.sleep(0.2)  # the provider has closed its side by now
+        sleep(0.2)  # the provider has closed its side by now
         second = channel.send(reference="r-2", contact=Contact(phone=NUMBER), text=text)
     finally:
         provider.close()
@@ -382,8 +379,6 @@ def test_a_kept_alive_connection_the_provider_closed_is_opened_again_before_the_
 
 
 def test_a_provider_that_hangs_up_without_answering_is_retried_later_not_counted_sent(settings):
-    from enforcement.channels import Contact, GCNotifySmsChannel, RetryLater, Text
-
     provider = _OneAnswerThenHangUp(answer=False)
     settings.GC_NOTIFY_API_URL, settings.GC_NOTIFY_API_KEY, settings.GC_NOTIFY_SMS_TEMPLATES = provider.url, API_KEY, TEMPLATES
     try:
@@ -398,9 +393,6 @@ def test_a_claimed_chunk_is_loaded_with_all_its_senders_read_so_no_sender_thread
     email: the chunk's one load holds every column their texts and contacts need (a deferred
     column read in a sender thread would be one query per message, on that thread's own
     connection)."""
-    from enforcement import appointments, notifications
-    from enforcement.models import Office
-
     sms = person_with([{"channel": "sms", "address": NUMBER}], language="fr")
     reporter = make_reporter(email="ana@example.org")
     officer = factories.staff("chunk-officer")
@@ -423,10 +415,8 @@ def test_a_claimed_chunk_is_loaded_with_all_its_senders_read_so_no_sender_thread
 
 
 def test_a_delivery_receipt_finds_its_message_through_an_index_not_a_scan_of_every_message():
-    from django.db import connection
-
     # The lookup notification_receipt makes, once per receipt (500,000 a morning).
-    lookup = Notification.objects.filter(provider_reference="f3a1c2", status="sent").exclude(provider_reference="")
+    lookup = services.notifications_sent_as(provider_reference="f3a1c2")
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL enable_seqscan = off")  # an empty test table: make the planner show what it can use
@@ -441,8 +431,6 @@ def test_a_delivery_receipt_finds_its_message_through_an_index_not_a_scan_of_eve
 def test_the_dispatchers_claims_read_their_chunk_off_an_index_in_order_without_sorting_every_due_message(query, index):
     """A morning's reminders share one send_after (and a chunk's rows one claimed_at): with
     only the time in the index, every claim sorted all the due rows (350 ms a chunk at 500,000)."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL enable_seqscan = off")
