@@ -3,6 +3,8 @@ languages, throttling and logging."""
 
 import io
 import logging
+import time
+import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -544,8 +546,33 @@ def test_requests_per_device_are_throttled_with_retry_after(reporter, settings):
     statuses = [reporter.api.get("/api/v1/me").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     response = reporter.api.get("/api/v1/me")
-    assert error_of(response)["code"] == "throttled" and 1 <= int(response["Retry-After"]) <= 61
+    # A sliding window: five counted this minute fade from the window only well into the next.
+    assert error_of(response)["code"] == "throttled" and 1 <= int(response["Retry-After"]) <= 121
     assert make_reporter().api.get("/api/v1/me").status_code == 200  # another device is not affected
+
+
+def test_request_limits_hold_across_a_period_boundary(reporter, settings, monkeypatch):
+    """A burst at the end of one minute and another at the start of the next still count
+    together (a fixed window would let twice the limit through), and the last minute's
+    requests fade out of the window as this one goes on."""
+    from reportin.api import auth
+
+    def clock(seconds):  # the throttle's clock only
+        monkeypatch.setattr(auth, "time", types.SimpleNamespace(time=lambda: seconds))
+
+    settings.REPORTIN_RATE_DEVICE = (3, 60)
+    boundary = (int(time.time() // 60) + 2) * 60  # a boundary no other request has counted near
+    clock(boundary - 1)
+    assert [reporter.api.get("/api/v1/me").status_code for _ in range(3)] == [200, 200, 200]
+    clock(boundary + 1)
+    response = reporter.api.get("/api/v1/me")
+    assert response.status_code == 429 and 1 <= int(response["Retry-After"]) <= 60
+    # Seconds later, as many as Retry-After said, the window has room for one more.
+    clock(boundary + 1 + int(response["Retry-After"]))
+    assert reporter.api.get("/api/v1/me").status_code == 200
+    # Two minutes on, both bursts have faded entirely.
+    clock(boundary + 190)
+    assert [reporter.api.get("/api/v1/me").status_code for _ in range(3)] == [200, 200, 200]
 
 
 def test_requests_per_address_are_throttled(settings):

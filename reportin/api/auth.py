@@ -68,16 +68,20 @@ class DeviceRequired(permissions.BasePermission):
         return isinstance(request.auth, Device)
 
 
-def _count(keys: list[tuple[str, int]]) -> list[int]:
-    """Add one to each (key, period) counter and return the new counts. With Redis: one round
-    trip, atomic (INCR, and EXPIRE on the first). Otherwise through Django's cache, whose
-    file-based default may let a few extra requests through under a burst."""
+def _count(keys: list[tuple[str, int]], previous: list[str] = ()) -> list[int]:
+    """Add one to each (key, period) counter and return the new counts, followed by the counts
+    of the `previous` keys, read but not changed (0 where missing). With Redis: one round trip,
+    atomic (INCR, and EXPIRE on the first). Otherwise through Django's cache, whose file-based
+    default may let a few extra requests through under a burst."""
     if settings.CACHE_URL.startswith(("redis://", "rediss://")):
         pipe = _redis(settings.CACHE_URL).pipeline(transaction=False)
         for key, period in keys:
             pipe.incr(key)
             pipe.expire(key, period + 1, nx=True)
-        return pipe.execute()[::2]
+        for key in previous:
+            pipe.get(key)
+        results = pipe.execute()
+        return results[: 2 * len(keys) : 2] + [int(value or 0) for value in results[2 * len(keys) :]]
     counts = []
     for key, period in keys:
         if cache.add(key, 1, timeout=period + 1):
@@ -88,7 +92,8 @@ def _count(keys: list[tuple[str, int]]) -> list[int]:
         except ValueError:  # expired between add() and incr()
             cache.add(key, 1, timeout=period + 1)
             counts.append(1)
-    return counts
+    earlier = cache.get_many(list(previous)) if previous else {}
+    return counts + [int(earlier.get(key) or 0) for key in previous]
 
 
 _redis_clients: dict = {}
@@ -107,10 +112,24 @@ def _redis(url: str):
         return _redis_clients[url]
 
 
+def _wait(count: int, earlier: int, limit: int, period: int, elapsed: float) -> float:
+    """Seconds until one more request would fit the sliding window, if none comes meanwhile:
+    later in this period while the last period's weight fades, or else in the next period,
+    once this period's count has faded enough."""
+    if count + 1 <= limit and earlier:
+        return max(0.0, period * (1 - (limit - count - 1) / earlier) - elapsed)
+    return period - elapsed + period * max(0.0, 1 - (limit - 1) / count)
+
+
 class RequestRateThrottle(throttling.BaseThrottle):
-    """Fixed-window request limits, counted in the shared cache so that every web process
-    counts together: per device (requests with a token), per client address (all requests),
-    and a lower one per address for requests without a token (activation, consent texts)."""
+    """Request limits, counted in the shared cache so that every web process counts together:
+    per device (requests with a token), per client address (all requests), and a lower one per
+    address for requests without a token (activation, consent texts).
+
+    Each limit is a sliding window, estimated from two fixed ones: the requests counted in this
+    period so far, plus the last period's count weighted by the part of it still inside the
+    window. A fixed window alone would let twice the limit through across a boundary (a burst
+    at the end of one minute and another at the start of the next)."""
 
     def allow_request(self, request, view):
         address = self.get_ident(request)
@@ -120,24 +139,29 @@ class RequestRateThrottle(throttling.BaseThrottle):
         else:
             scopes.append(("anonymous", address))
         now = time.time()
-        keys, limits, ends = [], [], []
+        keys, previous, windows = [], [], []
         for scope, ident in scopes:
             limit, period = getattr(settings, f"REPORTIN_RATE_{scope.upper()}")
             slot = int(now // period)
-            keys.append((f"reportin:rate:{scope}:{period}:{slot}:{ident}", period))
-            limits.append(limit)
-            ends.append((slot + 1) * period)
+            # Kept through the next period too, where it is the previous count.
+            keys.append((f"reportin:rate:{scope}:{period}:{slot}:{ident}", 2 * period))
+            previous.append(f"reportin:rate:{scope}:{period}:{slot - 1}:{ident}")
+            windows.append((limit, period, now - slot * period))
         try:
-            counts = _count(keys)
+            counts = _count(keys, previous)
         except Exception:
             # The counters' store (Redis) is down: let the request through rather than refuse
             # every check-in while it is away. The limits are back with it.
             logger.warning("request-rate counters unavailable; request allowed uncounted", exc_info=True)
             self._wait = 0
             return True
-        over = [end for count, limit, end in zip(counts, limits, ends) if count > limit]
-        self._wait = max(over, default=now) - now
-        return not over
+        waits = [
+            _wait(count, earlier, limit, period, elapsed)
+            for count, earlier, (limit, period, elapsed) in zip(counts, counts[len(keys) :], windows)
+            if count + earlier * (1 - elapsed / period) > limit + 1e-9  # a retry at Retry-After fits
+        ]
+        self._wait = max(waits, default=0)
+        return not waits
 
     def wait(self):
         return self._wait
