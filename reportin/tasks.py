@@ -86,7 +86,7 @@ def checkins_reconcile() -> int:
     # is left when the time budget is spent goes out with the next minute's run.
     queue = app.amqp.router.route({}, checkin_score.name)["queue"]
     with app.producer_or_acquire() as producer:
-        for ids in scoring.checkins_to_requeue(now=timezone.now(), queued=_scoring_queue_length()):
+        for ids in scoring.checkins_to_requeue(now=timezone.now(), queued=_queue_length("scoring")):
             # The same messages as checkin_score.delay() sends, built without apply_async's
             # per-call overhead and sent through the transport's pipeline (one round trip
             # per thousand on Redis): about 5x the rate of delay() in a loop.
@@ -108,15 +108,19 @@ def checkins_reconcile() -> int:
     return count
 
 
-def _scoring_queue_length() -> int | None:
-    """Messages waiting in the scoring queue, or None when the broker cannot tell."""
+def _queue_length(queue: str) -> int | None:
+    """Messages waiting in a queue, or None when the broker cannot tell. A queue the broker
+    does not know holds nothing: Redis keeps no key for an empty list, so an empty queue
+    answers a passive declare with 404 NOT_FOUND (as an undeclared one does on RabbitMQ)."""
     from config.celery import app
 
     try:
         with app.connection_for_read() as connection:
-            return connection.default_channel.queue_declare(queue="scoring", passive=True).message_count
-    except Exception:
-        logger.warning("could not read the scoring queue's length", exc_info=True)
+            return connection.default_channel.queue_declare(queue=queue, passive=True).message_count
+    except Exception as error:
+        if str(getattr(error, "reply_code", "")) == "404":
+            return 0
+        logger.warning("could not read the length of the %s queue", queue, exc_info=True)
         return None
 
 

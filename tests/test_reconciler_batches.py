@@ -1,6 +1,8 @@
 """The reconciler re-queues every check-in left unjudged, in batches, with no fixed cap
 (issue 16.6: a cap of 1,000 a minute took 90 minutes to re-queue a 30-minute outage)."""
 
+import logging
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -45,3 +47,14 @@ def test_a_queue_that_holds_part_of_the_backlog_gets_only_the_rest():
     assert list(scoring.checkins_to_requeue(now=later, queued=3, batch=100)) == [ids[3:]]
     assert list(scoring.checkins_to_requeue(now=later, queued=5, batch=100)) == []  # behind, not lossy
     assert list(scoring.checkins_to_requeue(now=timezone.now(), queued=0)) == []  # too recent to be lost
+
+
+def test_an_empty_queue_counts_as_empty_without_a_warning(settings, caplog):
+    """On Redis an empty queue has no key, and the broker answers 404 NOT_FOUND: the reconciler
+    reads that as 0 waiting, not as "cannot tell" with a warning on every run."""
+    from reportin.tasks import _queue_length
+
+    with caplog.at_level(logging.WARNING, logger="reportin.tasks"):
+        assert _queue_length(f"empty-{uuid.uuid4().hex}") == 0
+    assert not caplog.records, [record.getMessage() for record in caplog.records]
+
