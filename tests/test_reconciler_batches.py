@@ -57,4 +57,3 @@ def test_an_empty_queue_counts_as_empty_without_a_warning(settings, caplog):
     with caplog.at_level(logging.WARNING, logger="reportin.tasks"):
         assert _queue_length(f"empty-{uuid.uuid4().hex}") == 0
     assert not caplog.records, [record.getMessage() for record in caplog.records]
-
